@@ -1,0 +1,1 @@
+"""Dataset schemas and the one loader every task goes through."""
