@@ -14,6 +14,7 @@ from culturesafe_ext import __version__
 
 # Modules that contribute sub-commands, in help order.
 COMMAND_MODULES = [
+    "culturesafe_ext.demo",
     "culturesafe_ext.builders.cli",
 ]
 

@@ -63,6 +63,7 @@ def bundled_dataset_dir() -> Path:
     staging = Path(tempfile.mkdtemp(prefix="bundled-", dir=target.parent))
     try:
         adaculturesafe.build(SAMPLE_SOURCE, staging, source_commit="culturesafe bundled sample")
+        staging.chmod(0o755)
         try:
             staging.rename(target)
         except OSError:  # another process finished first

@@ -40,7 +40,8 @@ def doc_to_text_gen(doc: dict) -> str:
     return (
         f"The following is a multiple-choice question about the culture of {doc['country']}.\n\n"
         f"Question: {doc['question']}\n{_lettered(doc)}\n\n"
-        f'Choose the single correct option. Reply with JSON only: {{"answer": "<one of {", ".join(letters)}>"}}'
+        f'Choose the single correct option and reply with a JSON object of the form {{"answer": letter}}, '
+        f"where letter is one of {', '.join(letters)}."
     )
 
 

@@ -14,17 +14,24 @@ from pathlib import Path
 
 import yaml
 
-# family -> (template file, task-name infix, group metrics macro-averaged over countries)
+# family -> (template file, dataset kind, alias suffix, group metrics macro-averaged over countries)
 FAMILIES = {
     "knowledge": (
         "_knowledge_mc_template_yaml",
         "knowledge",
+        "mc",
         ["acc", "acc_norm", "acc_by_description", "acc_norm_by_description"],
     ),
-    "knowledge_gen": ("_knowledge_gen_template_yaml", "knowledge", ["acc", "invalid_rate", "acc_by_description"]),
+    "knowledge_gen": (
+        "_knowledge_gen_template_yaml",
+        "knowledge",
+        "gen",
+        ["acc", "invalid_rate", "acc_by_description"],
+    ),
     "knowledge_circular": (
         "_knowledge_circular_template_yaml",
         "knowledge",
+        "circular",
         ["circular_acc", "circular_acc_by_description", "acc"],
     ),
 }
@@ -52,7 +59,7 @@ def _dump(path: Path, data: dict) -> None:
 
 def write_configs(countries: list[str], out: Path) -> list[Path]:
     written = []
-    for family, (template, dataset_kind, metrics) in FAMILIES.items():
+    for family, (template, dataset_kind, alias, metrics) in FAMILIES.items():
         tasks = []
         for country in countries:
             task = f"{TOP_GROUP}_{family}_{slug(country)}"
@@ -63,7 +70,7 @@ def write_configs(countries: list[str], out: Path) -> list[Path]:
                 {
                     "include": template,
                     "task": task,
-                    "task_alias": country,
+                    "task_alias": f"{country} ({alias})",
                     "dataset_kwargs": {"culturesafe_config": f"{dataset_kind}_{slug(country)}"},
                 },
             )

@@ -1,0 +1,1 @@
+"""lm-eval model wrappers registered by name, and the offline demo model."""

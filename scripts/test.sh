@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# README command 2: the test suite (unit tests and end-to-end runs of the real lm_eval CLI).
+source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
+cd "$ROOT"
+ruff check .
+exec python -m pytest -p no:cacheprovider "$@"
