@@ -110,7 +110,7 @@ def load_adaculturesafe(
     except (ConnectionError, OSError, datasets.exceptions.DatasetNotFoundError) as err:
         if is_local:
             raise
-        raise RuntimeError(HOW_TO_BUILD.format(where=where, reason=type(err).__name__)) from err
+        raise RuntimeError(HOW_TO_BUILD.format(where=where, reason=f"{type(err).__name__}: {err}")) from err
 
 
 def _available_configs(folder: Path) -> list[str] | None:
