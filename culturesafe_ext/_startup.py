@@ -4,11 +4,11 @@ Cost at Python start-up is one tiny module and one entry in ``sys.meta_path``. T
 (:mod:`culturesafe_ext.plugin`) runs only when lm-eval itself imports the modules we extend.
 """
 
-from __future__ import annotations
-
-import importlib.abc
-import importlib.machinery
 import sys
+from importlib.machinery import PathFinder
+
+# Duck-typed finder and loader on purpose: subclassing importlib.abc would import importlib.resources,
+# pathlib, re, tempfile... (~25 ms) at every Python start-up.
 
 # lm-eval module -> name of the function in culturesafe_ext.plugin that extends it once it has loaded.
 _WATCHED = {
@@ -17,10 +17,10 @@ _WATCHED = {
 }
 
 
-class _AfterLoad(importlib.abc.Loader):
+class _AfterLoad:
     """Wraps the real loader: executes the module, then hands it to our extension function."""
 
-    def __init__(self, loader: importlib.abc.Loader, hook_name: str) -> None:
+    def __init__(self, loader, hook_name: str) -> None:
         self._loader = loader
         self._hook_name = hook_name
 
@@ -34,14 +34,14 @@ class _AfterLoad(importlib.abc.Loader):
         getattr(plugin, self._hook_name)(module)
 
 
-class _Watcher(importlib.abc.MetaPathFinder):
+class _Watcher:
     """Finds nothing itself; for the watched names it wraps the spec the other finders return."""
 
     def find_spec(self, fullname, path, target=None):
         hook_name = _WATCHED.get(fullname)
         if hook_name is None:
             return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        spec = PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
             return None
         spec.loader = _AfterLoad(spec.loader, hook_name)
