@@ -56,7 +56,8 @@ def test_groups_on_the_bundled_sample_with_the_demo_model(demo_model: Path, tmp_
     run = run_lm_eval(
         ["--model", "hf", "--model_args", f"pretrained={demo_model},dtype=float32",
          "--tasks", "adaculturesafe_knowledge,adaculturesafe_knowledge_gen", "--apply_chat_template",
-         "--metadata", json.dumps({"culturesafe_data": "bundled"}), "--batch_size", "8", "--log_samples"],
+         "--metadata", json.dumps({"culturesafe_data": "bundled"}), "--batch_size", "8", "--log_samples",
+         "--limit", "4"],
         tmp_path,
     )
     groups = run["groups"]
