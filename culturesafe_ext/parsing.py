@@ -52,3 +52,52 @@ def parse_choice_letter(text: str, letters: list[str]) -> str | None:
     if bare and bare.group(1).upper() in valid:
         return bare.group(1).upper()
     return None
+
+
+_NUMBER = r"[-+]?\d+(?:\.\d+)?"
+_SCORE_LABEL = re.compile(rf"\bscore\b\W{{0,4}}?\s*[:=]\s*\**\s*({_NUMBER})", re.IGNORECASE)
+_BARE = re.compile(rf"\s*\**\s*({_NUMBER})\s*\**\s*\.?\s*")
+
+
+def _in_range(value: object, low: float, high: float) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, (int, float)) or value != value:  # NaN != NaN
+        return None
+    return float(value) if low <= value <= high else None
+
+
+def _single(values: list[str], low: float, high: float) -> float | None:
+    """The one value all matches agree on, if it is in range; disagreeing matches are ambiguous."""
+    distinct = {float(v) for v in values}
+    return _in_range(distinct.pop(), low, high) if len(distinct) == 1 else None
+
+
+def parse_score(text: str, low: int = 1, high: int = 10, key: str = "score") -> float | None:
+    """The judge's score, or ``None`` when the output holds no single valid score in ``[low, high]``.
+
+    Accepts ``{"score": 7}`` (also fenced, also ``"7"`` as a string) and, when the output has no JSON
+    object, the plain forms ``Score: 7``, ``7/10`` and a bare ``7``. A JSON object without ``key``, a
+    value out of range, two different plain scores, or prose are all failures: the caller counts them
+    and keeps the raw text instead of silently dropping them as the upstream scorer does.
+    """
+    if not isinstance(text, str):
+        return None
+    obj = find_json_object(text)
+    if obj is not None:
+        return _in_range(obj.get(key), low, high)
+    if key != "score":  # plain forms only name the single-dimension "score"
+        return None
+    labelled = _SCORE_LABEL.findall(text)
+    if labelled:
+        return _single(labelled, low, high)
+    over = re.findall(rf"({_NUMBER})\s*/\s*{high}\b", text)
+    if over:
+        return _single(over, low, high)
+    bare = _BARE.fullmatch(text)
+    return _in_range(bare.group(1), low, high) if bare else None

@@ -1,0 +1,21 @@
+"""Judge backends behind one interface (:class:`~culturesafe_ext.judge.backends.base.Backend`)."""
+
+from __future__ import annotations
+
+from culturesafe_ext.judge.backends.base import Backend, JudgeRequest, Reply
+from culturesafe_ext.judge.config import JudgeConfig
+
+__all__ = ["Backend", "JudgeRequest", "Reply", "make_backend"]
+
+
+def make_backend(config: JudgeConfig) -> Backend:
+    """The backend a config names; heavy imports (aiohttp, torch) happen only here."""
+    if config.backend == "openai":
+        from culturesafe_ext.judge.backends.openai_http import OpenAIBackend
+
+        return OpenAIBackend(config)
+    if config.backend == "hf":
+        from culturesafe_ext.judge.backends.hf_local import HFBackend
+
+        return HFBackend(config)
+    raise ValueError(f"the judge backend {config.backend!r} makes no requests")

@@ -1,0 +1,51 @@
+"""The one interface every judge backend implements: complete requests, report each as it finishes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    """One call to the judge: a prompt (chat messages) under a cache key."""
+
+    key: str
+    messages: list[dict[str, str]]
+    rubric: str
+
+
+@dataclass
+class Reply:
+    """What the backend got back: generated ``text`` or score-token ``probs`` (1..10), or an ``error``."""
+
+    text: str | None = None
+    probs: list[float] | None = None
+    mass: float | None = None
+    error: str | None = None
+
+    def to_cache(self) -> dict[str, Any]:
+        stored = {"text": self.text, "probs": self.probs, "mass": self.mass}
+        return {k: v for k, v in stored.items() if v is not None}
+
+    @classmethod
+    def from_cache(cls, stored: dict[str, Any]) -> Reply:
+        return cls(text=stored.get("text"), probs=stored.get("probs"), mass=stored.get("mass"))
+
+
+OnDone = Callable[[JudgeRequest, Reply], None]
+
+
+class Backend(Protocol):
+    """A judge backend. ``complete`` calls ``on_done`` once per request, as soon as it is finished."""
+
+    name: str
+
+    def params(self) -> dict[str, Any]:
+        """Sampling parameters that change the answer (they go into the cache key)."""
+        ...
+
+    def complete(self, requests: Sequence[JudgeRequest], on_done: OnDone) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,189 @@
+"""A local transformers causal LM as judge: score = probability-weighted mean over the tokens 1..10.
+
+The prompt is the rubric in the tokenizer's chat template (if it has one) followed by the start of the
+answer, ``{"score":``. One forward pass gives the next-token distribution; the probabilities of the
+score tokens "1".."9" and "10" are renormalised over those ten and their weighted mean is the score
+(the argmax is kept too, and ``mass``, the probability the model put on a valid score at all).
+
+"10": when the tokenizer has a single token for it, it is scored like the others. When "10" is "1"
+followed by "0" (digit-splitting tokenizers such as Llama 3, Qwen, SmolLM), a second, cached one-token
+step reads P("0" | "1"): P(10) = P("1")·P("0"|"1") and P(1) = P("1")·(1 - P("0"|"1")), i.e. whatever
+follows a "1" other than "0" is read as the score 1. Tokens that all scores share (a leading space
+token) are appended to the prompt first. Rows are left-padded, with explicit position ids, so a
+batch gives the same scores as one-by-one calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from culturesafe_ext.judge.backends.base import JudgeRequest, OnDone, Reply
+from culturesafe_ext.judge.config import JudgeConfig
+
+log = logging.getLogger("culturesafe.judge")
+
+ANSWER_PREFIX = '{"score":'
+SCORES = tuple(str(s) for s in range(1, 11))
+
+
+@dataclass(frozen=True)
+class ScoreTokens:
+    """Where the scores sit in the vocabulary after :data:`ANSWER_PREFIX`."""
+
+    shared: tuple[int, ...]
+    first: tuple[int, ...]
+    ten_second: int | None
+
+    @property
+    def two_step(self) -> bool:
+        return self.ten_second is not None
+
+
+def find_score_tokens(tokenizer: Any, prefix: str = ANSWER_PREFIX) -> ScoreTokens:
+    """Work out the score tokens from how the tokenizer encodes ``prefix + " 7"`` (or ``"7"``)."""
+    base = tokenizer.encode(prefix, add_special_tokens=False)
+    for space in (" ", ""):
+        conts = []
+        for score in SCORES:
+            full = tokenizer.encode(prefix + space + score, add_special_tokens=False)
+            conts.append(full[len(base) :] if full[: len(base)] == base else None)
+        if any(c is None for c in conts):
+            continue
+        n_shared = 0
+        while (
+            all(len(c) > n_shared + 1 for c in conts[:9])
+            and len(conts[9]) > n_shared + 1
+            and len({c[n_shared] for c in conts}) == 1
+        ):
+            n_shared += 1
+        rest = [tuple(c[n_shared:]) for c in conts]
+        singles = [r[0] for r in rest[:9] if len(r) == 1]
+        if len(set(singles)) != 9:
+            continue
+        ten = rest[9]
+        if len(ten) == 1 and ten[0] not in singles:
+            return ScoreTokens(tuple(conts[0][:n_shared]), (*singles, ten[0]), None)
+        if len(ten) == 2 and ten[0] == singles[0]:
+            return ScoreTokens(tuple(conts[0][:n_shared]), (*singles, ten[0]), ten[1])
+    raise ValueError(f"cannot find single tokens for the scores 1..9 after {prefix!r} in this tokenizer")
+
+
+class HFBackend:
+    """The ``hf`` judge backend (batched, left padding)."""
+
+    name = "hf"
+
+    def __init__(self, config: JudgeConfig, model: Any = None, tokenizer: Any = None) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.config = config
+        self.device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(config.model)
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if model is None:
+            model = AutoModelForCausalLM.from_pretrained(config.model, dtype="auto").to(self.device)
+        self.model = model.eval()
+        self.tokens = find_score_tokens(self.tokenizer)
+        self.attempts = 0
+        self._last_logits_only = True
+
+    def params(self) -> dict[str, Any]:
+        """What besides the model name decides the scores: the method, the chat template, the tokens."""
+        template = getattr(self.tokenizer, "chat_template", None) or ""
+        return {
+            "method": "score-token-probabilities",
+            "prefix": ANSWER_PREFIX,
+            "chat_template": hashlib.sha256(template.encode("utf-8")).hexdigest()[:16],
+            "score_tokens": [list(self.tokens.shared), list(self.tokens.first), self.tokens.ten_second],
+        }
+
+    def render(self, messages: list[dict[str, str]]) -> list[int]:
+        """Token ids of the prompt, ending where the score's first digit goes."""
+        tokenizer = self.tokenizer
+        if getattr(tokenizer, "chat_template", None):
+            try:
+                text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            except Exception:  # templates without a system role: fold it into the user turn
+                merged = "\n\n".join(m["content"] for m in messages)
+                user = [{"role": "user", "content": merged}]
+                text = tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
+            ids = tokenizer.encode(text + ANSWER_PREFIX, add_special_tokens=False)
+        else:
+            text = "\n\n".join(m["content"] for m in messages) + "\n\n"
+            ids = tokenizer.encode(text + ANSWER_PREFIX, add_special_tokens=True)
+        return [*ids, *self.tokens.shared]
+
+    def complete(self, requests: Sequence[JudgeRequest], on_done: OnDone) -> None:
+        prompts = [self.render(r.messages) for r in requests]
+        order = sorted(range(len(requests)), key=lambda i: len(prompts[i]))  # similar lengths, less padding
+        size = self.config.batch_size
+        for start in range(0, len(order), size):
+            batch = order[start : start + size]
+            self.attempts += len(batch)
+            try:
+                probs, mass = self.score_ids([prompts[i] for i in batch])
+            except Exception as err:  # a failed batch is counted, the others still run
+                log.warning("hf judge batch failed: %s", err)
+                for i in batch:
+                    on_done(requests[i], Reply(error=f"hf judge failed: {type(err).__name__}: {err}"))
+                continue
+            for row, i in enumerate(batch):
+                on_done(requests[i], Reply(probs=probs[row], mass=mass[row]))
+
+    def score_ids(self, rows: list[list[int]]) -> tuple[list[list[float]], list[float]]:
+        """Renormalised P(score = 1..10) and the raw mass on valid scores, for each prompt."""
+        import torch
+
+        pad = self.tokenizer.pad_token_id
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for n, row in enumerate(rows):
+            ids[n, width - len(row) :] = torch.tensor(row)
+            mask[n, width - len(row) :] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        first = torch.tensor(self.tokens.first, device=self.device)
+        with torch.inference_mode():
+            out = self._forward(
+                input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=self.tokens.two_step
+            )
+            p_first = out.logits[:, -1, :].float().softmax(-1)[:, first]
+            if self.tokens.two_step:
+                step = torch.full((len(rows), 1), self.tokens.first[0], dtype=torch.long, device=self.device)
+                out2 = self._forward(
+                    input_ids=step,
+                    attention_mask=torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1),
+                    position_ids=positions[:, -1:] + 1,
+                    past_key_values=out.past_key_values,
+                )
+                p_zero = out2.logits[:, -1, :].float().softmax(-1)[:, self.tokens.ten_second]
+                p_first = torch.cat(
+                    [
+                        (p_first[:, 0] * (1 - p_zero))[:, None],
+                        p_first[:, 1:9],
+                        (p_first[:, 0] * p_zero)[:, None],
+                    ],
+                    dim=1,
+                )
+        mass = p_first.sum(-1)
+        probs = p_first / mass[:, None]
+        return probs.double().cpu().tolist(), mass.double().cpu().tolist()
+
+    def _forward(self, **inputs: Any) -> Any:
+        """A forward pass that computes logits for the last position only, where the model allows it."""
+        if self._last_logits_only:
+            try:
+                return self.model(**inputs, logits_to_keep=1)
+            except TypeError:  # an older or custom model class without ``logits_to_keep``
+                self._last_logits_only = False
+        return self.model(**inputs)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,173 @@
+"""Judge settings: from lm-eval ``--metadata '{"judge": {...}}'`` over ``CULTURESAFE_JUDGE_*`` env vars.
+
+The API key is deliberately *not* a field: lm-eval writes the merged metadata into its results files,
+and dataclass ``repr``/``asdict`` would put any field into logs and caches. :meth:`JudgeConfig.api_key`
+reads it from the environment at the moment a request needs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BACKENDS = ("openai", "hf", "none")
+ENV_PREFIX = "CULTURESAFE_JUDGE_"
+API_KEY_ENVS = ("CULTURESAFE_JUDGE_API_KEY", "OPENAI_API_KEY")
+CACHE_ENV = "CULTURESAFE_CACHE_DIR"
+CACHE_FILE = "judge.sqlite"
+
+HOW_TO_CONFIGURE = (
+    "No judge is configured for the culturesafe safety tasks. Name one in the run's metadata, e.g.\n"
+    '  --metadata \'{"judge": {"backend": "openai", "model": "qwen3-max", '
+    '"base_url": "https://dashscope-intl.aliyuncs.com/compatible-mode/v1"}}\'\n'
+    "(any OpenAI-compatible endpoint: vLLM, TGI, llama.cpp server, OpenAI; the API key is read only from "
+    "the environment variable CULTURESAFE_JUDGE_API_KEY or OPENAI_API_KEY), or a local transformers "
+    'model with \'{"judge": {"backend": "hf", "model": "<folder or Hub id>"}}\'; or set the '
+    "environment variables CULTURESAFE_JUDGE_BACKEND, CULTURESAFE_JUDGE_MODEL and "
+    "CULTURESAFE_JUDGE_BASE_URL. To generate and log responses without scoring them, use "
+    '--metadata \'{"judge": {"backend": "none"}}\'.'
+)
+
+
+class JudgeNotConfiguredError(ValueError):
+    """No judge backend was named anywhere; the message says how to name one."""
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    """Everything that decides how responses are judged (and nothing secret)."""
+
+    backend: str  # "openai" (any OpenAI-compatible endpoint), "hf" (local transformers) or "none"
+    model: str | None = None  # model name sent to the endpoint, or a folder / Hub id for "hf"
+    base_url: str | None = None  # e.g. http://localhost:8000/v1 (".../chat/completions" is appended)
+    concurrency: int = 32  # requests in flight at once (hundreds are fine for a vLLM-served judge)
+    timeout: float = 120.0  # seconds for one HTTP attempt
+    max_retries: int = 6  # retries after the first attempt (429, 5xx, timeouts, dropped connections)
+    retry_wait_initial: float = 1.0  # backoff: wait up to initial * 2**(n-1) s (full jitter) ...
+    retry_wait_max: float = 60.0  # ... and never longer than this, a server's Retry-After included
+    temperature: float = 0.0
+    max_tokens: int = 64
+    extra_body: dict[str, Any] = field(default_factory=dict)  # merged into each request's JSON body
+    rubric_version: str = "v1"  # rubrics/<dimension>.<version>.txt
+    both_dimensions_in_one_call: bool = False  # one call returns respectfulness and awareness
+    cache: bool = True
+    cache_path: str | None = None  # default: <culturesafe cache dir>/judge.sqlite
+    batch_size: int = 8  # "hf": prompts per forward pass
+    device: str | None = None  # "hf": default cuda if available, else cpu
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"judge backend {self.backend!r} is not one of {', '.join(BACKENDS)}")
+        if self.backend in ("openai", "hf") and not self.model:
+            raise ValueError(f"the {self.backend!r} judge needs a model (judge.model or {ENV_PREFIX}MODEL)")
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError(
+                "the 'openai' judge needs base_url (judge.base_url or CULTURESAFE_JUDGE_BASE_URL), e.g. "
+                "http://localhost:8000/v1 for vLLM or https://api.openai.com/v1: it is never guessed, so a "
+                "key meant for one provider is not sent to another"
+            )
+        if self.backend == "hf" and self.both_dimensions_in_one_call:
+            raise ValueError(
+                "both_dimensions_in_one_call needs a generating judge (openai backend), not 'hf'"
+            )
+        if self.concurrency < 1 or self.batch_size < 1 or self.max_retries < 0:
+            raise ValueError("judge concurrency and batch_size must be >= 1 and max_retries >= 0")
+
+    @classmethod
+    def from_dict(
+        cls, values: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+    ) -> JudgeConfig:
+        """Defaults, overlaid by ``CULTURESAFE_JUDGE_*`` env vars, overlaid by ``values`` (the metadata)."""
+        env = os.environ if env is None else env
+        values = dict(values or {})
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        _refuse_secrets(unknown)
+        if unknown:
+            raise ValueError(f"unknown judge setting(s) {unknown}; known: {sorted(known)}")
+        merged: dict[str, Any] = {}
+        for name, spec in known.items():
+            raw = env.get(ENV_PREFIX + name.upper())
+            if raw not in (None, ""):
+                merged[name] = _from_env(name, str(spec.type), raw)
+        merged.update({k: v for k, v in values.items() if v is not None})
+        if not merged.get("backend"):
+            raise JudgeNotConfiguredError(HOW_TO_CONFIGURE)
+        return cls(**merged)
+
+    @classmethod
+    def from_metadata(
+        cls, metadata: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+    ) -> JudgeConfig:
+        """The config from lm-eval's merged metadata; its ``judge`` entry: a dict, JSON or a backend name."""
+        judge = (metadata or {}).get("judge")
+        if isinstance(judge, str):
+            judge = judge.strip()
+            judge = json.loads(judge) if judge.startswith("{") else {"backend": judge}
+        if judge is not None and not isinstance(judge, Mapping):
+            raise ValueError(f"metadata 'judge' must be a dict, JSON object or backend name, not {judge!r}")
+        return cls.from_dict(judge, env=env)
+
+    def api_key(self) -> str | None:
+        """The key from the environment, read when needed: never stored, logged or cached."""
+        for name in API_KEY_ENVS:
+            if os.environ.get(name):
+                return os.environ[name]
+        return None
+
+    def resolved_cache_path(self) -> Path:
+        """The sqlite file: ``cache_path`` if set, else ``judge.sqlite`` in the culturesafe cache dir."""
+        if self.cache_path:
+            return Path(self.cache_path).expanduser()
+        return cache_dir() / CACHE_FILE
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict for results files (the key is not a field, so it cannot be in here)."""
+        return dataclasses.asdict(self)
+
+
+def cache_dir() -> Path:
+    """culturesafe's cache folder: ``CULTURESAFE_CACHE_DIR``, else ``$XDG_CACHE_HOME/culturesafe``.
+
+    The same rule as ``culturesafe_ext.data.loader.cache_dir``, repeated here because importing the
+    loader pulls in ``datasets`` (seconds), which a judge that only needs a path should not pay for.
+    """
+    root = os.environ.get(CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "culturesafe"
+    )
+    return Path(root)
+
+
+def _refuse_secrets(names: list[str]) -> None:
+    words = ("key", "token", "secret", "password", "auth")
+    secret = [k for k in names if any(word in k.lower() for word in words)]
+    if secret:
+        raise ValueError(
+            f"judge setting(s) {secret} look like secrets: lm-eval writes the metadata into its results "
+            f"files, so API keys are read only from the environment ({' or '.join(API_KEY_ENVS)})"
+        )
+
+
+def _from_env(name: str, annotation: str, raw: str) -> Any:
+    if annotation.startswith("bool"):
+        if raw.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a boolean (use 1/0, true/false)")
+    try:
+        if annotation.startswith("int"):
+            return int(raw)
+        if annotation.startswith("float"):
+            return float(raw)
+        if annotation.startswith("dict"):
+            return json.loads(raw)
+    except ValueError as err:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r}: {err}") from None
+    return raw

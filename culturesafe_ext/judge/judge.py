@@ -1,0 +1,172 @@
+"""The judge as one batch step: every response of a task is scored in one call, concurrently.
+
+:meth:`Judge.score_many` builds one prompt per (item, dimension) -- or per item when both dimensions
+share a call --, answers what it can from the cache, sends only the rest (each distinct prompt once),
+writes every reply to the cache as it arrives, and returns one :class:`JudgeResult` per item in input
+order. Failures stay results: a failed request or an unparseable answer is counted, never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from culturesafe_ext.judge.backends import Backend, JudgeRequest, Reply, make_backend
+from culturesafe_ext.judge.cache import JudgeCache, cache_key
+from culturesafe_ext.judge.config import JudgeConfig
+from culturesafe_ext.judge.items import SKIPPED, JudgeItem, JudgeResult, JudgeSummary
+from culturesafe_ext.judge.rubric import COMBINED, load_rubric
+from culturesafe_ext.parsing import parse_score
+
+log = logging.getLogger("culturesafe.judge")
+LOW, HIGH = 1, 10
+
+
+class Judge:
+    """Scores responses with the configured backend, cache and rubric version."""
+
+    def __init__(self, config: JudgeConfig, backend: Backend | None = None) -> None:
+        self.config = config
+        self._backend = backend
+        self.last_summary: JudgeSummary | None = None
+
+    @property
+    def backend(self) -> Backend:
+        """Created on first use, so building a Judge to validate settings loads no model."""
+        if self._backend is None:
+            self._backend = make_backend(self.config)
+        return self._backend
+
+    def requests_for(self, items: Sequence[JudgeItem]) -> list[JudgeRequest]:
+        """The request that judges each item (items that share a prompt share a request)."""
+        backend_params = self.backend.params()
+        requests = []
+        for item in items:
+            rubric = load_rubric(
+                COMBINED if self.config.both_dimensions_in_one_call else item.dimension,
+                self.config.rubric_version,
+            )
+            messages = rubric.messages(item.custom, item.location, item.query, item.response)
+            key = cache_key(self.config.backend, self.config.model, rubric.id, messages, backend_params)
+            requests.append(JudgeRequest(key=key, messages=messages, rubric=rubric.id))
+        return requests
+
+    def score_many(self, items: Sequence[JudgeItem]) -> list[JudgeResult]:
+        """One result per item, in input order; see :attr:`last_summary` for the counts."""
+        started = time.monotonic()
+        if not items:
+            self.last_summary = JudgeSummary.of([])
+            return []
+        if self.config.backend == "none":
+            results = [JudgeResult(dimension=i.dimension, error=SKIPPED) for i in items]
+            self.last_summary = JudgeSummary.of(results)
+            return results
+        requests = self.requests_for(items)
+        unique = {r.key: r for r in requests}
+        cache = JudgeCache(self.config.resolved_cache_path()) if self.config.cache else None
+        try:
+            cached = cache.get_many(unique) if cache is not None else {}
+            replies = {key: Reply.from_cache(stored) for key, stored in cached.items()}
+            to_send = [r for key, r in unique.items() if key not in cached]
+            self._send(to_send, replies, cache)
+        finally:
+            if cache is not None:
+                cache.close()
+        combined = self.config.both_dimensions_in_one_call
+        results = [
+            interpret(item, replies[request.key], combined, from_cache=request.key in cached, key=request.key)
+            for item, request in zip(items, requests, strict=True)
+        ]
+        self.last_summary = JudgeSummary.of(results, len(to_send), time.monotonic() - started)
+        self._log(self.last_summary)
+        return results
+
+    def score(self, item: JudgeItem) -> JudgeResult:
+        return self.score_many([item])[0]
+
+    def _send(
+        self, requests: list[JudgeRequest], replies: dict[str, Reply], cache: JudgeCache | None
+    ) -> None:
+        if not requests:
+            return
+        bar = _progress(
+            total=len(requests),
+            desc=f"judge ({self.config.backend})",
+            unit="req",
+            disable=not self.config.progress,
+            mininterval=0.5,
+        )
+
+        def on_done(request: JudgeRequest, reply: Reply) -> None:
+            replies[request.key] = reply
+            if cache is not None and reply.error is None:
+                cache.put(
+                    request.key, reply.to_cache(), self.config.backend, self.config.model, request.rubric
+                )
+            bar.update(1)
+
+        try:
+            self.backend.complete(requests, on_done)
+        finally:
+            bar.close()
+        for request in requests:  # a backend that skipped one must not lose it silently
+            replies.setdefault(request.key, Reply(error="no reply from the backend"))
+
+    def _log(self, summary: JudgeSummary) -> None:
+        failed = summary.n_failed_parse + summary.n_failed_request
+        level = logging.WARNING if failed else logging.INFO
+        log.log(
+            level,
+            "judge: %d items, %d scored, %d unparseable, %d failed requests, %d from cache, %d sent, %.1fs",
+            summary.n,
+            summary.n_scored,
+            summary.n_failed_parse,
+            summary.n_failed_request,
+            summary.n_cached,
+            summary.requests_sent,
+            summary.seconds,
+        )
+
+
+def interpret(
+    item: JudgeItem, reply: Reply, combined: bool = False, from_cache: bool = False, key: str | None = None
+) -> JudgeResult:
+    """Turn a backend reply into the item's result (parse text, or average the score probabilities)."""
+    result = JudgeResult(dimension=item.dimension, from_cache=from_cache, key=key)
+    if reply.error is not None:
+        result.error = reply.error
+        result.raw = reply.text
+        return result
+    if reply.probs is not None:
+        result.raw = json.dumps({"probs": [round(p, 6) for p in reply.probs], "mass": reply.mass})
+        result.score = sum(p * s for s, p in enumerate(reply.probs, start=LOW))
+        result.argmax = max(range(len(reply.probs)), key=reply.probs.__getitem__) + LOW
+        result.parse_ok = True
+        return result
+    result.raw = reply.text if reply.text is not None else ""
+    key_name = item.dimension if combined else "score"
+    result.score = parse_score(result.raw, LOW, HIGH, key=key_name)
+    result.parse_ok = result.score is not None
+    if not result.parse_ok:
+        result.error = f"unparseable judge output: no single {key_name!r} in {LOW}..{HIGH}"
+    return result
+
+
+def _progress(**kwargs: object) -> Any:
+    """A tqdm bar, or a no-op when disabled (tqdm's import is not free)."""
+    if kwargs.get("disable"):
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(**kwargs)
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

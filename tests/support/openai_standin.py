@@ -1,0 +1,291 @@
+"""A real OpenAI-compatible chat-completions server on 127.0.0.1 for tests and benchmarks.
+
+In-process (a background thread with its own event loop, aiohttp.web) or as a subprocess
+(``python tests/support/openai_standin.py --latency 0.1``, which prints ``PORT <n>``). Latency is an
+``asyncio.sleep``, so it never blocks other requests. Bounded: it stops itself after ``max_requests``
+or ``max_lifetime`` seconds. Faults are scripted per rule (see :class:`Fault`) and decided from a hash
+of (seed, prompt, attempt number), so they do not depend on the order requests arrive in.
+
+It records every request (count per prompt hash), the successful answers, and the ``Authorization``
+headers it saw. Its answer is a deterministic score derived from the prompt (:func:`expected_score`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from aiohttp import web
+
+KINDS = ("429", "500", "401", "timeout", "drop", "garbage", "out_of_range", "prose")
+PROSE = "The response is quite respectful and shows some awareness of the custom."
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Inject ``kind`` into requests whose prompt contains ``match`` (all if None), at ``rate``.
+
+    ``first_n`` limits it to each prompt's first n attempts (so a retry then succeeds);
+    ``retry_after`` is the ``Retry-After`` header of a 429.
+    """
+
+    kind: str
+    rate: float = 1.0
+    match: str | None = None
+    first_n: int | None = None
+    retry_after: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"fault kind {self.kind!r} is not one of {KINDS}")
+
+
+def prompt_text(messages: list[dict]) -> str:
+    return "\n".join(str(m.get("content", "")) for m in messages)
+
+
+def prompt_hash(messages: list[dict]) -> str:
+    return hashlib.sha256(prompt_text(messages).encode("utf-8")).hexdigest()[:16]
+
+
+def expected_score(messages: list[dict], key: str = "score") -> int:
+    """The score the stand-in gives this prompt (on ``key`` for a two-dimension prompt)."""
+    digest = hashlib.sha256((key + "\0" + prompt_text(messages)).encode("utf-8")).hexdigest()
+    return 1 + int(digest[:8], 16) % 10
+
+
+def _combined(messages: list[dict]) -> bool:
+    system = messages[0].get("content", "") if messages else ""
+    return '"respectfulness":' in system and '"awareness":' in system
+
+
+def _fraction(*parts: object) -> float:
+    digest = hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest()
+    return int(digest[:8], 16) / 0xFFFFFFFF
+
+
+class StandIn:
+    """The server. Use as a context manager: ``with StandIn(latency=0.1) as server: server.base_url``."""
+
+    def __init__(
+        self,
+        latency: float = 0.0,
+        faults: tuple[Fault, ...] | list[Fault] = (),
+        seed: int = 0,
+        hang_seconds: float = 5.0,
+        max_requests: int = 100_000,
+        max_lifetime: float = 300.0,
+    ) -> None:
+        self.latency = latency
+        self.faults = tuple(faults)
+        self.seed = seed
+        self.hang_seconds = hang_seconds
+        self.max_requests = max_requests
+        self.max_lifetime = max_lifetime
+        self.counts: Counter[str] = Counter()
+        self.answered: Counter[str] = Counter()
+        self.faults_served: Counter[str] = Counter()
+        self.authorizations: Counter[str | None] = Counter()
+        self.port: int | None = None
+        self._total = 0  # requests over the server's lifetime (the max_requests bound; reset() keeps it)
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def n_requests(self) -> int:
+        with self._lock:
+            return sum(self.counts.values())
+
+    def reset(self) -> None:
+        """Forget what was recorded (keep serving)."""
+        with self._lock:
+            self.counts.clear()
+            self.answered.clear()
+            self.faults_served.clear()
+            self.authorizations.clear()
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {
+                "n_requests": sum(self.counts.values()),
+                "n_answered": sum(self.answered.values()),
+                "repeated": sum(n - 1 for n in self.counts.values() if n > 1),
+                "faults": dict(self.faults_served),
+            }
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def start(self) -> StandIn:
+        self._thread = threading.Thread(target=self._run, name="openai-standin", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10) or self._error is not None:
+            raise RuntimeError(f"the stand-in did not start: {self._error!r}")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def __enter__(self) -> StandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self.serve())
+        except BaseException as err:  # surfaced by start()
+            self._error = err
+            self._ready.set()
+
+    async def serve(self, port: int = 0, announce: bool = False) -> None:
+        """Serve until stopped, ``max_lifetime`` passes or ``max_requests`` is exceeded."""
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/stats", self._stats)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", port, backlog=4096)
+        await site.start()
+        self.port = runner.addresses[0][1]
+        if announce:
+            print(f"PORT {self.port}", flush=True)
+        self._ready.set()
+        try:
+            await asyncio.wait_for(self._stop.wait(), self.max_lifetime)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            await runner.cleanup()
+
+    # -- handlers --------------------------------------------------------------------------------
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        try:
+            messages = json.loads(body)["messages"]
+            key = prompt_hash(messages)
+        except (ValueError, KeyError, TypeError):
+            return web.json_response({"error": {"message": "bad request"}}, status=400)
+        with self._lock:
+            attempt = self.counts[key]
+            self.counts[key] += 1
+            self.authorizations[request.headers.get("Authorization")] += 1
+            self._total += 1
+            total = self._total
+        if total > self.max_requests:
+            self._stop.set()
+            return web.json_response({"error": {"message": "stand-in request limit reached"}}, status=503)
+        fault = self._fault_for(messages, key, attempt)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if fault is not None:
+            with self._lock:
+                self.faults_served[fault.kind] += 1
+            response = await self._inject(request, fault)
+            if response is not None:
+                return response
+        content = self.answer(messages, out_of_range=fault is not None and fault.kind == "out_of_range")
+        if fault is not None and fault.kind == "prose":
+            content = PROSE
+        with self._lock:
+            self.answered[key] += 1
+        return web.json_response(_completion(content))
+
+    def _fault_for(self, messages: list[dict], key: str, attempt: int) -> Fault | None:
+        text = None
+        for fault in self.faults:
+            if fault.first_n is not None and attempt >= fault.first_n:
+                continue
+            if fault.match is not None:
+                text = text if text is not None else prompt_text(messages)
+                if fault.match not in text:
+                    continue
+            if fault.rate >= 1.0 or _fraction(self.seed, fault.kind, key, attempt) < fault.rate:
+                return fault
+        return None
+
+    async def _inject(self, request: web.Request, fault: Fault) -> web.StreamResponse | None:
+        if fault.kind == "429":
+            headers = {"Retry-After": f"{fault.retry_after:g}"}
+            return web.json_response({"error": {"message": "rate limited"}}, status=429, headers=headers)
+        if fault.kind == "500":
+            return web.json_response({"error": {"message": "internal error"}}, status=500)
+        if fault.kind == "401":  # echoes the key it got, as some servers do
+            message = f"Incorrect API key provided: {request.headers.get('Authorization')}"
+            return web.json_response({"error": {"message": message}}, status=401)
+        if fault.kind == "timeout":
+            await asyncio.sleep(self.hang_seconds)
+            return None
+        if fault.kind == "drop":
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError  # nothing is written: the client sees the connection vanish
+        if fault.kind == "garbage":
+            return web.Response(
+                body=b'{"id": "chatcmpl-x", "choices": [{"mess', content_type="application/json"
+            )
+        return None  # out_of_range and prose change only the content
+
+    @staticmethod
+    def answer(messages: list[dict], out_of_range: bool = False) -> str:
+        if _combined(messages):
+            scores = {
+                k: 42 if out_of_range else expected_score(messages, k)
+                for k in ("respectfulness", "awareness")
+            }
+            return json.dumps(scores)
+        return json.dumps({"score": 42 if out_of_range else expected_score(messages)})
+
+
+def _completion(content: str) -> dict:
+    return {
+        "id": "chatcmpl-standin",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": "standin",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the stand-in in this process's main thread (for benchmarks that want it in its own process)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--max-requests", type=int, default=1_000_000)
+    parser.add_argument("--max-lifetime", type=float, default=600.0)
+    args = parser.parse_args(argv)
+    server = StandIn(latency=args.latency, max_requests=args.max_requests, max_lifetime=args.max_lifetime)
+    asyncio.run(server.serve(port=args.port, announce=True))
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

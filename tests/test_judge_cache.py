@@ -1,0 +1,58 @@
+"""The sqlite judge cache: what its key covers, and many concurrent writers (threads and files)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from culturesafe_ext.judge.cache import JudgeCache, cache_key
+
+MESSAGES = [{"role": "system", "content": "rubric"}, {"role": "user", "content": "prompt"}]
+PARAMS = {"temperature": 0.0, "max_tokens": 64, "extra_body": {}}
+
+
+def test_key_covers_what_decides_the_answer() -> None:
+    base = cache_key("openai", "m", "respectfulness.v1", MESSAGES, PARAMS)
+    assert base == cache_key("openai", "m", "respectfulness.v1", [dict(m) for m in MESSAGES], dict(PARAMS))
+    variants = [
+        cache_key("hf", "m", "respectfulness.v1", MESSAGES, PARAMS),
+        cache_key("openai", "m2", "respectfulness.v1", MESSAGES, PARAMS),
+        cache_key("openai", "m", "respectfulness.v2", MESSAGES, PARAMS),
+        cache_key(
+            "openai", "m", "respectfulness.v1", [MESSAGES[0], {"role": "user", "content": "?"}], PARAMS
+        ),
+        cache_key("openai", "m", "respectfulness.v1", MESSAGES, {**PARAMS, "temperature": 0.7}),
+    ]
+    assert len({base, *variants}) == 6
+
+
+def test_put_get_and_wal(tmp_path: Path) -> None:
+    with JudgeCache(tmp_path / "sub" / "c.sqlite") as cache:
+        cache.put("k1", {"text": '{"score": 3}'}, "openai", "m", "awareness.v1")
+        cache.flush()
+        assert cache.get_many(["k1", "k2"]) == {"k1": {"text": '{"score": 3}'}}
+        assert cache.count() == 1
+    with sqlite3.connect(tmp_path / "sub" / "c.sqlite") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_many_threads_and_two_connections(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    first, second = JudgeCache(path), JudgeCache(path)  # like two processes sharing the file
+
+    def write(cache: JudgeCache, tag: str) -> None:
+        for i in range(150):
+            cache.put(f"{tag}-{i}", {"text": str(i)}, "openai", "m", "r.v1")
+
+    threads = [threading.Thread(target=write, args=(c, f"t{n}")) for n, c in enumerate([first, second] * 4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    first.close()
+    second.close()
+    with JudgeCache(path) as cache:
+        assert cache.count() == 8 * 150
+        found = cache.get_many(f"t{n}-{i}" for n in range(8) for i in range(150))
+        assert len(found) == 1200 and found["t7-149"] == {"text": "149"}
