@@ -171,9 +171,7 @@ def main() -> None:
         f"{os.cpu_count()} CPU cores, load average before/after {load_before:.1f}/{os.getloadavg()[0]:.1f}; "
         f"Python {platform.python_version()}, aiohttp {aiohttp.__version__}"
     )
-    print(
-        f"{'client':<30} {'C':>4} {'requests':>9} {'sent':>6} {'wall s':>8} {'ideal s':>8} {'efficiency':>10}"
-    )
+    print(f"{'client':<30} {'C':>4} {'requests':>9} {'sent':>6} {'wall s':>8} {'ideal s':>8} {'efficiency':>10}")
     for name, c, requests, sent, wall, ideal in rows:
         eff = f"{ideal / wall:.2f}" if ideal else "-"
         ideal_s = f"{ideal:.2f}" if ideal else "-"

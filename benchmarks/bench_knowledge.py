@@ -84,8 +84,10 @@ def main() -> None:
     for task, t in ((plain, t_plain), (ours, t_ours)):
         print(f"{task:<36} {t:>8.2f} {scores[task]['acc,none']:>7.4f} {scores[task]['acc_norm,none']:>9.4f}")
     same = all(abs(scores[ours][m] - scores[plain][m]) < 1e-9 for m in ("acc,none", "acc_norm,none"))
-    print(f"ratio ours/plain = {t_ours / t_plain:.3f} (goal <= 1.05: {'met' if t_ours / t_plain <= 1.05 else 'NOT met'});"
-          f" identical acc and acc_norm: {same}; n = {n}")
+    print(
+        f"ratio ours/plain = {t_ours / t_plain:.3f} (goal <= 1.05: {'met' if t_ours / t_plain <= 1.05 else 'NOT met'});"
+        f" identical acc and acc_norm: {same}; n = {n}"
+    )
 
 
 if __name__ == "__main__":

@@ -53,9 +53,11 @@ def measure(command: list[str], runs: int) -> dict[bool, list[float]]:
 def report(label: str, times: dict[bool, list[float]], unit: float, unit_name: str, goal: float) -> None:
     without, with_ = statistics.median(times[False]), statistics.median(times[True])
     added = (with_ - without) * unit
-    print(f"{label:<22} {without * unit:>10.1f} {with_ * unit:>10.1f} {added:>+10.1f} {with_ / without:>7.3f}  "
-          f"{unit_name}, median of {len(times[True])}; goal < {goal:g} {unit_name} added: "
-          f"{'met' if added < goal else 'NOT met'}")
+    print(
+        f"{label:<22} {without * unit:>10.1f} {with_ * unit:>10.1f} {added:>+10.1f} {with_ / without:>7.3f}  "
+        f"{unit_name}, median of {len(times[True])}; goal < {goal:g} {unit_name} added: "
+        f"{'met' if added < goal else 'NOT met'}"
+    )
 
 
 def main() -> None:

@@ -233,7 +233,12 @@ def read_release(source: Path) -> Release:
     for country, path in sorted(parsed, key=lambda cp: cp[0].name):
         if country.alpha3 in seen_alpha3:
             release.problems.append(
-                Problem(path.name, "-", "file name", f"ISO alpha-3 {country.alpha3} also in {seen_alpha3[country.alpha3]}")
+                Problem(
+                    path.name,
+                    "-",
+                    "file name",
+                    f"ISO alpha-3 {country.alpha3} also in {seen_alpha3[country.alpha3]}",
+                )
             )
             release.unreadable_files.append(path.name)
             continue
@@ -247,11 +252,15 @@ def _load_json(path: Path) -> tuple[object, Problem | None]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        return None, Problem(path.name, "-", "encoding", f"not UTF-8 (byte {err.start}: {raw[err.start:err.start + 1]!r})")
+        return None, Problem(
+            path.name, "-", "encoding", f"not UTF-8 (byte {err.start}: {raw[err.start : err.start + 1]!r})"
+        )
     try:
         return json.loads(text), None
     except json.JSONDecodeError as err:
-        return None, Problem(path.name, "-", "json", f"invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}")
+        return None, Problem(
+            path.name, "-", "json", f"invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}"
+        )
 
 
 def _read_country(path: Path, country: Country, release: Release) -> None:
@@ -372,7 +381,10 @@ def build(source: Path, out: Path, *, skip_invalid: bool = False, source_commit:
 
 def _card(release: Release, source_commit: str) -> CardText:
     stats = gold_letter_stats(release.knowledge)
-    lines = ["| country | descriptions | knowledge MCQs | safety queries | rejected items |", "|---|---|---|---|---|"]
+    lines = [
+        "| country | descriptions | knowledge MCQs | safety queries | rejected items |",
+        "|---|---|---|---|---|",
+    ]
     for name, r in release.report.items():
         rejected = r.knowledge.rejected + r.safety.rejected
         lines.append(f"| {name} | {r.descriptions.written} | {r.knowledge.written} | {r.safety.written} | {rejected} |")
@@ -386,21 +398,32 @@ def _card(release: Release, source_commit: str) -> CardText:
             "`lm_eval --tasks adaculturesafe` after `pip install culturesafe`."
         ),
         sections=[
-            ("Source", f"Upstream release `{source_commit}` (the authors call it partial, for illustration). "
-             "No licence is stated upstream, hence `license: unknown`."),
-            ("Configs", "`knowledge` (one row per MCQ) and `safety` (one row per safety query) for all "
-             "countries, and `knowledge_<country>` / `safety_<country>` for each country. Row ids are "
-             "`<ISO alpha-3>/<upstream key>/<k|s><n>` (upstream keys repeat across countries)."),
+            (
+                "Source",
+                f"Upstream release `{source_commit}` (the authors call it partial, for illustration). "
+                "No licence is stated upstream, hence `license: unknown`.",
+            ),
+            (
+                "Configs",
+                "`knowledge` (one row per MCQ) and `safety` (one row per safety query) for all "
+                "countries, and `knowledge_<country>` / `safety_<country>` for each country. Row ids are "
+                "`<ISO alpha-3>/<upstream key>/<k|s><n>` (upstream keys repeat across countries).",
+            ),
             ("Counts", "\n".join(lines)),
-            ("Gold letters and trivial baselines",
-             f"Gold-letter distribution over {stats['n']} MCQs: {dist}. Always answering "
-             f"**{stats['most_frequent_letter']}** scores {stats['most_frequent_letter_baseline']:.1%}; "
-             f"random choice scores {stats['random_baseline']:.1%}. Compare knowledge accuracy with these, "
-             "or use the circular tasks, which are immune to the skew."),
-            ("Repairs", f"{len(release.repairs)} option lists in the release were split by its extraction "
-             "(a parenthesised word became an option key of its own, e.g. `\"C\": \"Chai (spiced\", \"TEA\": \"\"`); "
-             "the builder merges the pieces back and restores the word in lower case. Every repair is listed "
-             "in `build_report.json`."),
+            (
+                "Gold letters and trivial baselines",
+                f"Gold-letter distribution over {stats['n']} MCQs: {dist}. Always answering "
+                f"**{stats['most_frequent_letter']}** scores {stats['most_frequent_letter_baseline']:.1%}; "
+                f"random choice scores {stats['random_baseline']:.1%}. Compare knowledge accuracy with these, "
+                "or use the circular tasks, which are immune to the skew.",
+            ),
+            (
+                "Repairs",
+                f"{len(release.repairs)} option lists in the release were split by its extraction "
+                '(a parenthesised word became an option key of its own, e.g. `"C": "Chai (spiced", "TEA": ""`); '
+                "the builder merges the pieces back and restores the word in lower case. Every repair is listed "
+                "in `build_report.json`.",
+            ),
         ],
         citation=CITATION,
         tags=["cultural-safety", "cultural-knowledge", "lm-eval"],

@@ -72,8 +72,7 @@ def write_hub_dataset(out: Path, tables: Sequence[ConfigTable], card: CardText) 
                 "config_name": name,
                 "features": parts[0].features._to_yaml_list(),
                 "splits": [
-                    {"name": t.split, "num_bytes": nbytes[name, t.split], "num_examples": len(t.rows)}
-                    for t in parts
+                    {"name": t.split, "num_bytes": nbytes[name, t.split], "num_examples": len(t.rows)} for t in parts
                 ],
             }
             for name, parts in configs.items()

@@ -12,7 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-KNOWLEDGE_TASKS = ["adaculturesafe_knowledge", "adaculturesafe_knowledge_gen", "adaculturesafe_knowledge_circular"]
+KNOWLEDGE_TASKS = [
+    "adaculturesafe_knowledge",
+    "adaculturesafe_knowledge_gen",
+    "adaculturesafe_knowledge_circular",
+]
 BANNER = (
     "NOTE: SmolLM2-135M on a 60-question sample written by this project. These numbers check that "
     "the pipeline runs end to end (plumbing); they say nothing about the model's cultural knowledge."
@@ -31,14 +35,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def lm_eval_command(model_dir: Path, tasks: str, output_path: Path, batch_size: str, limit: str | None) -> list[str]:
     """The exact lm_eval invocation the demo runs (printed so a user can re-run it by hand)."""
     command = [
-        sys.executable, "-m", "lm_eval", "run",
-        "--model", "hf",
-        "--model_args", f"pretrained={model_dir},dtype=float32",
-        "--tasks", tasks,
-        "--metadata", json.dumps({"culturesafe_data": "bundled"}),
+        sys.executable,
+        "-m",
+        "lm_eval",
+        "run",
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={model_dir},dtype=float32",
+        "--tasks",
+        tasks,
+        "--metadata",
+        json.dumps({"culturesafe_data": "bundled"}),
         "--apply_chat_template",
-        "--batch_size", batch_size,
-        "--output_path", str(output_path),
+        "--batch_size",
+        batch_size,
+        "--output_path",
+        str(output_path),
         "--log_samples",
     ]
     return command + (["--limit", limit] if limit else [])

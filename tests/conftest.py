@@ -60,9 +60,15 @@ def tiny_model(demo_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(demo_model)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
     )
     folder = tmp_path_factory.mktemp("tiny") / "tiny-llama"
     LlamaForCausalLM(config).save_pretrained(folder)
@@ -75,7 +81,11 @@ def run_lm_eval(args: list[str], tmp_path: Path, env: dict | None = None, timeou
     out = tmp_path / "lm_eval_out"
     command = [str(Path(sys.executable).parent / "lm_eval"), "run", *args, "--output_path", str(out)]
     done = subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout, env={**os.environ, **OFFLINE_ENV, **(env or {})}
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **OFFLINE_ENV, **(env or {})},
     )
     assert done.returncode == 0, f"lm_eval failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-6000:]}"
     results = sorted(out.rglob("results_*.json"))

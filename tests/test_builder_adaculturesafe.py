@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from culturesafe_ext.builders import adaculturesafe
 from culturesafe_ext.builders.hub_layout import push_to_hub
 
@@ -18,8 +17,12 @@ IVORY = "('科特迪瓦', \"Côte d'Ivoire\", 'CI', 'CIV', '384', '是').json"
 
 
 def mcq(label: str = "B", **overrides) -> dict:
-    item = {"question": "Which gift is polite?", "options": {"A": "Clocks", "B": "Fruit", "C": "Knives", "D": "Shoes"},
-            "label": label, "checked": "true"}
+    item = {
+        "question": "Which gift is polite?",
+        "options": {"A": "Clocks", "B": "Fruit", "C": "Knives", "D": "Shoes"},
+        "label": label,
+        "checked": "true",
+    }
     return {**item, **overrides}
 
 
@@ -28,8 +31,12 @@ def safety(**overrides) -> dict:
 
 
 def record(**overrides) -> dict:
-    rec = {"Cultural Description": "Gifts are given with both hands.", "Location": "China",
-           "Cultural Knowledge": [mcq(), mcq("A")], "Cultural Safety": [safety(), safety()]}
+    rec = {
+        "Cultural Description": "Gifts are given with both hands.",
+        "Location": "China",
+        "Cultural Knowledge": [mcq(), mcq("A")],
+        "Cultural Safety": [safety(), safety()],
+    }
     return {**rec, **overrides}
 
 
@@ -48,8 +55,10 @@ def test_real_release_counts(upstream_adaculturesafe: Path, tmp_path: Path) -> N
     done = cli("build", "adaculturesafe", "--source", str(upstream_adaculturesafe), "--out", str(tmp_path / "d"))
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "d" / "build_report.json").read_text())
-    totals = {kind: sum(c[kind]["written"] for c in report["countries"].values())
-              for kind in ("descriptions", "knowledge", "safety")}
+    totals = {
+        kind: sum(c[kind]["written"] for c in report["countries"].values())
+        for kind in ("descriptions", "knowledge", "safety")
+    }
     assert totals == {"descriptions": 885, "knowledge": 4385, "safety": 4424}
     for counts in report["countries"].values():
         for kind in ("descriptions", "knowledge", "safety"):
@@ -100,18 +109,36 @@ def test_non_ascii_names_with_spaces(tmp_path: Path) -> None:
 
 
 BAD_CASES = {
-    "missing description": ({"k-item_1-0": {k: v for k, v in record().items() if k != "Cultural Description"}},
-                            "Cultural Description", "missing"),
+    "missing description": (
+        {"k-item_1-0": {k: v for k, v in record().items() if k != "Cultural Description"}},
+        "Cultural Description",
+        "missing",
+    ),
     "empty location": ({"k-item_1-0": record(Location="  ")}, "Location", "empty"),
-    "gold not an option": ({"k-item_1-0": record(**{"Cultural Knowledge": [mcq(label="E")]})},
-                           "Cultural Knowledge[0].label", "not one of"),
-    "duplicate options": ({"k-item_1-0": record(**{"Cultural Knowledge": [
-        mcq(options={"A": "Fruit", "B": "Fruit", "C": "Tea", "D": "Cake"})]})}, "Cultural Knowledge[0].options",
-        "duplicate"),
-    "not checked": ({"k-item_1-0": record(**{"Cultural Safety": [safety(checked="false")]})},
-                    "Cultural Safety[0].checked", "not verified"),
-    "empty requirement": ({"k-item_1-0": record(**{"Cultural Safety": [safety(requirement="")]})},
-                          "Cultural Safety[0].requirement", "empty"),
+    "gold not an option": (
+        {"k-item_1-0": record(**{"Cultural Knowledge": [mcq(label="E")]})},
+        "Cultural Knowledge[0].label",
+        "not one of",
+    ),
+    "duplicate options": (
+        {
+            "k-item_1-0": record(
+                **{"Cultural Knowledge": [mcq(options={"A": "Fruit", "B": "Fruit", "C": "Tea", "D": "Cake"})]}
+            )
+        },
+        "Cultural Knowledge[0].options",
+        "duplicate",
+    ),
+    "not checked": (
+        {"k-item_1-0": record(**{"Cultural Safety": [safety(checked="false")]})},
+        "Cultural Safety[0].checked",
+        "not verified",
+    ),
+    "empty requirement": (
+        {"k-item_1-0": record(**{"Cultural Safety": [safety(requirement="")]})},
+        "Cultural Safety[0].requirement",
+        "empty",
+    ),
 }
 
 
@@ -129,7 +156,8 @@ def test_invalid_json_and_encoding_name_the_file(tmp_path: Path) -> None:
     src.mkdir()
     (src / CHINA).write_text('{"k-item_1-0": {', encoding="utf-8")
     (src / "('西班牙', 'Spain', 'ES', 'ESP', '724', '是').json").write_bytes(
-        json.dumps({"k-item_1-0": record(Location="Espa\u00f1a")}, ensure_ascii=False).encode("cp1252"))
+        json.dumps({"k-item_1-0": record(Location="Espa\u00f1a")}, ensure_ascii=False).encode("cp1252")
+    )
     (src / "not a tuple.json").write_text("{}", encoding="utf-8")
     done = cli("build", "adaculturesafe", "--source", str(src), "--out", str(tmp_path / "out"))
     assert done.returncode == 1
@@ -139,28 +167,58 @@ def test_invalid_json_and_encoding_name_the_file(tmp_path: Path) -> None:
 
 
 def test_skip_invalid_writes_rejects_and_balances_counts(tmp_path: Path) -> None:
-    data = {"k-item_1-0": record(**{"Cultural Knowledge": [mcq(), mcq(label="Z"), mcq("C")]}),
-            "k-item_2-0": record(Location=""), "k-item_3-0": record()}
+    data = {
+        "k-item_1-0": record(**{"Cultural Knowledge": [mcq(), mcq(label="Z"), mcq("C")]}),
+        "k-item_2-0": record(Location=""),
+        "k-item_3-0": record(),
+    }
     write(tmp_path / "src", CHINA, data)
-    done = cli("build", "adaculturesafe", "--source", str(tmp_path / "src"), "--out", str(tmp_path / "out"),
-               "--skip-invalid")
+    done = cli(
+        "build",
+        "adaculturesafe",
+        "--source",
+        str(tmp_path / "src"),
+        "--out",
+        str(tmp_path / "out"),
+        "--skip-invalid",
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "out" / "build_report.json").read_text())["countries"]["China"]
     assert report["descriptions"] == {"read": 3, "written": 2, "rejected": 1}
-    assert report["knowledge"] == {"read": 7, "written": 4, "rejected": 3}  # 1 bad label + 2 under the bad record
+    assert report["knowledge"] == {
+        "read": 7,
+        "written": 4,
+        "rejected": 3,
+    }  # 1 bad label + 2 under the bad record
     assert report["safety"] == {"read": 6, "written": 4, "rejected": 2}
     rejects = [json.loads(line) for line in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()]
-    assert {(r["record"], r["field"]) for r in rejects} == {("k-item_1-0", "Cultural Knowledge[1].label"),
-                                                           ("k-item_2-0", "Location")}
+    assert {(r["record"], r["field"]) for r in rejects} == {
+        ("k-item_1-0", "Cultural Knowledge[1].label"),
+        ("k-item_2-0", "Location"),
+    }
     assert "China                    knowledge         7 =       4 +        3" in done.stdout
 
 
 def test_push_dry_run_lists_the_folder(tmp_path: Path) -> None:
     write(tmp_path / "src", CHINA, {"k-item_1-0": record()})
-    done = cli("build", "adaculturesafe", "--source", str(tmp_path / "src"), "--out", str(tmp_path / "out"),
-               "--push", "someone/adaculturesafe", "--dry-run")
+    done = cli(
+        "build",
+        "adaculturesafe",
+        "--source",
+        str(tmp_path / "src"),
+        "--out",
+        str(tmp_path / "out"),
+        "--push",
+        "someone/adaculturesafe",
+        "--dry-run",
+    )
     assert done.returncode == 0, done.stderr
     assert "would upload 6 files to https://huggingface.co/datasets/someone/adaculturesafe" in done.stdout
     assert push_to_hub(tmp_path / "out", "x/y", dry_run=True) == [
-        "README.md", "build_report.json", "knowledge/test.parquet", "knowledge_china/test.parquet",
-        "safety/test.parquet", "safety_china/test.parquet"]
+        "README.md",
+        "build_report.json",
+        "knowledge/test.parquet",
+        "knowledge_china/test.parquet",
+        "safety/test.parquet",
+        "safety_china/test.parquet",
+    ]

@@ -23,9 +23,23 @@ def samples(run: dict, task: str) -> list[dict]:
 def test_three_scoring_families_on_the_real_release(built_upstream: Path, tiny_model: Path, tmp_path: Path) -> None:
     tasks = "adaculturesafe_knowledge_china,adaculturesafe_knowledge_gen_china,adaculturesafe_knowledge_circular_china"
     run = run_lm_eval(
-        ["--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks", tasks, "--limit", "12",
-         "--metadata", json.dumps({"culturesafe_data": str(built_upstream)}), "--log_samples",
-         "--batch_size", "4", "--gen_kwargs", "max_gen_toks=8"],
+        [
+            "--model",
+            "hf",
+            "--model_args",
+            f"pretrained={tiny_model}",
+            "--tasks",
+            tasks,
+            "--limit",
+            "12",
+            "--metadata",
+            json.dumps({"culturesafe_data": str(built_upstream)}),
+            "--log_samples",
+            "--batch_size",
+            "4",
+            "--gen_kwargs",
+            "max_gen_toks=8",
+        ],
         tmp_path,
     )
     results = run["results"]
@@ -39,7 +53,9 @@ def test_three_scoring_families_on_the_real_release(built_upstream: Path, tiny_m
     gen_samples = samples(run, "adaculturesafe_knowledge_gen_china")
     rescored = [parse_choice_letter(s["resps"][0][0], "ABCD"[: len(s["doc"]["options"])]) for s in gen_samples]
     assert gen["invalid_rate,none"] == pytest.approx(sum(r is None for r in rescored) / 12)
-    assert gen["acc,none"] == pytest.approx(sum(r == s["doc"]["gold_letter"] for r, s in zip(rescored, gen_samples)) / 12)
+    assert gen["acc,none"] == pytest.approx(
+        sum(r == s["doc"]["gold_letter"] for r, s in zip(rescored, gen_samples, strict=True)) / 12
+    )
 
     circular = results["adaculturesafe_knowledge_circular_china"]
     circ_samples = samples(run, "adaculturesafe_knowledge_circular_china")
@@ -54,10 +70,22 @@ def test_three_scoring_families_on_the_real_release(built_upstream: Path, tiny_m
 
 def test_groups_on_the_bundled_sample_with_the_demo_model(demo_model: Path, tmp_path: Path) -> None:
     run = run_lm_eval(
-        ["--model", "hf", "--model_args", f"pretrained={demo_model},dtype=float32",
-         "--tasks", "adaculturesafe_knowledge,adaculturesafe_knowledge_gen", "--apply_chat_template",
-         "--metadata", json.dumps({"culturesafe_data": "bundled"}), "--batch_size", "8", "--log_samples",
-         "--limit", "4"],
+        [
+            "--model",
+            "hf",
+            "--model_args",
+            f"pretrained={demo_model},dtype=float32",
+            "--tasks",
+            "adaculturesafe_knowledge,adaculturesafe_knowledge_gen",
+            "--apply_chat_template",
+            "--metadata",
+            json.dumps({"culturesafe_data": "bundled"}),
+            "--batch_size",
+            "8",
+            "--log_samples",
+            "--limit",
+            "4",
+        ],
         tmp_path,
     )
     groups = run["groups"]
@@ -72,8 +100,16 @@ def test_groups_on_the_bundled_sample_with_the_demo_model(demo_model: Path, tmp_
 
 
 def test_lm_eval_ls_tasks_lists_ours() -> None:
-    done = subprocess.run([str(Path(sys.executable).parent / "lm_eval"), "ls", "tasks"], capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "lm_eval"), "ls", "tasks"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
-    for name in ("adaculturesafe", "adaculturesafe_knowledge_circular", "adaculturesafe_knowledge_gen_viet_nam"):
+    for name in (
+        "adaculturesafe",
+        "adaculturesafe_knowledge_circular",
+        "adaculturesafe_knowledge_gen_viet_nam",
+    ):
         assert f"|{name} " in done.stdout

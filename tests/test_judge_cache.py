@@ -19,9 +19,7 @@ def test_key_covers_what_decides_the_answer() -> None:
         cache_key("hf", "m", "respectfulness.v1", MESSAGES, PARAMS),
         cache_key("openai", "m2", "respectfulness.v1", MESSAGES, PARAMS),
         cache_key("openai", "m", "respectfulness.v2", MESSAGES, PARAMS),
-        cache_key(
-            "openai", "m", "respectfulness.v1", [MESSAGES[0], {"role": "user", "content": "?"}], PARAMS
-        ),
+        cache_key("openai", "m", "respectfulness.v1", [MESSAGES[0], {"role": "user", "content": "?"}], PARAMS),
         cache_key("openai", "m", "respectfulness.v1", MESSAGES, {**PARAMS, "temperature": 0.7}),
     ]
     assert len({base, *variants}) == 6

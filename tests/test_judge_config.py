@@ -35,11 +35,7 @@ def test_env_is_overlaid_by_metadata() -> None:
     assert from_env.both_dimensions_in_one_call is True
     assert from_env.extra_body == {"chat_template_kwargs": {"enable_thinking": False}}
     overlaid = JudgeConfig.from_dict({"model": "from-metadata", "concurrency": 8}, env=env)
-    assert (
-        overlaid.model == "from-metadata"
-        and overlaid.concurrency == 8
-        and overlaid.base_url == "http://env/v1"
-    )
+    assert overlaid.model == "from-metadata" and overlaid.concurrency == 8 and overlaid.base_url == "http://env/v1"
 
 
 def test_from_metadata_forms() -> None:

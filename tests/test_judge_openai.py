@@ -38,9 +38,7 @@ def make_items(n: int, tag: str = "t") -> list[JudgeItem]:
 
 
 def messages_of(item: JudgeItem, rubric: str | None = None) -> list[dict]:
-    return load_rubric(rubric or item.dimension).messages(
-        item.custom, item.location, item.query, item.response
-    )
+    return load_rubric(rubric or item.dimension).messages(item.custom, item.location, item.query, item.response)
 
 
 def config_for(server: StandIn, tmp_path: Path, **overrides: object) -> JudgeConfig:
@@ -155,9 +153,7 @@ def test_identical_prompts_are_sent_once(server: StandIn, tmp_path: Path) -> Non
 def test_both_dimensions_in_one_call(server: StandIn, tmp_path: Path) -> None:
     base = make_items(10)
     items = [
-        JudgeItem(i.custom, i.location, i.query, i.response, d)
-        for i in base
-        for d in ("awareness", "respectfulness")
+        JudgeItem(i.custom, i.location, i.query, i.response, d) for i in base for d in ("awareness", "respectfulness")
     ]
     judge = Judge(config_for(server, tmp_path, both_dimensions_in_one_call=True))
     results = judge.score_many(items)
@@ -251,15 +247,11 @@ def test_killed_run_resumes_without_repeating(tmp_path: Path) -> None:
             "CULTURESAFE_JUDGE_CACHE_PATH": str(cache),
             "CULTURESAFE_JUDGE_PROGRESS": "0",
         }
-        child = subprocess.Popen(
-            [sys.executable, str(tmp_path / "child.py"), str(tmp_path / "items.json")], env=env
-        )
+        child = subprocess.Popen([sys.executable, str(tmp_path / "child.py"), str(tmp_path / "items.json")], env=env)
         try:
             deadline = time.monotonic() + 60
             while _rows(cache) < 20:  # kill it after >= 20 completed (and cached) requests
-                assert child.poll() is None and time.monotonic() < deadline, (
-                    "child ended before it was killed"
-                )
+                assert child.poll() is None and time.monotonic() < deadline, "child ended before it was killed"
                 time.sleep(0.02)
             child.send_signal(signal.SIGKILL)
         finally:
@@ -274,9 +266,7 @@ def test_killed_run_resumes_without_repeating(tmp_path: Path) -> None:
         keys = {r.key for r in results}
         resent = {key for key, n in server.counts.items()}
     assert done <= keys
-    completed_prompts = {
-        prompt_hash(messages_of(i)) for i, r in zip(items, results, strict=True) if r.key in done
-    }
+    completed_prompts = {prompt_hash(messages_of(i)) for i, r in zip(items, results, strict=True) if r.key in done}
     assert not completed_prompts & resent  # 0 repeated requests for what completed
     assert server.n_requests == len(items) - len(done)
     assert judge.last_summary.n_cached == len(done) and all(r.score is not None for r in results)

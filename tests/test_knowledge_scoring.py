@@ -12,8 +12,15 @@ from culturesafe_ext.tasks import aggregations, knowledge
 
 def doc(i: int, desc: str, gold: int = 1, n: int = 4) -> dict:
     options = [f"opt{i}-{k}" for k in range(n)]
-    return {"id": f"Q{i}", "description_id": desc, "question": f"q{i}", "options": options, "gold_index": gold,
-            "gold_letter": "ABCDEFGH"[gold], "country": "China"}
+    return {
+        "id": f"Q{i}",
+        "description_id": desc,
+        "question": f"q{i}",
+        "options": options,
+        "gold_index": gold,
+        "gold_letter": "ABCDEFGH"[gold],
+        "country": "China",
+    }
 
 
 def test_rotations_move_the_gold_with_its_option() -> None:
@@ -26,7 +33,7 @@ def test_rotations_move_the_gold_with_its_option() -> None:
         assert row["gold_letter"] == "ABCDE"[row["gold_index"]]
     # every option visits every position exactly once
     q0 = [r["options"] for r in rotated if r["id"] == "Q0"]
-    assert all(sorted(col) == sorted(q0[0]) for col in zip(*q0))
+    assert all(sorted(col) == sorted(q0[0]) for col in zip(*q0, strict=True))
     assert sorted(r["gold_index"] for r in rotated if r["id"] == "Q0") == [0, 1, 2, 3]
 
 
@@ -57,9 +64,10 @@ def test_mc_results_match_lm_eval_definitions() -> None:
     assert out["acc_by_description"] == ("d0", 0.0)
 
 
-@pytest.mark.parametrize(("response", "acc", "invalid"), [('{"answer": "C"}', 1.0, 0.0),
-                                                          ('{"answer": "B/C"}', 0.0, 1.0),
-                                                          ('{"answer": "A"}', 0.0, 0.0)])
+@pytest.mark.parametrize(
+    ("response", "acc", "invalid"),
+    [('{"answer": "C"}', 1.0, 0.0), ('{"answer": "B/C"}', 0.0, 1.0), ('{"answer": "A"}', 0.0, 0.0)],
+)
 def test_gen_results_exact(response: str, acc: float, invalid: float) -> None:
     out = knowledge.process_results_gen(doc(0, "d0", gold=2), [response])
     assert (out["acc"], out["invalid_rate"]) == (acc, invalid)

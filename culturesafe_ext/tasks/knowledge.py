@@ -12,7 +12,9 @@ from culturesafe_ext.parsing import parse_choice_letter
 
 
 def _lettered(doc: dict) -> str:
-    return "\n".join(f"{letter}. {text}" for letter, text in zip(option_letters(len(doc["options"])), doc["options"]))
+    return "\n".join(
+        f"{letter}. {text}" for letter, text in zip(option_letters(len(doc["options"])), doc["options"], strict=True)
+    )
 
 
 # --- family 1: multiple_choice over the option texts ---------------------------------------------

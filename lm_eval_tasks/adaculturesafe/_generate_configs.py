@@ -87,7 +87,10 @@ def write_configs(countries: list[str], out: Path) -> list[Path]:
         )
         written.append(group)
     top = out / f"_{TOP_GROUP}.yaml"
-    _dump(top, {"group": TOP_GROUP, "task": [f"{TOP_GROUP}_{f}" for f in FAMILIES], "metadata": {"version": 1.0}})
+    _dump(
+        top,
+        {"group": TOP_GROUP, "task": [f"{TOP_GROUP}_{f}" for f in FAMILIES], "metadata": {"version": 1.0}},
+    )
     written.append(top)
     return written
 

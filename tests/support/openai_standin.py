@@ -245,18 +245,13 @@ class StandIn:
                 request.transport.abort()
             raise asyncio.CancelledError  # nothing is written: the client sees the connection vanish
         if fault.kind == "garbage":
-            return web.Response(
-                body=b'{"id": "chatcmpl-x", "choices": [{"mess', content_type="application/json"
-            )
+            return web.Response(body=b'{"id": "chatcmpl-x", "choices": [{"mess', content_type="application/json")
         return None  # out_of_range and prose change only the content
 
     @staticmethod
     def answer(messages: list[dict], out_of_range: bool = False) -> str:
         if _combined(messages):
-            scores = {
-                k: 42 if out_of_range else expected_score(messages, k)
-                for k in ("respectfulness", "awareness")
-            }
+            scores = {k: 42 if out_of_range else expected_score(messages, k) for k in ("respectfulness", "awareness")}
             return json.dumps(scores)
         return json.dumps({"score": 42 if out_of_range else expected_score(messages)})
 
@@ -267,9 +262,7 @@ def _completion(content: str) -> dict:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": "standin",
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
-        ],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
     }
 

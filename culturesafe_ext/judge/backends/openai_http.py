@@ -181,9 +181,7 @@ class OpenAIBackend:
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:
             return min(retry_after, self.config.retry_wait_max)
-        return random.uniform(
-            0, min(self.config.retry_wait_max, self.config.retry_wait_initial * 2 ** (failed - 1))
-        )
+        return random.uniform(0, min(self.config.retry_wait_max, self.config.retry_wait_initial * 2 ** (failed - 1)))
 
     def close(self) -> None:
         pass
