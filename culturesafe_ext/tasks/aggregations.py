@@ -13,11 +13,16 @@ from collections.abc import Iterable
 log = logging.getLogger("culturesafe")
 
 
-def mean_by_description(items: Iterable[tuple[str, float]]) -> float:
-    """Mean over descriptions of the mean over each description's items (the paper's averaging)."""
+def mean_by_description(items: Iterable[tuple[str, float | None]]) -> float:
+    """Mean over descriptions of the mean over each description's items (the paper's averaging).
+
+    ``None`` (an item the judge could not score) is left out of the mean; the safety tasks count and
+    report those items in ``judge_failures`` beside it.
+    """
     groups: dict[str, list[float]] = defaultdict(list)
     for description_id, value in items:
-        groups[description_id].append(float(value))
+        if value is not None:
+            groups[description_id].append(float(value))
     if not groups:
         return float("nan")
     return sum(sum(v) / len(v) for v in groups.values()) / len(groups)
@@ -52,3 +57,8 @@ def circular_acc(items: Iterable[tuple[str, str, int, int]]) -> float:
 def circular_acc_by_description(items: Iterable[tuple[str, str, int, int]]) -> float:
     """CircularEval accuracy averaged per description first."""
     return mean_by_description((d, float(ok)) for d, ok in _circular_questions(items).values())
+
+
+def total(items: Iterable[float]) -> float:
+    """A count over the task's docs (e.g. judge failures), not a rate."""
+    return float(sum(items))

@@ -14,25 +14,34 @@ from pathlib import Path
 
 import yaml
 
-# family -> (template file, dataset kind, alias suffix, group metrics macro-averaged over countries)
+# family -> (template file, dataset kind, alias suffix, extra dataset kwargs, group metrics macro-averaged)
+_KNOWLEDGE_MC = ["acc", "acc_norm", "acc_by_description", "acc_norm_by_description"]
+_SAFETY = ["respectfulness", "awareness", "judge_failure_rate"]
 FAMILIES = {
-    "knowledge": (
-        "_knowledge_mc_template_yaml",
-        "knowledge",
-        "mc",
-        ["acc", "acc_norm", "acc_by_description", "acc_norm_by_description"],
-    ),
+    "knowledge": ("_knowledge_mc_template_yaml", "knowledge", "mc", {}, _KNOWLEDGE_MC),
     "knowledge_gen": (
         "_knowledge_gen_template_yaml",
         "knowledge",
         "gen",
+        {},
         ["acc", "invalid_rate", "acc_by_description"],
     ),
     "knowledge_circular": (
         "_knowledge_circular_template_yaml",
         "knowledge",
         "circular",
+        {},
         ["circular_acc", "circular_acc_by_description", "acc"],
+    ),
+    "safety": ("_safety_template_yaml", "safety", "safety", {"safety_variant": "plain"}, _SAFETY),
+    "safety_elicit": ("_safety_template_yaml", "safety", "elicit", {"safety_variant": "elicit"}, _SAFETY),
+    "safety_oracle": ("_safety_template_yaml", "safety", "oracle", {"safety_variant": "oracle"}, _SAFETY),
+    "safety_wrongcustom": (
+        "_safety_template_yaml",
+        "safety",
+        "wrong custom",
+        {"safety_variant": "wrongcustom"},
+        _SAFETY,
     ),
 }
 TOP_GROUP = "adaculturesafe"
@@ -59,7 +68,7 @@ def _dump(path: Path, data: dict) -> None:
 
 def write_configs(countries: list[str], out: Path) -> list[Path]:
     written = []
-    for family, (template, dataset_kind, alias, metrics) in FAMILIES.items():
+    for family, (template, dataset_kind, alias, extra, metrics) in FAMILIES.items():
         tasks = []
         for country in countries:
             task = f"{TOP_GROUP}_{family}_{slug(country)}"
@@ -71,7 +80,7 @@ def write_configs(countries: list[str], out: Path) -> list[Path]:
                     "include": template,
                     "task": task,
                     "task_alias": f"{country} ({alias})",
-                    "dataset_kwargs": {"culturesafe_config": f"{dataset_kind}_{slug(country)}"},
+                    "dataset_kwargs": {"culturesafe_config": f"{dataset_kind}_{slug(country)}", **extra},
                 },
             )
             written.append(path)
