@@ -99,3 +99,9 @@ def test_cache_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert JudgeConfig.from_dict(OPENAI).resolved_cache_path() == tmp_path / "cache" / "judge.sqlite"
     explicit = JudgeConfig.from_dict({**OPENAI, "cache_path": str(tmp_path / "j.sqlite")})
     assert explicit.resolved_cache_path() == tmp_path / "j.sqlite"
+
+
+def test_round_trip_through_a_dict() -> None:
+    """A task can carry the settings to its filter as plain data (the docs) and rebuild them there."""
+    config = JudgeConfig.from_dict({**OPENAI, "concurrency": 128, "extra_body": {"top_p": 1}}, env={})
+    assert JudgeConfig.from_dict(json.loads(json.dumps(config.to_dict())), env={}) == config
