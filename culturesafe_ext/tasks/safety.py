@@ -133,4 +133,3 @@ def process_results(doc: dict, results: list) -> dict:
         "judge_failure_rate": failures / attempts if attempts else 0.0,
         "n_judged": attempts - failures,
     }
-
