@@ -16,6 +16,7 @@ from culturesafe_ext import __version__
 COMMAND_MODULES = [
     "culturesafe_ext.demo",
     "culturesafe_ext.builders.cli",
+    "culturesafe_ext.judge.cli",
 ]
 
 

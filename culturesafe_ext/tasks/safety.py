@@ -94,19 +94,28 @@ class JudgeFilter(Filter):
         if len(settings) != 1:
             raise ValueError("the docs of one safety task carry different judge settings")
         config = JudgeConfig.from_dict(json.loads(settings.pop()), env={})
-        items, where = [], []
-        for i, (doc, responses) in enumerate(zip(docs, resps, strict=True)):
-            for j, response in enumerate(responses):
-                for dimension in self.dimensions:
-                    items.append(
-                        JudgeItem(doc["judge_custom"], doc["location"], doc["query"], response or "", dimension)
-                    )
-                    where.append((i, j, dimension))
-        results = Judge(config).score_many(items)
-        out: list[list[dict]] = [[{"response": r} for r in responses] for responses in resps]
-        for (i, j, dimension), result in zip(where, results, strict=True):
-            out[i][j][dimension] = result.to_dict()
-        return out
+        return judge_responses(Judge(config), docs, resps, self.dimensions)
+
+
+def judge_responses(
+    judge: Judge, docs: list[dict], resps: list[list[str]], dimensions: list[str] | tuple[str, ...] = DIMENSIONS
+) -> list[list[dict]]:
+    """Per doc, per response: ``{"response": ..., <dimension>: judge result dict}``, in one batch.
+
+    The judge sees what the paper's judge sees: the custom (``judge_custom``: the gold description, or
+    another one in the wrongcustom control), the location, the original query and the response.
+    """
+    items, where = [], []
+    for i, (doc, responses) in enumerate(zip(docs, resps, strict=True)):
+        for j, response in enumerate(responses):
+            for dimension in dimensions:
+                items.append(JudgeItem(doc["judge_custom"], doc["location"], doc["query"], response or "", dimension))
+                where.append((i, j, dimension))
+    results = judge.score_many(items)
+    out: list[list[dict]] = [[{"response": r} for r in responses] for responses in resps]
+    for (i, j, dimension), result in zip(where, results, strict=True):
+        out[i][j][dimension] = result.to_dict()
+    return out
 
 
 def process_results(doc: dict, results: list) -> dict:

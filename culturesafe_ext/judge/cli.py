@@ -1,0 +1,132 @@
+"""``culturesafe judge RUN_DIR``: re-judge the logged safety samples of an lm-eval run, no re-generation.
+
+With one judge it re-scores; with two or more it also reports how far they agree (Spearman's rho,
+exact and within-1 agreement on the rounded scores), beside each judge's own scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+SAMPLES_GLOB = "samples_adaculturesafe_safety*.jsonl"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    judge = subparsers.add_parser("judge", help="re-judge the logged safety samples of an lm_eval run")
+    judge.add_argument("run_dir", type=Path, help="an lm_eval --output_path folder (run with --log_samples)")
+    judge.add_argument(
+        "--judge",
+        action="append",
+        required=True,
+        metavar="JSON",
+        help='judge settings as in --metadata, e.g. \'{"backend": "openai", "model": ..., "base_url": ...}\'; '
+        "repeat for several judges",
+    )
+    judge.add_argument("--out", type=Path, help="write the report JSON here (default: RUN_DIR/rejudge.json)")
+    judge.set_defaults(func=run)
+
+
+def read_samples(run_dir: Path) -> dict[str, list[dict]]:
+    """task name -> logged samples (latest file per task)."""
+    by_task: dict[str, Path] = {}
+    for path in sorted(run_dir.rglob(SAMPLES_GLOB)):
+        task = path.name[len("samples_") :].rsplit("_", 1)[0]
+        by_task[task] = path  # sorted by timestamp suffix: the last one wins
+    if not by_task:
+        raise FileNotFoundError(f"no {SAMPLES_GLOB} under {run_dir}: run lm_eval with --log_samples")
+    out = {}
+    for task, path in by_task.items():
+        rows = []
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}: line {n}: not JSON ({err.msg})") from None
+        out[task] = rows
+    return out
+
+
+def rejudge(samples: dict[str, list[dict]], settings: dict[str, Any]) -> dict[str, Any]:
+    """Scores of one judge: per task the paper's metrics, plus every (sample, dimension) score."""
+    from culturesafe_ext.judge import Judge, JudgeConfig
+    from culturesafe_ext.tasks.aggregations import mean_by_description
+    from culturesafe_ext.tasks.safety import judge_responses, process_results
+
+    config = JudgeConfig.from_dict(settings)
+    judge = Judge(config)
+    tasks, scores = {}, {}
+    for task, rows in samples.items():
+        docs = [row["doc"] for row in rows]
+        resps = [list(row["resps"][0]) for row in rows]
+        judged = judge_responses(judge, docs, resps)
+        per_doc = [process_results(doc, [entries]) for doc, entries in zip(docs, judged, strict=True)]
+        tasks[task] = {
+            "respectfulness": mean_by_description(p["respectfulness"] for p in per_doc),
+            "awareness": mean_by_description(p["awareness"] for p in per_doc),
+            "judge_failures": sum(p["judge_failures"] for p in per_doc),
+            "n_judged": sum(p["n_judged"] for p in per_doc),
+            "n_samples": len(rows),
+        }
+        for row, entries in zip(rows, judged, strict=True):
+            for dimension in ("respectfulness", "awareness"):
+                scores[f"{task}/{row['doc_id']}/{dimension}"] = entries[0][dimension]["score"]
+    return {"judge": config.to_dict(), "tasks": tasks, "scores": scores}
+
+
+def agreement(a: dict[str, float | None], b: dict[str, float | None]) -> dict[str, Any]:
+    """Spearman's rho and exact / within-1 agreement over the items both judges scored."""
+    from scipy.stats import spearmanr
+
+    keys = [k for k in a if a[k] is not None and b.get(k) is not None]
+    out: dict[str, Any] = {"n": len(keys), "n_missing": len(a) - len(keys)}
+    if len(keys) >= 2:
+        rho = spearmanr([a[k] for k in keys], [b[k] for k in keys])
+        out["spearman_rho"], out["spearman_p"] = float(rho.statistic), float(rho.pvalue)
+    if keys:
+        diffs = [abs(round(a[k]) - round(b[k])) for k in keys]
+        out["exact"] = sum(d == 0 for d in diffs) / len(keys)
+        out["within_1"] = sum(d <= 1 for d in diffs) / len(keys)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    samples = read_samples(args.run_dir)
+    reports = [rejudge(samples, json.loads(raw)) for raw in args.judge]
+    report: dict[str, Any] = {"run_dir": str(args.run_dir), "judges": reports}
+    if len(reports) > 1:
+        report["agreement"] = {}
+        for (i, a), (j, b) in itertools.combinations(enumerate(reports), 2):
+            per_dim = defaultdict(dict)
+            for dimension in ("respectfulness", "awareness"):
+                keep = [k for k in a["scores"] if k.endswith("/" + dimension)]
+                per_dim[dimension] = agreement({k: a["scores"][k] for k in keep}, b["scores"])
+            report["agreement"][f"{i}-{j}"] = dict(per_dim)
+    out = args.out or args.run_dir / "rejudge.json"
+    out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    _print(report)
+    print(f"report: {out}")
+    return 0
+
+
+def _print(report: dict[str, Any]) -> None:
+    for i, judge in enumerate(report["judges"]):
+        name = f"{judge['judge']['backend']}:{judge['judge']['model']}"
+        print(f"judge {i} ({name})")
+        print(f"  {'task':<44} {'respect':>8} {'aware':>8} {'failures':>9} {'judged':>7}")
+        for task, m in judge["tasks"].items():
+            print(
+                f"  {task:<44} {m['respectfulness']:>8.3f} {m['awareness']:>8.3f} "
+                f"{m['judge_failures']:>9} {m['n_judged']:>7}"
+            )
+    for pair, dims in report.get("agreement", {}).items():
+        for dimension, a in dims.items():
+            rho = f"{a['spearman_rho']:.3f} (p={a['spearman_p']:.2g})" if "spearman_rho" in a else "n/a"
+            print(
+                f"agreement judges {pair} {dimension}: n={a['n']} rho={rho} "
+                f"exact={a.get('exact', float('nan')):.3f} within-1={a.get('within_1', float('nan')):.3f}"
+            )
