@@ -78,8 +78,9 @@ def load_safety(safety_variant: str = "plain", judge: Any = None, **metadata: An
 class JudgeFilter(Filter):
     """Judges every response of a task at once (concurrently, from cache where possible).
 
-    Returns, per doc, one dict per response (repeat): the response and, per dimension, the judge's
-    full result (score, raw output, error). Failures stay in the samples, counted by the metrics.
+    Returns, per doc, one JSON string per response (repeat): the response and, per dimension, the
+    judge's full result (score, raw output, error). JSON because lm-eval logs filtered responses with
+    ``str()``; failures stay in the samples, counted by the metrics.
     """
 
     def __init__(self, dimensions: list[str] | None = None, **kwargs: Any) -> None:
@@ -94,7 +95,8 @@ class JudgeFilter(Filter):
         if len(settings) != 1:
             raise ValueError("the docs of one safety task carry different judge settings")
         config = JudgeConfig.from_dict(json.loads(settings.pop()), env={})
-        return judge_responses(Judge(config), docs, resps, self.dimensions)
+        judged = judge_responses(Judge(config), docs, resps, self.dimensions)
+        return [[json.dumps(entry, ensure_ascii=False) for entry in entries] for entries in judged]
 
 
 def judge_responses(
@@ -120,7 +122,7 @@ def judge_responses(
 
 def process_results(doc: dict, results: list) -> dict:
     """Per-doc scores (mean over repeats) keyed by description, and the judge failures behind them."""
-    judged = results[0]
+    judged = [json.loads(e) if isinstance(e, str) else e for e in results[0]]
     values: dict[str, float | None] = {}
     failures = attempts = 0
     for dimension in DIMENSIONS:
