@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import lru_cache
 from typing import Any
 
 from lm_eval.api.filter import Filter
@@ -94,9 +95,14 @@ class JudgeFilter(Filter):
         settings = {d["judge_settings"] for d in docs}
         if len(settings) != 1:
             raise ValueError("the docs of one safety task carry different judge settings")
-        config = JudgeConfig.from_dict(json.loads(settings.pop()), env={})
-        judged = judge_responses(Judge(config), docs, resps, self.dimensions)
+        judged = judge_responses(_judge_for(settings.pop()), docs, resps, self.dimensions)
         return [[json.dumps(entry, ensure_ascii=False) for entry in entries] for entries in judged]
+
+
+@lru_cache(maxsize=4)
+def _judge_for(settings: str) -> Judge:
+    """One judge (and so one loaded ``hf`` model) per settings for the whole run, not one per task."""
+    return Judge(JudgeConfig.from_dict(json.loads(settings), env={}))
 
 
 def judge_responses(
