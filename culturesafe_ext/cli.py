@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "culturesafe_ext.demo",
     "culturesafe_ext.builders.cli",
     "culturesafe_ext.judge.cli",
+    "culturesafe_ext.training.cli",
 ]
 
 

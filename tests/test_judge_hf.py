@@ -135,3 +135,27 @@ def test_tokenizer_without_chat_template(tmp_path: Path) -> None:
     tokenizer = make_tokenizer(split_digits=True, chat_template=False)
     results = judge_for(tokenizer, make_model(tokenizer), tmp_path, cache=False).score_many(items()[:2])
     assert all(1.0 <= r.score <= 10.0 for r in results)
+
+
+def test_generate_mode_matches_unbatched_greedy(judged, tmp_path: Path) -> None:
+    """Batched, left-padded free-text generation gives what one-by-one greedy ``generate`` gives."""
+    import torch
+
+    tokenizer, model = judged
+    judge = judge_for(tokenizer, model, tmp_path, batch_size=3)
+    prompts = [[{"role": "user", "content": "Say something " * n}] for n in (1, 4, 9, 2)]
+    requests = [judge.request(m, "gen-test.v1", mode="generate", max_tokens=6) for m in prompts]
+    done = judge.complete(requests)
+    backend = judge.backend
+    for request in requests:
+        ids = torch.tensor([backend.render(request.messages, answer_prefix=False)])
+        alone = model.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=6,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        expected = tokenizer.decode(alone[0, ids.shape[1] :], skip_special_tokens=True)
+        assert done.replies[request.key].text == expected
+    assert judge.complete(requests).sent == 0

@@ -281,3 +281,23 @@ def _rows(path: Path) -> int:
             return db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
     except sqlite3.OperationalError:  # not created yet
         return 0
+
+
+def test_generate_mode_returns_text_and_caches_it(tmp_path: Path) -> None:
+    """Free-text requests (pairwise verdicts, generated items) use the same client and cache."""
+
+    def responder(messages: list[dict]) -> str:
+        return "echo: " + messages[-1]["content"][::-1]
+
+    with StandIn(latency=0.0, responder=responder, max_lifetime=60) as standin:
+        judge = Judge(config_for(standin, tmp_path))
+        prompts = [[{"role": "user", "content": f"write item {i}"}] for i in range(5)]
+        requests = [judge.request(m, "gen-test.v1", mode="generate", max_tokens=300) for m in prompts]
+        done = judge.complete(requests + requests[:2])
+        assert done.sent == 5 and standin.n_requests == 5
+        assert [done.replies[r.key].text for r in requests] == [f"echo: {i} meti etirw" for i in range(5)]
+        again = judge.complete(requests)
+        assert again.sent == 0 and again.cached == {r.key for r in requests}
+        assert standin.n_requests == 5
+        # the answer length is part of the key: another length is another request
+        assert judge.request(prompts[0], "gen-test.v1", mode="generate", max_tokens=10).key != requests[0].key

@@ -70,12 +70,37 @@ def load_adaculturesafe(
     culturesafe_config: str,
     culturesafe_data: str | None = None,
     culturesafe_revision: str | None = None,
-    **_ignored,
+    culturesafe_split: str | None = None,
+    **model_args,
 ):
     """Return the ``DatasetDict`` of one config (e.g. ``knowledge_china``) from the chosen source.
 
-    Extra keyword arguments (every other metadata key, model_args) are accepted and ignored.
+    ``culturesafe_split`` (a split file saved by a training command) keeps only its held-out
+    descriptions. Other keyword arguments are the rest of the metadata and the model_args: a model
+    argument naming a culturesafe-trained folder (``peft=``, ``adapters=``, ``router=``) makes the load
+    fail if an evaluated description was trained on (see :mod:`culturesafe_ext.data.splits`).
     """
+    dataset = _load(culturesafe_config, culturesafe_data, culturesafe_revision)
+    from culturesafe_ext.data import splits
+
+    where = f"{resolve_source(culturesafe_data)} config {culturesafe_config}"
+    if culturesafe_split:
+        held = splits.DescriptionSplit.load(culturesafe_split)
+        dataset = splits.restrict_to(dataset, set(held.heldout))
+        log.info(
+            "culturesafe: %s restricted to the %d held-out descriptions of %s",
+            where,
+            len(held.heldout),
+            culturesafe_split,
+        )
+    trained = splits.trained_descriptions(model_args)
+    if trained:
+        splits.refuse_overlap(dataset, trained, where)
+    return dataset
+
+
+def _load(culturesafe_config: str, culturesafe_data: str | None, culturesafe_revision: str | None):
+    """The config as stored, from the bundled sample, a local build or the Hub."""
     import datasets
 
     where = resolve_source(culturesafe_data)

@@ -11,9 +11,10 @@ Importing this package is cheap: aiohttp and torch load only when a backend is c
 
 from culturesafe_ext.judge.config import JudgeConfig, JudgeNotConfiguredError
 from culturesafe_ext.judge.items import DIMENSIONS, JudgeItem, JudgeResult, JudgeSummary
-from culturesafe_ext.judge.judge import Judge
+from culturesafe_ext.judge.judge import Completion, Judge
 
 __all__ = [
+    "Completion",
     "DIMENSIONS",
     "Judge",
     "JudgeConfig",

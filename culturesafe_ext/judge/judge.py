@@ -12,9 +12,10 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from culturesafe_ext.judge.backends import Backend, JudgeRequest, Reply, make_backend
+from culturesafe_ext.judge.backends import SCORE, Backend, JudgeRequest, Reply, make_backend
 from culturesafe_ext.judge.cache import JudgeCache, cache_key
 from culturesafe_ext.judge.config import JudgeConfig
 from culturesafe_ext.judge.items import SKIPPED, JudgeItem, JudgeResult, JudgeSummary
@@ -23,6 +24,15 @@ from culturesafe_ext.parsing import parse_score
 
 log = logging.getLogger("culturesafe.judge")
 LOW, HIGH = 1, 10
+
+
+@dataclass
+class Completion:
+    """Replies by cache key, which of them came from the cache, and how many requests were sent."""
+
+    replies: dict[str, Reply]
+    cached: set[str] = field(default_factory=set)
+    sent: int = 0
 
 
 class Judge:
@@ -40,9 +50,20 @@ class Judge:
             self._backend = make_backend(self.config)
         return self._backend
 
+    def request(
+        self, messages: list[dict[str, str]], rubric_id: str, mode: str = SCORE, max_tokens: int | None = None
+    ) -> JudgeRequest:
+        """A request under its cache key: everything that decides the answer is in the key."""
+        params = dict(self.backend.params())
+        if mode != SCORE:
+            params.update(mode=mode, max_tokens=max_tokens or self.config.max_tokens)
+        elif max_tokens:
+            params.update(max_tokens=max_tokens)
+        key = cache_key(self.config.backend, self.config.model, rubric_id, messages, params)
+        return JudgeRequest(key=key, messages=messages, rubric=rubric_id, mode=mode, max_tokens=max_tokens)
+
     def requests_for(self, items: Sequence[JudgeItem]) -> list[JudgeRequest]:
         """The request that judges each item (items that share a prompt share a request)."""
-        backend_params = self.backend.params()
         requests = []
         for item in items:
             rubric = load_rubric(
@@ -50,9 +71,27 @@ class Judge:
                 self.config.rubric_version,
             )
             messages = rubric.messages(item.custom, item.location, item.query, item.response)
-            key = cache_key(self.config.backend, self.config.model, rubric.id, messages, backend_params)
-            requests.append(JudgeRequest(key=key, messages=messages, rubric=rubric.id))
+            requests.append(self.request(messages, rubric.id))
         return requests
+
+    def complete(self, requests: Sequence[JudgeRequest]) -> Completion:
+        """Answer every request: from the cache where it can, each distinct prompt sent once otherwise.
+
+        The one way any part of culturesafe talks to an LLM (judging, pairwise verdicts, generating
+        benchmark items): every reply is cached on disk as it arrives, so a killed run resumes.
+        A failed request comes back as a ``Reply`` with ``error`` set, never as a missing key.
+        """
+        unique = {r.key: r for r in requests}
+        cache = JudgeCache(self.config.resolved_cache_path()) if self.config.cache else None
+        try:
+            cached = cache.get_many(unique) if cache is not None else {}
+            replies = {key: Reply.from_cache(stored) for key, stored in cached.items()}
+            to_send = [r for key, r in unique.items() if key not in cached]
+            self._send(to_send, replies, cache)
+        finally:
+            if cache is not None:
+                cache.close()
+        return Completion(replies=replies, cached=set(cached), sent=len(to_send))
 
     def score_many(self, items: Sequence[JudgeItem]) -> list[JudgeResult]:
         """One result per item, in input order; see :attr:`last_summary` for the counts."""
@@ -65,22 +104,13 @@ class Judge:
             self.last_summary = JudgeSummary.of(results)
             return results
         requests = self.requests_for(items)
-        unique = {r.key: r for r in requests}
-        cache = JudgeCache(self.config.resolved_cache_path()) if self.config.cache else None
-        try:
-            cached = cache.get_many(unique) if cache is not None else {}
-            replies = {key: Reply.from_cache(stored) for key, stored in cached.items()}
-            to_send = [r for key, r in unique.items() if key not in cached]
-            self._send(to_send, replies, cache)
-        finally:
-            if cache is not None:
-                cache.close()
+        done = self.complete(requests)
         combined = self.config.both_dimensions_in_one_call
         results = [
-            interpret(item, replies[request.key], combined, from_cache=request.key in cached, key=request.key)
+            interpret(item, done.replies[request.key], combined, from_cache=request.key in done.cached, key=request.key)
             for item, request in zip(items, requests, strict=True)
         ]
-        self.last_summary = JudgeSummary.of(results, len(to_send), time.monotonic() - started)
+        self.last_summary = JudgeSummary.of(results, done.sent, time.monotonic() - started)
         self._log(self.last_summary)
         return results
 

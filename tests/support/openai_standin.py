@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -82,8 +83,12 @@ class StandIn:
         hang_seconds: float = 5.0,
         max_requests: int = 100_000,
         max_lifetime: float = 300.0,
+        responder: Callable[[list[dict]], str] | None = None,
     ) -> None:
         self.latency = latency
+        # What the model "says": default the judge-score JSON; tests of other prompts (pairwise judging,
+        # generation) pass a function of the chat messages. Faults apply the same either way.
+        self.responder = responder
         self.faults = tuple(faults)
         self.seed = seed
         self.hang_seconds = hang_seconds
@@ -208,7 +213,10 @@ class StandIn:
             response = await self._inject(request, fault)
             if response is not None:
                 return response
-        content = self.answer(messages, out_of_range=fault is not None and fault.kind == "out_of_range")
+        if self.responder is not None:
+            content = self.responder(messages)
+        else:
+            content = self.answer(messages, out_of_range=fault is not None and fault.kind == "out_of_range")
         if fault is not None and fault.kind == "prose":
             content = PROSE
         with self._lock:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from culturesafe_ext.judge.backends.base import Backend, JudgeRequest, Reply
+from culturesafe_ext.judge.backends.base import GENERATE, SCORE, Backend, JudgeRequest, Reply
 from culturesafe_ext.judge.config import JudgeConfig
 
-__all__ = ["Backend", "JudgeRequest", "Reply", "make_backend"]
+__all__ = ["GENERATE", "SCORE", "Backend", "JudgeRequest", "Reply", "make_backend"]
 
 
 def make_backend(config: JudgeConfig) -> Backend:

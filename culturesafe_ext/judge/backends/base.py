@@ -6,14 +6,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+SCORE, GENERATE = "score", "generate"
+
 
 @dataclass(frozen=True)
 class JudgeRequest:
-    """One call to the judge: a prompt (chat messages) under a cache key."""
+    """One call to the model behind the judge: a prompt (chat messages) under a cache key.
+
+    ``mode`` is ``score`` for a 1..10 judgement (the ``hf`` backend reads score-token probabilities)
+    or ``generate`` for free text (pairwise verdicts, labels, generated benchmark items): every
+    backend then returns ``Reply.text``. ``max_tokens`` overrides the configured answer length.
+    """
 
     key: str
     messages: list[dict[str, str]]
     rubric: str
+    mode: str = SCORE
+    max_tokens: int | None = None
 
 
 @dataclass

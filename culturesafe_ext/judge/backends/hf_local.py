@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from culturesafe_ext.judge.backends.base import JudgeRequest, OnDone, Reply
+from culturesafe_ext.judge.backends.base import GENERATE, JudgeRequest, OnDone, Reply
 from culturesafe_ext.judge.config import JudgeConfig
 
 log = logging.getLogger("culturesafe.judge")
@@ -103,8 +103,9 @@ class HFBackend:
             "score_tokens": [list(self.tokens.shared), list(self.tokens.first), self.tokens.ten_second],
         }
 
-    def render(self, messages: list[dict[str, str]]) -> list[int]:
-        """Token ids of the prompt, ending where the score's first digit goes."""
+    def render(self, messages: list[dict[str, str]], answer_prefix: bool = True) -> list[int]:
+        """Token ids of the prompt, ending where the score's first digit goes (or, without
+        ``answer_prefix``, where the assistant's free answer starts)."""
         tokenizer = self.tokenizer
         if getattr(tokenizer, "chat_template", None):
             try:
@@ -113,13 +114,70 @@ class HFBackend:
                 merged = "\n\n".join(m["content"] for m in messages)
                 user = [{"role": "user", "content": merged}]
                 text = tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
-            ids = tokenizer.encode(text + ANSWER_PREFIX, add_special_tokens=False)
+            special = False
         else:
             text = "\n\n".join(m["content"] for m in messages) + "\n\n"
-            ids = tokenizer.encode(text + ANSWER_PREFIX, add_special_tokens=True)
+            special = True
+        if not answer_prefix:
+            return tokenizer.encode(text, add_special_tokens=special)
+        ids = tokenizer.encode(text + ANSWER_PREFIX, add_special_tokens=special)
         return [*ids, *self.tokens.shared]
 
     def complete(self, requests: Sequence[JudgeRequest], on_done: OnDone) -> None:
+        scored = [r for r in requests if r.mode != GENERATE]
+        generated = [r for r in requests if r.mode == GENERATE]
+        if scored:
+            self._complete_scores(scored, on_done)
+        if generated:
+            self._complete_texts(generated, on_done)
+
+    def _complete_texts(self, requests: Sequence[JudgeRequest], on_done: OnDone) -> None:
+        """Free-text answers: batched greedy (or sampled, per ``temperature``) ``generate``."""
+        prompts = [self.render(r.messages, answer_prefix=False) for r in requests]
+        order = sorted(range(len(requests)), key=lambda i: len(prompts[i]))
+        size = self.config.batch_size
+        for start in range(0, len(order), size):
+            batch = order[start : start + size]
+            self.attempts += len(batch)
+            limit = max(requests[i].max_tokens or self.config.max_tokens for i in batch)
+            try:
+                texts = self.generate_ids([prompts[i] for i in batch], limit)
+            except Exception as err:
+                log.warning("hf generation batch failed: %s", err)
+                for i in batch:
+                    on_done(requests[i], Reply(error=f"hf generation failed: {type(err).__name__}: {err}"))
+                continue
+            for row, i in enumerate(batch):
+                on_done(requests[i], Reply(text=texts[row]))
+
+    def generate_ids(self, rows: list[list[int]], max_new_tokens: int) -> list[str]:
+        """Decode a continuation of each left-padded prompt."""
+        import torch
+
+        ids, mask = self._left_pad(rows)
+        sample = self.config.temperature > 0
+        kwargs: dict[str, Any] = {"do_sample": sample, "max_new_tokens": max_new_tokens}
+        if sample:
+            kwargs["temperature"] = self.config.temperature
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=ids, attention_mask=mask, pad_token_id=self.tokenizer.pad_token_id, **kwargs
+            )
+        return self.tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)
+
+    def _left_pad(self, rows: list[list[int]]) -> tuple[Any, Any]:
+        import torch
+
+        pad = self.tokenizer.pad_token_id
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for n, row in enumerate(rows):
+            ids[n, width - len(row) :] = torch.tensor(row)
+            mask[n, width - len(row) :] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    def _complete_scores(self, requests: Sequence[JudgeRequest], on_done: OnDone) -> None:
         prompts = [self.render(r.messages) for r in requests]
         order = sorted(range(len(requests)), key=lambda i: len(prompts[i]))  # similar lengths, less padding
         size = self.config.batch_size
@@ -140,14 +198,7 @@ class HFBackend:
         """Renormalised P(score = 1..10) and the raw mass on valid scores, for each prompt."""
         import torch
 
-        pad = self.tokenizer.pad_token_id
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for n, row in enumerate(rows):
-            ids[n, width - len(row) :] = torch.tensor(row)
-            mask[n, width - len(row) :] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
+        ids, mask = self._left_pad(rows)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         first = torch.tensor(self.tokens.first, device=self.device)
         with torch.inference_mode():

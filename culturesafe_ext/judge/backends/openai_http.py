@@ -122,7 +122,7 @@ class OpenAIBackend:
             "model": self.config.model,
             "messages": request.messages,
             "temperature": self.config.temperature,
-            "max_tokens": self.config.max_tokens,
+            "max_tokens": request.max_tokens or self.config.max_tokens,
             **self.config.extra_body,
         }
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")

@@ -1,0 +1,1 @@
+"""Training recipes compared on the harness (grounded DPO, per-culture adapters, the culture router)."""
