@@ -214,7 +214,8 @@ def test_hf_backend_with_a_tiny_model_reports_its_invalid_output(tmp_path: Path,
     decisions = tmp_path / "none.csv"
     decisions.write_text("id,decision\n", encoding="utf-8")
     assert main(["generate", "review-import", "--out", str(out), "--decisions", str(decisions)]) == 0
-    assert len(datasets.load_dataset(str(out), "knowledge_japan", split="test")) == 0
+    build = json.loads((out / "build_report.json").read_text())
+    assert build["rows"] == {"knowledge": 0, "safety": 0} and "knowledge_japan" in build["empty_configs_not_written"]
     card = (out / "README.md").read_text()
     assert "2 short of items after the last attempt" in card and "0 candidates" in card
 

@@ -232,8 +232,11 @@ def publish(work: Path, out: Path, decisions: dict, report: dict, candidates: li
         for country in [ALL, *countries]:
             subset = [r for r in rows if country == ALL or r["country"] == country]
             tables.append(ConfigTable(config_name(kind, country), SPLIT, KINDS[kind], subset))
+    empty = [t.config for t in tables if not t.rows]
+    tables = [t for t in tables if t.rows]  # `datasets` cannot load a declared split with no rows
     build = {
         "generation": {k: v for k, v in report.items() if k not in ("invalid_replies",)},
+        "empty_configs_not_written": empty,
         "review": counts,
         "rows": {"knowledge": len(knowledge), "safety": len(safety)},
         "gold_letters": gold_letter_stats(knowledge),
@@ -294,7 +297,7 @@ def _card(build: dict, countries: list[str]) -> CardText:
                 f"{counts['edited']} edited (kept), {counts['rejected']} rejected; {counts['unreviewed']} not "
                 "reviewed (not published). Only accepted and edited items are in this dataset.",
             ),
-            ("Counts", "\n".join(table)),
+            ("Counts", "\n".join(table) + _empty_note(build["empty_configs_not_written"])),
             (
                 "Gold letters and trivial baselines",
                 f"Options were shuffled with a seeded RNG (seed {gen['settings']['seed']}) so that gold letters "
@@ -305,4 +308,12 @@ def _card(build: dict, countries: list[str]) -> CardText:
             ),
         ],
         tags=["cultural-safety", "cultural-knowledge", "lm-eval", "synthetic"],
+    )
+
+
+def _empty_note(empty: list[str]) -> str:
+    return (
+        f"\n\nConfigs with no rows are not written (`datasets` cannot load an empty split): {', '.join(empty)}."
+        if empty
+        else ""
     )

@@ -177,8 +177,11 @@ def publish(work: Path, out: Path, decisions: dict, report: dict, candidates: li
     kept, counts = review.apply(candidates, decisions)
     rows = rows_of(kept)
     tables = [ConfigTable(CONFIG, name, FEATURES, [r for r in rows if r["split"] == name]) for name, _ in SPLITS]
+    empty = [t.split for t in tables if not t.rows]
+    tables = [t for t in tables if t.rows]  # `datasets` cannot load a declared split with no rows
     build = {
         "generation": {k: v for k, v in report.items() if k != "invalid_replies"},
+        "empty_splits_not_written": empty,
         "review": counts,
         "rows": {name: sum(r["split"] == name for r in rows) for name, _ in SPLITS},
         "reference_suspect": sum(r["reference_suspect"] for r in rows),

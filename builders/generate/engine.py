@@ -75,7 +75,7 @@ class Stats:
     cached: int = 0
     failed_requests: int = 0
     unparseable_replies: int = 0
-    replies_with_item_problems: int = 0
+    replies_with_invalid_items: int = 0
     item_problems: int = 0
 
 
@@ -159,6 +159,6 @@ def _take(task: Task, outcome: Outcome, reply, attempt: int, from_cache: bool, s
         outcome.items.append(item)
         kept += 1
     if problems:
-        stats.replies_with_item_problems += 1
+        stats.replies_with_invalid_items += 1
         stats.item_problems += len(problems)
     return Attempt(attempt, raw[:RAW_LIMIT], None, problems, kept, from_cache)
