@@ -25,6 +25,7 @@ DESCRIPTIONS = [
     ("t4", "Delta FLAKY: monks must not be touched by women, who hand offerings via a cloth."),
     ("t5", "Echo BROKEN: feet are the lowest part of the body and never point at people."),
 ]
+SENTINEL = "sk-generate-SENTINEL-51d2"
 REQUESTS_FULL_RUN = 14  # round 0: 10 tasks; round 1: t4 knowledge + safety, t5 knowledge; round 2: t5 knowledge
 
 
@@ -57,12 +58,14 @@ def generate_args(server: StandIn, descriptions: Path, out: Path, cache: Path, *
     ]
 
 
-def test_generate_review_publish_and_evaluate(tmp_path: Path, tiny_model: Path, capsys) -> None:
+def test_generate_review_publish_and_evaluate(tmp_path: Path, tiny_model: Path, capsys, monkeypatch) -> None:
     descriptions = write_descriptions(tmp_path)
     out, cache = tmp_path / "thai", tmp_path / "cache.sqlite"
+    monkeypatch.setenv("CULTURESAFE_JUDGE_API_KEY", SENTINEL)
     with StandIn(responder=respond) as server:
         assert main(generate_args(server, descriptions, out, cache)) == 0
         assert server.n_requests == REQUESTS_FULL_RUN
+        assert set(server.authorizations) == {f"Bearer {SENTINEL}"}  # the key is sent, from the environment only
         server.reset()
         assert main(generate_args(server, descriptions, out, cache)) == 0  # a re-run is served by the cache
         assert server.n_requests == 0
@@ -137,6 +140,9 @@ def test_generate_review_publish_and_evaluate(tmp_path: Path, tiny_model: Path, 
     card = (out / "README.md").read_text()
     assert "34 reviewed: 32 accepted, 1 edited (kept), 1 rejected; 1 not reviewed" in card
     assert "10 items removed" in card and "Distribution over the 13 published MCQs" in card
+
+    written = [p for folder in (out, tmp_path / "thai.work") for p in folder.rglob("*") if p.is_file()]
+    assert written and not [p for p in written if SENTINEL.encode() in p.read_bytes()]
 
     # The published folder is what the tasks read.
     run = run_lm_eval(

@@ -16,12 +16,12 @@ from pathlib import Path
 
 from culturesafe_ext.data.schema import ALL, KINDS, SPLIT, config_name, option_letters, safety_query
 from culturesafe_ext.judge import Judge
-from culturesafe_ext.near_duplicates import deduplicate
 
 from ..adaculturesafe import gold_letter_stats
 from ..hub_layout import CardText, ConfigTable, write_hub_dataset
 from . import engine, review, workdir
 from .balance import balance_gold
+from .dedup import remove_near_duplicates
 from .inputs import Description, read_descriptions
 from .items import LETTERS, mcqs_in_reply, norm, queries_in_reply
 from .prompts import load_prompt
@@ -73,23 +73,6 @@ def tasks_for(descriptions: list[Description], n_knowledge: int, n_safety: int, 
     return tasks
 
 
-def dedup(candidates: list[dict], text_of, threshold: int) -> tuple[list[dict], list[dict]]:
-    """Kept candidates and the removed ones, each with its kept near twin and their Hamming distance."""
-    if not candidates:
-        return [], []
-    result = deduplicate([c["id"] for c in candidates], [text_of(c) for c in candidates], threshold)
-    removed = [
-        {
-            **asdict(r),
-            "kind": candidates[r.index]["kind"],
-            "text": text_of(candidates[r.index]),
-            "twin_text": text_of(candidates[r.twin_index]),
-        }
-        for r in result.removed
-    ]
-    return [candidates[i] for i in result.kept], removed
-
-
 def generate(
     descriptions_path: Path,
     work: Path,
@@ -135,8 +118,8 @@ def generate(
                     "base": base,
                 }
             )
-    knowledge, removed_k = dedup(knowledge, lambda c: c["fields"]["question"], threshold)
-    safety, removed_s = dedup(
+    knowledge, removed_k, _ = remove_near_duplicates(knowledge, lambda c: c["fields"]["question"], threshold)
+    safety, removed_s, _ = remove_near_duplicates(
         safety, lambda c: safety_query(c["fields"]["scene"], c["fields"]["requirement"]), threshold
     )
     knowledge = _balance(knowledge, seed)
@@ -144,7 +127,7 @@ def generate(
     report = {
         "dataset": DATASET,
         "inputs": str(descriptions_path),
-        "generator": _generator(judge),
+        "generator": engine.generator_settings(judge),
         "prompts": sorted({t.prompt.id for t in tasks}),
         "settings": {
             "n_knowledge": n_knowledge,
@@ -189,13 +172,6 @@ def _balance(knowledge: list[dict], seed: int) -> list[dict]:
     return out
 
 
-def _generator(judge: Judge) -> dict:
-    """The generator settings for the report and card (no secret is a config field)."""
-    config = judge.config.to_dict()
-    keep = ("backend", "model", "base_url", "temperature", "extra_body")
-    return {k: config[k] for k in keep if config.get(k) not in (None, {}, "")}
-
-
 def rows_of(kept: list[dict]) -> tuple[list[dict], list[dict]]:
     """Knowledge and safety rows in the release builder's features."""
     knowledge, safety = [], []
@@ -222,7 +198,7 @@ def rows_of(kept: list[dict]) -> tuple[list[dict], list[dict]]:
     return knowledge, safety
 
 
-def publish(work: Path, out: Path, decisions: dict, report: dict, candidates: list[dict]) -> dict:
+def publish(out: Path, decisions: dict, report: dict, candidates: list[dict]) -> dict:
     """Write the verified items as the Hub layout in ``out``; return the build report."""
     kept, counts = review.apply(candidates, decisions)
     knowledge, safety = rows_of(kept)

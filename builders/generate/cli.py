@@ -165,7 +165,7 @@ def _run_import(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     module = {"adaculturesafe": adaculturesafe, "culturax": culturax}[report["dataset"]]
-    build = module.publish(work, args.out, decisions, report, candidates)
+    build = module.publish(args.out, decisions, report, candidates)
     counts = build["review"]
     print(
         f"{counts['candidates']} candidates: {counts['reviewed']} reviewed ({counts['accepted']} accepted, "

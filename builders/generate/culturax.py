@@ -19,12 +19,11 @@ from pathlib import Path
 from datasets import Features, Value
 
 from culturesafe_ext.judge import Judge
-from culturesafe_ext.near_duplicates import clusters as near_clusters
 from culturesafe_ext.near_duplicates import to_hex
 
 from ..hub_layout import CardText, ConfigTable, write_hub_dataset
 from . import engine, review, workdir
-from .adaculturesafe import _generator, dedup
+from .dedup import remove_near_duplicates
 from .inputs import read_questions
 from .items import REFERENCE_KEYS, references_in_reply
 from .prompts import load_prompt
@@ -93,14 +92,11 @@ def generate(
     """Deduplicate the questions, write their references, write candidates and review files."""
     questions = read_questions(questions_path)
     all_items = [{"id": q.id, "kind": DATASET, "question": q.question, "q": asdict(q)} for q in questions]
-    kept, removed = dedup(all_items, lambda c: c["question"], threshold)
-    # Clusters over every input question (removed ones included), numbered by first member.
-    from culturesafe_ext.near_duplicates import fingerprints, near_duplicate_pairs
-
-    fps = fingerprints([c["question"] for c in all_items])
-    groups = near_clusters(len(all_items), near_duplicate_pairs(fps, threshold))
+    kept, removed, result = remove_near_duplicates(all_items, lambda c: c["question"], threshold)
+    fps = result.fingerprints if result else []
+    # Clusters over every input question (removed ones included), numbered in order of first member.
     cluster_of = list(range(len(all_items)))
-    for members in groups:
+    for members in result.clusters if result else []:
         for m in members:
             cluster_of[m] = members[0]
     numbering = {c: n for n, c in enumerate(dict.fromkeys(cluster_of))}
@@ -139,7 +135,7 @@ def generate(
     report = {
         "dataset": DATASET,
         "inputs": str(questions_path),
-        "generator": _generator(judge),
+        "generator": engine.generator_settings(judge),
         "prompts": [prompt.id],
         "settings": {"max_attempts": max_attempts, "max_tokens": max_tokens, "threshold": threshold, "seed": seed},
         "questions": len(questions),
@@ -172,7 +168,7 @@ def rows_of(kept: list[dict]) -> list[dict]:
     return rows
 
 
-def publish(work: Path, out: Path, decisions: dict, report: dict, candidates: list[dict]) -> dict:
+def publish(out: Path, decisions: dict, report: dict, candidates: list[dict]) -> dict:
     """Write the verified rows as the Hub layout in ``out``; return the build report."""
     kept, counts = review.apply(candidates, decisions)
     rows = rows_of(kept)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from culturesafe_ext.judge import Judge
+from culturesafe_ext.judge.backends.base import Reply
 from culturesafe_ext.parsing import find_json_object
 
 from .prompts import Prompt
@@ -135,7 +136,7 @@ def run(judge: Judge, tasks: list[Task], max_attempts: int = 3, max_tokens: int 
     return [outcomes[t.key] for t in tasks], stats
 
 
-def _take(task: Task, outcome: Outcome, reply, attempt: int, from_cache: bool, stats: Stats) -> Attempt:
+def _take(task: Task, outcome: Outcome, reply: Reply, attempt: int, from_cache: bool, stats: Stats) -> Attempt:
     """Parse and check one reply; keep its valid, new items (up to the number wanted)."""
     if reply.error is not None:
         stats.failed_requests += 1
@@ -162,3 +163,10 @@ def _take(task: Task, outcome: Outcome, reply, attempt: int, from_cache: bool, s
         stats.replies_with_invalid_items += 1
         stats.item_problems += len(problems)
     return Attempt(attempt, raw[:RAW_LIMIT], None, problems, kept, from_cache)
+
+
+def generator_settings(judge: Judge) -> dict:
+    """The generator's settings for reports and cards (an API key is never a config field)."""
+    config = judge.config.to_dict()
+    keep = ("backend", "model", "base_url", "temperature", "extra_body")
+    return {k: config[k] for k in keep if config.get(k) not in (None, {}, "")}
