@@ -1,4 +1,4 @@
-"""Gold positions made uniform: the released data has B or C as gold for 94.6% of its questions.
+"""Gold positions made uniform: the public release has B or C as gold for 4,145 of its 4,385 questions (94.5%).
 
 Each question gets a target position from a seeded, shuffled list that holds every position equally
 often (counts differ by at most one); its options are then put in a seeded random order with the gold
