@@ -129,8 +129,8 @@ def test_missing_column_and_empty_question(tmp_path: Path) -> None:
     )
     empty = _write(tmp_path / "b.csv", [HEADER, GOOD, [" "] + GOOD[1:], GOOD[:1] + ["99"] + GOOD[2:]])
     text = _error(empty)
-    assert "row 3: field 'Question': empty" in text
-    assert "row 4: field 'class'" in text and "unknown class id 99" in text
+    assert "record 'row 3': field 'Question': empty" in text
+    assert "record 'row 4': field 'class'" in text and "unknown class id 99" in text
 
 
 def test_cli_build_fails_with_row_and_column(tmp_path: Path) -> None:
@@ -141,7 +141,7 @@ def test_cli_build_fails_with_row_and_column(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
     )
-    assert done.returncode == 1 and "row 2: field 'helpful_response': empty" in done.stderr
+    assert done.returncode == 1 and "record 'row 2': field 'helpful_response': empty" in done.stderr
     ok = _write(tmp_path / "d.csv", [HEADER, GOOD])
     done = subprocess.run(
         [

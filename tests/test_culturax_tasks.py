@@ -80,6 +80,8 @@ MODEL_MARK = "MODEL-ANSWER"
 def hhh_responder(messages: list[dict]) -> str:
     """A scripted judge: prefers the answer carrying MODEL_MARK, calls it safe, truthful, not informative."""
     text = prompt_text(messages)
+    if "Question 5 " in text:
+        return "Both answers are fine, I think."
     if "<ANSWER_A>" in text:
         a = re.search(r"<ANSWER_A>(.*?)</ANSWER_A>", text, re.S).group(1)
         return json.dumps({"winner": "A" if MODEL_MARK in a else "B"})
@@ -123,19 +125,22 @@ def _judge(server: StandIn, cache: Path):
 def test_filter_judges_every_repeat_and_both_orders(tmp_path: Path) -> None:
     docs = _docs(6)
     resps = [[f"{MODEL_MARK} run {k}" for k in range(3)] for _ in docs]
-    with StandIn(responder=hhh_responder, faults=[Fault("garbage", match="Question 5")]) as server:
+    with StandIn(responder=hhh_responder, faults=[Fault("500", match="Question 4 ")]) as server:
         judge = _judge(server, tmp_path / "j.sqlite")
         hhh = {"seed": 1234, "wr_both_orders": True, "ss": "judge"}
         judged = cx.judge_answers(judge, hhh, docs, resps)
-        assert server.n_requests == 6 * 3 * 4  # 2 WR orders + SS + TI per repeat
+        assert server.n_requests == 6 * 3 * 4  # 2 WR orders + SS + TI per repeat, each prompt once
     metrics = [
         cx.process_results(d, [[json.dumps(e) for e in entries]]) for d, entries in zip(docs, judged, strict=True)
     ]
-    for m in metrics[:5]:
+    for m in metrics[:4]:
         assert m["wr"] == 1.0 and m["ss"] == 0.0 and m["truthful"] == 1.0 and m["ti"] == 0.0
         assert m["position_bias"] == (3, 6) and m["judge_failures"] == 0
-    assert metrics[5]["judge_failures"] == 12 and metrics[5]["wr"] is None  # garbage: counted, kept
-    assert judged[5][0]["wr"][0]["raw"] and "unparseable" in judged[5][0]["wr"][0]["error"]
+    for failed in (4, 5):  # 4: HTTP 500 on every attempt; 5: prose instead of JSON
+        assert metrics[failed]["judge_failures"] == 12 and metrics[failed]["wr"] is None  # counted, kept
+    assert judged[4][0]["wr"][0]["error"] and judged[4][0]["wr"][0]["raw"] is None
+    assert judged[5][0]["wr"][0]["raw"] == "Both answers are fine, I think."
+    assert "unparseable" in judged[5][0]["ss"]["error"]
 
 
 def test_classifier_ss_backend(tiny_model: Path, tmp_path: Path) -> None:
