@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from culturesafe_ext import __version__
+from culturesafe_ext.analysis import parts as parts_registry
 from culturesafe_ext.analysis.extract import extract
 from culturesafe_ext.analysis.html import Page, document, esc
-from culturesafe_ext.analysis.parts import PARTS, Context, Options
+from culturesafe_ext.analysis.parts import Context, Options
 from culturesafe_ext.analysis.runs import read_run
 
 SCHEMA = "culturesafe.analysis"
@@ -23,7 +24,7 @@ SCHEMA_VERSION = 1
 
 
 def _modules():
-    return [importlib.import_module(name) for name in PARTS]
+    return [importlib.import_module(name) for name in parts_registry.PARTS]
 
 
 def analyze(run_dirs: list[Path], options: Options | None = None, labels: list[str] | None = None) -> dict[str, Any]:
