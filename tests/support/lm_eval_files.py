@@ -29,7 +29,7 @@ def knowledge_rows(country: str, description_id: str, correct: list[int], gold: 
 
 
 def safety_rows(
-    country: str, description_id: str, scores: list[float | None], variant: str, awareness: float = 5.0
+    country: str, description_id: str, scores: list[float | None], variant: str = "plain", awareness: float = 5.0
 ) -> list[dict]:
     rows = []
     for i, score in enumerate(scores):
