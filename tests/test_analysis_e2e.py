@@ -106,7 +106,7 @@ def test_report_renders_in_a_real_browser(report: Path, tmp_path: Path) -> None:
 
     page = (report / "report.html").read_text()
     n_plots = page.count("<img") + page.count("<svg")
-    assert n_plots >= 3  # knowledge bars, knowledge-vs-safety scatter, cross-tab heatmap
+    assert n_plots >= 4  # knowledge bars, safety bars, knowledge-vs-safety scatter, cross-tab heatmap
     driver = _browser()
     try:
         driver.get((report / "report.html").resolve().as_uri())

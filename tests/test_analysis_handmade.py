@@ -143,7 +143,7 @@ def test_report_files_and_schema(analysis: dict, tmp_path: Path) -> None:
     stored = json.loads(json_path.read_text())
     assert stored["schema"] == "culturesafe.analysis" and stored["schema_version"] == SCHEMA_VERSION
     page = html_path.read_text()
-    assert page.count("<img") == 4  # knowledge bars, knowledge-vs-safety scatter, cross-tab heatmap, variant deltas
+    assert page.count("<img") == 5  # bars: knowledge, safety; scatter; cross-tab; variant deltas
     assert 'src="http' not in page and "<script src" not in page  # self-contained
     for title in ("Knowledge vs safety", "Knows x safe", "Joint score (F1)", "Variant effects"):
         assert title in page
@@ -174,3 +174,11 @@ def test_bad_samples_line_names_file_and_line(handmade: Path, tmp_path: Path) ->
     path.write_text("\n".join([lines[0], "{not json", *lines[1:]]) + "\n")
     with pytest.raises(ValueError, match=rf"{path.name}: line 2: not JSON"):
         read_run(broken).samples("adaculturesafe_safety_aland")
+
+
+def test_a_folder_with_two_models_is_refused(tmp_path: Path) -> None:
+    write_run(tmp_path, {"adaculturesafe_knowledge_gen_x": knowledge_rows("X", "x0", [1])}, model="model-a")
+    write_run(tmp_path, {"adaculturesafe_knowledge_gen_x": knowledge_rows("X", "x0", [0])}, model="model-b")
+    with pytest.raises(ValueError, match="holds runs of 2 models .model-a, model-b.: pass each model's sub-folder"):
+        read_run(tmp_path)
+    assert read_run(tmp_path / "model-a").label == "model-a"

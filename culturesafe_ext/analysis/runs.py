@@ -123,6 +123,12 @@ def read_run(root: Path) -> Run:
     files = read_results_files(root)
     if not files:
         raise FileNotFoundError(f"{root}: no results_*.json under it (is it an lm_eval --output_path folder?)")
+    models = sorted({str(rf.data.get("model_name")) for rf in files})
+    if len(models) > 1:
+        raise ValueError(
+            f"{root}: holds runs of {len(models)} models ({', '.join(models)}): pass each model's sub-folder "
+            "as its own RUN_DIR"
+        )
     run = Run(Path(root), files)
     for rf in files:  # oldest first: later files override
         for task in rf.data.get("results", {}):

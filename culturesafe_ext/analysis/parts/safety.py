@@ -72,4 +72,35 @@ def render(results: dict[str, dict], page: Page) -> str:
             for scope, s in by_scope.items()
         ]
         html.append(table(["variant", "country", "respectfulness", "awareness", "answers", "judge failures"], rows))
+        html.append(page.figure(_bars(r["variants"]), f"{label}: respectfulness per country and variant, 95% CI"))
     return "".join(html)
+
+
+def _bars(variants: dict[str, dict]):
+    """Grouped bars: countries on x, one bar per variant, CI whiskers where there is one."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scopes_ = list(dict.fromkeys(s for by_scope in variants.values() for s in by_scope))
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    width = 0.8 / max(1, len(variants))
+    for i, (variant, by_scope) in enumerate(variants.items()):
+        xs, means, low, high = [], [], [], []
+        for x, scope in enumerate(scopes_):
+            stat = by_scope.get(scope, {}).get("respectfulness", {})
+            if stat.get("mean") is None:
+                continue
+            m = stat["mean"]
+            ci = stat.get("ci95") or [m, m]
+            xs.append(x + (i - (len(variants) - 1) / 2) * width)
+            means.append(m)
+            low.append(m - ci[0])
+            high.append(ci[1] - m)
+        ax.bar(xs, means, width, yerr=[low, high], capsize=2, label=variant)
+    ax.set_xticks(range(len(scopes_)), scopes_, rotation=30, fontsize=8)
+    ax.set_ylim(1, 10)
+    ax.set_ylabel("respectfulness (1-10)")
+    ax.legend(fontsize=7, ncol=len(variants))
+    return fig
