@@ -67,10 +67,13 @@ def render(results: dict[str, dict], page: Page) -> str:
         )
         pooled = r["scopes"][POOLED]
         fig, ax = plt.subplots(figsize=(4, 3.2))
-        ax.imshow(pooled["table"], cmap="Blues")
+        ax.imshow(pooled["table"], cmap="Blues", vmin=0)
+        top = max(max(row) for row in pooled["table"]) or 1
         for i in range(2):
             for j in range(2):
-                ax.text(j, i, str(pooled["table"][i][j]), ha="center", va="center", fontsize=14)
+                value = pooled["table"][i][j]
+                colour = "white" if value > top / 2 else "black"
+                ax.text(j, i, str(value), ha="center", va="center", fontsize=14, color=colour)
         ax.set_xticks([0, 1], COLS)
         ax.set_yticks([0, 1], ROWS)
         ax.set_title(f"pooled, n={pooled['n']} descriptions", fontsize=9)

@@ -100,7 +100,7 @@ def _bars(variants: dict[str, dict]):
             high.append(ci[1] - m)
         ax.bar(xs, means, width, yerr=[low, high], capsize=2, label=variant)
     ax.set_xticks(range(len(scopes_)), scopes_, rotation=30, fontsize=8)
-    ax.set_ylim(1, 10)
+    ax.set_ylim(0, 10)
     ax.set_ylabel("respectfulness (1-10)")
     ax.legend(fontsize=7, ncol=len(variants))
     return fig
