@@ -75,7 +75,9 @@ def test_matches_transformers_classifier_free_guidance(tiny):
     ours, scores = cad.generate(model, [grounded], [plain], alpha, steps, tok.pad_token_id, return_scores=True)
     assert ours[0].tolist() == ref.sequences[0, len(grounded) :].tolist()
     for t, ref_scores in enumerate(ref.scores):
-        assert torch.allclose(scores[0, t], ref_scores[0], atol=1e-4)
+        kept = torch.isfinite(ref_scores[0])  # min_new_tokens masks the EOS token with -inf; compare the rest
+        assert (~kept).sum() <= 2
+        assert torch.allclose(scores[0, t][kept], ref_scores[0][kept], atol=1e-4)
 
 
 def test_alpha_zero_is_plain_greedy_and_batched_equals_unbatched(tiny):
