@@ -70,22 +70,22 @@ def add_parser(recipes: argparse._SubParsersAction) -> None:
         help='the LLM that writes the chosen answers, as judge settings JSON, e.g. \'{"backend": "openai", '
         '"model": "qwen3-max", "base_url": "..."}\' (key from CULTURESAFE_JUDGE_API_KEY) or a local "hf" model',
     )
-    for name, default in [
-        ("seed", 0),
-        ("heldout-fraction", 0.5),
-        ("max-pairs", 0),
-        ("answer-tokens", 128),
-        ("chosen-tokens", 256),
-        ("max-steps", 100),
-        ("learning-rate", 5e-5),
-        ("beta", 0.1),
-        ("batch-size", 2),
-        ("lora-r", 8),
-        ("lora-alpha", 16),
-        ("lora-dropout", 0.0),
-        ("max-length", 512),
+    for name, default, what in [
+        ("seed", 0, "seed of the description split and of training"),
+        ("heldout-fraction", 0.5, "share of each country's descriptions kept for evaluation"),
+        ("max-pairs", 0, "use at most this many training queries (0: all)"),
+        ("answer-tokens", 128, "length of the base model's own (rejected) answers"),
+        ("chosen-tokens", 256, "length limit of the generator's (chosen) answers"),
+        ("max-steps", 100, "DPO optimisation steps"),
+        ("learning-rate", 5e-5, "learning rate"),
+        ("beta", 0.1, "DPO beta (strength of the pull toward the reference model)"),
+        ("batch-size", 2, "pairs per device and step"),
+        ("lora-r", 8, "LoRA rank"),
+        ("lora-alpha", 16, "LoRA alpha"),
+        ("lora-dropout", 0.0, "LoRA dropout"),
+        ("max-length", 512, "longest prompt + answer in tokens"),
     ]:
-        p.add_argument(f"--{name}", type=type(default), default=default)
+        p.add_argument(f"--{name}", type=type(default), default=default, help=f"{what} (default {default})")
     p.set_defaults(func=run)
 
 
