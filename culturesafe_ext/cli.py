@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "culturesafe_ext.builders.cli",
     "culturesafe_ext.judge.cli",
     "culturesafe_ext.training.cli",
+    "culturesafe_ext.probing.cli",
 ]
 
 
