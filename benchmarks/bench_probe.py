@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import statistics
 import tempfile
 import time
@@ -48,9 +49,7 @@ def requests(kind: str, limit: int, max_gen_toks: int) -> list:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=10, help="documents per country task")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=8)
@@ -73,8 +72,12 @@ def main() -> None:
         "hf-probe prompt": ProbeHFLM(**common, probe_tokens="prompt", probe_out=str(out / "prompt")),
         "hf-probe generated": ProbeHFLM(**common, probe_tokens="generated", probe_out=str(out / "generated")),
     }
+    import torch
+
+    load_before = os.getloadavg()[0]
     print(
-        f"SmolLM2-135M ({args.device}), bundled sample, {args.limit} docs per country, "
+        f"SmolLM2-135M ({args.device}, float32, {torch.get_num_threads()} torch threads, {os.cpu_count()} CPU cores, "
+        f"load average at start {load_before:.1f}), bundled sample, {args.limit} docs per country, "
         f"batch {args.batch_size}, max_gen_toks {args.max_gen_toks}, "
         f"{args.repeats} interleaved runs after a warm-up"
     )
@@ -101,7 +104,7 @@ def main() -> None:
                 f"{kind:<15} {len(reqs):>4} {name:<20} {t:>8.2f} {t / base:>6.3f} {t_min:>8.2f} "
                 f"{t_min / base_min:>6.3f} {str(same):>11}"
             )
-    print(f"goal: probe / plain <= 1.2; stats written under {out}")
+    print(f"load average at end {os.getloadavg()[0]:.1f}; goal: probe / plain <= 1.2; stats written under {out}")
 
 
 if __name__ == "__main__":

@@ -41,8 +41,7 @@ def test_chance_level() -> None:
     assert expected_inter == pytest.approx(K * K / WIDTH)
     rng = np.random.default_rng(0)
     sims = [
-        len(set(rng.choice(WIDTH, K, replace=False)) & set(rng.choice(WIDTH, K, replace=False)))
-        for _ in range(20000)
+        len(set(rng.choice(WIDTH, K, replace=False)) & set(rng.choice(WIDTH, K, replace=False))) for _ in range(20000)
     ]
     assert expected_j == pytest.approx(np.mean([x / (2 * K - x) for x in sims]), abs=0.005)
     assert chance(50, 50) == (50.0, 1.0)
@@ -106,7 +105,10 @@ def test_hf_probe_resolves_and_hf_still_does() -> None:
 
 @pytest.mark.e2e
 def test_lm_eval_cli_writes_stats_and_compare_reads_them(tiny_model: Path, tmp_path: Path) -> None:
-    tasks = ["adaculturesafe_knowledge_china", "adaculturesafe_knowledge_gen_china"]
+    """Knowledge (loglikelihood and generative) and safety (judge backend none: answers generated, not
+    judged; the probe reads the prompts) in one lm_eval run, then compare knowledge against safety."""
+    knowledge = ["adaculturesafe_knowledge_china", "adaculturesafe_knowledge_gen_china"]
+    tasks = [*knowledge, "adaculturesafe_safety_china"]
     run = run_lm_eval(
         [
             "--model",
@@ -116,7 +118,7 @@ def test_lm_eval_cli_writes_stats_and_compare_reads_them(tiny_model: Path, tmp_p
             "--tasks",
             ",".join(tasks),
             "--metadata",
-            json.dumps({"culturesafe_data": "bundled"}),
+            json.dumps({"culturesafe_data": "bundled", "judge": {"backend": "none"}}),
             "--limit",
             "4",
             "--batch_size",
@@ -127,7 +129,7 @@ def test_lm_eval_cli_writes_stats_and_compare_reads_them(tiny_model: Path, tmp_p
         tmp_path,
     )
     assert set(tasks) <= set(run["results"])
-    folder = tmp_path / "lm_eval_out" / "probe_stats"  # beside the results, under --output_path
+    folder = Path(run["_dir"]) / "probe_stats"  # beside the results file
     for task in tasks:
         meta = json.loads((folder / f"{task}.json").read_text())
         assert (meta["n_docs"], meta["k"], meta["width"], meta["tokens"]) == (4, 4, 64, "prompt")
@@ -138,8 +140,8 @@ def test_lm_eval_cli_writes_stats_and_compare_reads_them(tiny_model: Path, tmp_p
             str(Path(sys.executable).parent / "culturesafe"),
             "probe",
             "compare",
-            str(folder / f"{tasks[0]}.npz"),
-            str(folder / f"{tasks[1]}.npz"),
+            "knowledge=" + ",".join(str(folder / f"{t}.npz") for t in knowledge),
+            f"safety={folder / 'adaculturesafe_safety_china.npz'}",
             "--permutations",
             "50",
             "--out",
@@ -151,4 +153,7 @@ def test_lm_eval_cli_writes_stats_and_compare_reads_them(tiny_model: Path, tmp_p
     )
     assert done.returncode == 0, done.stderr
     report = json.loads((out / "probe_compare.json").read_text())
-    assert len(report["comparisons"][0]["layers"]) == 2
+    assert report["groups"]["knowledge"]["n_docs"] == 8 and report["groups"]["safety"]["n_docs"] == 4
+    [pair] = report["comparisons"]
+    assert (pair["a"], pair["b"], len(pair["layers"])) == ("knowledge", "safety", 2)
+    assert all((out / figure["file"]).stat().st_size > 1000 for figure in report["figures"])

@@ -11,7 +11,15 @@ import pytest
 import torch
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
-from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, OPTConfig
+from transformers import (
+    AutoTokenizer,
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    OPTConfig,
+    OPTForCausalLM,
+)
 
 from culturesafe_ext.models.probe import ProbeHFLM, default_out_dir
 from culturesafe_ext.probing.layout import find_mlp_sites
@@ -42,9 +50,7 @@ def mc_requests(texts: list[str], task: str = "task_mc") -> list[Instance]:
 
 def gen_requests(texts: list[str], task: str = "task_gen", max_gen_toks: int = 5) -> list[Instance]:
     kwargs = {"until": ["\n"], "max_gen_toks": max_gen_toks, "do_sample": False}
-    return [
-        Instance("generate_until", {"q": t}, (t, dict(kwargs)), 0, (task, d, 1)) for d, t in enumerate(texts)
-    ]
+    return [Instance("generate_until", {"q": t}, (t, dict(kwargs)), 0, (task, d, 1)) for d, t in enumerate(texts)]
 
 
 def plant(model: torch.nn.Module, token: int) -> None:
@@ -149,15 +155,11 @@ def prompt_tokens(lm: ProbeHFLM, texts: list[str]) -> list[list[int]]:
 
 
 @pytest.mark.parametrize("layout", ["llama", "gpt2"])
-def test_planted_neuron_found_on_its_layer(
-    layout: str, planted_llama, planted_gpt2, word_id, tmp_path
-) -> None:
+def test_planted_neuron_found_on_its_layer(layout: str, planted_llama, planted_gpt2, word_id, tmp_path) -> None:
     folder = planted_llama if layout == "llama" else planted_gpt2
     texts = prompts(9)
     lm = probe(folder, tmp_path)
-    lm.loglikelihood(
-        mc_requests(texts) + mc_requests([t.replace("tea", "rice") for t in texts], task="task_no")
-    )
+    lm.loglikelihood(mc_requests(texts) + mc_requests([t.replace("tea", "rice") for t in texts], task="task_no"))
     stats = load_stats(tmp_path / "task_mc.npz")
     mean = stats.mean()
     assert mean.shape == (2, 64)
@@ -205,9 +207,7 @@ def test_generated_scope_counts_the_answer_positions(planted_llama, tmp_path) ->
 
 def test_rolling_loglikelihood_is_recorded_per_task(planted_llama, tmp_path) -> None:
     texts = prompts(4)
-    rolling = [
-        Instance("loglikelihood_rolling", {}, (t,), 0, (f"ppl_{d % 2}", d, 1)) for d, t in enumerate(texts)
-    ]
+    rolling = [Instance("loglikelihood_rolling", {}, (t,), 0, (f"ppl_{d % 2}", d, 1)) for d, t in enumerate(texts)]
     lm = probe(planted_llama, tmp_path, probe_tokens="generated")  # a perplexity text is all continuation
     plain = HFLM(pretrained=str(planted_llama), device="cpu", dtype="float32", batch_size=4)
     assert lm.loglikelihood_rolling(rolling) == plain.loglikelihood_rolling(rolling)
@@ -255,9 +255,7 @@ def test_same_statistics_in_one_batch_or_many(planted_llama, tmp_path) -> None:
 
 def test_outputs_identical_to_hf_with_tasks_mixed_in_one_call(planted_llama, tmp_path) -> None:
     texts = prompts(6)
-    mc = [
-        r for pair in zip(mc_requests(texts, "a"), mc_requests(texts[::-1], "b"), strict=True) for r in pair
-    ]
+    mc = [r for pair in zip(mc_requests(texts, "a"), mc_requests(texts[::-1], "b"), strict=True) for r in pair]
     gen = gen_requests(texts, "g1") + gen_requests(texts[:3], "g2")  # g2 repeats three prompts of g1
     plain = HFLM(pretrained=str(planted_llama), device="cpu", dtype="float32", batch_size=4)
     lm = probe(planted_llama, tmp_path, batch_size=4)
@@ -296,20 +294,68 @@ def test_memory_does_not_grow_with_documents(planted_llama, tmp_path) -> None:
     assert sizes[2] == sizes[12] == 2 * (2 * 2 * 8 * 64 * 8 + 8 * 8)
 
 
-def test_layouts_found_by_structure() -> None:
-    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, OPTForCausalLM
+GATED = {  # family -> (config class, model class): tiny random models built from transformers configs
+    "llama": ("LlamaConfig", "LlamaForCausalLM"),
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM"),
+    "qwen3": ("Qwen3Config", "Qwen3ForCausalLM"),
+    "mistral": ("MistralConfig", "MistralForCausalLM"),
+    "gemma": ("GemmaConfig", "GemmaForCausalLM"),
+    "gemma2": ("Gemma2Config", "Gemma2ForCausalLM"),
+}
 
+
+def _mlp_input_and_neurons(model: torch.nn.Module, site_module: torch.nn.Module, mlp: torch.nn.Module):
+    """One forward pass: what enters the MLP block and what the probe site sees."""
+    seen = {}
+    hooks = [
+        mlp.register_forward_pre_hook(lambda m, args: seen.setdefault("x", args[0].detach())),
+        site_module.register_forward_pre_hook(lambda m, args: seen.setdefault("neurons", args[0].detach())),
+    ]
+    with torch.no_grad():
+        model(input_ids=torch.tensor([[3, 9, 27, 5, 11]]))
+    for hook in hooks:
+        hook.remove()
+    return seen["x"], seen["neurons"]
+
+
+@pytest.mark.parametrize("family", sorted(GATED))
+def test_gated_layouts_probe_act_gate_times_up(family: str) -> None:
+    import transformers
+
+    config_cls, model_cls = (getattr(transformers, name) for name in GATED[family])
+    config = config_cls(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=40,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=8,
+    )
+    torch.manual_seed(0)
+    model = model_cls(config).eval()
+    sites = find_mlp_sites(model)
+    assert [(s.name, s.width) for s in sites] == [(f"model.layers.{i}.mlp.down_proj", 40) for i in range(3)]
+    mlp = model.model.layers[1].mlp
+    x, neurons = _mlp_input_and_neurons(model, sites[1].module, mlp)
+    torch.testing.assert_close(neurons, mlp.act_fn(mlp.gate_proj(x)) * mlp.up_proj(x))
+
+
+def test_gpt2_and_neox_layouts_probe_act_of_w_in() -> None:
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_embd=16, n_layer=3, n_head=2, n_inner=40)).eval()
+    sites = find_mlp_sites(gpt2)
+    assert [(s.name, s.width) for s in sites] == [(f"transformer.h.{i}.mlp.c_proj", 40) for i in range(3)]
+    mlp = gpt2.transformer.h[2].mlp
+    x, neurons = _mlp_input_and_neurons(gpt2, sites[2].module, mlp)
+    torch.testing.assert_close(neurons, mlp.act(mlp.c_fc(x)))
     small = {"vocab_size": 64, "hidden_size": 16, "num_hidden_layers": 3, "num_attention_heads": 2}
-    llama = LlamaForCausalLM(LlamaConfig(**small, intermediate_size=40))
-    assert [(s.name, s.width) for s in find_mlp_sites(llama)] == [
-        (f"model.layers.{i}.mlp.down_proj", 40) for i in range(3)
-    ]
-    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_embd=16, n_layer=3, n_head=2, n_inner=40))
-    assert [(s.name, s.width) for s in find_mlp_sites(gpt2)] == [
-        (f"transformer.h.{i}.mlp.c_proj", 40) for i in range(3)
-    ]
-    neox = GPTNeoXForCausalLM(GPTNeoXConfig(**small, intermediate_size=40))
-    assert [s.width for s in find_mlp_sites(neox)] == [40] * 3
+    neox = GPTNeoXForCausalLM(GPTNeoXConfig(**small, intermediate_size=40)).eval()
+    assert [s.name for s in find_mlp_sites(neox)] == [f"gpt_neox.layers.{i}.mlp.dense_4h_to_h" for i in range(3)]
+
+
+def test_no_mlp_found_names_the_model_class() -> None:
     opt = OPTForCausalLM(
         OPTConfig(
             vocab_size=64,
@@ -325,10 +371,16 @@ def test_layouts_found_by_structure() -> None:
 
 
 def test_default_output_folder_is_beside_the_results() -> None:
-    assert default_out_dir(["lm_eval", "run", "--output_path", "out/x"]) == Path("out/x/probe_stats")
-    assert default_out_dir(["lm_eval", "--output_path=res.json"]) == Path("probe_stats")
-    assert default_out_dir(["lm_eval", "-o", "/r/results.json"]) == Path("/r/probe_stats")
-    assert default_out_dir(["python", "x.py"]) == Path("probe_stats")
+    """lm-eval writes <output_path>/<sanitized model name>/results_<date>.json; the stats go beside it."""
+    model = {"pretrained": "Org/Model-1"}
+    assert default_out_dir(model, ["lm_eval", "run", "--output_path", "out/x"]) == Path(
+        "out/x/Org__Model-1/probe_stats"
+    )
+    adapter = {"pretrained": "Org/Model-1", "peft": "/a/lora"}  # lm-eval names a run by its adapter
+    assert default_out_dir(adapter, ["lm_eval", "--output_path=out"]) == Path("out/__a__lora/probe_stats")
+    assert default_out_dir(model, ["lm_eval", "-o", "/r/results.json"]) == Path("/r/probe_stats")
+    assert default_out_dir({"pretrained": None}, ["lm_eval", "-o", "r"]) == Path("r/probe_stats")
+    assert default_out_dir(model, ["python", "x.py"]) == Path("probe_stats")
 
 
 def test_bad_scope_is_refused_before_loading() -> None:

@@ -12,8 +12,8 @@ Model args (besides all of ``hf``'s):
   each distinct row once; a generate_until request's kept generated tokens, up to the stop sequence);
 - ``probe_topk``: k of the per-token top-k count (default: 1% of the layer width);
 - ``probe_buckets``: document buckets kept for the permutation test (default 8);
-- ``probe_out``: folder for the stats; default ``<--output_path>/probe_stats`` when run by the lm_eval
-  CLI, else ``./probe_stats``.
+- ``probe_out``: folder for the stats; default: ``probe_stats`` beside the results file when run by the
+  lm_eval CLI with ``--output_path`` (``<output_path>/<model name>/probe_stats``), else ``./probe_stats``.
 """
 
 from __future__ import annotations
@@ -44,19 +44,36 @@ SCOPES = ("prompt", "generated")
 UNNAMED_TASK = "untasked"
 
 
-def default_out_dir(argv: Sequence[str] | None = None) -> Path:
-    """``<output_path>/probe_stats`` of an ``lm_eval ... --output_path X`` command, else ./probe_stats."""
-    argv = list(sys.argv if argv is None else argv)
+def _cli_option(argv: list[str], names: tuple[str, ...]) -> str | None:
+    """The value of an ``--name VALUE`` or ``--name=VALUE`` option in a command line (the last one wins)."""
+    value = None
     for i, arg in enumerate(argv):
-        value = None
-        if arg in ("--output_path", "-o") and i + 1 < len(argv):
+        if arg in names and i + 1 < len(argv):
             value = argv[i + 1]
-        elif arg.startswith("--output_path="):
+        elif arg.startswith(tuple(f"{name}=" for name in names if name.startswith("--"))):
             value = arg.split("=", 1)[1]
-        if value:
-            path = Path(value)
-            return (path.parent if path.suffix == ".json" else path) / "probe_stats"
-    return Path("probe_stats")
+    return value
+
+
+def default_out_dir(model_args: dict[str, Any], argv: Sequence[str] | None = None) -> Path:
+    """The folder of the results file of an ``lm_eval ... --output_path X`` command, plus ``probe_stats``.
+
+    lm-eval writes ``X/<sanitized model name>/results_<date>.json`` (or into X's folder when X ends in
+    .json); the name is derived from the model args by lm-eval's own function, so the stats of two models
+    run into one output path do not overwrite each other. Outside the lm_eval CLI: ./probe_stats.
+    """
+    argv = list(sys.argv if argv is None else argv)
+    output = _cli_option(argv, ("--output_path", "-o"))
+    if not output:
+        return Path("probe_stats")
+    path = Path(output)
+    if path.suffix == ".json":
+        return path.parent / "probe_stats"
+    from lm_eval.loggers.evaluation_tracker import GeneralConfigTracker
+    from lm_eval.utils import sanitize_model_name
+
+    name = GeneralConfigTracker._get_model_name({k: v for k, v in model_args.items() if v is not None})
+    return (path / sanitize_model_name(name) if name else path) / "probe_stats"
 
 
 @dataclass
@@ -95,7 +112,11 @@ class ProbeHFLM(HFLM):
         if self.backend != "causal":
             raise ValueError("hf-probe supports decoder-only (causal) models only")
         self.probe_tokens = probe_tokens
-        self.probe_out = Path(probe_out) if probe_out else default_out_dir()
+        named = {key: kwargs.get(key) for key in ("peft", "delta")}
+        named["pretrained"] = kwargs.get("pretrained", args[0] if args else None)
+        if not isinstance(named["pretrained"], str):
+            named["pretrained"] = None  # an in-memory model: lm-eval names it by a random id
+        self.probe_out = Path(probe_out) if probe_out else default_out_dir(named)
         self.probe_buckets = int(probe_buckets)
         self._sites = find_mlp_sites(self.model)
         width = self._sites[0].width
@@ -166,9 +187,7 @@ class ProbeHFLM(HFLM):
         with self._call(requests):
             self._prompt_tasks = {}
             for request in requests:
-                self._prompt_tasks.setdefault(tuple(self.tok_encode(request.args[0])), []).append(
-                    _task_of(request)
-                )
+                self._prompt_tasks.setdefault(tuple(self.tok_encode(request.args[0])), []).append(_task_of(request))
             return super().generate_until(requests, disable_tqdm=disable_tqdm)
 
     def _stats_for(self, task: str) -> TaskStats:
@@ -243,9 +262,7 @@ class ProbeHFLM(HFLM):
                 continue
             buckets[b] = row.bucket
             start, stop = (
-                (row.length - row.cont, row.length)
-                if self.probe_tokens == "generated"
-                else (0, row.prompt_end)
+                (row.length - row.cont, row.length) if self.probe_tokens == "generated" else (0, row.prompt_end)
             )
             key = tuple(padded[:stop])
             spans.extend((task, b, start, stop) for task in sorted(row.tasks) if self._first_time(task, key))
@@ -259,11 +276,7 @@ class ProbeHFLM(HFLM):
         tasks = self._prompt_tasks.get(prompt)
         if tasks is None:  # left-truncated to the context window: the kept tokens are a suffix
             tasks = next(
-                (
-                    t
-                    for p, t in self._prompt_tasks.items()
-                    if len(p) > len(prompt) and p[-len(prompt) :] == prompt
-                ),
+                (t for p, t in self._prompt_tasks.items() if len(p) > len(prompt) and p[-len(prompt) :] == prompt),
                 None,
             )
         if not tasks:
@@ -289,9 +302,7 @@ class ProbeHFLM(HFLM):
             if task is not None and prompt and self._first_time(task, prompt):
                 positions = real[b].nonzero()
                 spans.append((task, b, int(positions[0]), int(positions[-1]) + 1))
-        with self._recorder.recording(
-            self._targets(context.shape, spans, context.device), buckets, once=True
-        ):
+        with self._recorder.recording(self._targets(context.shape, spans, context.device), buckets, once=True):
             return super()._model_generate(context, max_length, stop, **generation_kwargs)
 
     def _kept_length(self, generated: list[int], stop: list[str]) -> int:
@@ -344,9 +355,7 @@ class ProbeHFLM(HFLM):
     def probe_meta(self) -> dict[str, Any]:
         """What a stats file needs to be read on its own: model, layers, scope, versions."""
         return {
-            "model": str(self.pretrained)
-            if isinstance(self.pretrained, str)
-            else type(self.pretrained).__name__,
+            "model": str(self.pretrained) if isinstance(self.pretrained, str) else type(self.pretrained).__name__,
             "model_class": type(self.model).__name__,
             "layers": [site.name for site in self._sites],
             "tokens": self.probe_tokens,
@@ -359,9 +368,7 @@ class ProbeHFLM(HFLM):
         """Write every task's stats (overwriting: lm-eval never says which call is its last)."""
         suffix = "" if self.rank == 0 else f".rank{self.rank}"
         meta = self.probe_meta()
-        written = {
-            task: stats.save(self.probe_out, task + suffix, meta) for task, stats in self._stats.items()
-        }
+        written = {task: stats.save(self.probe_out, task + suffix, meta) for task, stats in self._stats.items()}
         if written:
             summary = {
                 task: {
@@ -372,9 +379,7 @@ class ProbeHFLM(HFLM):
                 for task, path in written.items()
             }
             (self.probe_out / f"probe_stats{suffix}.json").write_text(
-                json.dumps(
-                    {**meta, "k": self.probe_topk, "width": self._sites[0].width, "tasks": summary}, indent=2
-                )
+                json.dumps({**meta, "k": self.probe_topk, "width": self._sites[0].width, "tasks": summary}, indent=2)
                 + "\n"
             )
         return written

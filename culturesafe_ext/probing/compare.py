@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import re
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -28,6 +29,9 @@ import numpy as np
 from culturesafe_ext.probing.stats import StatsFile, load_stats, merge
 
 RANK_BY = ("mean", "rate")
+REPORT = "probe_compare.json"
+REPORT_FORMAT = "culturesafe-probe-compare/1"
+OVERVIEW = "probe_compare.png"
 
 
 @dataclass
@@ -100,9 +104,7 @@ def compare(
     from scipy.stats import hypergeom
 
     if a.act_sum.shape[0] != b.act_sum.shape[0] or a.act_sum.shape[2] != b.act_sum.shape[2]:
-        raise ValueError(
-            f"groups differ in shape: {a.act_sum.shape} vs {b.act_sum.shape} (layers, buckets, width)"
-        )
+        raise ValueError(f"groups differ in shape: {a.act_sum.shape} vs {b.act_sum.shape} (layers, buckets, width)")
     stat = "act_sum" if rank_by == "mean" else "topk_count"
     width = a.act_sum.shape[2]
     k = min(k, width)
@@ -155,49 +157,94 @@ def compare(
                 if permutations
                 else None,
                 "resplit_jaccard_median": float(np.median(perm_j[:, i])) if permutations else None,
+                "resplit_jaccard_q05": float(np.quantile(perm_j[:, i], 0.05)) if permutations else None,
+                "resplit_jaccard_q95": float(np.quantile(perm_j[:, i], 0.95)) if permutations else None,
             }
         )
     return rows
 
 
-def plot(results: list[dict[str, Any]], path: Path) -> None:
-    """Jaccard per layer for each pair, with the chance level and the permutation medians."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for result in results:
-        rows = result["layers"]
-        x = [r["layer"] for r in rows]
-        line = ax.plot(x, [r["jaccard"] for r in rows], marker="o", label=f"{result['a']} vs {result['b']}")[
-            0
-        ]
-        if rows[0]["resplit_jaccard_median"] is not None:
-            ax.plot(
-                x,
-                [r["resplit_jaccard_median"] for r in rows],
-                ls=":",
-                color=line.get_color(),
-                label=f"{result['a']} vs {result['b']}: random re-splits (median)",
-            )
-    rows = results[0]["layers"]
+    return plt
+
+
+def _chance_line(ax, rows: list[dict[str, Any]]) -> None:
     ax.plot(
         [r["layer"] for r in rows],
         [r["expected_jaccard"] for r in rows],
         ls="--",
         color="grey",
-        label="random neuron sets (chance)",
+        label="two random neuron sets (chance)",
     )
+
+
+def plot_overview(results: list[dict[str, Any]], path: Path) -> None:
+    """Jaccard per layer for every pair on one axis, with the chance level."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for result in results:
+        rows = result["layers"]
+        ax.plot([r["layer"] for r in rows], [r["jaccard"] for r in rows], marker="o", ms=3, label=_pair(result))
+    _chance_line(ax, results[0]["layers"])
+    rows = results[0]["layers"]
     ax.set_xlabel("layer")
-    ax.set_ylabel(f"Jaccard overlap of top-{rows[0]['k']} neurons")
+    ax.set_ylabel(f"Jaccard overlap of top-{rows[0]['k']} of {rows[0]['width']} neurons")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
     ax.set_title(f"MLP neuron overlap per layer (ranked by {results[0]['rank_by']})")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_pair(result: dict[str, Any], path: Path) -> None:
+    """One pair: observed Jaccard per layer against its permutation band (5-95% of the re-splits) and
+    chance; layers whose overlap is below the re-splits at p < 0.05 are filled."""
+    plt = _pyplot()
+    rows = result["layers"]
+    x = [r["layer"] for r in rows]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    if rows[0]["resplit_jaccard_median"] is not None:
+        ax.fill_between(
+            x,
+            [r["resplit_jaccard_q05"] for r in rows],
+            [r["resplit_jaccard_q95"] for r in rows],
+            color="tab:orange",
+            alpha=0.25,
+            label=f"random re-splits of the pooled documents, 5-95% ({result['permutations']})",
+        )
+        ax.plot(x, [r["resplit_jaccard_median"] for r in rows], ls=":", color="tab:orange", label="re-split median")
+    ax.plot(x, [r["jaccard"] for r in rows], color="tab:blue", label="observed")
+    low = [r for r in rows if r["p_perm"] is not None and r["p_perm"] < 0.05]
+    ax.scatter(
+        [r["layer"] for r in low], [r["jaccard"] for r in low], color="tab:blue", zorder=3, label="p_perm < 0.05"
+    )
+    rest = [r for r in rows if r not in low]
+    ax.scatter(
+        [r["layer"] for r in rest], [r["jaccard"] for r in rest], facecolor="white", edgecolor="tab:blue", zorder=3
+    )
+    _chance_line(ax, rows)
+    ax.set_xlabel("layer")
+    ax.set_ylabel(f"Jaccard overlap of top-{rows[0]['k']} of {rows[0]['width']} neurons")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8)
+    ax.set_title(f"{_pair(result)} (ranked by {result['rank_by']})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _pair(result: dict[str, Any]) -> str:
+    return f"{result['a']} vs {result['b']}"
+
+
+def _file_part(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-") or "group"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -213,8 +260,11 @@ def run(args: argparse.Namespace) -> int:
                 "a": ga.label,
                 "b": gb.label,
                 "rank_by": args.rank_by,
-                "permutations": args.permutations,
+                "permutations": args.permutations if rows[0]["p_perm"] is not None else 0,
                 "seed": args.seed,
+                "k": rows[0]["k"],
+                "width": rows[0]["width"],
+                "figure": f"probe_compare_{len(results) + 1}_{_file_part(ga.label)}_vs_{_file_part(gb.label)}.png",
                 "layers": rows,
             }
         )
@@ -233,11 +283,32 @@ def run(args: argparse.Namespace) -> int:
                 f"{median:>8} {p_perm:>7} {r['p_above_chance']:>9.2g}"
             )
     args.out.mkdir(parents=True, exist_ok=True)
+    figures = [
+        {
+            "file": OVERVIEW,
+            "title": "MLP neuron overlap per layer",
+            "caption": f"Jaccard overlap of each layer's top-{k} neurons (ranked by {args.rank_by}) for every pair "
+            "of groups; dashed: two random neuron sets of that size.",
+        }
+    ]
+    plot_overview(results, args.out / OVERVIEW)
+    for result in results:
+        plot_pair(result, args.out / result["figure"])
+        figures.append(
+            {
+                "file": result["figure"],
+                "title": _pair(result),
+                "caption": "Observed overlap per layer against random re-splits of the two groups' pooled "
+                "documents (band: 5-95%); filled points: overlap lower than the re-splits at p < 0.05.",
+            }
+        )
     report = {
+        "format": REPORT_FORMAT,
         "groups": {
             g.label: {
                 "files": g.stats.sources,
                 "model": g.stats.meta.get("model"),
+                "tasks": g.stats.meta.get("task"),
                 "tokens": g.stats.meta.get("tokens"),
                 "n_tokens": g.stats.n_tokens,
                 "n_docs": g.stats.meta.get("n_docs"),
@@ -245,10 +316,10 @@ def run(args: argparse.Namespace) -> int:
             for g in groups
         },
         "comparisons": results,
+        "figures": figures,
     }
-    (args.out / "probe_compare.json").write_text(json.dumps(report, indent=2) + "\n")
-    plot(results, args.out / "probe_compare.png")
-    print(f"\nwrote {args.out / 'probe_compare.json'} and {args.out / 'probe_compare.png'}")
+    (args.out / REPORT).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {args.out / REPORT} and {len(figures)} figures in {args.out}")
     return 0
 
 
@@ -275,7 +346,5 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--permutations", type=int, default=1000, help="random re-splits (0: skip the test)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--out", type=Path, default=Path("probe_compare"), help="folder for the JSON and plot"
-    )
+    parser.add_argument("--out", type=Path, default=Path("probe_compare"), help="folder for the JSON and plot")
     parser.set_defaults(func=run)

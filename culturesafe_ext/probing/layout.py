@@ -60,7 +60,5 @@ def find_mlp_sites(model: nn.Module) -> list[MlpSite]:
         )
     widths = {site.width for site in sites}
     if len(widths) > 1:
-        raise ValueError(
-            f"hf-probe needs one MLP width for all layers; {type(model).__name__} has {sorted(widths)}"
-        )
+        raise ValueError(f"hf-probe needs one MLP width for all layers; {type(model).__name__} has {sorted(widths)}")
     return sites
