@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "culturesafe_ext.training.cli",
     "culturesafe_ext.builders.generate.cli",
     "culturesafe_ext.analysis.cli",
+    "culturesafe_ext.probing.cli",
 ]
 
 

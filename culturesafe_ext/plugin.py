@@ -21,6 +21,7 @@ TESTED_LM_EVAL = ((0, 4, 13), (0, 5, 0))
 # Keep in sync with [project.entry-points."lm_eval.models"] in pyproject.toml.
 MODEL_PLUGINS: dict[str, str] = {
     "hf-grounded": "culturesafe_ext.models.grounded:GroundedHFLM",
+    "hf-probe": "culturesafe_ext.models.probe:ProbeHFLM",
 }
 
 DISABLE_ENV = "CULTURESAFE_NO_PLUGIN"
