@@ -72,7 +72,7 @@ def three_adapters(tiny_model: Path, three_cultures: Path, tmp_path_factory: pyt
 
     out = tmp_path_factory.mktemp("adapters3") / "adapters"
     # a high learning rate so that a few steps move every adapter far from the base (LoRA B starts at 0)
-    train_adapters(str(tiny_model), str(three_cultures), out, max_steps=3, learning_rate=5e-2, batch_size=8)
+    train_adapters(str(tiny_model), str(three_cultures), out, max_steps=2, learning_rate=5e-2, batch_size=2)
     return out
 
 
@@ -113,7 +113,8 @@ def _instances(three_cultures: Path, kind: str):
     from culturesafe_ext.tasks.knowledge import doc_to_text_gen
 
     docs = list(load_adaculturesafe("knowledge", culturesafe_data=str(three_cultures))["test"])
-    docs = [d for d in docs if d["id"].endswith("knowledge0")][::2]  # mixed cultures, interleaved
+    docs = [d for d in docs if d["id"].endswith("/k0")]  # one question per description
+    docs.sort(key=lambda d: (d["description_id"].split("/")[-1], d["country"]))  # cultures interleaved
     out = []
     for i, doc in enumerate(docs):
         if kind == "loglikelihood":
@@ -194,7 +195,7 @@ def bundled_router(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -
     env = {**__import__("os").environ, **OFFLINE_ENV}
     for command in (
         ["adapters", "--base", str(tiny_model), "--out", str(root / "adapters"), "--cultures", "china,india",
-         "--max-steps", "2", "--learning-rate", "5e-2"],
+         "--max-steps", "2", "--learning-rate", "5e-2", "--batch-size", "2"],
         ["router", "--base", str(tiny_model), "--out", str(root / "router"),
          "--split", str(root / "adapters/split.json")],
     ):  # fmt: skip
@@ -204,35 +205,49 @@ def bundled_router(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -
     return {"adapters": root / "adapters", "router": root / "router"}
 
 
-@pytest.mark.e2e
-@pytest.mark.parametrize("routing", ["learned", "oracle", "fixed:india", "none"])
-def test_lm_eval_runs_every_routing_mode(routing: str, tiny_model: Path, bundled_router, tmp_path: Path) -> None:
+MODES = ["learned", "oracle", "fixed:india", "none"]
+
+
+def _run_mode(routing: str, tiny_model: Path, bundled_router: dict, tmp_path: Path) -> dict:
     model_args = f"pretrained={tiny_model},adapters={bundled_router['adapters']},routing={routing}"
     if routing == "learned":
         model_args += f",router={bundled_router['router']}"
-    run = run_lm_eval(
+    extra = ["--use_cache", str(tmp_path / "cache")] if routing == "oracle" else []
+    return run_lm_eval(
         [
             "--model", "hf-router", "--model_args", model_args,
             "--tasks", "adaculturesafe_knowledge_china,adaculturesafe_knowledge_gen_india",
             "--metadata", json.dumps({"culturesafe_data": "bundled",
                                       "culturesafe_split": str(bundled_router["adapters"] / "split.json")}),
-            "--limit", "3", "--batch_size", "4", "--gen_kwargs", "max_gen_toks=4", "--log_samples",
+            "--limit", "3", "--batch_size", "4", "--gen_kwargs", "max_gen_toks=4", "--log_samples", *extra,
         ],
         tmp_path,
     )  # fmt: skip
-    assert run["config"]["routing"] == routing
+
+
+@pytest.mark.e2e
+def test_lm_eval_runs_every_routing_mode(tiny_model: Path, bundled_router, tmp_path: Path) -> None:
+    """One lm_eval CLI run per routing mode (two at a time: each is mostly start-up on one core)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {
+            m: pool.submit(_run_mode, m, tiny_model, bundled_router, tmp_path / f"run{i}") for i, m in enumerate(MODES)
+        }
+    runs = {m: f.result() for m, f in futures.items()}
     expected = {"oracle": {"china", "india"}, "fixed:india": {"india"}, "none": {"__base__"}}
-    routes = set()
-    for task in ("adaculturesafe_knowledge_china", "adaculturesafe_knowledge_gen_india"):
-        [path] = Path(run["_dir"]).glob(f"samples_{task}_*.jsonl")
-        for sample in map(json.loads, path.read_text().splitlines()):
-            for gen_args in sample["arguments"].values():
-                routes.add(gen_args[f"arg_{len(gen_args) - 1}"]["culturesafe_route"])
-        assert run["n-samples"][task]["effective"] == 3
-    if routing in expected:
-        assert routes == expected[routing]
-    else:
-        assert routes <= {"china", "india", "__base__"} and routes
+    for routing, run in runs.items():
+        assert run["config"]["routing"] == routing
+        routes = set()
+        for task in ("adaculturesafe_knowledge_china", "adaculturesafe_knowledge_gen_india"):
+            [path] = Path(run["_dir"]).glob(f"samples_{task}_*.jsonl")
+            for sample in map(json.loads, path.read_text().splitlines()):
+                for gen_args in sample["arguments"].values():
+                    routes.add(gen_args[f"arg_{len(gen_args) - 1}"]["culturesafe_route"])
+            assert run["n-samples"][task]["effective"] == 3
+        assert routes == expected[routing] if routing in expected else routes <= {"china", "india", "__base__"}
+        assert sum(run["config"]["route_counts"].values()) == 3 * 4 + 3  # 3 MCQs x 4 options + 3 generations
+    assert list((tmp_path / "run1").glob("cache_rank0.db"))  # --use_cache went through the route-keyed path
 
 
 def test_trained_adapters_refuse_evaluation_on_their_training_descriptions(bundled_router) -> None:
