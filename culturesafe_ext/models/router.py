@@ -161,9 +161,8 @@ class HFRouterLM(HFLM):
         new = sorted({p for p in prompts if p not in self._learned})
         if new:
             forward = hf_forward(self.model, adapter_names=lambda n: [BASE] * n)
-            features = mean_pooled(
-                forward, self.tokenizer, new, self.router_batch_size, self.max_length, device=self.device
-            )
+            max_length = int(self.router.info.get("max_length", 512))  # as in training
+            features = mean_pooled(forward, self.tokenizer, new, self.router_batch_size, max_length, self.device)
             for prompt, label in zip(new, self.router.predict(features), strict=True):
                 self._learned[prompt] = label if label in self.adapter_dirs else BASE
         return [self._learned[p] for p in prompts]

@@ -55,7 +55,7 @@ def train_router(
     forward = hf_forward(model)
     x_train = mean_pooled(forward, tokenizer, [i.prompt for i in train], batch_size)
     y_train = [i.culture for i in train]
-    router = CultureRouter.fit(x_train, y_train, c=c, seed=seed, base_model=base, data=data)
+    router = CultureRouter.fit(x_train, y_train, c=c, seed=seed, base_model=base, data=data, max_length=512)
 
     predicted = router.predict(mean_pooled(forward, tokenizer, [i.prompt for i in heldout], batch_size))
     truth = [i.culture for i in heldout]
