@@ -22,6 +22,7 @@ TESTED_LM_EVAL = ((0, 4, 13), (0, 5, 0))
 MODEL_PLUGINS: dict[str, str] = {
     "hf-grounded": "culturesafe_ext.models.grounded:GroundedHFLM",
     "hf-probe": "culturesafe_ext.models.probe:ProbeHFLM",
+    "hf-router": "culturesafe_ext.models.router:HFRouterLM",
 }
 
 DISABLE_ENV = "CULTURESAFE_NO_PLUGIN"

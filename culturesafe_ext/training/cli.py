@@ -12,6 +12,8 @@ import importlib
 # Modules that contribute ``culturesafe train`` recipes, in help order.
 RECIPE_MODULES: list[str] = [
     "culturesafe_ext.training.grounded_dpo",
+    "culturesafe_ext.training.adapters",
+    "culturesafe_ext.training.router",
 ]
 
 
