@@ -32,23 +32,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def read_samples(run_dir: Path) -> dict[str, list[dict]]:
-    """task name -> logged samples (latest file per task)."""
-    by_task: dict[str, Path] = {}
-    for path in sorted(run_dir.rglob(SAMPLES_GLOB)):
-        task = path.name[len("samples_") :].rsplit("_", 1)[0]
-        by_task[task] = path  # sorted by timestamp suffix: the last one wins
-    if not by_task:
-        raise FileNotFoundError(f"no {SAMPLES_GLOB} under {run_dir}: run lm_eval with --log_samples")
-    out = {}
-    for task, path in by_task.items():
-        rows = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}: line {n}: not JSON ({err.msg})") from None
-        out[task] = rows
-    return out
+    """task name -> logged safety samples (latest file per task), through the one run reader."""
+    from culturesafe_ext.analysis.runs import read_samples as read
+
+    return read(run_dir, SAMPLES_GLOB)
 
 
 def rejudge(samples: dict[str, list[dict]], settings: dict[str, Any]) -> dict[str, Any]:

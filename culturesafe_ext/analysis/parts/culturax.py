@@ -1,0 +1,93 @@
+"""CulturaX: win rate, safety score (% unsafe), truthful x informative and Avg per UNESCO domain and subdomain."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from culturesafe_ext.analysis.extract import CULTURAX_METRICS, CulturaXAnswer
+from culturesafe_ext.analysis.html import Page, esc, num, table
+from culturesafe_ext.analysis.parts import Context
+
+NAME = "culturax"
+TITLE = "CulturaX"
+
+
+def summarize(answers: list[CulturaXAnswer]) -> dict[str, Any]:
+    """Means of each metric over answers that have it; Avg = (WR + TI - SS) / 3 from those means."""
+    out: dict[str, Any] = {"n": len(answers), "judge_failures": sum(a.judge_failures for a in answers)}
+    for metric in CULTURAX_METRICS:
+        values = [a.values[metric] for a in answers if a.values[metric] is not None]
+        out[metric] = sum(values) / len(values) if values else None
+        out[f"n_{metric}"] = len(values)
+    parts = (out["wr"], out["ti"], out["ss"])
+    out["avg"] = None if None in parts else (out["wr"] + out["ti"] - out["ss"]) / 3
+    return out
+
+
+def compute(ctx: Context) -> dict[str, Any] | None:
+    if not ctx.data.culturax:
+        return None
+    everything = [a for answers in ctx.data.culturax.values() for a in answers]
+    by_domain: dict[str, list[CulturaXAnswer]] = defaultdict(list)
+    by_subdomain: dict[tuple[str, str], list[CulturaXAnswer]] = defaultdict(list)
+    for a in everything:
+        by_domain[a.domain].append(a)
+        by_subdomain[(a.domain, a.subdomain or a.subdomain_id)].append(a)
+    return {
+        "domains": {d: summarize(v) for d, v in sorted(by_domain.items())},
+        "subdomains": {f"{d}|{s}": summarize(v) for (d, s), v in sorted(by_subdomain.items())},
+        "pooled": summarize(everything),
+    }
+
+
+def render(results: dict[str, dict], page: Page) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    html = [
+        "<p class='note'>Per answer as logged by the culturax tasks; means over answers that have the metric. "
+        "SS is the share of unsafe answers (lower is better); Avg = (WR + TI - SS) / 3.</p>"
+    ]
+    headers = ["domain", "subdomain", "answers", "WR", "SS", "TI", "truthful", "informative", "Avg", "judge failures"]
+    for label, r in results.items():
+        html.append(f"<h3>{esc(label)}</h3>")
+        rows = []
+        for key, s in [*((d, s) for d, s in r["domains"].items()), *r["subdomains"].items()]:
+            domain, _, sub = key.partition("|")
+            rows.append(
+                (
+                    domain,
+                    sub or "(all)",
+                    s["n"],
+                    *(num(s[m]) for m in ("wr", "ss", "ti", "truthful", "informative", "avg")),
+                    s["judge_failures"],
+                )
+            )
+        p = r["pooled"]
+        rows.append(
+            (
+                "all",
+                "(all)",
+                p["n"],
+                *(num(p[m]) for m in ("wr", "ss", "ti", "truthful", "informative", "avg")),
+                p["judge_failures"],
+            )
+        )
+        html.append(table(headers, rows))
+        domains = list(r["domains"])
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        width = 0.27
+        for i, metric in enumerate(("wr", "ss", "ti")):
+            ax.bar(
+                [x + (i - 1) * width for x in range(len(domains))],
+                [r["domains"][d][metric] or 0 for d in domains],
+                width,
+                label=metric.upper(),
+            )
+        ax.set_xticks(range(len(domains)), domains, rotation=30, fontsize=8)
+        ax.legend(fontsize=8)
+        html.append(page.figure(fig, f"{label}: CulturaX WR / SS / TI per domain"))
+    return "".join(html)

@@ -1,0 +1,63 @@
+"""Which tasks a run holds, with sample counts, --limit, versions, the judge and its failure counts."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from culturesafe_ext.analysis.html import Page, esc, table
+from culturesafe_ext.analysis.parts import Context
+
+NAME = "overview"
+TITLE = "Runs"
+
+
+def compute(ctx: Context) -> dict[str, Any]:
+    judges: Counter[str] = Counter()
+    failures = judged = 0
+    for answers in ctx.data.safety.values():
+        for a in answers:
+            judges[json.dumps(a.judge, sort_keys=True)] += 1
+            failures += a.failures
+            judged += a.n_judged
+    limits = sorted({str(t["limit"]) for t in ctx.data.tasks.values()})
+    return {
+        "model": ctx.data.label,
+        "root": str(ctx.run.root),
+        "results_files": [str(rf.path) for rf in ctx.run.results_files],
+        "model_args": next((rf.data.get("config", {}).get("model_args") for rf in ctx.run.results_files), None),
+        "lm_eval_version": next((rf.data.get("lm_eval_version") for rf in ctx.run.results_files), None),
+        "limit": limits,
+        "tasks": ctx.data.tasks,
+        "judges": [{"judge": json.loads(k), "n_answers": n} for k, n in judges.items()],
+        "judge_failures": failures,
+        "n_judged": judged,
+        "notes": ctx.data.notes,
+    }
+
+
+def render(results: dict[str, dict], page: Page) -> str:
+    parts = []
+    for label, r in results.items():
+        judge = "; ".join(
+            f"{j['judge'].get('backend')}:{j['judge'].get('model')} (rubric {j['judge'].get('rubric_version')}, "
+            f"{j['n_answers']} answers)"
+            for j in r["judges"]
+            if j["judge"]
+        )
+        parts.append(f"<h3>{esc(label)}</h3>")
+        parts.append(
+            f"<p class='note'>model_args: <code>{esc(r['model_args'])}</code>; lm-eval {esc(r['lm_eval_version'])}; "
+            f"--limit: {esc(', '.join(r['limit']))}; judge: {esc(judge or 'none')}; judge failures "
+            f"{r['judge_failures']} of {r['judge_failures'] + r['n_judged']} judgements</p>"
+        )
+        if any(x != "None" for x in r["limit"]):
+            parts.append("<p class='warn'>This run used --limit: its figures cover a subset of the data.</p>")
+        rows = [
+            (task, t["kind"], t["family"], t["n_samples"], t["version"], t["limit"]) for task, t in r["tasks"].items()
+        ]
+        parts.append(table(["task", "kind", "family / variant", "samples", "version", "limit"], rows))
+        for note in r["notes"]:
+            parts.append(f"<p class='note'>{esc(note)}</p>")
+    return "".join(parts)
