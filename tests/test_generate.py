@@ -257,7 +257,7 @@ def test_culturax_references_dedup_first_and_label_studio_round_trip(tmp_path: P
             "subdomain": "rituals",
         },
         {"id": "q2", "question": "How do families in Oaxaca honour the dead in early November ?"},  # near-dup of q1
-        {"id": "q3", "question": "SAMEANSWERS Which dances open a Yoruba wedding feast?", "subdomain_id": "7"},
+        {"id": "q3", "question": "SAMEANSWERS Which dances open a Yoruba wedding feast?", "subdomain_id": "11"},
         {"id": "q4", "question": "OFFTOPIC What makes Finnish sauna etiquette distinctive?", "domain": "customs"},
     ]
     questions.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -292,13 +292,15 @@ def test_culturax_references_dedup_first_and_label_studio_round_trip(tmp_path: P
     decisions = tmp_path / "export.json"
     decisions.write_text(json.dumps(export), encoding="utf-8")
     assert main(["generate", "review-import", "--out", str(out), "--decisions", str(decisions)]) == 0
-    data = datasets.load_dataset(str(out), "default")
+    data = datasets.load_dataset(str(out), "all")
     columns = ["id", "question", "helpful", "harmless", "honest", "subdomain_id", "subdomain", "domain", "topic"]
     columns += ["simhash", "cluster_id", "reference_suspect", "reference_suspect_reason", "split"]
     every = [row for split in data.values() for row in split]
     assert list(data["train"].features) == columns and len(every) == 3
     by_id = {r["id"]: r for r in every}
-    assert by_id["q3"]["honest"] == "It varies by region and family." and by_id["q3"]["subdomain_id"] == "7"
+    assert by_id["q3"]["honest"] == "It varies by region and family." and by_id["q3"]["subdomain_id"] == 11
+    assert (by_id["q3"]["subdomain"], by_id["q3"]["domain"]) == ("Culinary Arts", "Intangible Cultural Heritage")
+    assert by_id["q1"]["cluster_id"] == "q1" and by_id["q1"]["subdomain_id"] is None
     assert all(len(r["simhash"]) == 16 and int(r["simhash"], 16) >= 0 for r in every)
     assert by_id["q4"]["reference_suspect"] and "no word of the question" in by_id["q4"]["reference_suspect_reason"]
     assert not by_id["q1"]["reference_suspect"] and by_id["q1"]["subdomain"] == "rituals"

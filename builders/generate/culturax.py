@@ -2,10 +2,9 @@
 
 :func:`generate`: questions -> near-duplicate questions removed first (listed with their twins, so
 no call is spent on them) -> one cached, checked, retried LLM call per question -> review files.
-:func:`publish`: the verified rows, with the CulturaX column names (``id, question, helpful, harmless,
-honest, subdomain_id, subdomain, domain, topic, simhash, cluster_id, reference_suspect,
-reference_suspect_reason, split``), as the Hub layout: one config, splits train / validation / test
-(80/10/10 by near-duplicate cluster, seeded, so a cluster never straddles two splits).
+:func:`publish`: the verified rows, in the CulturaX features (``culturesafe_ext.data.culturax_schema``)
+and the CulturaX builder's Hub layout: configs ``all`` and one per UNESCO domain present, splits
+train / validation / test (80/10/10 by near-duplicate cluster, seeded: a cluster never straddles two).
 """
 
 from __future__ import annotations
@@ -16,8 +15,7 @@ import re
 from dataclasses import asdict
 from pathlib import Path
 
-from datasets import Features, Value
-
+from culturesafe_ext.data.culturax_schema import ALL, DOMAINS, FEATURES, SPLITS, SUBDOMAINS, config_name
 from culturesafe_ext.judge import Judge
 from culturesafe_ext.near_duplicates import to_hex
 
@@ -29,27 +27,7 @@ from .items import REFERENCE_KEYS, references_in_reply
 from .prompts import load_prompt
 
 DATASET = "culturax"
-CONFIG = "default"
-SPLITS = (("train", 0.8), ("validation", 0.1), ("test", 0.1))
-# The CulturaX columns (the CulturaX builder's schema uses the same names).
-FEATURES = Features(
-    {
-        "id": Value("string"),
-        "question": Value("string"),
-        "helpful": Value("string"),
-        "harmless": Value("string"),
-        "honest": Value("string"),
-        "subdomain_id": Value("string"),
-        "subdomain": Value("string"),
-        "domain": Value("string"),
-        "topic": Value("string"),
-        "simhash": Value("string"),
-        "cluster_id": Value("int64"),
-        "reference_suspect": Value("bool"),
-        "reference_suspect_reason": Value("string"),
-        "split": Value("string"),
-    }
-)
+SHARES = {"train": 0.8, "validation": 0.1, "test": 0.1}
 _WORD = re.compile(r"[^\W\d_]{4,}")
 
 
@@ -70,8 +48,8 @@ def assign_splits(n_clusters: int, seed: int) -> list[str]:
     """A split name per cluster: seeded shuffle, then 80/10/10 by count (rounded, train takes the rest)."""
     order = list(range(n_clusters))
     random.Random(seed).shuffle(order)
-    n_val = round(n_clusters * SPLITS[1][1])
-    n_test = round(n_clusters * SPLITS[2][1])
+    n_val = round(n_clusters * SHARES["validation"])
+    n_test = round(n_clusters * SHARES["test"])
     names = [""] * n_clusters
     for rank, c in enumerate(order):
         names[c] = "validation" if rank < n_val else "test" if rank < n_val + n_test else "train"
@@ -123,10 +101,10 @@ def generate(
         answers = outcome.items[0]
         i = index[c["id"]]
         q = c["q"]
-        meta = {k: q[k] for k in ("subdomain_id", "subdomain", "domain", "topic")}
+        meta = _labels(q)
         meta |= {
             "simhash": to_hex(int(fps[i])),
-            "cluster_id": numbering[cluster_of[i]],
+            "cluster_id": all_items[cluster_of[i]]["id"],
             "split": split_of[numbering[cluster_of[i]]],
         }
         context = f"Subdomain: {q['subdomain'] or '-'}; domain: {q['domain'] or '-'}"
@@ -152,6 +130,18 @@ def generate(
     return report
 
 
+def _labels(q: dict) -> dict:
+    """subdomain_id (int or None), subdomain, domain, topic; names from the UNESCO table if only the id is given."""
+    sub_id = int(q["subdomain_id"]) if q["subdomain_id"] else None
+    known = SUBDOMAINS.get(sub_id) if sub_id is not None else None
+    return {
+        "subdomain_id": sub_id,
+        "subdomain": q["subdomain"] or (known.name if known else ""),
+        "domain": q["domain"] or (known.domain if known else ""),
+        "topic": q["topic"],
+    }
+
+
 def rows_of(kept: list[dict]) -> list[dict]:
     rows = []
     for c in kept:
@@ -172,14 +162,21 @@ def publish(out: Path, decisions: dict, report: dict, candidates: list[dict]) ->
     """Write the verified rows as the Hub layout in ``out``; return the build report."""
     kept, counts = review.apply(candidates, decisions)
     rows = rows_of(kept)
-    tables = [ConfigTable(CONFIG, name, FEATURES, [r for r in rows if r["split"] == name]) for name, _ in SPLITS]
-    empty = [t.split for t in tables if not t.rows]
+    domains = [d for d in DOMAINS if any(r["domain"] == d for r in rows)]
+    tables = [
+        ConfigTable(
+            config_name(dom), split, FEATURES, [r for r in rows if r["split"] == split and dom in (ALL, r["domain"])]
+        )
+        for dom in [ALL, *domains]
+        for split in SPLITS
+    ]
+    empty = [f"{t.config}/{t.split}" for t in tables if not t.rows]
     tables = [t for t in tables if t.rows]  # `datasets` cannot load a declared split with no rows
     build = {
         "generation": {k: v for k, v in report.items() if k != "invalid_replies"},
         "empty_splits_not_written": empty,
         "review": counts,
-        "rows": {name: sum(r["split"] == name for r in rows) for name, _ in SPLITS},
+        "rows": {name: sum(r["split"] == name for r in rows) for name in SPLITS},
         "reference_suspect": sum(r["reference_suspect"] for r in rows),
     }
     stats = report["stats"]

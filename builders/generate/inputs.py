@@ -184,6 +184,9 @@ def read_questions(path: Path) -> list[Question]:
         (line, _fields(name, line, r, QUESTION_FIELDS, QUESTION_OPTIONAL, problems)) for line, r in read_records(path)
     ]
     _unique(name, rows, problems)
+    for line, row in rows:
+        if row.get("subdomain_id") and not row["subdomain_id"].isdigit():
+            problems.append(InputProblem(name, line, "subdomain_id", f"{row['subdomain_id']!r} is not a whole number"))
     if not rows and not problems:
         problems.append(InputProblem(name, 0, "-", "no records"))
     if problems:
