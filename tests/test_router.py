@@ -249,6 +249,19 @@ def test_lm_eval_runs_every_routing_mode(tiny_model: Path, bundled_router, tmp_p
         assert sum(run["config"]["route_counts"].values()) == 3 * 4 + 3  # 3 MCQs x 4 options + 3 generations
     assert list((tmp_path / "run1").glob("cache_rank0.db"))  # --use_cache went through the route-keyed path
 
+    from culturesafe_ext.routing_compare import FORMAT, compare
+
+    labels = {"base": "none", "fixed": "fixed:india", "learned": "learned", "oracle": "oracle"}
+    report = compare({label: runs[mode]["_dir"] for label, mode in labels.items()})
+    assert report["format"] == FORMAT
+    china = report["table"]["adaculturesafe_knowledge"]["china"]
+    assert china["oracle"] == {"value": runs["oracle"]["results"]["adaculturesafe_knowledge_china"]["acc,none"],
+                               "stderr": china["oracle"]["stderr"], "n": 3}  # fmt: skip
+    gap = report["oracle_minus_learned"]["adaculturesafe_knowledge"]["by_country"]["china"]
+    assert gap == pytest.approx(china["oracle"]["value"] - china["learned"]["value"])
+    assert report["routing_accuracy"]["oracle"] == {**report["routing_accuracy"]["oracle"], "correct": 15, "n": 15}
+    assert report["routing_accuracy"]["base"]["correct"] == 0
+
 
 def test_trained_adapters_refuse_evaluation_on_their_training_descriptions(bundled_router) -> None:
     from culturesafe_ext.data.loader import load_adaculturesafe
