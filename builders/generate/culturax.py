@@ -10,8 +10,6 @@ train / validation / test (80/10/10 by near-duplicate cluster, seeded: a cluster
 from __future__ import annotations
 
 import json
-import random
-import re
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from culturesafe_ext.data.culturax_schema import ALL, DOMAINS, FEATURES, SPLITS,
 from culturesafe_ext.judge import Judge
 from culturesafe_ext.near_duplicates import to_hex
 
+from ..culturax import SourceRow, audit_references, split_units
 from ..hub_layout import CardText, ConfigTable, write_hub_dataset
 from . import engine, review, workdir
 from .dedup import remove_near_duplicates
@@ -27,33 +26,6 @@ from .items import REFERENCE_KEYS, references_in_reply
 from .prompts import load_prompt
 
 DATASET = "culturax"
-SHARES = {"train": 0.8, "validation": 0.1, "test": 0.1}
-_WORD = re.compile(r"[^\W\d_]{4,}")
-
-
-def suspect(question: str, answers: dict[str, str]) -> str:
-    """Why the references may not answer the question ("" if no sign): no content word in common.
-
-    A cheap flag for reviewers (the released CulturaX has answers about salsa to a question about
-    humour), not a verdict.
-    """
-    words = {w.lower() for w in _WORD.findall(question)}
-    if not words:
-        return ""
-    silent = [k for k in REFERENCE_KEYS if not words & {w.lower() for w in _WORD.findall(answers[k])}]
-    return f"no word of the question (4+ letters) in the {', '.join(silent)} answer(s)" if silent else ""
-
-
-def assign_splits(n_clusters: int, seed: int) -> list[str]:
-    """A split name per cluster: seeded shuffle, then 80/10/10 by count (rounded, train takes the rest)."""
-    order = list(range(n_clusters))
-    random.Random(seed).shuffle(order)
-    n_val = round(n_clusters * SHARES["validation"])
-    n_test = round(n_clusters * SHARES["test"])
-    names = [""] * n_clusters
-    for rank, c in enumerate(order):
-        names[c] = "validation" if rank < n_val else "test" if rank < n_val + n_test else "train"
-    return names
 
 
 def generate(
@@ -77,8 +49,17 @@ def generate(
     for members in result.clusters if result else []:
         for m in members:
             cluster_of[m] = members[0]
-    numbering = {c: n for n, c in enumerate(dict.fromkeys(cluster_of))}
-    split_of = assign_splits(len(numbering), seed)
+    # The release builder's split: whole clusters, stratified by subdomain within each domain.
+    units: dict[int, list[int]] = {}
+    for i, c in enumerate(cluster_of):
+        units.setdefault(c, []).append(i)
+    labels = [_labels(c["q"]) for c in all_items]
+    split_of = split_units(
+        list(units.values()),
+        [lab["subdomain_id"] if lab["subdomain_id"] is not None else -1 for lab in labels],
+        [lab["domain"] for lab in labels],
+        seed,
+    )
     index = {c["id"]: i for i, c in enumerate(all_items)}
 
     prompt = load_prompt("culturax", version)
@@ -105,7 +86,7 @@ def generate(
         meta |= {
             "simhash": to_hex(int(fps[i])),
             "cluster_id": all_items[cluster_of[i]]["id"],
-            "split": split_of[numbering[cluster_of[i]]],
+            "split": split_of[i],
         }
         context = f"Subdomain: {q['subdomain'] or '-'}; domain: {q['domain'] or '-'}"
         fields = {"question": c["question"], **answers}
@@ -143,10 +124,15 @@ def _labels(q: dict) -> dict:
 
 
 def rows_of(kept: list[dict]) -> list[dict]:
+    """Published rows; references are audited with the release builder's test (flagged, never dropped)."""
+    sources = [
+        SourceRow(n + 1, c["fields"]["question"], 0, "", *(c["fields"][k] for k in REFERENCE_KEYS))
+        for n, c in enumerate(kept)
+    ]
+    reasons = audit_references(sources)
     rows = []
-    for c in kept:
+    for c, reason in zip(kept, reasons, strict=True):
         f = c["fields"]
-        reason = suspect(f["question"], f)
         row = {
             "id": c["id"],
             **{k: f[k] for k in ("question", *REFERENCE_KEYS)},
@@ -207,10 +193,11 @@ def publish(out: Path, decisions: dict, report: dict, candidates: list[dict]) ->
                 ),
                 (
                     "Splits",
-                    f"80/10/10 by near-duplicate cluster (seed {report['settings']['seed']}): "
+                    "80/10/10 by near-duplicate cluster, stratified by subdomain within each domain as the "
+                    f"release builder does (seed {report['settings']['seed']}): "
                     + ", ".join(f"{k} {v}" for k, v in build["rows"].items())
-                    + f". {build['reference_suspect']} rows flagged `reference_suspect` (no content word of the "
-                    "question in a reference answer).",
+                    + f". {build['reference_suspect']} rows flagged `reference_suspect` by the release "
+                    "builder's audit (tf-idf cosine of question and references below its calibrated threshold).",
                 ),
             ],
             tags=["cultural-alignment", "lm-eval", "synthetic"],
