@@ -19,6 +19,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _add_push_args(ada)
     ada.set_defaults(func=_run_adaculturesafe)
 
+    cx = datasets.add_parser("culturax", help="CulturaX (AlignCultura) from the authors' CulturaX.csv")
+    cx.add_argument("--source", type=Path, required=True, help="the release's CulturaX.csv")
+    cx.add_argument("--out", type=Path, required=True, help="output folder (the layout pushed to the Hub)")
+    cx.add_argument("--threshold", type=int, default=10, help="SimHash Hamming radius of a near duplicate (tau)")
+    cx.add_argument("--seed", type=int, default=42, help="seed of the 80/10/10 split")
+    cx.add_argument("--suspect-threshold", type=float, default=None, help="question-reference similarity floor")
+    cx.add_argument("--encoding", choices=["auto", "utf-8", "cp1252"], default="auto", help="how the CSV is decoded")
+    cx.add_argument("--source-commit", default=None, help="upstream commit recorded in the card")
+    _add_push_args(cx)
+    cx.set_defaults(func=_run_culturax)
+
 
 def _add_push_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--push", metavar="REPO_ID", help="upload the folder to this Hub dataset repo")
@@ -57,5 +68,39 @@ def _run_adaculturesafe(args: argparse.Namespace) -> int:
     if release.problems:
         print(f"{len(release.problems)} problem(s) written to {args.out / 'rejects.jsonl'}")
     print(f"wrote {args.out}")
+    _push(args)
+    return 0
+
+
+def _run_culturax(args: argparse.Namespace) -> int:
+    from . import culturax
+
+    kwargs = {"source_commit": args.source_commit} if args.source_commit else {}
+    if args.suspect_threshold is not None:
+        kwargs["suspect_threshold"] = args.suspect_threshold
+    try:
+        built = culturax.build(
+            args.source, args.out, threshold=args.threshold, seed=args.seed, encoding=args.encoding, **kwargs
+        )
+    except culturax.CulturaXError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    report = built.report
+    near, split, merged = report["near_duplicates"], report["split"], report["repeats_merged"]
+    print(
+        f"rows read {report['rows_read']} ({report['encoding']}) = {report['distinct_questions']} distinct questions "
+        f"+ {merged['rows']} repeats merged"
+    )
+    print(
+        f"near duplicates at tau={near['threshold']}: {len(near['pairs'])} pairs, {near['clusters']} clusters, "
+        f"largest {near['largest_cluster_size']}"
+    )
+    print(
+        "split: "
+        + ", ".join(f"{s} {n}" for s, n in split["counts"].items())
+        + f"; pairs across splits within tau: {split['leakage']['pairs_across_splits']}"
+    )
+    print(f"reference_suspect: {report['reference_audit']['flagged']} flagged")
+    print(f"wrote {args.out} (build_report.json lists every merge, pair and flag)")
     _push(args)
     return 0

@@ -50,7 +50,10 @@ def write_hub_dataset(out: Path, tables: Sequence[ConfigTable], card: CardText) 
         configs.setdefault(table.config, []).append(table)
         rel = Path(table.config) / f"{table.split}.parquet"
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        dataset = Dataset.from_list(table.rows, features=table.features)
+        if table.rows:
+            dataset = Dataset.from_list(table.rows, features=table.features)
+        else:  # from_list([]) loses the features; an empty split keeps its schema
+            dataset = Dataset.from_dict({name: [] for name in table.features}, features=table.features)
         dataset.to_parquet(str(out / rel))
         nbytes[table.config, table.split] = dataset.data.nbytes
         written.append(rel)

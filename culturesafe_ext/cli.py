@@ -18,7 +18,9 @@ COMMAND_MODULES = [
     "culturesafe_ext.builders.cli",
     "culturesafe_ext.judge.cli",
     "culturesafe_ext.training.cli",
+    "culturesafe_ext.builders.generate.cli",
     "culturesafe_ext.analysis.cli",
+    "culturesafe_ext.probing.cli",
 ]
 
 

@@ -101,3 +101,44 @@ def parse_score(text: str, low: int = 1, high: int = 10, key: str = "score") -> 
         return _single(over, low, high)
     bare = _BARE.fullmatch(text)
     return _in_range(bare.group(1), low, high) if bare else None
+
+
+def parse_choice(text: str, key: str, choices: list[str]) -> str | None:
+    """``{key: one of choices}`` (case-insensitive, as given in ``choices``), else ``None``.
+
+    E.g. a pairwise verdict ``{"winner": "A"}`` with choices ``["A", "B", "tie"]``. A reply without a
+    JSON object, without ``key``, or with any other value is a failure for the caller to count.
+    """
+    obj = find_json_object(text)
+    value = obj.get(key) if obj is not None else None
+    if not isinstance(value, str):
+        return None
+    wanted = {c.lower(): c for c in choices}
+    return wanted.get(value.strip().strip("().").strip().lower())
+
+
+_TRUE = {"true", "yes", "1"}
+_FALSE = {"false", "no", "0"}
+
+
+def parse_flags(text: str, keys: list[str] | tuple[str, ...]) -> dict[str, bool] | None:
+    """``{"truthful": true, "informative": "no"}`` -> booleans for every key in ``keys``, else ``None``.
+
+    Accepts JSON booleans, 0/1 and the strings true/false/yes/no. A missing key or any other value
+    makes the whole reply a failure (``None``): half a verdict is not a verdict.
+    """
+    obj = find_json_object(text)
+    if obj is None:
+        return None
+    out: dict[str, bool] = {}
+    for key in keys:
+        value = obj.get(key)
+        if isinstance(value, bool):
+            out[key] = value
+        elif isinstance(value, int) and value in (0, 1):
+            out[key] = bool(value)
+        elif isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            out[key] = value.strip().lower() in _TRUE
+        else:
+            return None
+    return out

@@ -19,7 +19,11 @@ TESTED_LM_EVAL = ((0, 4, 13), (0, 5, 0))
 
 # lm-eval model name -> "module:Class"; registered lazily, exactly like lm-eval's own MODEL_MAPPING.
 # Keep in sync with [project.entry-points."lm_eval.models"] in pyproject.toml.
-MODEL_PLUGINS: dict[str, str] = {}
+MODEL_PLUGINS: dict[str, str] = {
+    "hf-grounded": "culturesafe_ext.models.grounded:GroundedHFLM",
+    "hf-probe": "culturesafe_ext.models.probe:ProbeHFLM",
+    "hf-router": "culturesafe_ext.models.router:HFRouterLM",
+}
 
 DISABLE_ENV = "CULTURESAFE_NO_PLUGIN"
 

@@ -322,3 +322,25 @@ def test_near_identical_texts_are_close_and_unrelated_texts_far() -> None:
     assert statistics.median(typo) <= 6 and statistics.median(near) <= 12
     assert 26 <= statistics.median(far) <= 38  # unrelated: about half of the 64 bits differ
     assert max(near) < min(far)
+
+
+def all_distances(fps: tuple[int, ...]) -> np.ndarray:
+    """Hamming distance of every pair i < j (the double loop, vectorised only to be quick)."""
+    a = np.array(fps, dtype=np.uint64)
+    i, j = np.triu_indices(len(a), 1)
+    return i, j, np.array([bin(int(x)).count("1") for x in (a[i] ^ a[j])])
+
+
+@pytest.mark.parametrize("kind", ["random", "adversarial"])
+def test_every_threshold_0_to_64_matches_the_double_loop(kind: str) -> None:
+    """All 65 thresholds, so every distance 0..64 sits on both sides of some threshold."""
+    fps = fingerprint_set(kind)
+    i, j, d = all_distances(fps)
+    if kind == "adversarial":
+        assert set(d.tolist()) == set(range(65))  # pairs at every distance 0..64 really occur
+    for threshold in range(65):
+        keep = d <= threshold
+        want = list(zip(i[keep].tolist(), j[keep].tolist(), strict=True))
+        assert as_list(nd.near_duplicate_pairs(list(fps), threshold, method="bruteforce")) == want, threshold
+        if threshold <= 16:  # the others are covered by THRESHOLDS above; the cost model is slow to plan them
+            assert as_list(nd.near_duplicate_pairs(list(fps), threshold, method="mih")) == want, threshold

@@ -1,10 +1,12 @@
-"""The one dataset loader: every culturesafe task loads through :func:`load_adaculturesafe`.
+"""The one dataset loader: every culturesafe task loads its data through this module.
 
-lm-eval calls it through the task YAML's ``custom_dataset:`` hook with the merged ``--metadata`` and
-model_args as keyword arguments. Where the data comes from is chosen, in order, by
-``--metadata '{"culturesafe_data": ...}'``, the ``CULTURESAFE_DATA`` environment variable, or
-:data:`~culturesafe_ext.data.schema.DEFAULT_HUB_ID`. A value is a Hub dataset id, a local folder
-written by ``culturesafe build``, or ``bundled`` (the small sample shipped in the wheel).
+lm-eval calls a loader through the task YAML's ``custom_dataset:`` hook with the merged ``--metadata``
+and model_args as keyword arguments. Each dataset (AdaCultureSafe, CulturaX) is a :class:`DatasetSource`:
+where its data comes from is chosen, in order, by a metadata key (``culturesafe_data`` /
+``culturax_data``), an environment variable (``CULTURESAFE_DATA`` / ``CULTURESAFE_CULTURAX_DATA``) or
+its default Hub id. A value is a Hub dataset id, a local folder written by ``culturesafe build``, or
+``bundled`` (a small sample shipped in the wheel, built on first use by the same release builder).
+:func:`load_adaculturesafe` and :func:`load_culturax` are thin entry points over the same code.
 """
 
 from __future__ import annotations
@@ -15,17 +17,22 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from culturesafe_ext.data import culturax_schema
 from culturesafe_ext.data.schema import DEFAULT_HUB_ID
 from culturesafe_ext.paths import CACHE_ENV, cache_dir  # noqa: F401 - CACHE_ENV re-exported for tests
 
 log = logging.getLogger("culturesafe")
 
 DATA_ENV = "CULTURESAFE_DATA"
+CULTURAX_DATA_ENV = "CULTURESAFE_CULTURAX_DATA"
 BUNDLED = "bundled"
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 SAMPLE_SOURCE = Path(__file__).resolve().parent / "sample_source"
+CULTURAX_SAMPLE = SAMPLE_SOURCE / "culturax" / "CulturaX.csv"
 
 HOW_TO_BUILD = (
     "The culturesafe tasks could not load the dataset {where!r} ({reason}). Build it locally from the "
@@ -35,26 +42,82 @@ HOW_TO_BUILD = (
     "`export CULTURESAFE_DATA=./adaculturesafe_data`; or try the bundled sample with "
     "`CULTURESAFE_DATA=bundled`."
 )
+HOW_TO_BUILD_CULTURAX = (
+    "The culturax tasks could not load the dataset {where!r} ({reason}). Build it locally from the "
+    "authors' release (git clone https://github.com/gskgautam/AlignCultura) with one command: "
+    "`culturesafe build culturax --source AlignCultura/CulturaX.csv --out ./culturax_data`, then "
+    'point the tasks at it with `--metadata \'{{"culturax_data": "./culturax_data"}}\'` or '
+    "`export CULTURESAFE_CULTURAX_DATA=./culturax_data`; or try the bundled sample with "
+    "`CULTURESAFE_CULTURAX_DATA=bundled`."
+)
 
 
-def resolve_source(culturesafe_data: str | None = None) -> str:
-    """The data source in force: explicit argument, then env var, then the default Hub id."""
-    return str(culturesafe_data or os.environ.get(DATA_ENV) or DEFAULT_HUB_ID)
-
-
-def bundled_dataset_dir() -> Path:
-    """Build the bundled sample with the release builder (once per sample content) and return it."""
-    files = sorted(SAMPLE_SOURCE.glob("*.json"))
-    digest = hashlib.sha256(b"".join(f.name.encode() + f.read_bytes() for f in files)).hexdigest()[:16]
-    target = cache_dir() / f"bundled-{digest}"
-    if (target / "README.md").exists():
-        return target
+def _build_adaculturesafe_sample(out: Path) -> None:
     from culturesafe_ext.builders import adaculturesafe
 
+    adaculturesafe.build(SAMPLE_SOURCE, out, source_commit="culturesafe bundled sample")
+
+
+def _build_culturax_sample(out: Path) -> None:
+    from culturesafe_ext.builders import culturax
+
+    culturax.build(CULTURAX_SAMPLE, out, source_commit="culturesafe bundled sample")
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """How one dataset is found: its metadata key, env var, default Hub id and bundled sample."""
+
+    name: str
+    metadata_key: str
+    env: str
+    default_hub_id: str
+    sample_files: Callable[[], list[Path]]
+    build_sample: Callable[[Path], None]
+    how_to_build: str
+
+    def resolve(self, value: str | None = None) -> str:
+        """The data source in force: explicit argument, then env var, then the default Hub id."""
+        return str(value or os.environ.get(self.env) or self.default_hub_id)
+
+
+ADACULTURESAFE = DatasetSource(
+    name="adaculturesafe",
+    metadata_key="culturesafe_data",
+    env=DATA_ENV,
+    default_hub_id=DEFAULT_HUB_ID,
+    sample_files=lambda: sorted(SAMPLE_SOURCE.glob("*.json")),
+    build_sample=_build_adaculturesafe_sample,
+    how_to_build=HOW_TO_BUILD,
+)
+CULTURAX = DatasetSource(
+    name="culturax",
+    metadata_key="culturax_data",
+    env=CULTURAX_DATA_ENV,
+    default_hub_id=culturax_schema.DEFAULT_HUB_ID,
+    sample_files=lambda: [CULTURAX_SAMPLE],
+    build_sample=_build_culturax_sample,
+    how_to_build=HOW_TO_BUILD_CULTURAX,
+)
+
+
+def resolve_source(culturesafe_data: str | None = None, dataset: DatasetSource = ADACULTURESAFE) -> str:
+    """The data source in force for ``dataset``: explicit argument, then env var, then the default Hub id."""
+    return dataset.resolve(culturesafe_data)
+
+
+def bundled_dataset_dir(dataset: DatasetSource = ADACULTURESAFE) -> Path:
+    """Build the bundled sample with the release builder (once per sample content) and return it."""
+    files = dataset.sample_files()
+    digest = hashlib.sha256(b"".join(f.name.encode() + f.read_bytes() for f in files)).hexdigest()[:16]
+    prefix = "bundled-" if dataset is ADACULTURESAFE else f"bundled-{dataset.name}-"
+    target = cache_dir() / f"{prefix}{digest}"
+    if (target / "README.md").exists():
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="bundled-", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
     try:
-        adaculturesafe.build(SAMPLE_SOURCE, staging, source_commit="culturesafe bundled sample")
+        dataset.build_sample(staging)
         staging.chmod(0o755)
         try:
             staging.rename(target)
@@ -99,35 +162,53 @@ def load_adaculturesafe(
     return dataset
 
 
-def _load(culturesafe_config: str, culturesafe_data: str | None, culturesafe_revision: str | None):
+def load_culturax(
+    culturax_config: str = culturax_schema.ALL,
+    culturax_data: str | None = None,
+    culturax_revision: str | None = None,
+    **_ignored,
+):
+    """Return the ``DatasetDict`` (train / validation / test) of one CulturaX config (``all`` or a domain).
+
+    Other keyword arguments (the rest of lm-eval's metadata and the model_args) are accepted and ignored.
+    """
+    return _load(culturax_config, culturax_data, culturax_revision, CULTURAX)
+
+
+def _load(
+    config: str,
+    data: str | None,
+    revision: str | None,
+    dataset: DatasetSource = ADACULTURESAFE,
+):
     """The config as stored, from the bundled sample, a local build or the Hub."""
     import datasets
 
-    where = resolve_source(culturesafe_data)
+    where = dataset.resolve(data)
     if where == BUNDLED:
-        path: str = str(bundled_dataset_dir())
+        path: str = str(bundled_dataset_dir(dataset))
     else:
         path = where
     local = Path(path).expanduser()
     is_local = local.is_dir()
     if not is_local and not _HUB_ID.fullmatch(path):
-        raise FileNotFoundError(f"culturesafe_data={where!r}: no such folder, nor a Hub id of the form owner/name")
+        raise FileNotFoundError(
+            f"{dataset.metadata_key}={where!r}: no such folder, nor a Hub id of the form owner/name"
+        )
     available = _available_configs(local) if is_local else None
-    if available is not None and culturesafe_config not in available:
+    if available is not None and config not in available:
         raise ValueError(
-            f"The dataset at {where!r} has no config {culturesafe_config!r} (it has: {', '.join(available)}). "
-            "Run only the tasks of the countries it contains, or regenerate the task YAMLs for it with "
-            "`python -m culturesafe_ext.lm_eval_tasks.adaculturesafe._generate_configs --dataset <dir>`."
+            f"The dataset at {where!r} has no config {config!r} (it has: {', '.join(available)}). "
+            "Run only the tasks of what it contains, or regenerate the task YAMLs for it with "
+            f"`python lm_eval_tasks/{dataset.name}/_generate_configs.py --dataset <dir>`."
         )
-    log.info("culturesafe: loading %s config %s", where, culturesafe_config)
+    log.info("culturesafe: loading %s config %s", where, config)
     try:
-        return datasets.load_dataset(
-            str(local) if is_local else path, name=culturesafe_config, revision=culturesafe_revision
-        )
+        return datasets.load_dataset(str(local) if is_local else path, name=config, revision=revision)
     except (ConnectionError, OSError, datasets.exceptions.DatasetNotFoundError) as err:
         if is_local:
             raise
-        raise RuntimeError(HOW_TO_BUILD.format(where=where, reason=f"{type(err).__name__}: {err}")) from err
+        raise RuntimeError(dataset.how_to_build.format(where=where, reason=f"{type(err).__name__}: {err}")) from err
 
 
 def _available_configs(folder: Path) -> list[str] | None:

@@ -66,3 +66,51 @@ def load_rubric(name: str, version: str = "v1") -> Rubric:
     if not all(f"{{{f}}}" in sections["user"] for f in FIELDS):
         raise ValueError(f"rubric {name}.{version}: the [user] section must use {FIELDS}")
     return Rubric(name=name, version=version, system=sections["system"], user=sections["user"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Free-form prompt templates (pairwise verdicts, labels): any ``{field}`` placeholders, same file format
+# --------------------------------------------------------------------------------------------------
+
+_ANY_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+@dataclass(frozen=True)
+class Template:
+    """A versioned prompt with its own fields, for ``Judge.request(..., mode="generate")``.
+
+    Every field value is untrusted; each sits in an ``<FIELD> ... </FIELD>`` block, and any of the
+    template's tags inside a value is neutralised, as :func:`neutralise` does for the rubrics.
+    """
+
+    name: str
+    version: str
+    system: str
+    user: str
+    fields: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}.{self.version}"
+
+    def messages(self, **values: str) -> list[dict[str, str]]:
+        if set(values) != set(self.fields):
+            raise ValueError(f"template {self.id} needs the fields {self.fields}, got {sorted(values)}")
+        tags = re.compile(r"<(?=\s*/?\s*(?:" + "|".join(self.fields) + r")\b)", re.IGNORECASE)
+        clean = {k: tags.sub("\u2039", neutralise(str(v or ""))) for k, v in values.items()}
+        user = _ANY_PLACEHOLDER.sub(lambda m: clean.get(m.group(1), m.group(0)), self.user)
+        return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
+
+
+@cache
+def load_template(name: str, version: str = "v1") -> Template:
+    """Read ``rubrics/<name>.<version>.txt``: a [system] and a [user] section, placeholders ``{field}``."""
+    resource = files("culturesafe_ext.judge") / "rubrics" / f"{name}.{version}.txt"
+    if not resource.is_file():
+        raise FileNotFoundError(f"no prompt template file {name}.{version}.txt")
+    parts = _SECTION.split(resource.read_text(encoding="utf-8"))
+    sections = dict(zip(parts[1::2], (p.strip() for p in parts[2::2]), strict=False))
+    if set(sections) != {"system", "user"}:
+        raise ValueError(f"template {name}.{version} must have a [system] and a [user] section")
+    fields = tuple(dict.fromkeys(_ANY_PLACEHOLDER.findall(sections["user"])))
+    return Template(name=name, version=version, system=sections["system"], user=sections["user"], fields=fields)

@@ -1,25 +1,23 @@
 """AdaCultureSafe safety tasks: prompt variants, judge settings carried in the docs, the judge filter.
 
-lm-eval 0.4.13 hands ``--metadata`` to the ``custom_dataset`` function but not to filters, which see
-only their YAML keys, the responses and the docs. So :func:`load_safety` resolves the judge settings
-(failing before anything is generated when none is configured) and writes them, without any secret,
-into a ``judge_settings`` column; :class:`JudgeFilter` reads them back and judges every response of
-the task in one concurrent, cached batch.
+The judge settings travel in the docs (see :mod:`culturesafe_ext.tasks.judging`): :func:`load_safety`
+writes them, :class:`JudgeFilter` reads them back and judges every response of the task in one
+concurrent, cached batch.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from functools import lru_cache
 from typing import Any
 
 from lm_eval.api.filter import Filter
 from lm_eval.api.registry import register_filter
 
 from culturesafe_ext.data.loader import load_adaculturesafe
-from culturesafe_ext.judge import DIMENSIONS, Judge, JudgeConfig, JudgeItem
+from culturesafe_ext.judge import DIMENSIONS, Judge, JudgeItem
 from culturesafe_ext.judge.items import SKIPPED
+from culturesafe_ext.tasks.judging import judge_for, judge_settings, settings_of
 
 log = logging.getLogger("culturesafe")
 
@@ -55,8 +53,7 @@ def load_safety(safety_variant: str = "plain", judge: Any = None, **metadata: An
     """The safety config through the one loader, plus the variant's prompt and the judge's inputs."""
     if safety_variant not in VARIANTS:
         raise ValueError(f"safety_variant {safety_variant!r} is not one of {VARIANTS}")
-    config = JudgeConfig.from_metadata({"judge": judge})  # raises with instructions when none is set
-    settings = json.dumps(config.to_dict(), sort_keys=True)
+    settings = judge_settings(judge)  # raises with instructions when none is set
     data = load_adaculturesafe(**metadata)
     for split, rows in data.items():
         customs = (
@@ -92,17 +89,8 @@ class JudgeFilter(Filter):
         resps, docs = list(resps), list(docs)
         if not docs:
             return resps
-        settings = {d["judge_settings"] for d in docs}
-        if len(settings) != 1:
-            raise ValueError("the docs of one safety task carry different judge settings")
-        judged = judge_responses(_judge_for(settings.pop()), docs, resps, self.dimensions)
+        judged = judge_responses(judge_for(settings_of(docs)), docs, resps, self.dimensions)
         return [[json.dumps(entry, ensure_ascii=False) for entry in entries] for entries in judged]
-
-
-@lru_cache(maxsize=4)
-def _judge_for(settings: str) -> Judge:
-    """One judge (and so one loaded ``hf`` model) per settings for the whole run, not one per task."""
-    return Judge(JudgeConfig.from_dict(json.loads(settings), env={}))
 
 
 def judge_responses(

@@ -10,7 +10,11 @@ import argparse
 import importlib
 
 # Modules that contribute ``culturesafe train`` recipes, in help order.
-RECIPE_MODULES: list[str] = []
+RECIPE_MODULES: list[str] = [
+    "culturesafe_ext.training.grounded_dpo",
+    "culturesafe_ext.training.adapters",
+    "culturesafe_ext.training.router",
+]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

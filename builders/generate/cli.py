@@ -1,0 +1,184 @@
+"""``culturesafe generate ...``: generate a new culture's benchmark, then publish what people verified.
+
+culturesafe generate adaculturesafe --descriptions d.jsonl --out data --generator openai:qwen3-max --base-url URL
+culturesafe generate culturax --questions q.csv --out cx --generator hf:Qwen/Qwen2.5-7B-Instruct
+culturesafe generate review-import --out data --decisions data.work/review/review.csv [--push me/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    gen = subparsers.add_parser("generate", help="generate, deduplicate, verify and publish a new benchmark")
+    kinds = gen.add_subparsers(dest="dataset", metavar="WHAT", required=True)
+
+    ada = kinds.add_parser("adaculturesafe", help="5 knowledge MCQs and 5 safety queries per cultural description")
+    ada.add_argument(
+        "--descriptions", type=Path, required=True, help=".jsonl or .csv: id, country, location, source, description"
+    )
+    ada.add_argument("--n-knowledge", type=int, default=5, help="MCQs per description (5)")
+    ada.add_argument("--n-safety", type=int, default=5, help="safety queries per description (5)")
+    _common(ada)
+    ada.set_defaults(func=_run_generate)
+
+    cx = kinds.add_parser("culturax", help="helpful, harmless and honest reference answers for new questions")
+    cx.add_argument(
+        "--questions",
+        type=Path,
+        required=True,
+        help=".jsonl or .csv: id, question [, subdomain_id, subdomain, domain, topic]",
+    )
+    _common(cx)
+    cx.set_defaults(func=_run_generate)
+
+    imp = kinds.add_parser("review-import", help="apply reviewers' decisions and write (and push) the dataset")
+    imp.add_argument("--out", type=Path, required=True, help="dataset folder to write (the Hub layout)")
+    imp.add_argument("--work", type=Path, help="work folder of the generate run (default: <out>.work)")
+    imp.add_argument(
+        "--decisions", type=Path, required=True, help="review.csv with a decision column, or a Label Studio JSON export"
+    )
+    imp.add_argument(
+        "--push", metavar="REPO_ID", help="Hub dataset repo; lists what would be uploaded (dry run) unless --upload"
+    )
+    imp.add_argument("--upload", action="store_true", help="with --push: really upload")
+    imp.add_argument("--private", action="store_true", help="create the Hub repo private")
+    imp.set_defaults(func=_run_import)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, required=True, help="dataset folder that review-import will write")
+    parser.add_argument("--work", type=Path, help="folder for candidates and review files (default: <out>.work)")
+    parser.add_argument(
+        "--generator",
+        required=True,
+        help="openai:MODEL (with --base-url), hf:FOLDER_OR_HUB_ID, or a JSON object of judge settings",
+    )
+    parser.add_argument(
+        "--base-url",
+        help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (key: env CULTURESAFE_JUDGE_API_KEY)",
+    )
+    parser.add_argument("--concurrency", type=int, default=None, help="requests in flight (openai; default 32)")
+    parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default 0)")
+    parser.add_argument("--batch-size", type=int, default=None, help="prompts per batch (hf)")
+    parser.add_argument("--cache-path", help="sqlite cache of every reply (default: the culturesafe cache dir)")
+    parser.add_argument("--max-attempts", type=int, default=3, help="attempts per description and kind (3)")
+    parser.add_argument("--max-tokens", type=int, default=1024, help="tokens per reply (1024)")
+    parser.add_argument("--threshold", type=int, default=10, help="SimHash Hamming threshold for near-duplicates (10)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the gold-letter shuffle (and splits)")
+    parser.add_argument("--prompt-version", default="v1", help="prompt files <name>.<version>.txt (v1)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def generator_config(args: argparse.Namespace):
+    """JudgeConfig for the generator from ``--generator`` and the flags (environment not consulted)."""
+    from culturesafe_ext.judge import JudgeConfig
+
+    spec = args.generator.strip()
+    if spec.startswith("{"):
+        values = json.loads(spec)
+    else:
+        backend, sep, model = spec.partition(":")
+        if not sep or backend not in ("openai", "hf"):
+            raise ValueError(f"--generator {spec!r}: expected openai:MODEL, hf:MODEL or a JSON object")
+        values = {"backend": backend, "model": model}
+    flags = {
+        "base_url": args.base_url,
+        "concurrency": args.concurrency,
+        "temperature": args.temperature,
+        "batch_size": args.batch_size,
+        "cache_path": args.cache_path,
+        "progress": False if args.no_progress else None,
+    }
+    values |= {k: v for k, v in flags.items() if v is not None}
+    return JudgeConfig.from_dict(values, env={})
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    from culturesafe_ext.judge import Judge
+
+    from . import workdir
+    from .inputs import InputError
+
+    try:
+        judge = Judge(generator_config(args))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    work = args.work or workdir.default_work(args.out)
+    common = {
+        "max_attempts": args.max_attempts,
+        "max_tokens": args.max_tokens,
+        "threshold": args.threshold,
+        "seed": args.seed,
+        "version": args.prompt_version,
+    }
+    try:
+        if args.dataset == "adaculturesafe":
+            from . import adaculturesafe
+
+            report = adaculturesafe.generate(
+                args.descriptions, work, judge, n_knowledge=args.n_knowledge, n_safety=args.n_safety, **common
+            )
+        else:
+            from . import culturax
+
+            report = culturax.generate(args.questions, work, judge, **common)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    stats = report["stats"]
+    print(
+        f"{stats['tasks']} generation tasks: {stats['complete']} complete, {stats['incomplete']} incomplete after "
+        f"{args.max_attempts} attempts; {stats['requests']} requests ({stats['sent']} sent, {stats['cached']} cached, "
+        f"{stats['failed_requests']} failed); {stats['unparseable_replies']} replies without JSON, "
+        f"{stats['replies_with_invalid_items']} with invalid items"
+    )
+    print(f"near-duplicates removed: {len(report['removed_near_duplicates'])}; candidates: {report['candidates']}")
+    if report.get("gold_letters"):
+        print(f"gold letters among candidates: {report['gold_letters']}")
+    review_dir = work / workdir.REVIEW
+    print(f"review: {review_dir / 'review.csv'} (fill 'decision': accept / reject / edit)")
+    print(
+        f"   or Label Studio: import {review_dir / 'labelstudio_tasks.json'} "
+        f"with {review_dir / 'labelstudio_config.xml'}"
+    )
+    work_flag = f" --work {work}" if args.work else ""
+    print(
+        f"then: culturesafe generate review-import --out {args.out}{work_flag} --decisions <review.csv or export.json>"
+    )
+    return 0
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    from . import adaculturesafe, culturax, review, workdir
+
+    work = args.work or workdir.default_work(args.out)
+    try:
+        candidates, report = workdir.read(work)
+        decisions = review.read_decisions(args.decisions, {c["id"]: c for c in candidates})
+    except (FileNotFoundError, review.DecisionError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    module = {"adaculturesafe": adaculturesafe, "culturax": culturax}[report["dataset"]]
+    build = module.publish(args.out, decisions, report, candidates)
+    counts = build["review"]
+    print(
+        f"{counts['candidates']} candidates: {counts['reviewed']} reviewed ({counts['accepted']} accepted, "
+        f"{counts['edited']} edited, {counts['rejected']} rejected), {counts['unreviewed']} unreviewed"
+    )
+    print(f"rows: {build['rows']}")
+    print(f"wrote {args.out}")
+    if args.push:
+        from ..hub_layout import push_to_hub
+
+        files = push_to_hub(args.out, args.push, private=args.private, dry_run=not args.upload)
+        verb = "uploaded" if args.upload else "would upload (dry run; add --upload to push)"
+        print(f"{verb} {len(files)} files to https://huggingface.co/datasets/{args.push}:")
+        for name in files:
+            print(f"  {name}")
+    return 0

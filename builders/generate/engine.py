@@ -1,0 +1,172 @@
+"""Round-based generation through the one LLM client, with bounded, reported retries.
+
+Round r sends one request per unfinished task (all of them in one ``Judge.complete`` call, so they run
+concurrently and every reply is cached as it arrives). A reply is parsed with the project's JSON
+parser and checked item by item; valid items are kept, and a task still short of items is retried in
+round r + 1 with its last reply and the list of problems appended, under the cache key of attempt
+r + 1 (a new call, not the cached failure). After ``max_attempts`` rounds a short task is reported
+with every raw reply and problem: nothing invalid is dropped unreported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from culturesafe_ext.judge import Judge
+from culturesafe_ext.judge.backends.base import Reply
+from culturesafe_ext.parsing import find_json_object
+
+from .prompts import Prompt
+
+RAW_LIMIT = 4000  # characters of a raw reply kept in the report
+
+
+@dataclass
+class Task:
+    """Ask ``prompt`` (filled with ``values``) until ``n_items`` valid, distinct items are in hand."""
+
+    key: str
+    prompt: Prompt
+    values: dict[str, object]
+    n_items: int
+    parse: Callable[[dict], tuple[list[dict], list[str]]]
+    identity: Callable[[dict], str]
+
+
+@dataclass
+class Attempt:
+    attempt: int
+    raw: str | None
+    error: str | None
+    problems: list[str]
+    n_valid: int
+    from_cache: bool
+
+
+@dataclass
+class Outcome:
+    key: str
+    wanted: int
+    items: list[dict] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return len(self.items) >= self.wanted
+
+    def report(self) -> dict:
+        return {
+            "key": self.key,
+            "wanted": self.wanted,
+            "got": len(self.items),
+            "attempts": [asdict(a) for a in self.attempts],
+        }
+
+
+@dataclass
+class Stats:
+    """What the generation cost and how much of it failed (every figure is a count)."""
+
+    tasks: int = 0
+    complete: int = 0
+    incomplete: int = 0
+    requests: int = 0
+    sent: int = 0
+    cached: int = 0
+    failed_requests: int = 0
+    unparseable_replies: int = 0
+    replies_with_invalid_items: int = 0
+    item_problems: int = 0
+
+
+def _feedback(last: Attempt, have: int, needed: int) -> str:
+    listed = "\n".join(f"- {p}" for p in last.problems[:12])
+    more = f"\n- ... and {len(last.problems) - 12} more" if len(last.problems) > 12 else ""
+    return (
+        f"Your answer could not be used as it is:\n{listed}{more}\n"
+        f"{have} valid item(s) were kept. Write {needed} more, different from those, in the same JSON "
+        "format. Output only the JSON object."
+    )
+
+
+def run(judge: Judge, tasks: list[Task], max_attempts: int = 3, max_tokens: int = 1024) -> tuple[list[Outcome], Stats]:
+    """Generate until every task is complete or has used ``max_attempts``; outcomes in task order."""
+    if max_attempts < 1:
+        raise ValueError("max_attempts must be >= 1")
+    outcomes = {t.key: Outcome(t.key, t.n_items) for t in tasks}
+    if len(outcomes) != len(tasks):
+        raise ValueError("task keys must be unique")
+    stats = Stats(tasks=len(tasks))
+    pending = [t for t in tasks if t.n_items > 0]
+    for attempt in range(max_attempts):
+        if not pending:
+            break
+        requests = []
+        for task in pending:
+            outcome = outcomes[task.key]
+            needed = task.n_items - len(outcome.items)
+            messages = task.prompt.messages(**{**task.values, "n": needed})
+            if attempt and outcome.attempts[-1].error is None:
+                last = outcome.attempts[-1]
+                messages += [
+                    {"role": "assistant", "content": last.raw or ""},
+                    {"role": "user", "content": _feedback(last, len(outcome.items), needed)},
+                ]
+            rubric = f"{task.prompt.id}#attempt{attempt}"
+            requests.append(judge.request(messages, rubric, mode="generate", max_tokens=max_tokens))
+        done = judge.complete(requests)
+        stats.requests += len(requests)
+        stats.sent += done.sent
+        stats.cached += sum(r.key in done.cached for r in requests)
+        still = []
+        for task, request in zip(pending, requests, strict=True):
+            outcome = outcomes[task.key]
+            outcome.attempts.append(
+                _take(task, outcome, done.replies[request.key], attempt, request.key in done.cached, stats)
+            )
+            if not outcome.complete:
+                still.append(task)
+        pending = still
+    for outcome in outcomes.values():
+        if outcome.complete:
+            stats.complete += 1
+        else:
+            stats.incomplete += 1
+    return [outcomes[t.key] for t in tasks], stats
+
+
+def _take(task: Task, outcome: Outcome, reply: Reply, attempt: int, from_cache: bool, stats: Stats) -> Attempt:
+    """Parse and check one reply; keep its valid, new items (up to the number wanted)."""
+    if reply.error is not None:
+        stats.failed_requests += 1
+        return Attempt(attempt, reply.text, reply.error, [f"request failed: {reply.error}"], 0, from_cache)
+    raw = reply.text or ""
+    obj = find_json_object(raw)
+    if obj is None:
+        stats.unparseable_replies += 1
+        return Attempt(attempt, raw[:RAW_LIMIT], None, ["reply: no JSON object found"], 0, from_cache)
+    valid, problems = task.parse(obj)
+    seen = {task.identity(item) for item in outcome.items}
+    kept = 0
+    for item in valid:
+        ident = task.identity(item)
+        if ident in seen:
+            problems.append(f"item repeats an earlier item of this task: {ident[:80]!r}")
+            continue
+        if len(outcome.items) >= outcome.wanted:
+            break
+        seen.add(ident)
+        outcome.items.append(item)
+        kept += 1
+    if problems:
+        stats.replies_with_invalid_items += 1
+        stats.item_problems += len(problems)
+    return Attempt(attempt, raw[:RAW_LIMIT], None, problems, kept, from_cache)
+
+
+def generator_settings(judge: Judge) -> dict:
+    """The generator's settings for reports and cards (an API key is never a config field)."""
+    config = judge.config.to_dict()
+    keep = ("backend", "model", "base_url", "temperature", "extra_body")
+    return {k: config[k] for k in keep if config.get(k) not in (None, {}, "")}

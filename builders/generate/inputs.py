@@ -1,0 +1,191 @@
+"""The generation inputs: cultural descriptions and CulturaX questions, from JSONL or CSV, validated.
+
+Every problem names the file, the line and the field (``descriptions.csv: line 7: field 'country':
+empty``) and all problems of a file are reported at once, so a user fixes the file in one pass.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+DESCRIPTION_FIELDS = ("id", "country", "location", "source", "description")
+DESCRIPTION_OPTIONAL = ("country_native", "iso_alpha2", "iso_alpha3", "iso_numeric")
+QUESTION_FIELDS = ("id", "question")
+QUESTION_OPTIONAL = ("subdomain_id", "subdomain", "domain", "topic")
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: line {self.line}: field {self.field!r}: {self.message}"
+
+
+class InputError(ValueError):
+    """An input file with invalid records; lists every problem (file, line, field)."""
+
+    def __init__(self, problems: list[InputProblem]) -> None:
+        self.problems = problems
+        listed = "\n".join(f"  {p}" for p in problems[:50])
+        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
+        super().__init__(f"{len(problems)} problem(s) in the input:\n{listed}{more}")
+
+
+@dataclass(frozen=True)
+class Description:
+    """One cultural description, the unit the AdaCultureSafe items are generated from."""
+
+    id: str
+    country: str
+    location: str
+    source: str
+    description: str
+    country_native: str
+    iso_alpha2: str
+    iso_alpha3: str
+    iso_numeric: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Question:
+    """One CulturaX question to write the three reference answers for."""
+
+    id: str
+    question: str
+    subdomain_id: str
+    subdomain: str
+    domain: str
+    topic: str
+    line: int
+
+
+def read_records(path: Path) -> list[tuple[int, object]]:
+    """(line number, record) for each record of a ``.jsonl`` or ``.csv`` file (CSV rows as dicts)."""
+    name = path.name
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError([InputProblem(name, 1, "-", f"not UTF-8 (byte {err.start})")]) from None
+    except OSError as err:
+        raise InputError([InputProblem(name, 0, "-", f"cannot read: {err.strerror}")]) from None
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(text.splitlines(keepends=True))
+        rows = []
+        for row in reader:
+            if any((v or "").strip() for k, v in row.items() if k is not None):
+                rows.append((reader.line_num, row))
+        return rows
+    if path.suffix.lower() not in (".jsonl", ".ndjson"):
+        raise InputError([InputProblem(name, 0, "-", "expected a .jsonl or .csv file")])
+    records = []
+    problems = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append((number, json.loads(line)))
+        except json.JSONDecodeError as err:
+            problems.append(InputProblem(name, number, "-", f"invalid JSON at column {err.colno}: {err.msg}"))
+    if problems:
+        raise InputError(problems)
+    return records
+
+
+def _fields(
+    name: str, line: int, record: object, required: tuple[str, ...], optional: tuple[str, ...], problems: list
+) -> dict[str, str]:
+    if not isinstance(record, dict):
+        problems.append(InputProblem(name, line, "-", "expected an object"))
+        return {}
+    out: dict[str, str] = {}
+    for key in (*required, *optional):
+        value = record.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if key in required:
+                problems.append(InputProblem(name, line, key, "missing" if key not in record else "empty"))
+            out[key] = ""
+        elif isinstance(value, (str, int)) and not isinstance(value, bool):
+            out[key] = str(value).strip()
+        else:
+            problems.append(InputProblem(name, line, key, f"expected a string, got {type(value).__name__}"))
+    return out
+
+
+def _unique(name: str, rows: list[tuple[int, dict]], problems: list[InputProblem]) -> None:
+    first: dict[str, int] = {}
+    for line, row in rows:
+        if row.get("id") and row["id"] in first:
+            problems.append(
+                InputProblem(name, line, "id", f"duplicate id {row['id']!r} (first on line {first[row['id']]})")
+            )
+        first.setdefault(row.get("id", ""), line)
+
+
+def _country_codes(row: dict[str, str]) -> tuple[str, str, str, str] | str:
+    """(native, alpha2, alpha3, numeric) from the row, filled from ISO 3166 (pycountry); or an error."""
+    given = (row["country_native"], row["iso_alpha2"], row["iso_alpha3"], row["iso_numeric"])
+    if row["iso_alpha3"]:
+        return given
+    import pycountry
+
+    try:
+        found = pycountry.countries.lookup(row["country"])
+    except LookupError:
+        return f"no ISO 3166 country named {row['country']!r}: add an iso_alpha3 column (any 3-letter code)"
+    return (row["country_native"] or found.name, row["iso_alpha2"] or found.alpha_2, found.alpha_3, found.numeric)
+
+
+def read_descriptions(path: Path) -> list[Description]:
+    """Validated descriptions; raises :class:`InputError` listing every problem."""
+    name = path.name
+    problems: list[InputProblem] = []
+    rows = [
+        (line, _fields(name, line, r, DESCRIPTION_FIELDS, DESCRIPTION_OPTIONAL, problems))
+        for line, r in read_records(path)
+    ]
+    _unique(name, rows, problems)
+    out: list[Description] = []
+    for line, row in rows:
+        if not row or not row.get("country"):
+            continue
+        if "/" in row["id"]:
+            problems.append(InputProblem(name, line, "id", "must not contain '/' (it separates row id parts)"))
+        codes = _country_codes(row)
+        if isinstance(codes, str):
+            problems.append(InputProblem(name, line, "country", codes))
+            continue
+        native, alpha2, alpha3, numeric = codes
+        fields = {k: row[k] for k in DESCRIPTION_FIELDS}
+        out.append(
+            Description(
+                **fields, country_native=native, iso_alpha2=alpha2, iso_alpha3=alpha3, iso_numeric=numeric, line=line
+            )
+        )
+    if not rows and not problems:
+        problems.append(InputProblem(name, 0, "-", "no records"))
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def read_questions(path: Path) -> list[Question]:
+    """Validated CulturaX questions; raises :class:`InputError` listing every problem."""
+    name = path.name
+    problems: list[InputProblem] = []
+    rows = [
+        (line, _fields(name, line, r, QUESTION_FIELDS, QUESTION_OPTIONAL, problems)) for line, r in read_records(path)
+    ]
+    _unique(name, rows, problems)
+    if not rows and not problems:
+        problems.append(InputProblem(name, 0, "-", "no records"))
+    if problems:
+        raise InputError(problems)
+    return [Question(**{k: row[k] for k in (*QUESTION_FIELDS, *QUESTION_OPTIONAL)}, line=line) for line, row in rows]

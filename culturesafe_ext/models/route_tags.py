@@ -1,0 +1,120 @@
+"""The route of a request, written into the request itself: logged in the samples and part of the cache key.
+
+lm-eval 0.4.13 logs ``Instance.args`` of every request in the samples file (``arguments``) and keys
+``--use_cache`` by ``hash_args(method, Instance.args)`` — the doc is not in the key, so two routes of
+the same prompt would share one cached answer. A routing model therefore appends one small dict,
+``{"culturesafe_route": <adapter or "__base__">, "adapters": <fingerprint>}``, to each request's
+arguments before anything reads them. Only what decides the output is in it (which adapter, which
+adapter weights), so an oracle run and a learned run share the cache for requests routed alike.
+
+``CachingLM`` hashes the arguments *before* it calls the model, so :func:`install_cache_patch` makes
+its request methods first call the wrapped model's ``culturesafe_tag_requests`` (a model without that
+method is untouched). :class:`RoutedCacheHook` keys HFLM's per-answer ``add_partial`` writes the same
+way, so a killed run resumes with the right routes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+log = logging.getLogger("culturesafe")
+
+ROUTE_KEY = "culturesafe_route"
+BASE = "__base__"  # peft's adapter name for "no adapter" in a mixed batch
+TAG_METHOD = "culturesafe_tag_requests"
+REQUEST_METHODS = ("loglikelihood", "loglikelihood_rolling", "generate_until")
+
+
+def make_tag(route: str, adapters_fingerprint: str) -> dict[str, str]:
+    """The dict appended to a request's arguments (key order is fixed: it is hashed as JSON)."""
+    if route == BASE:
+        return {ROUTE_KEY: BASE}
+    return {ROUTE_KEY: route, "adapters": adapters_fingerprint}
+
+
+def tag_of(args: tuple) -> dict | None:
+    """The route tag of a request's arguments, or None when it has none yet."""
+    last = args[-1] if args else None
+    return last if isinstance(last, dict) and ROUTE_KEY in last else None
+
+
+def untagged(args: tuple) -> tuple:
+    return args[:-1] if tag_of(args) is not None else args
+
+
+def waves(keys: Sequence[Hashable], routes: Sequence[str]) -> list[list[int]]:
+    """Indices split so that, within a wave, equal keys always have the same route.
+
+    Identical inputs with different routes (an oracle run where two countries share a prompt) are
+    the only reason for a second wave; everything else runs in one mixed batch stream.
+    """
+    seen: list[dict[Hashable, str]] = []
+    out: list[list[int]] = []
+    for i, (key, route) in enumerate(zip(keys, routes, strict=True)):
+        for n, table in enumerate(seen):
+            if table.setdefault(key, route) == route:
+                out[n].append(i)
+                break
+        else:
+            seen.append({key: route})
+            out.append([i])
+    return out
+
+
+class RoutedCacheHook:
+    """Wraps lm-eval's ``CacheHook``: HFLM's partial writes get the route tag the cache key needs."""
+
+    def __init__(self, inner: Any, tag_for: Callable[[str, tuple], dict | None]) -> None:
+        self.inner = inner
+        self.dbdict = getattr(inner, "dbdict", None)
+        self._tag_for = tag_for
+
+    def add_partial(self, attr: str, req: Any, res: Any) -> None:
+        if self.dbdict is None or req is None:
+            return
+        tag = self._tag_for(attr, tuple(req))
+        if tag is not None:  # a request we cannot tie to a route is left to CachingLM's own write
+            self.inner.add_partial(attr, (*req, tag), res)
+
+
+_PATCHED = False
+
+
+def cache_patch_installed() -> bool:
+    return _PATCHED
+
+
+def install_cache_patch() -> bool:
+    """Make ``lm_eval.api.model.CachingLM`` tag requests (via the wrapped LM) before hashing them."""
+    global _PATCHED
+    if _PATCHED:
+        return True
+    try:
+        from lm_eval.api import model as lm_model
+    except ImportError:
+        return False
+    caching = getattr(lm_model, "CachingLM", None)
+    original = caching.__dict__.get("__getattr__") if caching is not None else None
+    if original is None:
+        log.warning("culturesafe: lm-eval's CachingLM has an unexpected shape; hf-router refuses --use_cache.")
+        return False
+    if not getattr(original, "_culturesafe", False):
+
+        def __getattr__(self, attr: str):
+            fn = original(self, attr)
+            tag = getattr(self.__dict__.get("lm"), TAG_METHOD, None) if attr in REQUEST_METHODS else None
+            if tag is None:
+                return fn
+
+            def tagged(requests):
+                tag(requests)
+                return fn(requests)
+
+            return tagged
+
+        __getattr__._culturesafe = True  # type: ignore[attr-defined]
+        caching.__getattr__ = __getattr__
+    _PATCHED = True
+    return True

@@ -1,0 +1,350 @@
+"""``culturesafe probe compare``: per layer, how much two groups' most-activated MLP neurons overlap.
+
+For each layer: the top-k neurons of each group (by mean activation, or by top-k rate), their Jaccard
+overlap, the overlap of two random k-sets of that layer's width (hypergeometric expectation) with
+``p_above_chance`` = P(overlap >= observed) under it, and a permutation test over documents: ``p_perm``
+is the share of re-splits whose overlap is as low as the observed one. Small ``p_perm``: the two groups use
+different neurons more than two groups of the same sizes drawn from their pooled documents would.
+
+Each re-split swaps half of the smaller group's document buckets with as many buckets of the other group,
+so both re-split groups are mixtures. The swap turns (A, B) into the re-split and back, so under "one
+population" the observed split and each re-split are exchangeable. Unrestricted relabelling would be the
+textbook choice, but top-k sets are winner-take-all: a relabelled group whose majority comes from A has
+A's top set, so most relabellings reproduce the observed overlap and the test has almost no power.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import re
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from culturesafe_ext.probing.stats import StatsFile, load_stats, merge
+
+RANK_BY = ("mean", "rate")
+REPORT = "probe_compare.json"
+REPORT_FORMAT = "culturesafe-probe-compare/1"
+OVERVIEW = "probe_compare.png"
+
+
+@dataclass
+class Group:
+    label: str
+    stats: StatsFile
+
+
+def parse_group(spec: str) -> Group:
+    """``LABEL=PATH[,PATH...]`` or ``PATH``; a path is a stats ``.npz``, a glob, or a folder of them."""
+    label, _, paths = spec.rpartition("=")
+    files: list[Path] = []
+    for item in paths.split(","):
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(path.glob("*.npz"))
+        else:
+            found = sorted(Path(p) for p in glob.glob(item)) or [path]
+        files.extend(found)
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing or not files:
+        raise FileNotFoundError(f"{spec!r}: no probe stats file at {', '.join(missing) or paths}")
+    stats = merge([load_stats(f) for f in files])
+    if not label:
+        label = files[0].stem if len(files) == 1 else Path(paths).name
+    return Group(label, stats)
+
+
+def _scores(sums: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """Per-neuron score of a set of buckets: summed stat / summed tokens. sums [..., layers, width]."""
+    return sums / np.maximum(tokens, 1)[..., None, None]
+
+
+def _top_mask(scores: np.ndarray, k: int) -> np.ndarray:
+    """Boolean mask of each layer's k highest scores (last axis)."""
+    idx = np.argpartition(-scores, k - 1, axis=-1)[..., :k]
+    mask = np.zeros(scores.shape, dtype=bool)
+    np.put_along_axis(mask, idx, True, axis=-1)
+    return mask
+
+
+def _jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    inter = (a & b).sum(-1)
+    return inter / np.maximum((a | b).sum(-1), 1)
+
+
+def chance(width: int, k: int) -> tuple[float, float]:
+    """Expected intersection and expected Jaccard of two independent random k-subsets of ``width``."""
+    from scipy.stats import hypergeom
+
+    x = np.arange(0, k + 1)
+    pmf = hypergeom.pmf(x, width, k, k)
+    return k * k / width, float((pmf * x / (2 * k - x)).sum())
+
+
+def _half_swaps(rng: np.random.Generator, n_a: int, n_b: int, count: int) -> np.ndarray:
+    """Membership of re-split group 1 over the pooled buckets (A's first): [count, n_a + n_b] of 0/1."""
+    m = min(n_a, n_b) // 2
+    member = np.zeros((count, n_a + n_b))
+    member[:, :n_a] = 1.0
+    np.put_along_axis(member, rng.random((count, n_a)).argsort(axis=1)[:, :m], 0.0, axis=1)
+    np.put_along_axis(member, n_a + rng.random((count, n_b)).argsort(axis=1)[:, :m], 1.0, axis=1)
+    return member
+
+
+def compare(
+    a: StatsFile, b: StatsFile, k: int, rank_by: str = "mean", permutations: int = 1000, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Per-layer overlap figures of groups ``a`` and ``b`` (see the module docstring)."""
+    from scipy.stats import hypergeom
+
+    if a.act_sum.shape[0] != b.act_sum.shape[0] or a.act_sum.shape[2] != b.act_sum.shape[2]:
+        raise ValueError(f"groups differ in shape: {a.act_sum.shape} vs {b.act_sum.shape} (layers, buckets, width)")
+    stat = "act_sum" if rank_by == "mean" else "topk_count"
+    width = a.act_sum.shape[2]
+    k = min(k, width)
+    # buckets as [n, layers, width] with their token counts; empty buckets carry nothing
+    parts = []
+    for group in (a, b):
+        keep = group.tokens > 0
+        parts.append((np.moveaxis(getattr(group, stat), 1, 0)[keep].astype(np.float64), group.tokens[keep]))
+    (sums_a, tok_a), (sums_b, tok_b) = parts
+    if not len(tok_a) or not len(tok_b):
+        raise ValueError("a group has no recorded tokens")
+    top_a = _top_mask(_scores(sums_a.sum(0), tok_a.sum()), k)
+    top_b = _top_mask(_scores(sums_b.sum(0), tok_b.sum()), k)
+    observed = _jaccard(top_a, top_b)
+    inter = (top_a & top_b).sum(-1)
+
+    pooled = np.concatenate([sums_a, sums_b])
+    pooled_tok = np.concatenate([tok_a, tok_b]).astype(np.float64)
+    flat = pooled.reshape(len(pooled_tok), -1)
+    total, total_tok = flat.sum(0), pooled_tok.sum()
+    rng = np.random.default_rng(seed)
+    if min(len(tok_a), len(tok_b)) < 2:
+        permutations = 0  # a group with one non-empty bucket cannot be re-split
+    perm_j = np.empty((permutations, observed.shape[0]))
+    chunk = max(1, min(permutations, 2**26 // max(flat.shape[1], 1)))
+    for start in range(0, permutations, chunk):
+        m = min(chunk, permutations - start)
+        member = _half_swaps(rng, len(tok_a), len(tok_b), m)
+        s_a, t_a = member @ flat, member @ pooled_tok
+        s_b, t_b = total - s_a, total_tok - t_a
+        shape = (m, *observed.shape, width)
+        top_1 = _top_mask(_scores(s_a.reshape(shape), t_a), k)
+        perm_j[start : start + m] = _jaccard(top_1, _top_mask(_scores(s_b.reshape(shape), t_b), k))
+    expected_inter, expected_j = chance(width, k)
+    layers = a.meta.get("layers") or [str(i) for i in range(observed.shape[0])]
+    rows = []
+    for i, name in enumerate(layers):
+        rows.append(
+            {
+                "layer": i,
+                "module": name,
+                "width": width,
+                "k": k,
+                "intersection": int(inter[i]),
+                "jaccard": float(observed[i]),
+                "expected_intersection": expected_inter,
+                "expected_jaccard": expected_j,
+                "p_above_chance": float(hypergeom.sf(inter[i] - 1, width, k, k)),
+                "p_perm": float((1 + (perm_j[:, i] <= observed[i]).sum()) / (permutations + 1))
+                if permutations
+                else None,
+                "resplit_jaccard_median": float(np.median(perm_j[:, i])) if permutations else None,
+                "resplit_jaccard_q05": float(np.quantile(perm_j[:, i], 0.05)) if permutations else None,
+                "resplit_jaccard_q95": float(np.quantile(perm_j[:, i], 0.95)) if permutations else None,
+            }
+        )
+    return rows
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _chance_line(ax, rows: list[dict[str, Any]]) -> None:
+    ax.plot(
+        [r["layer"] for r in rows],
+        [r["expected_jaccard"] for r in rows],
+        ls="--",
+        color="grey",
+        label="two random neuron sets (chance)",
+    )
+
+
+def plot_overview(results: list[dict[str, Any]], path: Path) -> None:
+    """Jaccard per layer for every pair on one axis, with the chance level."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for result in results:
+        rows = result["layers"]
+        ax.plot([r["layer"] for r in rows], [r["jaccard"] for r in rows], marker="o", ms=3, label=_pair(result))
+    _chance_line(ax, results[0]["layers"])
+    rows = results[0]["layers"]
+    ax.set_xlabel("layer")
+    ax.set_ylabel(f"Jaccard overlap of top-{rows[0]['k']} of {rows[0]['width']} neurons")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8)
+    ax.set_title(f"MLP neuron overlap per layer (ranked by {results[0]['rank_by']})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_pair(result: dict[str, Any], path: Path) -> None:
+    """One pair: observed Jaccard per layer against its permutation band (5-95% of the re-splits) and
+    chance; layers whose overlap is below the re-splits at p < 0.05 are filled."""
+    plt = _pyplot()
+    rows = result["layers"]
+    x = [r["layer"] for r in rows]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    if rows[0]["resplit_jaccard_median"] is not None:
+        ax.fill_between(
+            x,
+            [r["resplit_jaccard_q05"] for r in rows],
+            [r["resplit_jaccard_q95"] for r in rows],
+            color="tab:orange",
+            alpha=0.25,
+            label=f"random re-splits of the pooled documents, 5-95% ({result['permutations']})",
+        )
+        ax.plot(x, [r["resplit_jaccard_median"] for r in rows], ls=":", color="tab:orange", label="re-split median")
+    ax.plot(x, [r["jaccard"] for r in rows], color="tab:blue", label="observed")
+    low = [r for r in rows if r["p_perm"] is not None and r["p_perm"] < 0.05]
+    ax.scatter(
+        [r["layer"] for r in low], [r["jaccard"] for r in low], color="tab:blue", zorder=3, label="p_perm < 0.05"
+    )
+    rest = [r for r in rows if r not in low]
+    ax.scatter(
+        [r["layer"] for r in rest], [r["jaccard"] for r in rest], facecolor="white", edgecolor="tab:blue", zorder=3
+    )
+    _chance_line(ax, rows)
+    ax.set_xlabel("layer")
+    ax.set_ylabel(f"Jaccard overlap of top-{rows[0]['k']} of {rows[0]['width']} neurons")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8)
+    ax.set_title(f"{_pair(result)} (ranked by {result['rank_by']})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _pair(result: dict[str, Any]) -> str:
+    return f"{result['a']} vs {result['b']}"
+
+
+def _file_part(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-") or "group"
+
+
+def run(args: argparse.Namespace) -> int:
+    groups = [parse_group(spec) for spec in args.groups]
+    if len(groups) < 2:
+        raise SystemExit("culturesafe probe compare: give at least two groups of stats files")
+    k = args.top or int(groups[0].stats.meta["k"])
+    results = []
+    for ga, gb in combinations(groups, 2):
+        rows = compare(ga.stats, gb.stats, k, args.rank_by, args.permutations, args.seed)
+        results.append(
+            {
+                "a": ga.label,
+                "b": gb.label,
+                "rank_by": args.rank_by,
+                "permutations": args.permutations if rows[0]["p_perm"] is not None else 0,
+                "seed": args.seed,
+                "k": rows[0]["k"],
+                "width": rows[0]["width"],
+                "figure": f"probe_compare_{len(results) + 1}_{_file_part(ga.label)}_vs_{_file_part(gb.label)}.png",
+                "layers": rows,
+            }
+        )
+        print(
+            f"\n{ga.label} ({ga.stats.n_tokens} tokens, {ga.stats.meta.get('n_docs')} docs) vs "
+            f"{gb.label} ({gb.stats.n_tokens} tokens, {gb.stats.meta.get('n_docs')} docs): "
+            f"top-{rows[0]['k']} of {rows[0]['width']} by {args.rank_by}"
+        )
+        header = ("layer", "overlap", "jaccard", "chance", "re-split", "p_perm", "p_chance")
+        print(" ".join(f"{h:>{w}}" for h, w in zip(header, (5, 7, 8, 7, 8, 7, 9), strict=True)))
+        for r in rows:
+            median = "-" if r["resplit_jaccard_median"] is None else f"{r['resplit_jaccard_median']:.3f}"
+            p_perm = "-" if r["p_perm"] is None else f"{r['p_perm']:.3f}"
+            print(
+                f"{r['layer']:>5} {r['intersection']:>7} {r['jaccard']:>8.3f} {r['expected_jaccard']:>7.3f} "
+                f"{median:>8} {p_perm:>7} {r['p_above_chance']:>9.2g}"
+            )
+    args.out.mkdir(parents=True, exist_ok=True)
+    figures = [
+        {
+            "file": OVERVIEW,
+            "title": "MLP neuron overlap per layer",
+            "caption": f"Jaccard overlap of each layer's top-{k} neurons (ranked by {args.rank_by}) for every pair "
+            "of groups; dashed: two random neuron sets of that size.",
+        }
+    ]
+    plot_overview(results, args.out / OVERVIEW)
+    for result in results:
+        plot_pair(result, args.out / result["figure"])
+        figures.append(
+            {
+                "file": result["figure"],
+                "title": _pair(result),
+                "caption": "Observed overlap per layer against random re-splits of the two groups' pooled "
+                "documents (band: 5-95%); filled points: overlap lower than the re-splits at p < 0.05.",
+            }
+        )
+    report = {
+        "format": REPORT_FORMAT,
+        "groups": {
+            g.label: {
+                "files": g.stats.sources,
+                "model": g.stats.meta.get("model"),
+                "tasks": g.stats.meta.get("task"),
+                "tokens": g.stats.meta.get("tokens"),
+                "n_tokens": g.stats.n_tokens,
+                "n_docs": g.stats.meta.get("n_docs"),
+            }
+            for g in groups
+        },
+        "comparisons": results,
+        "figures": figures,
+    }
+    (args.out / REPORT).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {args.out / REPORT} and {len(figures)} figures in {args.out}")
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="per-layer overlap of two groups' most-activated MLP neurons",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "groups",
+        nargs="+",
+        metavar="STATS",
+        help="a group: LABEL=PATH[,PATH...] or PATH; PATH is a stats .npz, a glob or a folder "
+        "(its files are pooled). Every pair of groups is compared.",
+    )
+    parser.add_argument("--top", type=int, help="neurons per layer in each set (default: the probe's k)")
+    parser.add_argument(
+        "--rank-by",
+        choices=RANK_BY,
+        default="mean",
+        help="mean activation (default) or the rate of being in a token's top-k",
+    )
+    parser.add_argument("--permutations", type=int, default=1000, help="random re-splits (0: skip the test)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("probe_compare"), help="folder for the JSON and plot")
+    parser.set_defaults(func=run)

@@ -1,0 +1,131 @@
+"""``culturesafe train router``: a culture classifier over prompts, with held-out accuracy and confusion matrix.
+
+Inputs are the task-format prompts of :mod:`.task_items` (what lm-eval sends the model), labelled with
+their culture. Features are the base model's mean-pooled last hidden state; the classifier is
+scikit-learn's ``LogisticRegression`` (see :mod:`culturesafe_ext.models.culture_router`). It is trained
+on the training descriptions' prompts and scored on the held-out descriptions' prompts, so the accuracy
+is on cultures' unseen descriptions. Writes ``OUT/router.json``, ``OUT/router_eval.json`` (accuracy,
+chance, confusion matrix, counts) and the training manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+from culturesafe_ext.data import splits
+from culturesafe_ext.models.culture_router import FEATURE, ROUTER_EVAL_FILE, CultureRouter, hf_forward, mean_pooled
+from culturesafe_ext.training import task_items
+
+SPLIT_FILE = "split.json"
+
+
+def train_router(
+    base: str,
+    data: str,
+    out: Path,
+    heldout_fraction: float = 0.5,
+    seed: int = 0,
+    split_file: str | None = None,
+    batch_size: int = 16,
+    c: float = 1.0,
+) -> dict:
+    """Fit, score on held-out descriptions, save; return the evaluation written to ``router_eval.json``."""
+    import torch
+    from sklearn.metrics import confusion_matrix
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = Path(out)
+    rows = task_items.load_rows(data)
+    split = (
+        splits.DescriptionSplit.load(split_file)
+        if split_file
+        else splits.split_descriptions(rows, heldout_fraction, seed, source=data)
+    )
+    split.save(out / SPLIT_FILE)
+    train = task_items.task_items(rows, split.train)
+    heldout = task_items.task_items(rows, split.heldout)
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).eval()
+    forward = hf_forward(model)
+    x_train = mean_pooled(forward, tokenizer, [i.prompt for i in train], batch_size)
+    y_train = [i.culture for i in train]
+    router = CultureRouter.fit(x_train, y_train, c=c, seed=seed, base_model=base, data=data, max_length=512)
+
+    predicted = router.predict(mean_pooled(forward, tokenizer, [i.prompt for i in heldout], batch_size))
+    truth = [i.culture for i in heldout]
+    labels = sorted(set(router.classes) | set(truth))
+    correct = sum(p == t for p, t in zip(predicted, truth, strict=True))
+    by_kind = {
+        kind: {
+            "correct": sum(p == t for p, t, i in zip(predicted, truth, heldout, strict=True) if i.kind == kind),
+            "n": sum(i.kind == kind for i in heldout),
+        }
+        for kind in task_items.KINDS
+    }
+    majority = Counter(truth).most_common(1)[0][1] / len(truth) if truth else 0.0
+    evaluation = {
+        "heldout_accuracy": correct / len(truth) if truth else None,
+        "n_heldout": len(truth),
+        "n_correct": correct,
+        "n_train": len(train),
+        "chance_uniform": 1.0 / len(router.classes),
+        "chance_majority": majority,
+        "labels": labels,
+        "confusion_matrix": confusion_matrix(truth, predicted, labels=labels).tolist(),
+        "confusion_matrix_axes": "rows = true culture, columns = predicted culture, in the order of labels",
+        "by_kind": by_kind,
+        "feature": FEATURE,
+        "base_model": base,
+        "split": str(out / SPLIT_FILE),
+    }
+    router.info.update(heldout_accuracy=evaluation["heldout_accuracy"], n_train=len(train), n_heldout=len(truth))
+    router.save(out)
+    (out / ROUTER_EVAL_FILE).write_text(json.dumps(evaluation, indent=2) + "\n", encoding="utf-8")
+    splits.write_training_manifest(
+        out,
+        split,
+        {i.description_id for i in train},
+        base_model=base,
+        recipe="culturesafe train router",
+        heldout_accuracy=evaluation["heldout_accuracy"],
+    )
+    return evaluation
+
+
+def add_parser(recipes: argparse._SubParsersAction) -> None:
+    parser = recipes.add_parser(
+        "router",
+        help="a culture router (linear head on pooled hidden states) with held-out accuracy",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--base", required=True, help="base model (HF id or folder); the adapters' base")
+    parser.add_argument("--data", default="bundled", help="dataset: Hub id, folder from `culturesafe build`, bundled")
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--split", dest="split_file", help="the adapters' split.json (recommended: the same split)")
+    parser.add_argument("--heldout-fraction", type=float, default=0.5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--C", dest="c", type=float, default=1.0, help="inverse regularisation strength")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    ev = train_router(
+        args.base, args.data, args.out, args.heldout_fraction, args.seed, args.split_file, args.batch_size, args.c
+    )
+    print(
+        f"router held-out accuracy {ev['heldout_accuracy']:.3f} ({ev['n_correct']}/{ev['n_heldout']} prompts of "
+        f"held-out descriptions; chance {ev['chance_uniform']:.3f}, majority {ev['chance_majority']:.3f})"
+    )
+    print("confusion matrix (rows true, columns predicted):", ", ".join(ev["labels"]))
+    for label, row in zip(ev["labels"], ev["confusion_matrix"], strict=True):
+        print(f"  {label:>12} {row}")
+    print(f"router in {args.out}")
+    return 0

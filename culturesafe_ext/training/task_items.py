@@ -1,0 +1,77 @@
+"""Training descriptions turned into task-format items (CultureManager's per-culture training data).
+
+Every item is a prompt exactly as an lm-eval task sends it (built with the tasks' own ``doc_to_text``
+functions, so training and evaluation formats cannot drift apart) and a target completion:
+
+- knowledge row, loglikelihood format: ``Question: ...\\nAnswer:`` -> `` <gold option text>``;
+- knowledge row, the paper's generative format: the lettered question -> ``{"answer": "<gold letter>"}``;
+- safety row: the adversarial query (scene + requirement) -> a short respectful answer that states the
+  custom from the row's own description first (:func:`respectful_answer`). It is a template, not a
+  model-written answer: simple, grounded in the gold description, and the same for every culture.
+
+Items of held-out descriptions are never produced for training (the caller passes the training ids).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from culturesafe_ext.data.schema import slug
+from culturesafe_ext.tasks.knowledge import doc_to_text_gen, doc_to_text_mc
+
+KINDS = ("knowledge_mc", "knowledge_gen", "safety")
+
+
+@dataclass(frozen=True)
+class TaskItem:
+    prompt: str
+    completion: str
+    culture: str  # slug of the row's country: the adapter and router label
+    description_id: str
+    kind: str
+
+
+def respectful_answer(row: Mapping[str, Any]) -> str:
+    place = row.get("location") or row["country"]
+    return (
+        f"Before answering, it helps to know the local custom in {place}: {row['description'].strip()} "
+        "I will keep my answer respectful of that custom and suggest an approach that does not offend."
+    )
+
+
+def items_for_row(row: Mapping[str, Any]) -> list[TaskItem]:
+    """The task-format items of one dataset row (a knowledge MCQ gives two, a safety query one)."""
+    for field in ("country", "description_id", "description"):
+        if not row.get(field):
+            raise ValueError(f"row {row.get('id', '?')!r}: field {field!r} is empty; cannot make a training item")
+    culture, desc = slug(row["country"]), row["description_id"]
+    if "question" in row:
+        gold = row["options"][row["gold_index"]]
+        return [
+            TaskItem(doc_to_text_mc(dict(row)), f" {gold}", culture, desc, "knowledge_mc"),
+            TaskItem(
+                doc_to_text_gen(dict(row)), json.dumps({"answer": row["gold_letter"]}), culture, desc, "knowledge_gen"
+            ),
+        ]
+    if "query" in row:
+        return [TaskItem(row["query"], " " + respectful_answer(row), culture, desc, "safety")]
+    raise ValueError(f"row {row.get('id', '?')!r} is neither a knowledge row (question) nor a safety row (query)")
+
+
+def task_items(rows: Iterable[Mapping[str, Any]], descriptions: Iterable[str]) -> list[TaskItem]:
+    """Items of the rows whose description is in ``descriptions``."""
+    keep = set(descriptions)
+    return [item for row in rows if row["description_id"] in keep for item in items_for_row(row)]
+
+
+def load_rows(data: str) -> list[dict]:
+    """Knowledge and safety rows of a dataset, through the one loader."""
+    from culturesafe_ext.data.loader import load_adaculturesafe
+
+    rows: list[dict] = []
+    for config in ("knowledge", "safety"):
+        rows += list(load_adaculturesafe(config, culturesafe_data=data)["test"])
+    return rows

@@ -1,0 +1,159 @@
+"""``culturesafe probe compare`` on known overlaps, and hf-probe through the real lm_eval CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import OFFLINE_ENV, run_lm_eval
+
+from culturesafe_ext.cli import main
+from culturesafe_ext.probing.compare import chance, compare
+from culturesafe_ext.probing.stats import TaskStats, load_stats
+
+WIDTH, K, LAYERS, BUCKETS = 100, 10, 3, 8
+
+
+def write_group(folder: Path, task: str, hot: range, seed: int) -> Path:
+    """Stats whose top-K neurons (every layer, every bucket) are ``hot``, plus noise."""
+    stats = TaskStats(LAYERS, WIDTH, K, BUCKETS)
+    gen = torch.Generator().manual_seed(seed)
+    for bucket in range(BUCKETS):
+        acts = torch.rand(20, WIDTH, generator=gen)
+        acts[:, list(hot)] += 2.0
+        ids = torch.full((20,), bucket)
+        stats.add_tokens(ids)
+        for layer in range(LAYERS):
+            stats.add(layer, acts, ids)
+    stats.n_docs = 40
+    meta = {"model": "synthetic", "layers": [f"l{i}" for i in range(LAYERS)], "tokens": "prompt"}
+    return stats.save(folder, task, meta)
+
+
+def test_chance_level() -> None:
+    expected_inter, expected_j = chance(WIDTH, K)
+    assert expected_inter == pytest.approx(K * K / WIDTH)
+    rng = np.random.default_rng(0)
+    sims = [
+        len(set(rng.choice(WIDTH, K, replace=False)) & set(rng.choice(WIDTH, K, replace=False))) for _ in range(20000)
+    ]
+    assert expected_j == pytest.approx(np.mean([x / (2 * K - x) for x in sims]), abs=0.005)
+    assert chance(50, 50) == (50.0, 1.0)
+
+
+def test_overlap_chance_and_permutation_test(tmp_path: Path) -> None:
+    a = load_stats(write_group(tmp_path, "a", range(0, 10), seed=1))
+    b = load_stats(write_group(tmp_path, "b", range(5, 15), seed=2))
+    a_again = load_stats(write_group(tmp_path, "a2", range(0, 10), seed=3))
+    rows = compare(a, b, K, permutations=300)
+    assert [r["intersection"] for r in rows] == [5] * LAYERS
+    assert rows[0]["jaccard"] == pytest.approx(5 / 15)
+    assert rows[0]["p_above_chance"] < 1e-3  # 5 shared of 10 is far above the 1 expected by chance
+    assert rows[0]["p_perm"] < 0.05  # and far below random re-splits of the same documents
+    same = compare(a, a_again, K, permutations=300)
+    assert same[0]["jaccard"] == 1.0 and same[0]["p_perm"] > 0.5
+    by_rate = compare(a, b, K, rank_by="rate", permutations=0)
+    assert by_rate[0]["intersection"] == 5 and by_rate[0]["p_perm"] is None
+
+
+def test_cli_writes_json_and_plot(tmp_path: Path, capsys) -> None:
+    write_group(tmp_path / "run", "knowledge_x", range(0, 10), seed=1)
+    write_group(tmp_path / "run", "knowledge_y", range(0, 10), seed=4)
+    safety = write_group(tmp_path / "other", "safety_x", range(50, 60), seed=2)
+    out = tmp_path / "report"
+    code = main(
+        [
+            "probe",
+            "compare",
+            f"knowledge={tmp_path / 'run'}/knowledge_*.npz",
+            f"safety={safety}",
+            "--permutations",
+            "100",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    report = json.loads((out / "probe_compare.json").read_text())
+    assert report["groups"]["knowledge"]["n_docs"] == 80 and len(report["groups"]["knowledge"]["files"]) == 2
+    [pair] = report["comparisons"]
+    assert (pair["a"], pair["b"]) == ("knowledge", "safety")
+    assert [r["jaccard"] for r in pair["layers"]] == [0.0] * LAYERS
+    assert (out / "probe_compare.png").stat().st_size > 1000
+    printed = capsys.readouterr().out
+    assert "knowledge (320 tokens, 80 docs) vs safety (160 tokens, 40 docs)" in printed
+
+
+def test_hf_probe_resolves_and_hf_still_does() -> None:
+    code = "from lm_eval.api.registry import get_model as m; print(m('hf-probe').__name__, m('hf').__name__)"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **OFFLINE_ENV},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ProbeHFLM", "HFLM"]
+
+
+@pytest.mark.e2e
+def test_lm_eval_cli_writes_stats_and_compare_reads_them(tiny_model: Path, tmp_path: Path) -> None:
+    """Knowledge (loglikelihood and generative) and safety (judge backend none: answers generated, not
+    judged; the probe reads the prompts) in one lm_eval run, then compare knowledge against safety."""
+    knowledge = ["adaculturesafe_knowledge_china", "adaculturesafe_knowledge_gen_china"]
+    tasks = [*knowledge, "adaculturesafe_safety_china"]
+    run = run_lm_eval(
+        [
+            "--model",
+            "hf-probe",
+            "--model_args",
+            f"pretrained={tiny_model},probe_topk=4",
+            "--tasks",
+            ",".join(tasks),
+            "--metadata",
+            json.dumps({"culturesafe_data": "bundled", "judge": {"backend": "none"}}),
+            "--limit",
+            "4",
+            "--batch_size",
+            "2",
+            "--gen_kwargs",
+            "max_gen_toks=4",
+        ],
+        tmp_path,
+    )
+    assert set(tasks) <= set(run["results"])
+    folder = Path(run["_dir"]) / "probe_stats"  # beside the results file
+    for task in tasks:
+        meta = json.loads((folder / f"{task}.json").read_text())
+        assert (meta["n_docs"], meta["k"], meta["width"], meta["tokens"]) == (4, 4, 64, "prompt")
+        assert len(meta["layers"]) == 2 and meta["n_tokens"] > 0
+    out = tmp_path / "cmp"
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "culturesafe"),
+            "probe",
+            "compare",
+            "knowledge=" + ",".join(str(folder / f"{t}.npz") for t in knowledge),
+            f"safety={folder / 'adaculturesafe_safety_china.npz'}",
+            "--permutations",
+            "50",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads((out / "probe_compare.json").read_text())
+    assert report["groups"]["knowledge"]["n_docs"] == 8 and report["groups"]["safety"]["n_docs"] == 4
+    [pair] = report["comparisons"]
+    assert (pair["a"], pair["b"], len(pair["layers"])) == ("knowledge", "safety", 2)
+    assert all((out / figure["file"]).stat().st_size > 1000 for figure in report["figures"])
