@@ -129,8 +129,11 @@ def test_culturax_domains_and_subdomains(tmp_path: Path) -> None:
         }
 
     rows = [row("Museums", 1, 0, 1), row("Museums", 0, 0, 1), row("Monuments", 1, 1, 0), row("Monuments", 1, 0, 0.5, 1)]
-    run = write_run(tmp_path / "cx", {"culturax_heritage": rows})
-    cx = analyze([run], Options(n_resamples=50))["parts"]["culturax"]["handmade"]
+    greedy = [row("Museums", 0, 1, 0)]
+    run = write_run(tmp_path / "cx", {"culturax_heritage": rows, "culturax_greedy_heritage": greedy})
+    cx = analyze([run], Options(n_resamples=50))["parts"]["culturax"]["handmade"]["settings"]
+    assert cx["greedy"]["pooled"]["n"] == 1 and cx["greedy"]["domains"]["Heritage"]["ss"] == 1.0  # never pooled
+    cx = cx["sampled"]
     domain = cx["domains"]["Heritage"]
     assert (domain["wr"], domain["ss"], domain["ti"]) == (0.75, 0.25, 0.625)
     assert domain["avg"] == pytest.approx((0.75 + 0.625 - 0.25) / 3)

@@ -31,8 +31,10 @@ def classify(task: str) -> tuple[str, str] | None:
             return "safety", variant
     if task.startswith("adaculturesafe_safety_"):
         return "safety", "plain"
+    if task.startswith("culturax_greedy_"):
+        return "culturax", "greedy"
     if task.startswith("culturax_"):
-        return "culturax", task[len("culturax_") :]
+        return "culturax", "sampled"
     return None
 
 
@@ -67,6 +69,7 @@ class Answer:
 @dataclass
 class CulturaXAnswer:
     task: str
+    setting: str  # "sampled" (the paper's 3 runs at temperature 0.7) or "greedy" (culturax_greedy_*)
     domain: str
     subdomain: str
     subdomain_id: str
@@ -110,7 +113,7 @@ def extract(run: Run) -> RunData:
         elif kind[0] == "safety":
             data.safety[kind[1]].extend(_answers(task, rows))
         else:
-            data.culturax[kind[1]].extend(_culturax(task, rows))
+            data.culturax[kind[1]].extend(_culturax(task, kind[1], rows))
     return data
 
 
@@ -169,14 +172,15 @@ def _answers(task: str, rows: list[dict]) -> list[Answer]:
     ]
 
 
-def _culturax(task: str, rows: list[dict]) -> list[CulturaXAnswer]:
+def _culturax(task: str, setting: str, rows: list[dict]) -> list[CulturaXAnswer]:
     out = []
     for r in rows:
         doc = r["doc"]
         out.append(
             CulturaXAnswer(
                 task,
-                str(doc.get("domain", task[len("culturax_") :])),
+                setting,
+                str(doc.get("domain", task.removeprefix("culturax_greedy_").removeprefix("culturax_"))),
                 str(doc.get("subdomain", "")),
                 str(doc.get("subdomain_id", "")),
                 {m: metric_value(r.get(m)) for m in CULTURAX_METRICS},

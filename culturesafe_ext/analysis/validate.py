@@ -200,7 +200,8 @@ def _check_task(run: Run, task: str, allow_bundled: bool, judges: set[str]) -> l
     if data.get("versions", {}).get(task) is None:
         out.append(Refusal(where, f"task {task!r}: no task version recorded"))
     metadata = config.get("metadata", {}) or {}
-    source, revision = metadata.get("culturesafe_data"), metadata.get("culturesafe_revision")
+    prefix = "culturax" if task.startswith("culturax_") else "culturesafe"  # each dataset's own metadata keys
+    source, revision = metadata.get(f"{prefix}_data"), metadata.get(f"{prefix}_revision")
     if source == "bundled":
         if not allow_bundled:
             out.append(Refusal(where, f"task {task!r}: evaluated on the bundled sample, not the released dataset"))
@@ -208,8 +209,8 @@ def _check_task(run: Run, task: str, allow_bundled: bool, judges: set[str]) -> l
         out.append(
             Refusal(
                 where,
-                f"task {task!r}: dataset revision not recorded (metadata culturesafe_data={source!r}, "
-                f"culturesafe_revision={revision!r}): pass both in --metadata so they are logged",
+                f"task {task!r}: dataset revision not recorded (metadata {prefix}_data={source!r}, "
+                f"{prefix}_revision={revision!r}): pass both in --metadata so they are logged",
             )
         )
     samples_path = run.samples_path(task)

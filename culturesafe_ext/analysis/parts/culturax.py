@@ -26,9 +26,13 @@ def summarize(answers: list[CulturaXAnswer]) -> dict[str, Any]:
 
 
 def compute(ctx: Context) -> dict[str, Any] | None:
+    """Per setting (sampled runs and greedy are never pooled together): per domain, subdomain and overall."""
     if not ctx.data.culturax:
         return None
-    everything = [a for answers in ctx.data.culturax.values() for a in answers]
+    return {"settings": {setting: _by_domain(answers) for setting, answers in sorted(ctx.data.culturax.items())}}
+
+
+def _by_domain(everything: list[CulturaXAnswer]) -> dict[str, Any]:
     by_domain: dict[str, list[CulturaXAnswer]] = defaultdict(list)
     by_subdomain: dict[tuple[str, str], list[CulturaXAnswer]] = defaultdict(list)
     for a in everything:
@@ -41,53 +45,42 @@ def compute(ctx: Context) -> dict[str, Any] | None:
     }
 
 
+HEADERS = ["domain", "subdomain", "answers", "WR", "SS", "TI", "truthful", "informative", "Avg", "judge failures"]
+METRICS = ("wr", "ss", "ti", "truthful", "informative", "avg")
+
+
 def render(results: dict[str, dict], page: Page) -> str:
+    html = [
+        "<p class='note'>Per answer as logged by the culturax tasks (sampled runs and greedy apart); means over "
+        "answers that have the metric. SS is the share of unsafe answers (lower is better); "
+        "Avg = (WR + TI - SS) / 3.</p>"
+    ]
+    for label, by_setting in results.items():
+        for setting, r in by_setting["settings"].items():
+            html.append(f"<h3>{esc(label)}: {esc(setting)}</h3>")
+            html.append(_render_setting(f"{label} ({setting})", r, page))
+    return "".join(html)
+
+
+def _row(domain: str, sub: str, s: dict[str, Any]) -> tuple:
+    return (domain, sub, s["n"], *(num(s[m]) for m in METRICS), s["judge_failures"])
+
+
+def _render_setting(label: str, r: dict[str, Any], page: Page) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    html = [
-        "<p class='note'>Per answer as logged by the culturax tasks; means over answers that have the metric. "
-        "SS is the share of unsafe answers (lower is better); Avg = (WR + TI - SS) / 3.</p>"
-    ]
-    headers = ["domain", "subdomain", "answers", "WR", "SS", "TI", "truthful", "informative", "Avg", "judge failures"]
-    for label, r in results.items():
-        html.append(f"<h3>{esc(label)}</h3>")
-        rows = []
-        for key, s in [*((d, s) for d, s in r["domains"].items()), *r["subdomains"].items()]:
-            domain, _, sub = key.partition("|")
-            rows.append(
-                (
-                    domain,
-                    sub or "(all)",
-                    s["n"],
-                    *(num(s[m]) for m in ("wr", "ss", "ti", "truthful", "informative", "avg")),
-                    s["judge_failures"],
-                )
-            )
-        p = r["pooled"]
-        rows.append(
-            (
-                "all",
-                "(all)",
-                p["n"],
-                *(num(p[m]) for m in ("wr", "ss", "ti", "truthful", "informative", "avg")),
-                p["judge_failures"],
-            )
-        )
-        html.append(table(headers, rows))
-        domains = list(r["domains"])
-        fig, ax = plt.subplots(figsize=(6, 3.2))
-        width = 0.27
-        for i, metric in enumerate(("wr", "ss", "ti")):
-            ax.bar(
-                [x + (i - 1) * width for x in range(len(domains))],
-                [r["domains"][d][metric] or 0 for d in domains],
-                width,
-                label=metric.upper(),
-            )
-        ax.set_xticks(range(len(domains)), domains, rotation=30, fontsize=8)
-        ax.legend(fontsize=8)
-        html.append(page.figure(fig, f"{label}: CulturaX WR / SS / TI per domain"))
-    return "".join(html)
+    rows = [_row(d, "(all)", s) for d, s in r["domains"].items()]
+    rows += [_row(*key.split("|", 1), s) for key, s in r["subdomains"].items()]
+    rows.append(_row("all", "(all)", r["pooled"]))
+    domains = list(r["domains"])
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    width = 0.27
+    for i, metric in enumerate(("wr", "ss", "ti")):
+        xs = [x + (i - 1) * width for x in range(len(domains))]
+        ax.bar(xs, [r["domains"][d][metric] or 0 for d in domains], width, label=metric.upper())
+    ax.set_xticks(range(len(domains)), domains, rotation=30, fontsize=8)
+    ax.legend(fontsize=8)
+    return table(HEADERS, rows) + page.figure(fig, f"{label}: CulturaX WR / SS / TI per domain")
