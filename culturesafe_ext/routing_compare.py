@@ -9,7 +9,11 @@ for several runs of the same tasks, and returns one JSON-able table (format :dat
   ``routing=learned`` (from the run's model info, else from its label);
 - ``routing_accuracy[label]`` = routed requests whose adapter is the document's own country, from the
   route tags ``hf-router`` logs in the samples (``correct``, ``n``, per country);
-- ``router`` = the router's own held-out evaluation (``router_eval.json``) when given.
+- ``router`` = the router's own held-out evaluation (``router_eval.json``): from ``--router``, else from the
+  ``router=`` model arg of the ``routing=learned`` run when that folder has one.
+
+Runs are read with the analysis run reader (:mod:`culturesafe_ext.analysis.runs`); :func:`run_entry` (one run)
+and :func:`combine` (the runs together) are what the analysis report's routing section uses.
 
 ``python -m culturesafe_ext.routing_compare --run base=out/base --run learned=out/learned ... --out cmp.json``
 """
@@ -23,17 +27,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from culturesafe_ext.analysis.runs import Run, read_run
 from culturesafe_ext.data.schema import slug
+from culturesafe_ext.models.culture_router import ROUTER_EVAL_FILE
 from culturesafe_ext.models.route_tags import ROUTE_KEY
 
 FORMAT = "culturesafe.routing_compare.v1"
-
-
-def _latest_results(run_dir: Path) -> Path:
-    found = sorted(Path(run_dir).rglob("results_*.json"))
-    if not found:
-        raise FileNotFoundError(f"{run_dir}: no results_*.json (an lm_eval --output_path folder was expected)")
-    return found[-1]
 
 
 def _task_country(config: dict) -> str | None:
@@ -69,46 +68,78 @@ def route_accuracy(samples_files: list[Path]) -> dict[str, Any]:
     }
 
 
-def compare(runs: dict[str, str | Path], metric: str = "acc,none", router_dir: str | Path | None = None) -> dict:
-    """The comparison table of labelled lm-eval output folders (see the module docstring)."""
-    table: dict[str, dict[str, dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))
-    modes: dict[str, str] = {}
-    accuracy: dict[str, Any] = {}
-    for label, run_dir in runs.items():
-        path = _latest_results(Path(run_dir))
-        results = json.loads(path.read_text(encoding="utf-8"))
-        modes[label] = routing_mode(results, label)
-        tasks_seen = []
-        for task, config in results.get("configs", {}).items():
-            country = _task_country(config)
-            values = results.get("results", {}).get(task, {})
-            if country is None or metric not in values:
-                continue
-            family = task[: -len(country) - 1] if task.endswith("_" + country) else task
-            metric_name, _, filt = metric.partition(",")
-            stderr = values.get(f"{metric_name}_stderr,{filt}")
-            table[family][country][label] = {
-                "value": values[metric],
-                "stderr": stderr if isinstance(stderr, int | float) else None,
-                "n": (results.get("n-samples", {}).get(task) or {}).get("effective"),
-            }
-            tasks_seen.append(task)
-        samples = [f for t in tasks_seen for f in sorted(path.parent.glob(f"samples_{t}_*.jsonl"))]
-        if samples:
-            accuracy[label] = route_accuracy(samples)
+def model_args_of(results: dict) -> dict[str, Any]:
+    """The run's ``--model_args`` as a dict (lm-eval records the CLI string, or a dict from Python)."""
+    args = results.get("config", {}).get("model_args") or {}
+    if isinstance(args, str):
+        from lm_eval.utils import simple_parse_args_string
 
+        args = simple_parse_args_string(args)
+    return dict(args)
+
+
+def load_router_eval(router_dir: str | Path) -> dict[str, Any]:
+    """The router's held-out evaluation that ``culturesafe train router`` wrote beside it."""
+    path = Path(router_dir) / ROUTER_EVAL_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no router evaluation (written by `culturesafe train router`)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def run_entry(run: Run, label: str, metric: str = "acc,none") -> dict[str, Any]:
+    """One run's share of the comparison: its routing mode, the metric per (family, country), its routes.
+
+    JSON-able, so the analysis report stores it per run and :func:`combine` joins the runs later.
+    """
+    latest = run.results_files[-1].data
+    cells: dict[str, dict[str, dict]] = defaultdict(dict)
+    samples = []
+    metric_name, _, filt = metric.partition(",")
+    for task in run.tasks:
+        country = _task_country(run.config(task))
+        values = run.results(task)
+        if country is None or metric not in values:
+            continue
+        family = task[: -len(country) - 1] if task.endswith("_" + country) else task
+        stderr = values.get(f"{metric_name}_stderr,{filt}")
+        cells[family][country] = {
+            "value": values[metric],
+            "stderr": stderr if isinstance(stderr, int | float) else None,
+            "n": (run.task_results[task].data.get("n-samples", {}).get(task) or {}).get("effective"),
+        }
+        if run.samples_path(task):
+            samples.append(run.samples_path(task))
+    router_dir = model_args_of(latest).get("router")
+    return {
+        "dir": str(run.root),
+        "model": latest.get("config", {}).get("model"),
+        "routing": routing_mode(latest, label),
+        "router_dir": str(router_dir) if router_dir else None,
+        "cells": {f: dict(sorted(c.items())) for f, c in cells.items()},
+        "routing_accuracy": route_accuracy(samples) if samples else None,
+    }
+
+
+def combine(entries: dict[str, dict[str, Any]], metric: str = "acc,none", router: dict | None = None) -> dict:
+    """The comparison (format :data:`FORMAT`) of labelled :func:`run_entry` results."""
+    table: dict[str, dict[str, dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))
+    for label, entry in entries.items():
+        for family, by_country in entry["cells"].items():
+            for country, cell in by_country.items():
+                table[family][country][label] = cell
+    modes = {label: entry["routing"] for label, entry in entries.items()}
     macro: dict[str, dict[str, Any]] = {}
     gaps: dict[str, dict[str, Any]] = {}
     oracle = next((k for k, m in modes.items() if m == "oracle"), None)
     learned = next((k for k, m in modes.items() if m == "learned"), None)
     for family, by_country in table.items():
-        shared = sorted(c for c, row in by_country.items() if set(row) == set(runs))
+        shared = sorted(c for c, row in by_country.items() if set(row) == set(entries))
         macro[family] = {
             label: {
                 "value": sum(by_country[c][label]["value"] for c in shared) / len(shared) if shared else math.nan,
                 "n_countries": len(shared),
             }
-            for label in runs
+            for label in entries
         }
         if oracle and learned:
             per = {
@@ -117,21 +148,30 @@ def compare(runs: dict[str, str | Path], metric: str = "acc,none", router_dir: s
                 if oracle in row and learned in row
             }
             gaps[family] = {"by_country": per, "macro": sum(per.values()) / len(per) if per else None}
-    router = None
-    if router_dir is not None:
-        from culturesafe_ext.models.culture_router import ROUTER_EVAL_FILE
-
-        router = json.loads((Path(router_dir) / ROUTER_EVAL_FILE).read_text(encoding="utf-8"))
     return {
         "format": FORMAT,
         "metric": metric,
-        "runs": {label: {"dir": str(d), "routing": modes[label]} for label, d in runs.items()},
+        "runs": {label: {"dir": entry["dir"], "routing": entry["routing"]} for label, entry in entries.items()},
         "table": {f: dict(sorted(c.items())) for f, c in table.items()},
         "macro": macro,
         "oracle_minus_learned": gaps,
-        "routing_accuracy": accuracy,
+        "routing_accuracy": {k: e["routing_accuracy"] for k, e in entries.items() if e["routing_accuracy"]},
         "router": router,
     }
+
+
+def compare(runs: dict[str, str | Path], metric: str = "acc,none", router_dir: str | Path | None = None) -> dict:
+    """The comparison table of labelled lm-eval output folders (see the module docstring).
+
+    Without ``router_dir``, the router recorded in a ``routing=learned`` run's model args is used when its
+    ``router_eval.json`` is there.
+    """
+    entries = {label: run_entry(read_run(Path(run_dir)), label, metric) for label, run_dir in runs.items()}
+    if router_dir is None:
+        recorded = [e["router_dir"] for e in entries.values() if e["routing"] == "learned" and e["router_dir"]]
+        found = [d for d in recorded if (Path(d) / ROUTER_EVAL_FILE).is_file()]
+        router_dir = found[0] if found else None
+    return combine(entries, metric, load_router_eval(router_dir) if router_dir is not None else None)
 
 
 def format_table(report: dict) -> str:

@@ -203,6 +203,14 @@ def plot_overview(results: list[dict[str, Any]], path: Path) -> None:
 
 
 def plot_pair(result: dict[str, Any], path: Path) -> None:
+    """One pair's :func:`pair_figure` as a PNG file."""
+    plt = _pyplot()
+    fig = pair_figure(result)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def pair_figure(result: dict[str, Any]):
     """One pair: observed Jaccard per layer against its permutation band (5-95% of the re-splits) and
     chance; layers whose overlap is below the re-splits at p < 0.05 are filled."""
     plt = _pyplot()
@@ -235,8 +243,7 @@ def plot_pair(result: dict[str, Any], path: Path) -> None:
     ax.legend(fontsize=8)
     ax.set_title(f"{_pair(result)} (ranked by {result['rank_by']})")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
 def _pair(result: dict[str, Any]) -> str:
@@ -247,27 +254,51 @@ def _file_part(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-") or "group"
 
 
-def run(args: argparse.Namespace) -> int:
-    groups = [parse_group(spec) for spec in args.groups]
-    if len(groups) < 2:
-        raise SystemExit("culturesafe probe compare: give at least two groups of stats files")
-    k = args.top or int(groups[0].stats.meta["k"])
+def compare_groups(
+    groups: list[Group], k: int, rank_by: str = "mean", permutations: int = 1000, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Every pair of groups: its settings and :func:`compare`'s per-layer rows (``probe_compare.json``'s
+    ``comparisons``)."""
     results = []
     for ga, gb in combinations(groups, 2):
-        rows = compare(ga.stats, gb.stats, k, args.rank_by, args.permutations, args.seed)
+        rows = compare(ga.stats, gb.stats, k, rank_by, permutations, seed)
         results.append(
             {
                 "a": ga.label,
                 "b": gb.label,
-                "rank_by": args.rank_by,
-                "permutations": args.permutations if rows[0]["p_perm"] is not None else 0,
-                "seed": args.seed,
+                "rank_by": rank_by,
+                "permutations": permutations if rows[0]["p_perm"] is not None else 0,
+                "seed": seed,
                 "k": rows[0]["k"],
                 "width": rows[0]["width"],
                 "figure": f"probe_compare_{len(results) + 1}_{_file_part(ga.label)}_vs_{_file_part(gb.label)}.png",
                 "layers": rows,
             }
         )
+    return results
+
+
+def group_info(group: Group) -> dict[str, Any]:
+    """What ``probe_compare.json`` says about a group: its files, model, tasks, token and document counts."""
+    return {
+        "files": group.stats.sources,
+        "model": group.stats.meta.get("model"),
+        "tasks": group.stats.meta.get("task"),
+        "tokens": group.stats.meta.get("tokens"),
+        "n_tokens": group.stats.n_tokens,
+        "n_docs": group.stats.meta.get("n_docs"),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    groups = [parse_group(spec) for spec in args.groups]
+    if len(groups) < 2:
+        raise SystemExit("culturesafe probe compare: give at least two groups of stats files")
+    k = args.top or int(groups[0].stats.meta["k"])
+    results = compare_groups(groups, k, args.rank_by, args.permutations, args.seed)
+    by_label = {g.label: g for g in groups}
+    for result in results:
+        ga, gb, rows = by_label[result["a"]], by_label[result["b"]], result["layers"]
         print(
             f"\n{ga.label} ({ga.stats.n_tokens} tokens, {ga.stats.meta.get('n_docs')} docs) vs "
             f"{gb.label} ({gb.stats.n_tokens} tokens, {gb.stats.meta.get('n_docs')} docs): "
@@ -304,17 +335,7 @@ def run(args: argparse.Namespace) -> int:
         )
     report = {
         "format": REPORT_FORMAT,
-        "groups": {
-            g.label: {
-                "files": g.stats.sources,
-                "model": g.stats.meta.get("model"),
-                "tasks": g.stats.meta.get("task"),
-                "tokens": g.stats.meta.get("tokens"),
-                "n_tokens": g.stats.n_tokens,
-                "n_docs": g.stats.meta.get("n_docs"),
-            }
-            for g in groups
-        },
+        "groups": {g.label: group_info(g) for g in groups},
         "comparisons": results,
         "figures": figures,
     }

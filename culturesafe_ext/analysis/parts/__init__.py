@@ -24,6 +24,8 @@ PARTS = [
     "culturesafe_ext.analysis.parts.joint",
     "culturesafe_ext.analysis.parts.variants",
     "culturesafe_ext.analysis.parts.culturax",
+    "culturesafe_ext.analysis.parts.routing",
+    "culturesafe_ext.analysis.parts.probe",
 ]
 
 POOLED = "pooled"
