@@ -77,8 +77,8 @@ def _bars(page: Page, family: str, by_country: dict[str, dict], names: list[str]
         ax.bar(x + (i - (len(names) - 1) / 2) * width, values, width, label=name)
     ax.set_xticks(x, countries, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(metric)
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=8)
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     n = sorted({cell["n"] for row in by_country.values() for cell in row.values() if cell.get("n") is not None})
     n_text = f"n={n[0]}" if len(n) == 1 else f"n={n[0]}..{n[-1]}" if n else "n unknown"
     return page.figure(fig, f"{family}: {metric} per country and routing mode ({n_text} questions per cell)")
@@ -110,7 +110,7 @@ def render(results: dict[str, dict], page: Page) -> str:
         if gap:
             macro.append("n/a" if gap["macro"] is None else f"{gap['macro']:+.3f}")
         rows.append(["macro", *macro])
-        html.append(f"<h3>{esc(family)}</h3>" + table(headers, rows, sortable=True))
+        html.append(f"<h3>{esc(family)}</h3>" + table(headers, rows))
         html.append(_bars(page, family, by_country, names, metric))
     accuracy = report["routing_accuracy"]
     if accuracy:
