@@ -94,6 +94,10 @@ def test_cad_alpha_zero_through_the_wrapper_is_hflm_greedy_on_the_grounded_promp
     }
     ours.alpha = 1.0
     assert ours.generate_until(_instances(queries, kwargs)) != got
+    ours.cad_source = "elicit"  # CAD on the model's own stated knowledge: a first pass, logged
+    assert len(ours.generate_until(_instances(queries[:2], kwargs))) == 2
+    elicited = [json.loads(line) for line in log.read_text().splitlines()][-2:]
+    assert all(prompts.ELICIT_INSTRUCTION in x["elicit_prompt"] and "hits" not in x for x in elicited)
 
 
 def _samples(run: dict, task: str) -> list[dict]:

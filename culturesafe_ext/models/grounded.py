@@ -95,7 +95,6 @@ class GroundedHFLM(HFLM):
         self._user_text: dict[str, str] = {}
         self.recall = Recall(self.top_k)
         self.grounding_log = Path(grounding_log or self._default_log()).expanduser()
-        self._logged: set[tuple] = set()
 
     # --- lm-eval entry points --------------------------------------------------------------------
     def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
@@ -204,12 +203,12 @@ class GroundedHFLM(HFLM):
 
     def _log(self, requests: list[Instance], found: dict[str, Grounding]) -> None:
         """One JSONL line per (task, doc, context): what the request was grounded with."""
-        lines = []
-        for request in requests:
+        lines, seen = [], set()
+        for request in requests:  # the choices of one question (and repeats) share a line
             key = (request.task_name, request.doc_id, request.args[0])
-            if key in self._logged:
+            if key in seen:
                 continue
-            self._logged.add(key)
+            seen.add(key)
             g = found[request.args[0]]
             doc = request.doc or {}
             record: dict[str, Any] = {
