@@ -147,6 +147,7 @@ def test_each_mode_end_to_end_through_lm_eval(mode, extra, tiny_model, tmp_path)
     assert len(_samples(run, "adaculturesafe_safety_china")) == 2
     info = run["config"]["grounding"]
     assert info["mode"] == mode and info["log"] == str(log)
+    assert info["documents"] == 4 and info["empty_knowledge"] == sum(not x["knowledge"] for x in lines)
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     # one line per (task, doc): 2 knowledge + 2 safety documents, keyed by lm-eval's doc_hash
     assert sorted((x["task_name"], x["doc_id"]) for x in lines) == sorted(
@@ -154,8 +155,8 @@ def test_each_mode_end_to_end_through_lm_eval(mode, extra, tiny_model, tmp_path)
     )
     hashes = {s["doc_hash"] for t in TASKS.split(",") for s in _samples(run, t)}
     assert {x["doc_hash"] for x in lines} == hashes
-    assert all(x["knowledge"] for x in lines)
     if mode in ("retrieve", "cad"):
+        assert all(x["knowledge"] for x in lines) and info["empty_knowledge"] == 0
         recall = info["retrieval_recall"]
         assert recall["n_with_gold"] == 4 and recall["hits"] == sum(x["gold_retrieved"] for x in lines)
     else:
