@@ -147,8 +147,8 @@ def test_each_mode_end_to_end_through_lm_eval(mode, extra, tiny_model, tmp_path)
     assert len(_samples(run, "adaculturesafe_safety_china")) == 2
     info = run["config"]["grounding"]
     assert info["mode"] == mode and info["log"] == str(log)
-    assert info["documents"] == 4 and info["empty_knowledge"] == sum(not x["knowledge"] for x in lines)
     lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert info["documents"] == 4 and info["empty_knowledge"] == sum(not x["knowledge"] for x in lines)
     # one line per (task, doc): 2 knowledge + 2 safety documents, keyed by lm-eval's doc_hash
     assert sorted((x["task_name"], x["doc_id"]) for x in lines) == sorted(
         (t, i) for t in TASKS.split(",") for i in range(2)
