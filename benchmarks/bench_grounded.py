@@ -35,14 +35,25 @@ QUERY = (
 )
 
 
-def timed(fn, repeats: int) -> float:
-    """Median wall seconds of ``repeats`` calls."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def timed(fn) -> tuple[float, float]:
+    """(wall, CPU) seconds of one call. On a shared machine the process CPU time (one torch thread) is the
+    steadier figure: wall time also counts the time other processes held the cores."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def row(per_token: dict[tuple[str, int], float], name: str, lengths: list[int]) -> str:
+    """One table row: ms/token and ratio to plain per N ('-' where not timed), and long / short."""
+    cells = []
+    for n in lengths:
+        if (name, n) in per_token:
+            cells.append(f"{per_token[(name, n)] * 1e3:>16.2f}{per_token[(name, n)] / per_token[('plain', n)]:>9.2f}")
+        else:
+            cells.append(f"{'-':>16}{'-':>9}")
+    timed_at = [n for n in lengths if (name, n) in per_token]
+    flat = per_token[(name, timed_at[-1])] / per_token[(name, timed_at[0])]
+    return "".join(cells) + f"{flat:>7.2f}"
 
 
 def main() -> None:
@@ -131,16 +142,24 @@ def main() -> None:
     run(lambda: hf_generate(plain_ids, 8))()  # warm-up
     run(lambda: cad.generate(model, [grounded_ids], [plain_ids], args.alpha, 8, tok.pad_token_id))()
     per_token: dict[tuple[str, int], float] = {}
+    wall_per_token: dict[tuple[str, int], float] = {}
     long_methods = set(args.long_methods.split(","))
     for n in lengths:
         repeats = 1 if n >= 1024 else args.repeats
         names = [m for m in methods if n == min(lengths) or m in long_methods]
-        times: dict[str, list[float]] = {m: [] for m in names}
+        times: dict[str, list[tuple[float, float]]] = {m: [] for m in names}
         for _ in range(repeats):  # methods interleaved, so drifting load on a shared machine hits all alike
             for name in names:
-                times[name].append(timed(run(lambda fn=methods[name], n=n: fn(n)), 1) / n)
-                print(f"  {name:<16} N={n:<5} {times[name][-1] * 1e3:8.2f} ms/token", file=sys.stderr, flush=True)
-        per_token.update({(name, n): statistics.median(t) for name, t in times.items()})
+                wall, cpu = timed(run(lambda fn=methods[name], n=n: fn(n)))
+                times[name].append((wall / n, cpu / n))
+                print(
+                    f"  {name:<16} N={n:<5} wall {wall / n * 1e3:8.2f} cpu {cpu / n * 1e3:8.2f} ms/token",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        for name, t in times.items():
+            wall_per_token[(name, n)] = statistics.median(w for w, _ in t)
+            per_token[(name, n)] = statistics.median(c for _, c in t)
     load_after = os.getloadavg()[0]
 
     header = (
@@ -148,19 +167,19 @@ def main() -> None:
         f"tokens; alpha={args.alpha}; elicit pass {args.elicit_tokens} tokens; prompt {len(plain_ids)} tokens plain, "
         f"{len(grounded_ids)} grounded; {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}, "
         f"load average before/after {load_before:.1f}/{load_after:.1f}; torch {torch.__version__}, "
-        f"Python {platform.python_version()}; median of {args.repeats} repeats (1 at N>=1024)"
+        f"Python {platform.python_version()}; median of {args.repeats} interleaved repeats (1 at N>=1024)"
     )
     print(header)
-    print(f"{'method':<16}" + "".join(f"{'ms/tok N=' + str(n):>16}{'x plain':>9}" for n in lengths) + f"{'flat':>7}")
-    for name in methods:
-        cells = "".join(
-            f"{per_token[(name, n)] * 1e3:>16.2f}{per_token[(name, n)] / per_token[('plain', n)]:>9.2f}"
-            for n in lengths
+    for label, table in (("CPU time", per_token), ("wall time", wall_per_token)):
+        print(f"-- {label} --")
+        print(
+            f"{'method':<16}" + "".join(f"{'ms/tok N=' + str(n):>16}{'x plain':>9}" for n in lengths) + f"{'flat':>7}"
         )
-        flat = per_token[(name, lengths[-1])] / per_token[(name, lengths[0])]
-        print(f"{name:<16}{cells}{flat:>7.2f}")
+        for name in methods:
+            print(f"{name:<16}{row(table, name, lengths)}")
     print(
-        "ms/tok = wall time / N new tokens (prefill and, for elicit/retrieve, the extra pass included); "
+        "ms/tok = process CPU time (or wall time) / N new tokens (prefill and, for elicit/retrieve, the extra pass "
+        "included); "
         f"x plain = ratio to plain at the same N; flat = ms/tok at the longest N timed / at N={lengths[0]}; "
         "'-' = not timed at that N (to save time on a shared machine)."
     )

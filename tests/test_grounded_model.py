@@ -94,6 +94,10 @@ def test_cad_alpha_zero_through_the_wrapper_is_hflm_greedy_on_the_grounded_promp
     }
     ours.alpha = 1.0
     assert ours.generate_until(_instances(queries, kwargs)) != got
+    ours.cad_source = "elicit"  # CAD on the model's own stated knowledge: a first pass, logged
+    assert len(ours.generate_until(_instances(queries[:2], kwargs))) == 2
+    elicited = [json.loads(line) for line in log.read_text().splitlines()][-2:]
+    assert all(prompts.ELICIT_INSTRUCTION in x["elicit_prompt"] and "hits" not in x for x in elicited)
 
 
 def _samples(run: dict, task: str) -> list[dict]:
@@ -144,14 +148,15 @@ def test_each_mode_end_to_end_through_lm_eval(mode, extra, tiny_model, tmp_path)
     info = run["config"]["grounding"]
     assert info["mode"] == mode and info["log"] == str(log)
     lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert info["documents"] == 4 and info["empty_knowledge"] == sum(not x["knowledge"] for x in lines)
     # one line per (task, doc): 2 knowledge + 2 safety documents, keyed by lm-eval's doc_hash
     assert sorted((x["task_name"], x["doc_id"]) for x in lines) == sorted(
         (t, i) for t in TASKS.split(",") for i in range(2)
     )
     hashes = {s["doc_hash"] for t in TASKS.split(",") for s in _samples(run, t)}
     assert {x["doc_hash"] for x in lines} == hashes
-    assert all(x["knowledge"] for x in lines)
     if mode in ("retrieve", "cad"):
+        assert all(x["knowledge"] for x in lines) and info["empty_knowledge"] == 0
         recall = info["retrieval_recall"]
         assert recall["n_with_gold"] == 4 and recall["hits"] == sum(x["gold_retrieved"] for x in lines)
     else:

@@ -94,8 +94,8 @@ class GroundedHFLM(HFLM):
         self._index: BM25Index | None = None
         self._user_text: dict[str, str] = {}
         self.recall = Recall(self.top_k)
+        self.documents = self.empty_knowledge = 0  # logged (task, doc, context) lines; those with no knowledge
         self.grounding_log = Path(grounding_log or self._default_log()).expanduser()
-        self._logged: set[tuple] = set()
 
     # --- lm-eval entry points --------------------------------------------------------------------
     def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
@@ -138,6 +138,8 @@ class GroundedHFLM(HFLM):
             "cad_source": self.cad_source if self.grounding == "cad" else None,
             "knowledge_max_tokens": self.knowledge_max_tokens,
             "log": str(self.grounding_log),
+            "documents": self.documents,
+            "empty_knowledge": self.empty_knowledge,
             "retrieval_recall": self.recall.to_dict() if self._retrieves else None,
         }
         return info
@@ -189,7 +191,8 @@ class GroundedHFLM(HFLM):
                 asks.append(HFLM.apply_chat_template(self, [{"role": "user", "content": content}]))
             else:
                 asks.append(prompts.ELICIT_PLAIN_TEMPLATE.format(request=request))
-        kwargs = {"until": [] if chat else ["\n\n"], "max_gen_toks": self.knowledge_max_tokens, "do_sample": False}
+        # No stop string: a small model often opens with a blank line, which "\n\n" would turn into no knowledge.
+        kwargs = {"until": [], "max_gen_toks": self.knowledge_max_tokens, "do_sample": False}
         instances = [Instance("generate_until", {}, (ask, dict(kwargs)), i) for i, ask in enumerate(asks)]
         said = HFLM.generate_until(self, instances, disable_tqdm=True)
         return {c: Grounding(k.strip(), [], ask) for c, k, ask in zip(contexts, said, asks, strict=True)}
@@ -204,14 +207,16 @@ class GroundedHFLM(HFLM):
 
     def _log(self, requests: list[Instance], found: dict[str, Grounding]) -> None:
         """One JSONL line per (task, doc, context): what the request was grounded with."""
-        lines = []
-        for request in requests:
+        lines, seen = [], set()
+        for request in requests:  # the choices of one question (and repeats) share a line
             key = (request.task_name, request.doc_id, request.args[0])
-            if key in self._logged:
+            if key in seen:
                 continue
-            self._logged.add(key)
+            seen.add(key)
             g = found[request.args[0]]
             doc = request.doc or {}
+            self.documents += 1
+            self.empty_knowledge += int(not g.knowledge)
             record: dict[str, Any] = {
                 "task_name": request.task_name,
                 "doc_id": request.doc_id,
