@@ -85,7 +85,13 @@ def test_cli_writes_json_and_plot(tmp_path: Path, capsys) -> None:
     [pair] = report["comparisons"]
     assert (pair["a"], pair["b"]) == ("knowledge", "safety")
     assert [r["jaccard"] for r in pair["layers"]] == [0.0] * LAYERS
-    assert (out / "probe_compare.png").stat().st_size > 1000
+    figures = [figure["file"] for figure in report["figures"]]
+    assert figures == ["probe_compare.png", pair["figure"]]
+    assert pair["figure"] == "probe_compare_1_knowledge_vs_safety.png"
+    assert all((out / name).stat().st_size > 1000 for name in figures)
+    assert report["format"] == "culturesafe-probe-compare/1"
+    row = pair["layers"][0]  # disjoint hot sets: observed below every re-split quantile
+    assert row["jaccard"] < row["resplit_jaccard_q05"] <= row["resplit_jaccard_median"] <= row["resplit_jaccard_q95"]
     printed = capsys.readouterr().out
     assert "knowledge (320 tokens, 80 docs) vs safety (160 tokens, 40 docs)" in printed
 

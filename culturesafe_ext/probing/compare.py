@@ -186,7 +186,7 @@ def _chance_line(ax, rows: list[dict[str, Any]]) -> None:
 def plot_overview(results: list[dict[str, Any]], path: Path) -> None:
     """Jaccard per layer for every pair on one axis, with the chance level."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = plt.subplots(figsize=(8, 5))
     for result in results:
         rows = result["layers"]
         ax.plot([r["layer"] for r in rows], [r["jaccard"] for r in rows], marker="o", ms=3, label=_pair(result))
@@ -195,7 +195,7 @@ def plot_overview(results: list[dict[str, Any]], path: Path) -> None:
     ax.set_xlabel("layer")
     ax.set_ylabel(f"Jaccard overlap of top-{rows[0]['k']} of {rows[0]['width']} neurons")
     ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
     ax.set_title(f"MLP neuron overlap per layer (ranked by {results[0]['rank_by']})")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -216,7 +216,7 @@ def pair_figure(result: dict[str, Any]):
     plt = _pyplot()
     rows = result["layers"]
     x = [r["layer"] for r in rows]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = plt.subplots(figsize=(8, 5))
     if rows[0]["resplit_jaccard_median"] is not None:
         ax.fill_between(
             x,
@@ -240,7 +240,7 @@ def pair_figure(result: dict[str, Any]):
     ax.set_xlabel("layer")
     ax.set_ylabel(f"Jaccard overlap of top-{rows[0]['k']} of {rows[0]['width']} neurons")
     ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
     ax.set_title(f"{_pair(result)} (ranked by {result['rank_by']})")
     fig.tight_layout()
     return fig
