@@ -56,13 +56,7 @@ def load_rubric(name: str, version: str = "v1") -> Rubric:
     """Read ``rubrics/<name>.<version>.txt`` from the installed package."""
     if name not in (*DIMENSIONS, COMBINED):
         raise ValueError(f"no rubric {name!r}: choose one of {(*DIMENSIONS, COMBINED)}")
-    resource = files("culturesafe_ext.judge") / "rubrics" / f"{name}.{version}.txt"
-    if not resource.is_file():
-        raise FileNotFoundError(f"no rubric file {name}.{version}.txt (judge.rubric_version={version!r})")
-    parts = _SECTION.split(resource.read_text(encoding="utf-8"))
-    sections = dict(zip(parts[1::2], (p.strip() for p in parts[2::2]), strict=False))
-    if set(sections) != {"system", "user"}:
-        raise ValueError(f"rubric {name}.{version} must have a [system] and a [user] section")
+    sections = read_prompt_file("culturesafe_ext.judge", "rubrics", name, version)
     if not all(f"{{{f}}}" in sections["user"] for f in FIELDS):
         raise ValueError(f"rubric {name}.{version}: the [user] section must use {FIELDS}")
     return Rubric(name=name, version=version, system=sections["system"], user=sections["user"])
@@ -93,24 +87,39 @@ class Template:
     def id(self) -> str:
         return f"{self.name}.{self.version}"
 
-    def messages(self, **values: str) -> list[dict[str, str]]:
-        if set(values) != set(self.fields):
-            raise ValueError(f"template {self.id} needs the fields {self.fields}, got {sorted(values)}")
+    def messages(self, **values: object) -> list[dict[str, str]]:
+        """System + user messages; every placeholder must get a value (no silent blanks)."""
+        missing = [f for f in self.fields if f not in values]
+        if missing:
+            raise ValueError(f"template {self.id} needs values for {missing}")
         tags = re.compile(r"<(?=\s*/?\s*(?:" + "|".join(self.fields) + r")\b)", re.IGNORECASE)
-        clean = {k: tags.sub("\u2039", neutralise(str(v or ""))) for k, v in values.items()}
+        clean = {k: tags.sub("\u2039", neutralise(str(v if v is not None else ""))) for k, v in values.items()}
         user = _ANY_PLACEHOLDER.sub(lambda m: clean.get(m.group(1), m.group(0)), self.user)
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
 
 
-@cache
-def load_template(name: str, version: str = "v1") -> Template:
-    """Read ``rubrics/<name>.<version>.txt``: a [system] and a [user] section, placeholders ``{field}``."""
-    resource = files("culturesafe_ext.judge") / "rubrics" / f"{name}.{version}.txt"
+def read_prompt_file(package: str, folder: str, name: str, version: str) -> dict[str, str]:
+    """The ``[system]`` and ``[user]`` sections of ``<package>/<folder>/<name>.<version>.txt``.
+
+    The one reader of prompt files: judge rubrics, judge templates and generation prompts.
+    """
+    resource = files(package) / folder / f"{name}.{version}.txt"
     if not resource.is_file():
-        raise FileNotFoundError(f"no prompt template file {name}.{version}.txt")
+        raise FileNotFoundError(f"no prompt file {name}.{version}.txt in {package}/{folder}")
     parts = _SECTION.split(resource.read_text(encoding="utf-8"))
     sections = dict(zip(parts[1::2], (p.strip() for p in parts[2::2]), strict=False))
     if set(sections) != {"system", "user"}:
-        raise ValueError(f"template {name}.{version} must have a [system] and a [user] section")
+        raise ValueError(f"prompt {name}.{version} must have a [system] and a [user] section")
+    return sections
+
+
+@cache
+def load_template(
+    name: str, version: str = "v1", package: str = "culturesafe_ext.judge", folder: str = "rubrics", prefix: str = ""
+) -> Template:
+    """A prompt template with any ``{field}`` placeholders; its id is ``<prefix><name>.<version>``."""
+    sections = read_prompt_file(package, folder, name, version)
     fields = tuple(dict.fromkeys(_ANY_PLACEHOLDER.findall(sections["user"])))
-    return Template(name=name, version=version, system=sections["system"], user=sections["user"], fields=fields)
+    return Template(
+        name=f"{prefix}{name}", version=version, system=sections["system"], user=sections["user"], fields=fields
+    )

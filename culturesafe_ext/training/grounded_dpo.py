@@ -22,14 +22,9 @@ from typing import Any
 
 log = logging.getLogger("culturesafe")
 
-PROMPT_ID = "grounded-chosen.v1"
-CHOSEN_SYSTEM = (
-    "You write model answers for training a culturally respectful assistant. Given a request set in a "
-    "country and the relevant cultural custom, write the assistant's answer: first state, in one or two "
-    "sentences, the cultural knowledge relevant to the request; then answer helpfully in a way that "
-    "respects the custom and would not offend a native. Reply with the answer only."
-)
-CHOSEN_USER = "Location: {location}\nCultural custom: {description}\n\nRequest: {query}"
+# The chosen-answer prompt: a versioned file beside the judge rubrics (culturesafe_ext/judge/rubrics/).
+CHOSEN_PROMPT = ("grounded-chosen", "v1")
+PROMPT_ID = ".".join(CHOSEN_PROMPT)
 
 
 @dataclass
@@ -208,12 +203,13 @@ def train(settings: Settings) -> dict[str, Any]:
 def _chosen_answers(settings: Settings, rows: list[dict]) -> tuple[list[str | None], int]:
     """The generator's grounded answer per row (None where it failed; failures are counted)."""
     from culturesafe_ext.judge import Judge, JudgeConfig
+    from culturesafe_ext.judge.rubric import load_template
 
     judge = Judge(JudgeConfig.from_dict(settings.generator))
+    prompt = load_template(*CHOSEN_PROMPT)
     requests = []
     for row in rows:
-        user = CHOSEN_USER.format(location=row["location"], description=row["description"], query=row["query"])
-        messages = [{"role": "system", "content": CHOSEN_SYSTEM}, {"role": "user", "content": user}]
+        messages = prompt.messages(location=row["location"], description=row["description"], query=row["query"])
         requests.append(judge.request(messages, PROMPT_ID, mode="generate", max_tokens=settings.chosen_tokens))
     done = judge.complete(requests)
     answers: list[str | None] = []
