@@ -125,12 +125,11 @@ def add_parser(recipes: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--base", required=True, help="base model (HF id or folder)")
-    parser.add_argument("--data", default="bundled", help="dataset: Hub id, folder from `culturesafe build`, bundled")
-    parser.add_argument("--out", required=True, type=Path, help="output folder: OUT/<culture>/ per adapter")
-    parser.add_argument("--split", dest="split_file", help="reuse a saved split.json instead of drawing one")
-    parser.add_argument("--heldout-fraction", type=float, default=0.5)
-    parser.add_argument("--seed", type=int, default=0)
+    from culturesafe_ext.training.cli import add_recipe_args
+
+    add_recipe_args(
+        parser, "output folder: OUT/<culture>/ per adapter", "reuse a saved split.json instead of drawing one"
+    )
     parser.add_argument("--cultures", help="comma-separated culture slugs (default: every country in the data)")
     parser.add_argument("--max-steps", type=int, default=100)
     parser.add_argument("--learning-rate", type=float, default=2e-4)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from pathlib import Path
 
 # Modules that contribute ``culturesafe train`` recipes, in help order.
 RECIPE_MODULES: list[str] = [
@@ -27,3 +28,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     recipes = parser.add_subparsers(dest="recipe", metavar="RECIPE", required=True)
     for module_name in RECIPE_MODULES:
         importlib.import_module(module_name).add_parser(recipes)
+
+
+def add_recipe_args(parser: argparse.ArgumentParser, out_help: str, split_help: str) -> None:
+    """The arguments every recipe shares: base model, data source, output, and the description split."""
+    parser.add_argument("--base", required=True, help="base model (HF id or folder)")
+    parser.add_argument("--data", default="bundled", help="dataset: Hub id, folder from `culturesafe build`, bundled")
+    parser.add_argument("--out", required=True, type=Path, help=out_help)
+    parser.add_argument("--split", dest="split_file", help=split_help)
+    parser.add_argument("--heldout-fraction", type=float, default=0.5, help="share of descriptions held out")
+    parser.add_argument("--seed", type=int, default=0)

@@ -105,12 +105,9 @@ def add_parser(recipes: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--base", required=True, help="base model (HF id or folder); the adapters' base")
-    parser.add_argument("--data", default="bundled", help="dataset: Hub id, folder from `culturesafe build`, bundled")
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--split", dest="split_file", help="the adapters' split.json (recommended: the same split)")
-    parser.add_argument("--heldout-fraction", type=float, default=0.5)
-    parser.add_argument("--seed", type=int, default=0)
+    from culturesafe_ext.training.cli import add_recipe_args
+
+    add_recipe_args(parser, "output folder for the router", "the adapters' split.json (recommended: the same split)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--C", dest="c", type=float, default=1.0, help="inverse regularisation strength")
     parser.set_defaults(func=_run)
