@@ -22,9 +22,12 @@ mkdir -p "$ROOT/benchmarks/results"
 {
   echo "routing_demo: SmolLM2-135M-Instruct (demo model), bundled sample, held-out descriptions only"
   echo "(1 of 2 descriptions per country; 5 MCQs each). Adapters: $STEPS steps on the other description."
-  echo "PLUMBING, NOT A FINDING. Machine: 2 shared cores, loaded by other work, no GPU. $(date -u +%F)"
-  echo
-  python -m culturesafe_ext.routing_compare --run base=$WORK/out/none --run fixed_china=$WORK/out/fixed_china \
-    --run learned=$WORK/out/learned --run oracle=$WORK/out/oracle --router "$WORK/router" \
-    --out "$ROOT/benchmarks/results/routing_demo.json"
+  echo "PLUMBING, NOT A FINDING. $(nproc) CPU cores, no GPU, load average $(cut -d' ' -f1-3 /proc/loadavg). $(date -u +%F)"
+  RUNS=(--run "base=$WORK/out/none" --run "fixed_china=$WORK/out/fixed_china" --run "learned=$WORK/out/learned"
+        --run "oracle=$WORK/out/oracle" --router "$WORK/router")
+  for METRIC in acc acc_norm; do
+    echo
+    python -m culturesafe_ext.routing_compare "${RUNS[@]}" --metric "$METRIC,none" \
+      --out "$ROOT/benchmarks/results/routing_demo.$METRIC.json"
+  done
 } | tee "$ROOT/benchmarks/results/routing_demo.txt"
