@@ -276,3 +276,71 @@ def test_trained_adapters_refuse_evaluation_on_their_training_descriptions(bundl
         culturesafe_split=str(bundled_router["adapters"] / "split.json"),
     )
     assert len(held["test"]) == 5
+
+
+def _built_task(name: str):
+    """One of our task YAMLs as lm-eval builds it (bundled data), without indexing every lm-eval task."""
+    from lm_eval.api.task import ConfigurableTask
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    from culturesafe_ext.plugin import tasks_dir
+
+    cfg = load_yaml(tasks_dir() / "adaculturesafe" / f"{name}.yaml", resolve_func=True, recursive=True)
+    cfg.setdefault("metadata", {})["culturesafe_data"] = "bundled"
+    return ConfigurableTask(config=cfg)
+
+
+def test_chat_items_are_what_lm_eval_sends_with_apply_chat_template(tiny_model: Path) -> None:
+    from lm_eval.models.huggingface import HFLM
+
+    from culturesafe_ext.training import task_items
+
+    lm = HFLM(pretrained=str(tiny_model), device="cpu", dtype="float32", batch_size=1)
+    rows = task_items.load_rows("bundled")
+    china = [r for r in rows if r["country"] == "China"]
+    raw_items = task_items.task_items(china, {r["description_id"] for r in china})
+    items = task_items.formatted(raw_items, lm.tokenizer, "chat")
+    by_kind = {kind: {i.prompt: i.completion for i in items if i.kind == kind} for kind in task_items.KINDS}
+    tasks = {"adaculturesafe_knowledge_china": "knowledge_mc", "adaculturesafe_knowledge_gen_china": "knowledge_gen"}
+    for name, kind in tasks.items():
+        task = _built_task(name)
+        task.build_all_requests(apply_chat_template=True, chat_template=lm.apply_chat_template, rank=0, world_size=1)
+        assert task.instances
+        for instance in task.instances:
+            context = instance.args[0]
+            assert context.startswith("<|im_start|>") and context in by_kind[kind]  # the very string lm-eval sends
+            if kind == "knowledge_mc" and instance.idx == instance.doc["gold_index"]:
+                assert instance.args[1] == by_kind[kind][context]  # no delimiter before the option under chat
+    assert task_items.formatted(raw_items, lm.tokenizer, "raw") == raw_items
+    with pytest.raises(ValueError, match="prompt format 'jinja'"):
+        task_items.formatted(items, lm.tokenizer, "jinja")
+
+
+def test_hf_router_warns_when_run_format_differs_from_training(
+    tiny_model: Path, three_cultures: Path, three_adapters: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from culturesafe_ext.models.router import HFRouterLM
+    from culturesafe_ext.training.router import train_router
+
+    ev = train_router(str(tiny_model), str(three_cultures), tmp_path / "chat_router", prompt_format="chat")
+    assert ev["prompt_format"] == "chat" and ev["heldout_accuracy"] > 0.6  # routable in chat format too
+    common = {"pretrained": str(tiny_model), "device": "cpu", "dtype": "float32", "adapters": str(three_adapters)}
+    lm = HFRouterLM(routing="learned", router=str(tmp_path / "chat_router"), batch_size=8, **common)
+    assert lm.trained_prompt_formats() == {"adapters": "raw", "router": "chat"}
+    requests = _instances(three_cultures, "loglikelihood")
+    with caplog.at_level("WARNING", logger="culturesafe"):
+        lm.culturesafe_tag_requests(requests)  # raw requests: the raw adapters match, the chat router does not
+    warned = [r.getMessage() for r in caplog.records if "hf-router" in r.getMessage()]
+    assert len(warned) == 1 and "router's features were trained on chat prompts" in warned[0]
+    assert "--prompt-format raw" in warned[0]
+
+    caplog.clear()
+    chat = HFRouterLM(routing="oracle", batch_size=8, **common)
+    chat.apply_chat_template([{"role": "user", "content": "hi"}])  # what lm-eval does under --apply_chat_template
+    with caplog.at_level("WARNING", logger="culturesafe"):
+        chat.culturesafe_tag_requests(_instances(three_cultures, "loglikelihood"))
+        chat.culturesafe_tag_requests(_instances(three_cultures, "loglikelihood"))  # warned once, not per call
+    warned = [r.getMessage() for r in caplog.records if "hf-router" in r.getMessage()]
+    assert len(warned) == 1 and "adapters were trained on raw prompts" in warned[0]
+    info = chat.get_model_info()
+    assert info["prompt_format"] == "chat" and info["trained_prompt_formats"] == {"adapters": "raw"}

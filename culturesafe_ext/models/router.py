@@ -11,6 +11,9 @@
   per-row ``adapter_names`` (``"__base__"`` = no adapter); lm-eval's batching is left as it is.
 - The route of every request is appended to its arguments (see :mod:`.route_tags`), so it is in the
   samples file and in the ``--use_cache`` key.
+- Adapters and router record the prompt format they were trained on (raw, or chat for
+  ``--apply_chat_template``); a run that sends the other format gets a warning naming the retraining
+  command, and the formats are in the results' model info.
 
 HFLM hands ``_model_call`` only a token tensor, so rows are matched to routes by their tokens
 (right padding is zeros); ``generate_until`` learns the row order from ``tok_batch_encode``.
@@ -19,6 +22,7 @@ HFLM hands ``_model_call`` only a token tensor, so rows are matched to routes by
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections import Counter
 from pathlib import Path
@@ -69,6 +73,19 @@ def discover_adapters(folder: str | Path) -> dict[str, Path]:
     return found
 
 
+def _trained_prompt_format(folder: Path) -> str | None:
+    """The prompt format ``culturesafe train adapters`` recorded for this folder (older runs: raw)."""
+    from culturesafe_ext.training.adapters import SUMMARY_FILE
+
+    path = folder.expanduser() / SUMMARY_FILE
+    if not path.is_file():
+        return None  # adapters made elsewhere: not recorded
+    try:
+        return str(json.loads(path.read_text(encoding="utf-8")).get("prompt_format", "raw"))
+    except ValueError as err:
+        raise ValueError(f"{path}: not readable JSON ({err})") from err
+
+
 class HFRouterLM(HFLM):
     """HFLM with per-culture LoRA adapters chosen per request; see the module docstring."""
 
@@ -107,6 +124,9 @@ class HFRouterLM(HFLM):
         self._token_lengths: list[int] = []
         self._batch_adapters: list[str] | None = None
         self.route_counts: Counter[str] = Counter()
+        self.prompt_format = "raw"  # "chat" once lm-eval renders a request through apply_chat_template
+        self.adapters_prompt_format = _trained_prompt_format(Path(adapters))
+        self._format_checked = False
 
     # --- loading -------------------------------------------------------------------------------------
     def _load_adapters(self) -> None:
@@ -120,12 +140,46 @@ class HFRouterLM(HFLM):
         self._model = model
         log.info("hf-router: %d adapters loaded (%s); routing=%s", len(names), ", ".join(names), self.routing)
 
+    # --- prompt format ------------------------------------------------------------------------------
+    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        self.prompt_format = "chat"
+        return super().apply_chat_template(chat_history, add_generation_prompt)
+
+    def trained_prompt_formats(self) -> dict[str, str | None]:
+        """The prompt format the parts this routing mode uses were trained on (None: not recorded)."""
+        out: dict[str, str | None] = {}
+        if self.routing.mode != "none":
+            out["adapters"] = self.adapters_prompt_format
+        if self.router is not None:
+            out["router"] = str(self.router.info.get("prompt_format", "raw"))
+        return out
+
+    def _check_prompt_format(self) -> None:
+        """Warn once when the requests' format differs from what adapters or router were trained on."""
+        if self._format_checked:
+            return
+        self._format_checked = True
+        for part, trained in self.trained_prompt_formats().items():
+            if trained is not None and trained != self.prompt_format:
+                log.warning(
+                    "hf-router: the %s were trained on %s prompts but this run sends %s prompts%s; results are "
+                    "valid but routing/adapters see a format they were not trained on. Retrain with "
+                    "`culturesafe train %s --prompt-format %s` to match.",
+                    "router's features" if part == "router" else part,
+                    trained,
+                    self.prompt_format,
+                    " (--apply_chat_template)" if self.prompt_format == "chat" else "",
+                    part,
+                    self.prompt_format,
+                )
+
     # --- deciding routes -----------------------------------------------------------------------------
     def culturesafe_tag_requests(self, requests: list) -> None:
         """Append the route tag to every request that has none (idempotent; called before caching)."""
         todo = [r for r in requests if route_tags.tag_of(r.args) is None]
         if not todo:
             return
+        self._check_prompt_format()
         if self.routing.mode != "none" and any(r.request_type == "loglikelihood_rolling" for r in todo):
             raise ValueError(
                 "hf-router routes loglikelihood and generate_until requests; perplexity tasks "
@@ -289,5 +343,7 @@ class HFRouterLM(HFLM):
             adapters_fingerprint=self.adapters_fingerprint,
             router_fingerprint=self.router_fingerprint,
             route_counts=dict(self.route_counts),
+            prompt_format=self.prompt_format,
+            trained_prompt_formats=self.trained_prompt_formats(),
         )
         return info

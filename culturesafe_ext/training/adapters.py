@@ -25,11 +25,16 @@ SPLIT_FILE = "split.json"
 SUMMARY_FILE = "adapters.json"
 
 
-def tokenize_items(tokenizer: Any, items: list[task_items.TaskItem], max_length: int = 512) -> list[dict]:
-    """input_ids and labels with the prompt masked (-100): the loss is on the completion only."""
+def tokenize_items(
+    tokenizer: Any, items: list[task_items.TaskItem], max_length: int = 512, prompt_format: str = "raw"
+) -> list[dict]:
+    """input_ids and labels with the prompt masked (-100): the loss is on the completion only.
+
+    A chat-formatted prompt already carries the template's special tokens, so none are added to it.
+    """
     rows = []
     for item in items:
-        prompt = tokenizer(item.prompt)["input_ids"]
+        prompt = tokenizer(item.prompt, add_special_tokens=prompt_format == "raw")["input_ids"]
         completion = tokenizer(item.completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
         ids = (prompt + completion)[:max_length]
         labels = ([-100] * len(prompt) + completion)[:max_length]
@@ -51,6 +56,7 @@ def train_adapters(
     rank: int = 8,
     alpha: int = 16,
     target_modules: str = "all-linear",
+    prompt_format: str = "raw",
 ) -> dict:
     """Train and save one adapter per culture; return the summary also written to ``OUT/adapters.json``."""
     import datasets
@@ -76,12 +82,19 @@ def train_adapters(
     tokenizer = AutoTokenizer.from_pretrained(base)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    items = task_items.formatted(items, tokenizer, prompt_format)
     model: Any = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
-    summary: dict[str, Any] = {"base_model": base, "data": data, "split": str(out / SPLIT_FILE), "adapters": {}}
+    summary: dict[str, Any] = {
+        "base_model": base,
+        "data": data,
+        "split": str(out / SPLIT_FILE),
+        "prompt_format": prompt_format,
+        "adapters": {},
+    }
     for culture in chosen:
         mine = [i for i in items if i.culture == culture]
-        train_set = datasets.Dataset.from_list(tokenize_items(tokenizer, mine))
+        train_set = datasets.Dataset.from_list(tokenize_items(tokenizer, mine, prompt_format=prompt_format))
         config = LoraConfig(r=rank, lora_alpha=alpha, target_modules=target_modules, task_type="CAUSAL_LM")
         peft_model = get_peft_model(model, config)
         with tempfile.TemporaryDirectory() as scratch:
@@ -106,6 +119,7 @@ def train_adapters(
             "items_by_kind": {k: sum(i.kind == k for i in mine) for k in task_items.KINDS},
             "n_descriptions": len(trained_on),
             "max_steps": max_steps,
+            "prompt_format": prompt_format,
             "train_loss": float(result.training_loss),
         }
         splits.write_training_manifest(
@@ -155,6 +169,7 @@ def _run(args: argparse.Namespace) -> int:
         rank=args.rank,
         alpha=args.alpha,
         target_modules=args.target_modules,
+        prompt_format=args.prompt_format,
     )
     for culture, info in summary["adapters"].items():
         n_items, n_desc, loss = info["n_items"], info["n_descriptions"], info["train_loss"]

@@ -38,3 +38,9 @@ def add_recipe_args(parser: argparse.ArgumentParser, out_help: str, split_help: 
     parser.add_argument("--split", dest="split_file", help=split_help)
     parser.add_argument("--heldout-fraction", type=float, default=0.5, help="share of descriptions held out")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--prompt-format",
+        choices=("raw", "chat"),
+        default="raw",
+        help="train on prompts as lm_eval sends them by default (raw) or with --apply_chat_template (chat)",
+    )

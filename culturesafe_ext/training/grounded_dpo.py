@@ -228,12 +228,9 @@ def _base_answers(model, tokenizer, queries: list[str], max_new_tokens: int, cha
     """The base model's own greedy answers: the rejected side of each pair."""
     import torch
 
-    prompts = [
-        tokenizer.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
-        if chat
-        else q
-        for q in queries
-    ]
+    from culturesafe_ext.training.task_items import as_user_turn
+
+    prompts = [as_user_turn(tokenizer, q) if chat else q for q in queries]
     answers = []
     tokenizer.padding_side = "left"
     for start in range(0, len(prompts), 8):

@@ -31,6 +31,7 @@ def train_router(
     split_file: str | None = None,
     batch_size: int = 16,
     c: float = 1.0,
+    prompt_format: str = "raw",
 ) -> dict:
     """Fit, score on held-out descriptions, save; return the evaluation written to ``router_eval.json``."""
     import torch
@@ -51,11 +52,15 @@ def train_router(
     tokenizer = AutoTokenizer.from_pretrained(base)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    train = task_items.formatted(train, tokenizer, prompt_format)
+    heldout = task_items.formatted(heldout, tokenizer, prompt_format)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).eval()
     forward = hf_forward(model)
     x_train = mean_pooled(forward, tokenizer, [i.prompt for i in train], batch_size)
     y_train = [i.culture for i in train]
-    router = CultureRouter.fit(x_train, y_train, c=c, seed=seed, base_model=base, data=data, max_length=512)
+    router = CultureRouter.fit(
+        x_train, y_train, c=c, seed=seed, base_model=base, data=data, max_length=512, prompt_format=prompt_format
+    )
 
     predicted = router.predict(mean_pooled(forward, tokenizer, [i.prompt for i in heldout], batch_size))
     truth = [i.culture for i in heldout]
@@ -81,6 +86,7 @@ def train_router(
         "confusion_matrix_axes": "rows = true culture, columns = predicted culture, in the order of labels",
         "by_kind": by_kind,
         "feature": FEATURE,
+        "prompt_format": prompt_format,
         "base_model": base,
         "split": str(out / SPLIT_FILE),
     }
@@ -115,7 +121,15 @@ def add_parser(recipes: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     ev = train_router(
-        args.base, args.data, args.out, args.heldout_fraction, args.seed, args.split_file, args.batch_size, args.c
+        args.base,
+        args.data,
+        args.out,
+        args.heldout_fraction,
+        args.seed,
+        args.split_file,
+        args.batch_size,
+        args.c,
+        prompt_format=args.prompt_format,
     )
     print(
         f"router held-out accuracy {ev['heldout_accuracy']:.3f} ({ev['n_correct']}/{ev['n_heldout']} prompts of "

@@ -10,19 +10,26 @@ functions, so training and evaluation formats cannot drift apart) and a target c
   model-written answer: simple, grounded in the gold description, and the same for every culture.
 
 Items of held-out descriptions are never produced for training (the caller passes the training ids).
+
+``prompt_format="chat"`` (:func:`formatted`) gives the items as ``lm_eval --apply_chat_template`` sends
+them: the prompt as one user turn through the tokenizer's chat template with the generation prompt, and
+no target delimiter before the completion (lm-eval drops it under a chat template). Adapters and the
+router record the format they were trained on; ``hf-router`` warns when a run uses the other one.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from culturesafe_ext.data.schema import slug
 from culturesafe_ext.tasks.knowledge import doc_to_text_gen, doc_to_text_mc
 
 KINDS = ("knowledge_mc", "knowledge_gen", "safety")
+PROMPT_FORMATS = ("raw", "chat")  # raw: lm_eval's default; chat: lm_eval --apply_chat_template
+TARGET_DELIMITER = " "  # lm-eval's default, which our tasks keep
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,31 @@ def task_items(rows: Iterable[Mapping[str, Any]], descriptions: Iterable[str]) -
     """Items of the rows whose description is in ``descriptions``."""
     keep = set(descriptions)
     return [item for row in rows if row["description_id"] in keep for item in items_for_row(row)]
+
+
+def as_user_turn(tokenizer: Any, text: str) -> str:
+    """``text`` as one user turn with the generation prompt: what lm-eval's ``HFLM.apply_chat_template``
+    makes of a zero-shot request without a system instruction."""
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise ValueError(f"{getattr(tokenizer, 'name_or_path', 'the tokenizer')} has no chat template; use raw prompts")
+    turn = [{"role": "user", "content": text}]
+    return tokenizer.apply_chat_template(turn, tokenize=False, add_generation_prompt=True)
+
+
+def formatted(items: list[TaskItem], tokenizer: Any, prompt_format: str) -> list[TaskItem]:
+    """The items in ``prompt_format`` (see the module docstring); ``raw`` returns them unchanged."""
+    if prompt_format not in PROMPT_FORMATS:
+        raise ValueError(f"prompt format {prompt_format!r}: expected one of {', '.join(PROMPT_FORMATS)}")
+    if prompt_format == "raw":
+        return list(items)
+    return [
+        replace(
+            item,
+            prompt=as_user_turn(tokenizer, item.prompt),
+            completion=item.completion.removeprefix(TARGET_DELIMITER),
+        )
+        for item in items
+    ]
 
 
 def load_rows(data: str) -> list[dict]:
