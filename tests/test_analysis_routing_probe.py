@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
 from support.lm_eval_files import DATE_ID, knowledge_rows, safety_rows, write_run
+from support.probe_stats import LAYERS, WIDTH, K, write_stats
 
 from culturesafe_ext.analysis.parts import Options
 from culturesafe_ext.analysis.parts import probe as probe_part
@@ -17,7 +17,6 @@ from culturesafe_ext.analysis.report import analyze, render_html
 from culturesafe_ext.cli import main
 from culturesafe_ext.models.route_tags import make_tag
 from culturesafe_ext.probing.compare import REPORT, chance
-from culturesafe_ext.probing.stats import TaskStats
 from culturesafe_ext.routing_compare import FORMAT, compare
 
 # acc per (routing mode, country); questions per task: 4
@@ -124,24 +123,6 @@ def test_routing_warns_when_router_eval_is_missing(router_runs: dict[str, Path],
         (tmp_path / "moved.json").rename(evaluation)
     assert re.search(r"router_eval.json: no router evaluation", page)
     assert "Router held-out accuracy" not in page
-
-
-WIDTH, K, LAYERS, BUCKETS = 100, 10, 3, 8
-
-
-def write_stats(folder: Path, task: str, hot: range, seed: int) -> Path:
-    """Stats whose top-K neurons in every layer and bucket are ``hot``, plus noise below them."""
-    stats = TaskStats(LAYERS, WIDTH, K, BUCKETS)
-    gen = torch.Generator().manual_seed(seed)
-    for bucket in range(BUCKETS):
-        acts = torch.rand(20, WIDTH, generator=gen)
-        acts[:, list(hot)] += 2.0
-        ids = torch.full((20,), bucket)
-        stats.add_tokens(ids)
-        for layer in range(LAYERS):
-            stats.add(layer, acts, ids)
-    stats.n_docs = 40
-    return stats.save(folder, task, {"model": "synthetic", "layers": [f"l{i}" for i in range(LAYERS)]})
 
 
 @pytest.fixture(scope="module")

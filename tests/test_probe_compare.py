@@ -10,30 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from conftest import OFFLINE_ENV, run_lm_eval
+from support.probe_stats import LAYERS, WIDTH, K, write_stats
 
 from culturesafe_ext.cli import main
 from culturesafe_ext.probing.compare import chance, compare
-from culturesafe_ext.probing.stats import TaskStats, load_stats
-
-WIDTH, K, LAYERS, BUCKETS = 100, 10, 3, 8
-
-
-def write_group(folder: Path, task: str, hot: range, seed: int) -> Path:
-    """Stats whose top-K neurons (every layer, every bucket) are ``hot``, plus noise."""
-    stats = TaskStats(LAYERS, WIDTH, K, BUCKETS)
-    gen = torch.Generator().manual_seed(seed)
-    for bucket in range(BUCKETS):
-        acts = torch.rand(20, WIDTH, generator=gen)
-        acts[:, list(hot)] += 2.0
-        ids = torch.full((20,), bucket)
-        stats.add_tokens(ids)
-        for layer in range(LAYERS):
-            stats.add(layer, acts, ids)
-    stats.n_docs = 40
-    meta = {"model": "synthetic", "layers": [f"l{i}" for i in range(LAYERS)], "tokens": "prompt"}
-    return stats.save(folder, task, meta)
+from culturesafe_ext.probing.stats import load_stats
 
 
 def test_chance_level() -> None:
@@ -48,9 +30,9 @@ def test_chance_level() -> None:
 
 
 def test_overlap_chance_and_permutation_test(tmp_path: Path) -> None:
-    a = load_stats(write_group(tmp_path, "a", range(0, 10), seed=1))
-    b = load_stats(write_group(tmp_path, "b", range(5, 15), seed=2))
-    a_again = load_stats(write_group(tmp_path, "a2", range(0, 10), seed=3))
+    a = load_stats(write_stats(tmp_path, "a", range(0, 10), seed=1))
+    b = load_stats(write_stats(tmp_path, "b", range(5, 15), seed=2))
+    a_again = load_stats(write_stats(tmp_path, "a2", range(0, 10), seed=3))
     rows = compare(a, b, K, permutations=300)
     assert [r["intersection"] for r in rows] == [5] * LAYERS
     assert rows[0]["jaccard"] == pytest.approx(5 / 15)
@@ -63,9 +45,9 @@ def test_overlap_chance_and_permutation_test(tmp_path: Path) -> None:
 
 
 def test_cli_writes_json_and_plot(tmp_path: Path, capsys) -> None:
-    write_group(tmp_path / "run", "knowledge_x", range(0, 10), seed=1)
-    write_group(tmp_path / "run", "knowledge_y", range(0, 10), seed=4)
-    safety = write_group(tmp_path / "other", "safety_x", range(50, 60), seed=2)
+    write_stats(tmp_path / "run", "knowledge_x", range(0, 10), seed=1)
+    write_stats(tmp_path / "run", "knowledge_y", range(0, 10), seed=4)
+    safety = write_stats(tmp_path / "other", "safety_x", range(50, 60), seed=2)
     out = tmp_path / "report"
     code = main(
         [
