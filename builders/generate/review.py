@@ -6,6 +6,10 @@ for edit, change the item's columns in place) and Label Studio files: ``labelstu
 labeling interface: a ``decision`` choice and one ``edit_<field>`` text area per field). Import:
 that CSV, or Label Studio's JSON export (tasks with ``annotations[].result``). Only accepted and
 edited items are kept, marked ``checked``; a malformed decision names the file, record and field.
+
+The reading and writing of those files (:func:`csv_records`, :func:`labelstudio_tasks`,
+:func:`write_labelstudio`) is shared with the judge calibration (``culturesafe judge calibrate``): one
+importer for people's input, whatever they are asked.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -29,14 +34,71 @@ ALL_FIELDS = tuple(dict.fromkeys(f for fields in EDITABLE.values() for f in fiel
 CSV_COLUMNS = ("id", "kind", "context", *ALL_FIELDS, "decision", "note")
 
 
-class DecisionError(ValueError):
-    """A decisions file that cannot be applied; lists every problem (file, record, field)."""
+class RecordsError(ValueError):
+    """A file of people's input that cannot be used; lists every problem (file, record, field)."""
+
+    what = "the file"
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         listed = "\n".join(f"  {p}" for p in problems[:50])
         more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
-        super().__init__(f"{len(problems)} problem(s) in the review decisions:\n{listed}{more}")
+        super().__init__(f"{len(problems)} problem(s) in {self.what}:\n{listed}{more}")
+
+
+class DecisionError(RecordsError):
+    """A decisions file that cannot be applied."""
+
+    what = "the review decisions"
+
+
+# --- the shared reading and writing of people's input ---------------------------------------------------
+def read_text(path: Path, error: type[RecordsError] = DecisionError) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise error([f"{path.name}: cannot read: {err}"]) from None
+
+
+def csv_records(
+    name: str, text: str, required: tuple[str, ...], error: type[RecordsError] = DecisionError
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """(``line N``, row) of a CSV; a missing or repeated header name is an error naming it."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = list(reader.fieldnames or [])
+    repeated = [c for c in dict.fromkeys(header) if header.count(c) > 1]
+    if repeated:
+        raise error([f"{name}: header: field {repeated[0]!r}: appears more than once"])
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise error([f"{name}: header: field {missing[0]!r}: missing column"])
+    for row in reader:
+        yield f"line {reader.line_num}", row
+
+
+def labelstudio_tasks(
+    name: str, text: str, error: type[RecordsError] = DecisionError
+) -> Iterator[tuple[str, dict | None, list[dict]]]:
+    """(``task N``, its ``data``, its annotations not cancelled) from a Label Studio JSON export."""
+    try:
+        tasks = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise error([f"{name}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}"]) from None
+    if not isinstance(tasks, list):
+        raise error([f"{name}: top level: expected a list of tasks (Label Studio JSON export)"])
+    for n, task in enumerate(tasks):
+        data = task.get("data") if isinstance(task, dict) else None
+        annotations = task.get("annotations") if isinstance(task, dict) else None
+        kept = [a for a in annotations or [] if isinstance(a, dict) and not a.get("was_cancelled")]
+        yield f"task {n}", data if isinstance(data, dict) else None, kept
+
+
+def write_labelstudio(folder: Path, data: list[dict], config: str) -> list[Path]:
+    """``labelstudio_tasks.json`` (Label Studio's import format) and ``labelstudio_config.xml``."""
+    tasks = [{"data": d} for d in data]
+    (folder / "labelstudio_tasks.json").write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
+    (folder / "labelstudio_config.xml").write_text(config, encoding="utf-8")
+    return [folder / "labelstudio_tasks.json", folder / "labelstudio_config.xml"]
 
 
 def check_fields(kind: str, fields: dict[str, str]) -> list[str]:
@@ -74,11 +136,10 @@ def export(candidates: list[dict], folder: Path) -> list[Path]:
         writer.writeheader()
         for c in candidates:
             writer.writerow({"id": c["id"], "kind": c["kind"], "context": c["context"], **c["fields"]})
-    tasks = [
-        {"data": {"id": c["id"], "kind": c["kind"], "context": c["context"], "item": render(c), **c["fields"]}}
+    data = [
+        {"id": c["id"], "kind": c["kind"], "context": c["context"], "item": render(c), **c["fields"]}
         for c in candidates
     ]
-    (folder / "labelstudio_tasks.json").write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
     kinds = sorted({c["kind"] for c in candidates}) or list(EDITABLE)
     fields = tuple(dict.fromkeys(f for k in kinds for f in EDITABLE[k]))
     areas = "\n".join(
@@ -97,8 +158,7 @@ def export(candidates: list[dict], folder: Path) -> list[Path]:
         + areas
         + "\n</View>\n"
     )
-    (folder / "labelstudio_config.xml").write_text(config, encoding="utf-8")
-    return [folder / "review.csv", folder / "labelstudio_tasks.json", folder / "labelstudio_config.xml"]
+    return [folder / "review.csv", *write_labelstudio(folder, data, config)]
 
 
 @dataclass(frozen=True)
@@ -111,10 +171,7 @@ class Decision:
 
 def read_decisions(path: Path, candidates: dict[str, dict]) -> dict[str, Decision]:
     """Decisions by item id from review.csv (filled in) or a Label Studio JSON export."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise DecisionError([f"{path.name}: cannot read: {err}"]) from None
+    text = read_text(path)
     if path.suffix.lower() == ".csv":
         records = _csv_records(path.name, text)
     elif path.suffix.lower() == ".json":
@@ -164,36 +221,23 @@ def read_decisions(path: Path, candidates: dict[str, dict]) -> dict[str, Decisio
 
 
 def _csv_records(name: str, text: str):
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in ("id", "decision") if c not in (reader.fieldnames or [])]
-    if missing:
-        raise DecisionError([f"{name}: header: field {missing[0]!r}: missing column"])
-    for row in reader:
+    for where, row in csv_records(name, text, ("id", "decision")):
         item_id = (row.get("id") or "").strip()
         action = (row.get("decision") or "").strip().lower() or None
         problems = [] if item_id or action is None else ["field 'id': empty"]
         edits = {k: v for k, v in row.items() if k in ALL_FIELDS and v is not None}
-        yield f"line {reader.line_num}", item_id, action, edits, (row.get("note") or "").strip(), problems
+        yield where, item_id, action, edits, (row.get("note") or "").strip(), problems
 
 
 def _labelstudio_records(name: str, text: str):
-    try:
-        tasks = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise DecisionError([f"{name}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}"]) from None
-    if not isinstance(tasks, list):
-        raise DecisionError([f"{name}: top level: expected a list of tasks (Label Studio JSON export)"])
-    for n, task in enumerate(tasks):
-        where = f"task {n}"
-        data = task.get("data") if isinstance(task, dict) else None
+    for where, data, done in labelstudio_tasks(name, text):
         if not isinstance(data, dict) or not isinstance(data.get("id"), str):
             yield where, "", None, {}, "", ["field 'data.id': missing or not a string"]
             continue
-        annotations = [a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")]
-        if not annotations:
+        if not done:
             yield where, data["id"], None, {}, "", []  # not reviewed
             continue
-        result = annotations[-1].get("result")
+        result = done[-1].get("result")
         if not isinstance(result, list):
             yield where, data["id"], None, {}, "", ["field 'annotations[-1].result': not a list"]
             continue

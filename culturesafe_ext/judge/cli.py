@@ -29,6 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     judge.add_argument("--out", type=Path, help="write the report JSON here (default: RUN_DIR/rejudge.json)")
     judge.set_defaults(func=run)
+    from culturesafe_ext.judge.calibrate import attach
+
+    attach(judge)  # culturesafe judge calibrate sample|report
 
 
 def read_samples(run_dir: Path) -> dict[str, list[dict]]:
