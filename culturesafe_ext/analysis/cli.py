@@ -95,6 +95,14 @@ def _analysis_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--knows-threshold", type=float, default=0.5, help="accuracy >= this is knows (0..1)")
     parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--judge-card",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="judge_card.json from 'culturesafe judge calibrate report': its agreement with people is shown "
+        "beside the judge's scores",
+    )
 
 
 def _options(args: argparse.Namespace):
@@ -106,6 +114,7 @@ def _options(args: argparse.Namespace):
         knows_threshold=args.knows_threshold,
         n_resamples=args.resamples,
         seed=args.seed,
+        judge_cards=tuple(str(p) for p in args.judge_card),
     )
 
 
@@ -122,8 +131,16 @@ def run_analyze(args: argparse.Namespace) -> int:
 def _print_summary(analysis: dict) -> None:
     corr = analysis["parts"].get("correlation", {})
     joint = analysis["parts"].get("joint", {})
+    from culturesafe_ext.judge.calibrate import calibration_text
+
     for label in analysis["runs"]:
         print(label)
+        for judge in analysis["parts"].get("overview", {}).get(label, {}).get("judges", []):
+            if judge["judge"]:
+                print(
+                    f"  {judge['judge'].get('backend')}:{judge['judge'].get('model')}: "
+                    f"{calibration_text(judge.get('calibration'))}"
+                )
         c = corr.get(label)
         if c:
             pooled = c["pairs"][f"{c['headline_family']}~respectfulness"]["scopes"]["pooled"]

@@ -122,6 +122,32 @@ def check_cards(where: str, judges: list[dict], card_paths: tuple[Path, ...] | l
     return out
 
 
+def calibration_of(settings: dict[str, Any], card_paths: list[str] | tuple[str, ...]) -> dict[str, Any] | None:
+    """What the analysis shows beside a judge's scores: its card's pooled figures, or None (not calibrated)."""
+    cards = [(Path(p), read_card(Path(p))) for p in card_paths]
+    found = card_for(settings, cards)
+    if found is None:
+        return None
+    path, card = found
+    keep = ("krippendorff_alpha", "spearman", "qw_kappa", "mae")
+    pooled = {d: {m: scopes.get(POOLED, {}).get(m) for m in keep} for d, scopes in card["figures"].items()}
+    return {"card": str(path), "date": card.get("date"), "n": card["n"], "raters": card.get("raters"), "pooled": pooled}
+
+
+def calibration_text(calibration: dict[str, Any] | None) -> str:
+    """One line for reports: the card's alpha per dimension with CI and n, or 'judge not calibrated'."""
+    if not calibration:
+        return "judge not calibrated (no judge card: culturesafe judge calibrate)"
+    parts = []
+    for dimension, figs in calibration["pooled"].items():
+        alpha = figs.get("krippendorff_alpha") or {}
+        parts.append(f"{dimension} alpha {_fmt(alpha) if alpha else 'n/a'} (n={alpha.get('n')})")
+    return (
+        f"judge calibrated against people ({Path(calibration['card']).name}, {calibration['date']}, "
+        f"{calibration['n']} answers, {len(calibration.get('raters') or [])} rater(s)): " + "; ".join(parts)
+    )
+
+
 # --- sample ------------------------------------------------------------------------------------------------
 def score_bin(score: float) -> str:
     return next(name for upper, name in BINS if score <= upper)
