@@ -231,3 +231,41 @@ def test_spot_check_accepts_the_real_run_and_refuses_a_consistent_forgery(run: P
     found = refusals(forged, spot_check=4, seed=3)
     assert f"spot check (seed 3): {len(chosen[SAFETY])} difference(s) re-running" in found
     assert "the run logged 'A respectful answer that explains the custom.'" in found
+
+
+def _judged_row(doc_id: int, results: dict[str, dict], settings: dict) -> dict:
+    doc = {"judge_custom": "custom", "location": "China", "query": "q", "judge_settings": json.dumps(settings)}
+    return {"doc_id": doc_id, "doc": doc, "filtered_resps": [[json.dumps({"response": "answer", **results})]]}
+
+
+def test_verdicts_of_the_hf_judge_and_of_one_call_for_both_dimensions_are_read_again() -> None:
+    """Unit level: the probabilities the hf judge logs, and a combined reply, give back the logged scores."""
+    from culturesafe_ext.analysis.validate import check_verdicts
+    from culturesafe_ext.judge import JudgeItem
+    from culturesafe_ext.judge.backends import Reply
+    from culturesafe_ext.judge.judge import interpret
+
+    weights = [1 / 7, 1 / 9, 1 / 3, 1 / 11, 1 / 13, 1 / 6, 1 / 17, 1 / 19, 1 / 23, 1 / 29]
+    probs = [w / sum(weights) for w in weights]  # many decimals: the logged ones are rounded to 6
+    item = JudgeItem("custom", "China", "q", "answer", "respectfulness")
+    hf = interpret(item, Reply(probs=probs, mass=0.97)).to_dict()
+    hf_row = _judged_row(0, {"respectfulness": hf}, {"backend": "hf", "model": "m"})
+    assert check_verdicts("s.jsonl", "t", [hf_row], 0.05) == []
+    hf["score"] += 0.5
+    hf_row = _judged_row(0, {"respectfulness": hf}, {"backend": "hf", "model": "m"})
+    assert "1 judge score(s) differ" in str(check_verdicts("s.jsonl", "t", [hf_row], 0.05)[0])
+
+    raw = '{"respectfulness": 8, "awareness": 3}'
+    combined = {"backend": "openai", "model": "m", "both_dimensions_in_one_call": True}
+    entries = {
+        d: {"dimension": d, "score": s, "raw": raw, "error": None}
+        for d, s in (("respectfulness", 8.0), ("awareness", 3.0))
+    }
+    assert check_verdicts("s.jsonl", "t", [_judged_row(0, entries, combined)], 0.05) == []
+    entries["awareness"]["score"] = 8.0
+    assert "doc_id 0/awareness: logged 8.0" in str(
+        check_verdicts("s.jsonl", "t", [_judged_row(0, entries, combined)], 0.05)[0]
+    )
+    failed = {"respectfulness": {"score": None, "raw": None, "error": "HTTP 500"}}
+    [refusal] = check_verdicts("s.jsonl", "t", [_judged_row(0, failed, combined)], 0.05)
+    assert "the judge failed on 1 of 1 judgements (100.0%), above --max-judge-failure-rate 0.05" in str(refusal)

@@ -36,6 +36,7 @@ TOLERANCE = 1e-9
 MAX_JUDGE_FAILURE_RATE = 0.05  # default of --max-judge-failure-rate: 1 failed judgement in 20 at most
 _DEF = re.compile(r"\s*def\s+(\w+)\s*\(")
 _NOT_METRICS = ("alias", "name", "sample_len")
+PROBS_TOLERANCE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -336,10 +337,13 @@ def check_verdicts(sp: str, task: str, rows: list[dict], max_failure_rate: float
                         judged.get("response") or "",
                         dimension,
                     )
-                    again = interpret(item, _reply_of(logged, settings.get("backend")), combined)
+                    reply = _reply_of(logged, settings.get("backend"))
+                    again = interpret(item, reply, combined)
                     if logged.get("score") is None:
                         failures += 1
-                    if not same(again.score if again.score is not None else math.nan, _number(logged.get("score"))):
+                    # the hf judge logs its probabilities rounded to 6 decimals: its mean is re-derived to 1e-4
+                    tolerance = PROBS_TOLERANCE if reply.probs is not None else 0.0
+                    if not _near(again.score, logged.get("score"), tolerance):
                         mismatches.append(
                             f"{r.get('doc_id')}/{dimension}: logged {logged.get('score')}, "
                             f"its raw reply {logged.get('raw')!r} gives {again.score}"
@@ -361,6 +365,13 @@ def check_verdicts(sp: str, task: str, rows: list[dict], max_failure_rate: float
             )
         )
     return out
+
+
+def _near(a: Any, b: Any, tolerance: float) -> bool:
+    x, y = _number(a), _number(b)
+    if math.isnan(x) or math.isnan(y):
+        return math.isnan(x) and math.isnan(y)
+    return same(x, y) or abs(x - y) <= tolerance
 
 
 def _number(value: Any) -> float:
