@@ -12,30 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from culturesafe_ext.analysis.runs import Run, metric_value
+from culturesafe_ext.tasks.taxonomy import classify
 
-KNOWLEDGE_FAMILIES = ("gen", "mc", "circular")  # headline order: the paper's protocol first
-SAFETY_VARIANTS = ("plain", "elicit", "oracle", "wrongcustom")
 CULTURAX_METRICS = ("wr", "ss", "ti", "truthful", "informative")
-
-
-def classify(task: str) -> tuple[str, str] | None:
-    """``(kind, family_or_variant)`` of a culturesafe leaf task, None for any other task."""
-    if task.startswith("adaculturesafe_knowledge_gen_"):
-        return "knowledge", "gen"
-    if task.startswith("adaculturesafe_knowledge_circular_"):
-        return "knowledge", "circular"
-    if task.startswith("adaculturesafe_knowledge_"):
-        return "knowledge", "mc"
-    for variant in ("elicit", "oracle", "wrongcustom"):
-        if task.startswith(f"adaculturesafe_safety_{variant}_"):
-            return "safety", variant
-    if task.startswith("adaculturesafe_safety_"):
-        return "safety", "plain"
-    if task.startswith("culturax_greedy_"):
-        return "culturax", "greedy"
-    if task.startswith("culturax_"):
-        return "culturax", "sampled"
-    return None
 
 
 @dataclass

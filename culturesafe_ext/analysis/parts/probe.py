@@ -15,11 +15,12 @@ from typing import Any
 from culturesafe_ext.analysis.html import Page, esc, num, table
 from culturesafe_ext.analysis.parts import Context
 from culturesafe_ext.routing_compare import model_args_of
+from culturesafe_ext.tasks.taxonomy import KNOWLEDGE, SAFETY, classify
 
 NAME = "probe"
 TITLE = "MLP neuron overlap per layer (probing)"
 STATS_DIR = "probe_stats"
-GROUPS = (("knowledge", "_knowledge"), ("safety", "_safety"))  # group label, what its task names contain
+GROUPS = (KNOWLEDGE, SAFETY)  # taxonomy kinds pooled into the two compared groups
 REPORT = "probe_compare.json"  # culturesafe_ext.probing.compare.REPORT (probing imports torch: loaded only when used)
 
 
@@ -41,12 +42,13 @@ def _from_stats(ctx: Context, files: list[Path]) -> dict[str, Any] | None:
     other = []
     for path in files:
         stats = load_stats(path)
-        label = next((g for g, marker in GROUPS if marker in str(stats.meta.get("task", ""))), None)
+        kind = classify(str(stats.meta.get("task", "")))
+        label = kind[0] if kind is not None and kind[0] in GROUPS else None
         if label is None:
             other.append(str(stats.meta.get("task")))
         else:
             by_group.setdefault(label, []).append(stats)
-    groups = [Group(label, merge(by_group[label])) for label, _ in GROUPS if label in by_group]
+    groups = [Group(label, merge(by_group[label])) for label in GROUPS if label in by_group]
     out: dict[str, Any] = {
         "groups": {g.label: group_info(g) for g in groups},
         "other_tasks": sorted(other),
