@@ -2,7 +2,7 @@
 
 An ``hf-probe`` run writes ``probe_stats/<task>.npz`` beside its results file (or into its ``probe_out``
 model arg); its knowledge tasks and its safety tasks are pooled into two groups and compared with
-:func:`culturesafe_ext.probing.compare.compare_groups` (the statistics of ``culturesafe probe compare``).
+:func:`culturesafe_ext.probing.overlap.compare_groups` (the statistics of ``culturesafe probe compare``).
 A ``probe_compare.json`` found in the run folder is embedded as it is.
 """
 
@@ -21,7 +21,7 @@ NAME = "probe"
 TITLE = "MLP neuron overlap per layer (probing)"
 STATS_DIR = "probe_stats"
 GROUPS = (KNOWLEDGE, SAFETY)  # taxonomy kinds pooled into the two compared groups
-REPORT = "probe_compare.json"  # culturesafe_ext.probing.compare.REPORT (probing imports torch: loaded only when used)
+REPORT = "probe_compare.json"  # culturesafe_ext.probing.overlap.REPORT (probing imports torch: loaded only when used)
 
 
 def stats_files(ctx: Context) -> list[Path]:
@@ -35,7 +35,7 @@ def stats_files(ctx: Context) -> list[Path]:
 
 
 def _from_stats(ctx: Context, files: list[Path]) -> dict[str, Any] | None:
-    from culturesafe_ext.probing.compare import Group, compare_groups, group_info
+    from culturesafe_ext.probing.overlap import Group, compare_groups, group_info
     from culturesafe_ext.probing.stats import load_stats, merge
 
     by_group: dict[str, list] = {}
@@ -67,7 +67,7 @@ def compute(ctx: Context) -> dict[str, Any] | None:
         out["stats"] = _from_stats(ctx, files)
     reports = []
     for path in sorted(ctx.run.root.rglob(REPORT)):
-        from culturesafe_ext.probing.compare import REPORT_FORMAT
+        from culturesafe_ext.probing.overlap import REPORT_FORMAT
 
         report = json.loads(path.read_text(encoding="utf-8"))
         if report.get("format") != REPORT_FORMAT:
@@ -100,7 +100,7 @@ def _layer_table(result: dict[str, Any]) -> str:
 
 
 def _comparisons(label: str, source: str, groups: dict, comparisons: list[dict], page: Page) -> list[str]:
-    from culturesafe_ext.probing.compare import pair_figure
+    from culturesafe_ext.probing.plots import pair_figure
 
     html = []
     for result in comparisons:
