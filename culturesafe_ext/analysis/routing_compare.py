@@ -27,7 +27,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from culturesafe_ext.analysis.runs import Run, read_run
+from culturesafe_ext.analysis.runs import Run, model_args_of, read_run
 from culturesafe_ext.data.manifests import ROUTE_KEY, ROUTER_EVAL_FILE
 from culturesafe_ext.data.schema import slug
 
@@ -45,12 +45,11 @@ def routing_mode(results: dict, label: str) -> str:
     return str(results.get("config", {}).get("routing") or label)
 
 
-def route_accuracy(samples_files: list[Path]) -> dict[str, Any]:
-    """How many logged requests went to their document's own country's adapter."""
+def route_accuracy(samples: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """How many logged requests went to their document's own country's adapter (``samples``: per task)."""
     per_country: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for path in samples_files:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            sample = json.loads(line)
+    for rows in samples:
+        for sample in rows:
             country = slug(sample["doc"].get("country", ""))
             for gen_args in sample.get("arguments", {}).values():
                 tags = [a for a in gen_args.values() if isinstance(a, dict) and ROUTE_KEY in a]
@@ -65,16 +64,6 @@ def route_accuracy(samples_files: list[Path]) -> dict[str, Any]:
         "accuracy": correct / n if n else None,
         "by_country": {k: {"correct": c, "n": m} for k, (c, m) in sorted(per_country.items())},
     }
-
-
-def model_args_of(results: dict) -> dict[str, Any]:
-    """The run's ``--model_args`` as a dict (lm-eval records the CLI string, or a dict from Python)."""
-    args = results.get("config", {}).get("model_args") or {}
-    if isinstance(args, str):
-        from lm_eval.utils import simple_parse_args_string
-
-        args = simple_parse_args_string(args)
-    return dict(args)
 
 
 def load_router_eval(router_dir: str | Path) -> dict[str, Any]:
@@ -107,7 +96,7 @@ def run_entry(run: Run, label: str, metric: str = "acc,none") -> dict[str, Any]:
             "n": (run.task_results[task].data.get("n-samples", {}).get(task) or {}).get("effective"),
         }
         if run.samples_path(task):
-            samples.append(run.samples_path(task))
+            samples.append(run.samples(task))
     router_dir = model_args_of(latest).get("router")
     return {
         "dir": str(run.root),

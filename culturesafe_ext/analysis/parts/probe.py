@@ -14,7 +14,7 @@ from typing import Any
 
 from culturesafe_ext.analysis.html import Page, esc, num, table
 from culturesafe_ext.analysis.parts import Context
-from culturesafe_ext.analysis.routing_compare import model_args_of
+from culturesafe_ext.analysis.runs import model_args_of
 from culturesafe_ext.tasks.taxonomy import KNOWLEDGE, SAFETY, classify
 
 NAME = "probe"
