@@ -269,3 +269,13 @@ def test_verdicts_of_the_hf_judge_and_of_one_call_for_both_dimensions_are_read_a
     failed = {"respectfulness": {"score": None, "raw": None, "error": "HTTP 500"}}
     [refusal] = check_verdicts("s.jsonl", "t", [_judged_row(0, failed, combined)], 0.05)
     assert "the judge failed on 1 of 1 judgements (100.0%), above --max-judge-failure-rate 0.05" in str(refusal)
+
+
+def test_a_run_judged_through_environment_variables_rebuilds_from_the_docs_judge(run: Path, tmp_path: Path) -> None:
+    """No ``judge`` in the logged metadata (CULTURESAFE_JUDGE_* were set): still accepted, nothing refused."""
+    folder = copy(run, tmp_path, "env_judge")
+    results, data, _, _ = _files(folder)
+    for config in data["configs"].values():
+        config["metadata"].pop("judge", None)
+    results.write_text(json.dumps(data))
+    assert refusals(folder) == ""

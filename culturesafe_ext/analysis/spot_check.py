@@ -15,8 +15,8 @@ import json
 import random
 from typing import Any
 
-from culturesafe_ext.analysis.runs import Run
-from culturesafe_ext.analysis.validate import Refusal, _run_metadata
+from culturesafe_ext.analysis.runs import Run, model_args_of
+from culturesafe_ext.analysis.validate import Refusal, run_metadata
 
 LOGPROB_TOLERANCE = 1e-3
 
@@ -33,7 +33,7 @@ def choose(run: Run, tasks: list[str], n: int, seed: int) -> dict[str, list[int]
 
 def _metadata(run: Run, task: str) -> dict[str, Any]:
     """The logged metadata with the judge's cache off (a cached verdict proves nothing)."""
-    metadata = _run_metadata(run.config(task))
+    metadata = run_metadata(run, task)
     judge = metadata.get("judge")
     if isinstance(judge, str):
         judge = json.loads(judge) if judge.strip().startswith("{") else {"backend": judge.strip()}
@@ -49,12 +49,9 @@ def rerun(run: Run, chosen: dict[str, list[int]]) -> dict[str, list[dict]]:
 
     first = next(iter(chosen))
     logged = run.task_results[first].data.get("config", {})
-    model_args = logged.get("model_args")
-    if isinstance(model_args, dict):
-        model_args = ",".join(f"{k}={v}" for k, v in model_args.items())
     results = lm_eval.simple_evaluate(
         model=logged.get("model"),
-        model_args=model_args or "",
+        model_args=model_args_of(run.task_results[first].data),
         tasks=list(chosen),
         samples=chosen,
         gen_kwargs=logged.get("gen_kwargs") or None,
