@@ -304,9 +304,15 @@ def _check_coverage(sp: str, task: str, task_obj: Any, rows: list[dict]) -> list
 
 # --- the judge's verdicts, re-read -------------------------------------------------------------------
 def _reply_of(result: dict, backend: str | None):
-    """The backend reply a logged judge result was made from (raw text, or the hf judge's probabilities)."""
+    """The backend reply a logged judge result was made from (raw text, or the hf judge's probabilities).
+
+    The judge's own ``Reply.from_logged`` (which also keeps truncated and filtered replies failures) is
+    used where the installed judge has it; the lines below are the reading for judges without it.
+    """
     from culturesafe_ext.judge.backends import Reply
 
+    if hasattr(Reply, "from_logged"):
+        return Reply.from_logged(result)
     raw = result.get("raw")
     if raw is None:
         return Reply(error=result.get("error") or "no reply")
