@@ -198,10 +198,22 @@ def test_an_aggregate_inflated_with_its_metric_entry_removed(run: Path, tmp_path
     ("fault", "retries"), [(Fault("prose", rate=0.8), 6), (Fault("500", rate=1.0), 0)], ids=["prose80", "500all"]
 )
 def test_runs_whose_judge_failed_on_most_answers(tiny_model: Path, tmp_path: Path, fault: Fault, retries: int) -> None:
+    """lm_eval itself may exit non-zero on such a run (all judged metrics NaN), but it writes results and samples."""
     with StandIn(faults=[fault], max_lifetime=600) as server:
         judge = {"backend": "openai", "model": "standin", "base_url": server.base_url, "progress": False}
         judge |= {"cache_path": str(tmp_path / "judge.sqlite"), "max_retries": retries}
-        data = run_lm_eval(lm_eval_args(tiny_model, judge, (SAFETY,)), tmp_path)
+        out = tmp_path / "lm_eval_out"
+        command = [str(Path(sys.executable).parent / "lm_eval"), "run", *lm_eval_args(tiny_model, judge, (SAFETY,))]
+        done = subprocess.run(
+            [*command, "--output_path", str(out)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **OFFLINE_ENV},
+            timeout=600,
+        )
+    [results] = out.rglob("results_*.json")
+    assert done.returncode in (0, 3), done.stderr[-3000:]  # 3: the judge failed on every answer (said so)
+    data = {**json.loads(results.read_text()), "_dir": str(results.parent)}
     failures = int(data["results"][SAFETY]["judge_failures,judge"])
     assert failures >= 10  # most of the 20 judgements
     found = "\n".join(str(r) for r in validate(Path(data["_dir"]), (SAFETY,), allow_bundled=True))
