@@ -162,7 +162,8 @@ def final_verdict(text: str, keys: list[str] | tuple[str, ...]) -> tuple[dict | 
             break
         differ = [k for k in keys if k in prev and prev[k] != obj.get(k)]
         if differ:
-            return None, f"two different final verdicts side by side ({differ[0]}: {prev[differ[0]]!r} and {obj.get(differ[0])!r})"
+            name = differ[0]
+            return None, f"two different final verdicts side by side ({name}: {prev[name]!r} and {obj.get(name)!r})"
         start = prev_end
     conflicts = [k for k in keys if obj.get(k) is _CONFLICT]
     if conflicts:

@@ -31,8 +31,8 @@ HOW_TO_CONFIGURE = (
     '  --metadata \'{"judge": {"backend": "openai", "model": "qwen3-max", '
     '"base_url": "https://dashscope-intl.aliyuncs.com/compatible-mode/v1"}}\'\n'
     "(any OpenAI-compatible endpoint: vLLM, TGI, llama.cpp server, OpenAI; the API key is read only from "
-    "the environment variable CULTURESAFE_JUDGE_API_KEY, or OPENAI_API_KEY for api.openai.com), or a local transformers "
-    'model with \'{"judge": {"backend": "hf", "model": "<folder or Hub id>"}}\'; or set the '
+    "the environment variable CULTURESAFE_JUDGE_API_KEY, or OPENAI_API_KEY for api.openai.com), or a local "
+    'transformers model with \'{"judge": {"backend": "hf", "model": "<folder or Hub id>"}}\'; or set the '
     "environment variables CULTURESAFE_JUDGE_BACKEND, CULTURESAFE_JUDGE_MODEL and "
     "CULTURESAFE_JUDGE_BASE_URL. To generate and log responses without scoring them, use "
     '--metadata \'{"judge": {"backend": "none"}}\'.'

@@ -8,6 +8,15 @@ from typing import Any, Protocol
 
 SCORE, GENERATE = "score", "generate"
 
+# Why a judgement failed, counted apart in the results (a failure of none of these kinds does not exist).
+UNPARSEABLE, TRUNCATED, FILTERED, REQUEST_ERROR = "unparseable", "truncated", "filtered", "request_error"
+FAILURE_KINDS = (UNPARSEABLE, TRUNCATED, FILTERED, REQUEST_ERROR)
+
+
+class JudgeRunError(RuntimeError):
+    """A fault no retry and no other request can fix (rejected key, no permission, unknown model):
+    the run stops at the first one; the message says what the server said (key masked) and the fix."""
+
 
 @dataclass(frozen=True)
 class JudgeRequest:
@@ -27,12 +36,23 @@ class JudgeRequest:
 
 @dataclass
 class Reply:
-    """What the backend got back: generated ``text`` or score-token ``probs`` (1..10), or an ``error``."""
+    """What the backend got back: generated ``text`` or score-token ``probs`` (1..10), or an ``error``.
+
+    A reply with ``error`` set is a failure of kind ``failure`` (``truncated``: cut by the token limit,
+    ``text`` keeps what came; ``filtered``: withheld by a content filter; ``request_error``) and is
+    never cached, so a later run asks again.
+    """
 
     text: str | None = None
     probs: list[float] | None = None
     mass: float | None = None
     error: str | None = None
+    failure: str | None = None
+
+    @property
+    def kind(self) -> str | None:
+        """The failure kind, ``None`` for a complete reply."""
+        return None if self.error is None else (self.failure or REQUEST_ERROR)
 
     def to_cache(self) -> dict[str, Any]:
         stored = {"text": self.text, "probs": self.probs, "mass": self.mass}
