@@ -212,7 +212,9 @@ def test_api_key_is_sent_but_never_written(
         handler.close()
     assert seen == {f"Bearer {SENTINEL}": sum(seen.values())}  # sent with every request
     assert "HTTP 401" in results[3].error and "[API key]" in results[3].error
-    assert "after 1 attempt(s)" in results[3].error  # a 401 is not retried
+    assert "after 1 attempt(s)" in results[3].error  # a 401 is not retried ...
+    fatal = judge.last_summary.fatal  # ... it stops the run, saying how to fix it
+    assert "HTTP 401" in fatal and "CULTURESAFE_JUDGE_API_KEY" in fatal and SENTINEL not in fatal
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.suffix == ".sqlite" for p in written) and log_file.stat().st_size > 0
     for path in written:

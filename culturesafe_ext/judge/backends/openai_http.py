@@ -144,6 +144,7 @@ class OpenAIBackend:
                         reply = await self._one(session, request)
                     except RunLevelError as err:
                         self._fatal = self._fatal or err
+                        on_done(request, Reply(error=str(err)))
                         return
                     on_done(request, reply)
 
@@ -187,8 +188,8 @@ class OpenAIBackend:
             return reply
         except asyncio.CancelledError:
             raise
-        except RunLevelError:
-            raise
+        except RunLevelError as err:
+            raise RunLevelError(self.mask(f"request failed after {tries} attempt(s): {err}")) from None
         except Exception as err:  # every failure becomes a counted result
             message = self.mask(f"request failed after {tries} attempt(s): {_describe(err)}")
             log.debug("judge %s", message)
