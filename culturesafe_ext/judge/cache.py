@@ -172,8 +172,9 @@ class JudgeCache:
                 self._queue.put(None)
                 self._writer.join()
                 self._writer = None
-            if self._unwritten:
-                self._write([])
+            for _ in range(2):  # a lock held past the busy timeout: wait for it twice more
+                if self._unwritten:
+                    self._write([])
         finally:
             with self._lock:
                 self._db.close()
