@@ -9,7 +9,7 @@ Typical use (what a batch lm-eval filter does with all responses of a task)::
 Importing this package is cheap: aiohttp and torch load only when a backend is created.
 """
 
-from culturesafe_ext.judge.config import JudgeConfig, JudgeNotConfiguredError
+from culturesafe_ext.judge.config import JudgeConfig, JudgeNotConfiguredError, JudgeSettingError
 from culturesafe_ext.judge.items import DIMENSIONS, JudgeItem, JudgeResult, JudgeSummary
 from culturesafe_ext.judge.judge import Completion, Judge
 
@@ -21,5 +21,6 @@ __all__ = [
     "JudgeItem",
     "JudgeNotConfiguredError",
     "JudgeResult",
+    "JudgeSettingError",
     "JudgeSummary",
 ]
