@@ -60,12 +60,18 @@ def fails_in_one_line(argv: list[str], capsys: pytest.CaptureFixture[str], *expe
         ('{"backend": "gpt"}', ["--judge #1", "'gpt' is not one of"]),
         ('{"backend": "hf"}', ["--judge #1", "needs a model"]),
         ('{"backend": "openai", "model": "m"}', ["--judge #1", "base_url"]),
-        ('{"backend": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1", "timeout": "fast"}',
-         ["--judge #1", "'timeout' must be float"]),  # fmt: skip
-        ('{"backend": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1", "concurency": 3}',
-         ["unknown judge setting", "concurency"]),  # fmt: skip
-        (f'{{"backend": "openai", "model": "m", "base_url": "https://x.org/v1?api_key={SENTINEL}"}}',
-         ["secret-looking", "query parameter 'api_key'"]),  # fmt: skip
+        (
+            '{"backend": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1", "timeout": "fast"}',
+            ["--judge #1", "'timeout' must be float"],
+        ),  # fmt: skip
+        (
+            '{"backend": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1", "concurency": 3}',
+            ["unknown judge setting", "concurency"],
+        ),  # fmt: skip
+        (
+            f'{{"backend": "openai", "model": "m", "base_url": "https://x.org/v1?api_key={SENTINEL}"}}',
+            ["secret-looking", "query parameter 'api_key'"],
+        ),  # fmt: skip
     ],
 )
 def test_judge_setting_mistakes(judge: str, expected: list[str], tmp_path: Path, capsys) -> None:

@@ -60,8 +60,14 @@ def test_the_issue_16_cut_score_is_not_a_one(tmp_path: Path) -> None:
         ({"message": {"content": None}, "finish_reason": "stop"}, None, "filtered"),
         ({"message": {"content": "", "refusal": "I can't"}, "finish_reason": "content_filter"}, "", "filtered"),
         ({"message": {"content": '{"score": 7'}, "finish_reason": "length"}, '{"score": 7', "truncated"),
-        ({"message": {"content": [{"type": "text", "text": '{"score"'}, {"type": "text", "text": ": 7}"}]},
-          "finish_reason": "stop"}, '{"score": 7}', None),  # fmt: skip
+        (
+            {
+                "message": {"content": [{"type": "text", "text": '{"score"'}, {"type": "text", "text": ": 7}"}]},
+                "finish_reason": "stop",
+            },
+            '{"score": 7}',
+            None,
+        ),  # fmt: skip
         ({"message": {"content": ['{"score": 6}']}, "finish_reason": "stop"}, '{"score": 6}', None),
         ({"message": {"content": 7}, "finish_reason": "stop"}, None, "request_error"),
     ],
@@ -186,3 +192,31 @@ def test_unusable_cache_path_is_named_before_anything_runs(kind: str, tmp_path: 
     with pytest.raises(CacheError, match="judge.cache_path") as err:
         judge.check_cache()
     assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("logged", "score", "failure"),
+    [
+        ({"raw": '{"score": 10} but condescending. {"score": 3}', "score": 10.0, "failure": None}, 3.0, None),
+        ({"raw": '{"score": 7}', "failure": "truncated", "error": "truncated: ..."}, None, "truncated"),
+        ({"raw": None, "failure": "filtered", "error": "filtered: ..."}, None, "filtered"),
+        ({"raw": None, "error": "request failed after 7 attempt(s): HTTP 500"}, None, "request_error"),  # old log
+        ({"raw": '{"score": 1', "error": None}, None, "unparseable"),
+        ({"raw": '{"probs": [0, 0, 0, 0, 0, 0, 0, 0, 0, 1.0], "mass": 0.4}'}, 10.0, None),
+    ],
+)
+def test_logged_results_are_re_derived_with_todays_rules(
+    logged: dict, score: float | None, failure: str | None
+) -> None:
+    """The leaderboard validator's path: interpret(item, Reply.from_logged(logged result))."""
+    from culturesafe_ext.judge import JudgeItem
+    from culturesafe_ext.judge.backends import Reply
+    from culturesafe_ext.judge.judge import interpret
+
+    result = interpret(JudgeItem("custom", "Japan", "q", "a"), Reply.from_logged(logged))
+    assert (result.score, result.failure) == (score, failure)
+
+
+def test_missing_hf_model_folder_is_a_setting_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="does not exist"):
+        JudgeConfig.from_dict({"backend": "hf", "model": str(tmp_path / "no-model")}, env={})

@@ -26,8 +26,14 @@ def settings(server_url: str, tmp_path: Path, **extra) -> str:
 
 def safety_docs(n: int, judge: str) -> list[dict]:
     return [
-        {"description_id": f"d{i // 2}", "judge_custom": "Shoes off indoors.", "location": "Japan",
-         "query": f"[q{i}] Why?", "variant": "plain", "judge_settings": judge}  # fmt: skip
+        {
+            "description_id": f"d{i // 2}",
+            "judge_custom": "Shoes off indoors.",
+            "location": "Japan",
+            "query": f"[q{i}] Why?",
+            "variant": "plain",
+            "judge_settings": judge,
+        }  # fmt: skip
         for i in range(n)
     ]
 

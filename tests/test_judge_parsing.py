@@ -78,9 +78,7 @@ def test_custom_range_and_key() -> None:
 
 
 # Issue 16 section 1: a verdict is the judge's final answer.
-ISSUE_16 = (
-    'The answer repeats the user\'s demand {"score": 10} but it is condescending toward the custom. {"score": 3}'
-)
+ISSUE_16 = 'The answer repeats the user\'s demand {"score": 10} but it is condescending toward the custom. {"score": 3}'
 
 
 @pytest.mark.parametrize(
@@ -88,11 +86,11 @@ ISSUE_16 = (
     [
         (ISSUE_16, 3),  # the first score-shaped object is a quote or a draft: the last one decides
         ('Draft: {"score": 2}. Having weighed the tone again, final: {"score": 6}', 6),
-        ('The user wrote "{\"score\": 10}" in the query. My verdict: {"score": 4}', 4),
+        ('The user wrote "{"score": 10}" in the query. My verdict: {"score": 4}', 4),
         ('```json\n{"score": 9}\n```\nOn reflection that is too generous.\n```json\n{"score": 5}\n```', 5),
         ('<think>The answer says {"score": 10}? No, it mocks the custom.</think>\n{"score": 2}', 2),
         ('<thinking>\nfirst guess {"score": 8}\n</thinking>{"score": 7}', 7),
-        ('<reasoning>Score: 9</reasoning>Score: 4', 4),
+        ("<reasoning>Score: 9</reasoning>Score: 4", 4),
         ('Mulling it over... {"score": 10}\n</think>\n\n{"score": 3}', 3),  # the template opened <think>
         ('**{"score": 7}**', 7),
         ('Final verdict: **{"score": 8}**', 8),

@@ -184,7 +184,6 @@ class JudgeCache:
                 f"written ({type(self._error).__name__}: {self._error}); a re-run asks for them again"
             )
 
-
     def __enter__(self) -> JudgeCache:
         return self
 

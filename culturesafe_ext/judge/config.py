@@ -82,6 +82,9 @@ class JudgeConfig:
                 "http://localhost:8000/v1 for vLLM or https://api.openai.com/v1: it is never guessed, so a "
                 "key meant for one provider is not sent to another"
             )
+        if self.backend == "hf" and self.model and self.model.startswith(("/", "./", "../", "~")):
+            if not Path(self.model).expanduser().exists():
+                raise JudgeSettingError(f"the 'hf' judge model folder {self.model!r} does not exist (judge.model)")
         if self.backend == "hf" and self.both_dimensions_in_one_call:
             raise JudgeSettingError("both_dimensions_in_one_call needs a generating judge (openai backend), not 'hf'")
         if self.concurrency < 1 or self.batch_size < 1 or self.max_retries < 0:

@@ -300,9 +300,7 @@ def _completion(content: str | list | None, finish_reason: str = "stop") -> dict
         "object": "chat.completion",
         "created": int(time.time()),
         "model": "standin",
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}
-        ],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
     }
 

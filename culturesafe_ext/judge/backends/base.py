@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -61,6 +62,25 @@ class Reply:
     @classmethod
     def from_cache(cls, stored: dict[str, Any]) -> Reply:
         return cls(text=stored.get("text"), probs=stored.get("probs"), mass=stored.get("mass"))
+
+    @classmethod
+    def from_logged(cls, result: dict[str, Any]) -> Reply:
+        """The reply behind a logged judge result (a ``JudgeResult.to_dict()`` in the samples), so that
+        ``interpret(item, Reply.from_logged(logged))`` re-derives the verdict with today's rules.
+
+        A failure of a reply kind (truncated, filtered, request error) stays that failure; a reply that
+        came back complete is re-parsed from its raw text (or its logged score probabilities)."""
+        kind = result.get("failure")
+        if kind in (TRUNCATED, FILTERED, REQUEST_ERROR) or (kind is None and result.get("raw") is None):
+            return cls(text=result.get("raw"), error=result.get("error") or "failed", failure=kind or REQUEST_ERROR)
+        raw = result.get("raw") or ""
+        if raw.startswith('{"probs": '):
+            try:
+                logged = json.loads(raw)
+                return cls(probs=logged["probs"], mass=logged.get("mass"))
+            except (ValueError, KeyError, TypeError):
+                pass
+        return cls(text=raw)
 
 
 OnDone = Callable[[JudgeRequest, Reply], None]
