@@ -190,3 +190,15 @@ def test_key_never_over_plain_http_to_another_host(url: str, allowed: bool, monk
         assert SENTINEL not in str(err.value)
     monkeypatch.delenv("CULTURESAFE_JUDGE_API_KEY")
     assert config.api_key() is None  # no key: plain HTTP is fine
+
+
+@pytest.mark.parametrize("name", ["pad_token", "pad_token_id", "eos_token", "max_tokens", "tokenizer", "session_name"])
+def test_tokenizer_words_are_not_secrets(name: str) -> None:
+    from culturesafe_ext.judge.config import find_secrets
+
+    assert find_secrets({name: "<pad>", "n": {name: 2}}, "metadata") == []
+
+
+def test_url_signature_is_a_secret() -> None:
+    with pytest.raises(ValueError, match="query parameter 'sig'"):
+        JudgeConfig.from_dict({**OPENAI, "base_url": "https://x.blob.example/v1?sv=2024&sig=abc%2Bdef"}, env={})

@@ -171,15 +171,23 @@ class JudgeConfig:
 
 _SECRET_WORDS = {
     "key", "apikey", "token", "secret", "password", "passwd", "pwd", "auth", "authorization",
-    "credential", "credentials", "bearer", "signature", "sig", "cookie", "session",
+    "credential", "credentials", "bearer", "signature", "cookie",
 }  # fmt: skip
 _SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_-]{12,}|hf_[A-Za-z0-9]{16,}|Bearer\s+\S{8,})")
 
 
+_TOKENIZER_WORDS = {"pad", "eos", "bos", "unk", "sep", "cls", "mask", "end", "start", "special", "think", "max", "new"}
+
+
 def _secret_name(name: str) -> bool:
-    """``api_key``, ``hf-token``, ``X-Api-Key``, ``accessToken`` -- but not ``max_tokens`` or ``tokenizer``."""
+    """``api_key``, ``hf-token``, ``X-Api-Key``, ``accessToken`` -- not ``max_tokens``, ``tokenizer``, ``pad_token``."""
     parts = re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
-    return any(p in _SECRET_WORDS for p in parts) or "apikey" in name.lower().replace("-", "").replace("_", "")
+    for i, part in enumerate(parts):
+        if part == "token" and i and parts[i - 1] in _TOKENIZER_WORDS:
+            continue  # a tokenizer's special token, not a credential
+        if part in _SECRET_WORDS:
+            return True
+    return "apikey" in name.lower().replace("-", "").replace("_", "")
 
 
 def find_secrets(value: Any, where: str) -> list[str]:
@@ -192,7 +200,7 @@ def find_secrets(value: Any, where: str) -> list[str]:
     if isinstance(value, Mapping):
         for key, item in value.items():
             path = f"{where}.{key}"
-            if _secret_name(str(key)) and item not in (None, "", False):
+            if _secret_name(str(key)) and isinstance(item, str) and item:
                 found.append(path)
             else:
                 found.extend(find_secrets(item, path))
@@ -215,7 +223,11 @@ def _url_secrets(url: str, where: str) -> list[str]:
     except ValueError:
         return []
     found = [f"{where} (user:password@ in the URL)"] if parts.password or parts.username else []
-    found += [f"{where} (query parameter {k!r})" for k, _ in parse_qsl(parts.query) if _secret_name(k)]
+    found += [
+        f"{where} (query parameter {k!r})"
+        for k, _ in parse_qsl(parts.query)
+        if _secret_name(k) or k.lower() in ("sig", "code", "session", "sessionid")
+    ]
     return found
 
 
