@@ -42,11 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from culturesafe_ext.analysis.cli import route_argv
+
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(route_argv(argv))
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
