@@ -5,6 +5,7 @@ Every test talks to the real stand-in server on 127.0.0.1 through the real aioht
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -220,3 +221,68 @@ def test_logged_results_are_re_derived_with_todays_rules(
 def test_missing_hf_model_folder_is_a_setting_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="does not exist"):
         JudgeConfig.from_dict({"backend": "hf", "model": str(tmp_path / "no-model")}, env={})
+
+
+def test_a_malformed_setting_refused_every_time_stops_the_run(tmp_path: Path) -> None:
+    """Issue 20: a setting the server rejects (HTTP 400 on every request) is a run-level error."""
+    with StandIn(faults=[Fault("400")], max_lifetime=60) as server:
+        judge = Judge(config_for(server, tmp_path, concurrency=1))
+        results = judge.score_many(make_items(40))
+        sent = server.n_requests
+    assert sent == 5 and "malformed" in judge.last_summary.fatal and "top_kk" in judge.last_summary.fatal
+    assert all(r.failure == "request_error" for r in results)
+
+
+def test_one_refused_prompt_is_only_that_prompts_failure(tmp_path: Path) -> None:
+    with StandIn(faults=[Fault("400", match="[t3]")], max_lifetime=60) as server:
+        judge = Judge(config_for(server, tmp_path, concurrency=1))
+        results = judge.score_many(make_items(20))
+    assert judge.last_summary.fatal is None and [r.failure for r in results].count("request_error") == 1
+
+
+class _Prompt:
+    id = "test-prompt.v1"
+
+    def messages(self, **values: object) -> list[dict]:
+        return [{"role": "user", "content": f"[{values['tag']}] Write {values['n']} items as JSON."}]
+
+
+def _tasks(*tags: str) -> list:
+    from culturesafe_ext.builders.generate.engine import Task
+
+    def parse(obj: dict) -> tuple[list[dict], list[str]]:
+        items = obj.get("items")
+        return (items, []) if isinstance(items, list) else ([], ["no 'items' list"])
+
+    return [Task(t, _Prompt(), {"tag": t}, 1, parse, lambda item: json.dumps(item, sort_keys=True)) for t in tags]
+
+
+def test_generator_replies_follow_the_same_rules(tmp_path: Path) -> None:
+    """The generator is the one client's third user: reasoning set aside, truncated/filtered counted apart."""
+    from culturesafe_ext.builders.generate.engine import run
+
+    def responder(messages: list[dict]) -> str:
+        text = messages[0]["content"]
+        if "[think]" in text:
+            return '<think>maybe {"items": [{"x": 0}]}</think>\n{"items": [{"x": 1}]}'
+        return '{"items": [{"x": 2}]}'
+
+    faults = [Fault("length", match="[cut]"), Fault("content_filter", match="[hidden]")]
+    with StandIn(responder=responder, faults=faults, max_lifetime=60) as server:
+        judge = Judge(config_for(server, tmp_path))
+        outcomes, stats = run(judge, _tasks("think", "cut", "hidden"), max_attempts=2)
+    assert outcomes[0].items == [{"x": 1}]
+    assert (stats.truncated_replies, stats.filtered_replies, stats.failed_requests) == (2, 2, 0)
+    assert outcomes[1].attempts[0].raw.startswith('{"items": [{"x": ') and not outcomes[1].items
+
+
+def test_generator_stops_at_a_refused_key(tmp_path: Path) -> None:
+    from culturesafe_ext.builders.generate.engine import run
+
+    from culturesafe_ext.judge.backends import JudgeRunError
+
+    with StandIn(faults=[Fault("401")], max_lifetime=60) as server:
+        judge = Judge(config_for(server, tmp_path, concurrency=1))
+        with pytest.raises(JudgeRunError, match="HTTP 401"):
+            run(judge, _tasks(*(f"t{i}" for i in range(10))), max_attempts=3)
+        assert server.n_requests == 1

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from culturesafe_ext.judge import Judge
-from culturesafe_ext.judge.backends.base import FILTERED, TRUNCATED, Reply
+from culturesafe_ext.judge.backends.base import FILTERED, TRUNCATED, JudgeRunError, Reply
 from culturesafe_ext.parsing import find_json_object
 
 from .prompts import Prompt
@@ -120,6 +120,8 @@ def run(judge: Judge, tasks: list[Task], max_attempts: int = 3, max_tokens: int 
             rubric = f"{task.prompt.id}#attempt{attempt}"
             requests.append(judge.request(messages, rubric, mode="generate", max_tokens=max_tokens))
         done = judge.complete(requests)
+        if done.fatal:  # a refused key or unknown model: no later round can do better (replies so far are cached)
+            raise JudgeRunError(done.fatal)
         stats.requests += len(requests)
         stats.sent += done.sent
         stats.cached += sum(r.key in done.cached for r in requests)

@@ -28,6 +28,7 @@ from aiohttp import web
 KINDS = (
     "429",
     "500",
+    "400",
     "401",
     "403",
     "404",
@@ -269,6 +270,9 @@ class StandIn:
         if fault.kind == "401":  # echoes the key it got, as some servers do
             message = "x" * fault.pad + f"Incorrect API key provided: {request.headers.get('Authorization')}"
             return web.json_response({"error": {"message": message}}, status=401)
+        if fault.kind == "400":
+            message = "Unrecognized request argument supplied: top_kk"
+            return web.json_response({"error": {"message": message, "type": "invalid_request_error"}}, status=400)
         if fault.kind == "403":
             message = "Permission denied: this key cannot use model 'standin'"
             return web.json_response({"error": {"message": message}}, status=403)

@@ -62,6 +62,7 @@ RUN_LEVEL = {
     404: "no such model or endpoint: check judge.model and judge.base_url (it should end in /v1)",
 }
 BODY_CHARS = 300  # of a server's error body kept in a message (after masking the key)
+REFUSED_BEFORE_ANY_SUCCESS = 5  # this many 4xx refusals and not one success: a malformed setting, stop the run
 
 
 RETRYABLE = (TransientError, aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, ConnectionError)
@@ -130,6 +131,7 @@ class OpenAIBackend:
             headers["Authorization"] = f"Bearer {key}"
         self._secret = key
         self._fatal = None
+        self._succeeded, self._refused = 0, 0
         connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
         timeout = aiohttp.ClientTimeout(total=self.config.timeout)
         pending = iter(requests)  # shared by the workers; one event loop thread, so no lock is needed
@@ -146,6 +148,7 @@ class OpenAIBackend:
                         self._fatal = self._fatal or err
                         on_done(request, Reply(error=str(err)))
                         return
+                    self._count(reply)
                     on_done(request, reply)
 
             await asyncio.gather(*(worker() for _ in range(min(limit, len(requests)))))
@@ -194,6 +197,19 @@ class OpenAIBackend:
             message = self.mask(f"request failed after {tries} attempt(s): {_describe(err)}")
             log.debug("judge %s", message)
             return Reply(error=message)
+
+    def _count(self, reply: Reply) -> None:
+        """Refusals (HTTP 4xx) before any success: the same bad setting is sent with every request."""
+        if reply.error is None or reply.failure is not None:
+            self._succeeded += 1
+        elif reply.error.startswith("request failed after 1 attempt(s): FatalError: HTTP 4"):
+            self._refused += 1
+            if not self._succeeded and self._refused >= REFUSED_BEFORE_ANY_SUCCESS and self._fatal is None:
+                self._fatal = RunLevelError(
+                    f"the first {self._refused} requests were all refused and none succeeded; the last: "
+                    f"{reply.error} -- a setting sent with every request is probably malformed (judge.extra_body, "
+                    "max_tokens, temperature, model)"
+                )
 
     def mask(self, text: str) -> str:
         """The text with the API key replaced (some servers echo it in a 401 body): mask *then* cut."""
