@@ -152,7 +152,8 @@ def _take(task: Task, outcome: Outcome, reply: Reply, attempt: int, from_cache: 
         else:
             stats.failed_requests += 1
         raw = reply.text[:RAW_LIMIT] if reply.text is not None else None
-        return Attempt(attempt, raw, reply.error, [f"{reply.kind}: {reply.error}"], 0, from_cache)
+        problem = reply.error if reply.kind in (TRUNCATED, FILTERED) else f"request failed: {reply.error}"
+        return Attempt(attempt, raw, reply.error, [problem], 0, from_cache)
     raw = reply.text or ""
     obj = find_json_object(raw)
     if obj is None:
