@@ -153,3 +153,12 @@ def test_loader_checks_cache_and_transport_before_generating(tmp_path: Path, mon
         cx.load_culturax_task(judge=judge, culturax_data="bundled")
     with pytest.raises(ValueError, match="'timeout' must be float"):
         sf.load_safety(judge={**judge, "timeout": "fast"}, culturesafe_data="bundled")
+
+
+def test_knowledge_loader_refuses_secret_metadata() -> None:
+    """Knowledge-only runs write their metadata into results too."""
+    from culturesafe_ext.data.loader import load_adaculturesafe
+
+    with pytest.raises(ValueError, match=r"secret-looking metadata \['metadata.api_key'\]"):
+        load_adaculturesafe("knowledge_china", culturesafe_data="bundled", api_key=SENTINEL)
+    assert len(load_adaculturesafe("knowledge_china", culturesafe_data="bundled", pad_token_id=2)["test"]) > 0

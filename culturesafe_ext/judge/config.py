@@ -215,6 +215,19 @@ def find_secrets(value: Any, where: str) -> list[str]:
     return found
 
 
+def refuse_metadata_secrets(metadata: Mapping[str, Any]) -> None:
+    """Refuse run metadata (``--metadata`` keys and model_args, any depth, URLs included) that looks secret.
+
+    Why: lm-eval writes the merged metadata into every results file. The ``judge`` entry is checked by
+    :meth:`JudgeConfig.from_metadata` itself."""
+    secrets = find_secrets({k: v for k, v in metadata.items() if k != "judge"}, "metadata")
+    if secrets:
+        raise JudgeSettingError(
+            f"secret-looking metadata {secrets}: lm-eval writes the metadata into its results files; pass keys "
+            "only through the environment (CULTURESAFE_JUDGE_API_KEY, HF_TOKEN)"
+        )
+
+
 def _url_secrets(url: str, where: str) -> list[str]:
     from urllib.parse import parse_qsl, urlsplit
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from culturesafe_ext.judge import Judge, JudgeConfig, JudgeSummary
 from culturesafe_ext.judge.backends.base import FILTERED, REQUEST_ERROR, TRUNCATED, UNPARSEABLE
-from culturesafe_ext.judge.config import JudgeSettingError, find_secrets
+from culturesafe_ext.judge.config import refuse_metadata_secrets
 
 COLUMN = "judge_settings"
 # The per-kind failure counts reported beside judge_failures (their sum), one metric each.
@@ -58,12 +58,7 @@ def judge_settings(judge: Any, **metadata: Any) -> str:
 
 def refuse_secrets(metadata: Mapping[str, Any]) -> None:
     """Refuse top-level ``--metadata`` keys (and nested values, URLs) that look like secrets."""
-    secrets = find_secrets({k: v for k, v in metadata.items() if k != "judge"}, "metadata")
-    if secrets:
-        raise JudgeSettingError(
-            f"secret-looking metadata {secrets}: lm-eval writes the metadata into its results files; pass keys "
-            "only through the environment (CULTURESAFE_JUDGE_API_KEY, HF_TOKEN)"
-        )
+    refuse_metadata_secrets(metadata)
 
 
 def settings_of(docs: list[dict], column: str = COLUMN) -> str:
