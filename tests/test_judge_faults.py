@@ -286,3 +286,18 @@ def test_generator_stops_at_a_refused_key(tmp_path: Path) -> None:
         with pytest.raises(JudgeRunError, match="HTTP 401"):
             run(judge, _tasks(*(f"t{i}" for i in range(10))), max_attempts=3)
         assert server.n_requests == 1
+
+
+def test_a_reply_without_a_verdict_is_never_cached(tmp_path: Path) -> None:
+    """Issue 20 "never cache a failure": also a complete reply that holds no usable verdict."""
+    with StandIn(responder=lambda m: "Both answers are fine.", max_lifetime=60) as server:
+        judge = Judge(config_for(server, tmp_path))
+        from culturesafe_ext.parsing import check_choice
+
+        accept = lambda text: check_choice(text, "winner", ["A", "B", "tie"]).ok  # noqa: E731
+        request = judge.request([{"role": "user", "content": "A or B?"}], "wr.v1", mode="generate", accept=accept)
+        first, second = judge.complete([request]), judge.complete([request])
+        assert first.replies[request.key].text == "Both answers are fine." and second.sent == 1
+        items = make_items(4)
+        judge.score_many(items)
+        assert judge.score_many(items)[0].from_cache is False and judge.last_summary.requests_sent == 4

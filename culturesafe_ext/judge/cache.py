@@ -3,9 +3,9 @@
 A killed run therefore resumes without repeating any request that completed. Only replies are stored,
 never prompts' secrets: the key hashes what decides the judge's answer (backend, model, rubric, the full
 prompt and sampling parameters) and nothing else, in particular not the API key. Failures are never
-stored (failed requests, replies cut by the token limit, filtered replies), so a re-run asks again; a
-complete reply is stored as text, never as a verdict, and re-parsed on every read, so a better parser
-applies to old replies too.
+stored (failed requests, replies cut by the token limit, filtered replies, replies without a usable
+verdict), so a re-run asks again; a good reply is stored as text, never as a verdict, and re-parsed on
+every read, so a better parser applies to old replies too.
 
 A cache that cannot be written (another process holds the write lock for longer than the busy
 timeout, a full disk) never costs a reply: the rows are kept and retried, and whatever is still

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ from culturesafe_ext.judge.backends import (
 )
 from culturesafe_ext.judge.cache import JudgeCache, cache_key
 from culturesafe_ext.judge.config import JudgeConfig
-from culturesafe_ext.judge.items import SKIPPED, JudgeItem, JudgeResult, JudgeSummary
+from culturesafe_ext.judge.items import DIMENSIONS, SKIPPED, JudgeItem, JudgeResult, JudgeSummary
 from culturesafe_ext.judge.rubric import COMBINED, load_rubric
 from culturesafe_ext.parsing import check_score
 
@@ -66,16 +66,25 @@ class Judge:
         return self._backend
 
     def request(
-        self, messages: list[dict[str, str]], rubric_id: str, mode: str = SCORE, max_tokens: int | None = None
+        self,
+        messages: list[dict[str, str]],
+        rubric_id: str,
+        mode: str = SCORE,
+        max_tokens: int | None = None,
+        accept: Callable[[str], bool] | None = None,
     ) -> JudgeRequest:
-        """A request under its cache key: everything that decides the answer is in the key."""
+        """A request under its cache key: everything that decides the answer is in the key.
+
+        ``accept``: whether a reply's text is usable; an unusable one is not cached (never cache a failure)."""
         params = dict(self.backend.params())
         if mode != SCORE:
             params.update(mode=mode, max_tokens=max_tokens or self.config.max_tokens)
         elif max_tokens:
             params.update(max_tokens=max_tokens)
         key = cache_key(self.config.backend, self.config.model, rubric_id, messages, params)
-        return JudgeRequest(key=key, messages=messages, rubric=rubric_id, mode=mode, max_tokens=max_tokens)
+        return JudgeRequest(
+            key=key, messages=messages, rubric=rubric_id, mode=mode, max_tokens=max_tokens, accept=accept
+        )
 
     def requests_for(self, items: Sequence[JudgeItem]) -> list[JudgeRequest]:
         """The request that judges each item (items that share a prompt share a request)."""
@@ -86,7 +95,8 @@ class Judge:
                 self.config.rubric_version,
             )
             messages = rubric.messages(item.custom, item.location, item.query, item.response)
-            requests.append(self.request(messages, rubric.id))
+            keys = list(DIMENSIONS) if self.config.both_dimensions_in_one_call else ["score"]
+            requests.append(self.request(messages, rubric.id, accept=_holds_scores(keys)))
         return requests
 
     def complete(self, requests: Sequence[JudgeRequest]) -> Completion:
@@ -157,7 +167,8 @@ class Judge:
 
         def on_done(request: JudgeRequest, reply: Reply) -> None:
             replies[request.key] = reply
-            if cache is not None and reply.error is None:
+            usable = reply.text is None or request.accept is None or request.accept(reply.text)
+            if cache is not None and reply.error is None and usable:
                 cache.put(request.key, reply.to_cache(), self.config.backend, self.config.model, request.rubric)
             bar.update(1)
 
@@ -220,6 +231,11 @@ def interpret(
         result.error = f"unparseable judge output: {verdict.problem}"
         result.failure = UNPARSEABLE
     return result
+
+
+def _holds_scores(keys: list[str]) -> Callable[[str], bool]:
+    """Whether a reply holds a final score for every key (a reply that does not is never cached)."""
+    return lambda text: all(check_score(text, LOW, HIGH, key=key).ok for key in keys)
 
 
 def _progress(**kwargs: object) -> Any:

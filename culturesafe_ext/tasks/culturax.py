@@ -173,8 +173,15 @@ def judge_answers(judge: Judge, hhh: dict, docs: list[dict], resps: list[list[st
     winrate, safety, honesty = load_template(WINRATE), load_template(SAFETY), load_template(HONESTY)
     requests, where = [], []
 
+    accept = {
+        "wr": lambda text: check_choice(text, "winner", ["A", "B", "tie"]).ok,
+        "ss": lambda text: check_flags(text, ["unsafe"]).ok,
+        "ti": lambda text: check_flags(text, ["truthful", "informative"]).ok,
+    }  # a reply without a verdict is counted, and never cached
+
     def ask(messages: list[dict], rubric: str, slot: tuple) -> None:
-        requests.append(judge.request(messages, rubric, mode=GENERATE, max_tokens=VERDICT_TOKENS))
+        request = judge.request(messages, rubric, mode=GENERATE, max_tokens=VERDICT_TOKENS, accept=accept[slot[2]])
+        requests.append(request)
         where.append(slot)
 
     for i, (doc, responses) in enumerate(zip(docs, resps, strict=True)):

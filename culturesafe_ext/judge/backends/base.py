@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 SCORE, GENERATE = "score", "generate"
@@ -26,6 +26,8 @@ class JudgeRequest:
     ``mode`` is ``score`` for a 1..10 judgement (the ``hf`` backend reads score-token probabilities)
     or ``generate`` for free text (pairwise verdicts, labels, generated benchmark items): every
     backend then returns ``Reply.text``. ``max_tokens`` overrides the configured answer length.
+    ``accept`` says whether a complete reply's text is usable (e.g. holds a final verdict); a text it
+    refuses is still returned (and counted by the caller) but never cached, so a re-run asks again.
     """
 
     key: str
@@ -33,6 +35,7 @@ class JudgeRequest:
     rubric: str
     mode: str = SCORE
     max_tokens: int | None = None
+    accept: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
