@@ -118,7 +118,9 @@ def run(judge: Judge, tasks: list[Task], max_attempts: int = 3, max_tokens: int 
                     {"role": "user", "content": _feedback(last, len(outcome.items), needed)},
                 ]
             rubric = f"{task.prompt.id}#attempt{attempt}"
-            requests.append(judge.request(messages, rubric, mode="generate", max_tokens=max_tokens, accept=_has_json))
+            # no ``accept``: a complete reply without JSON is cached, because it is part of the next attempt's
+            # prompt (the feedback turn); not caching it would make a resumed run re-send that whole chain
+            requests.append(judge.request(messages, rubric, mode="generate", max_tokens=max_tokens))
         done = judge.complete(requests)
         if done.fatal:  # a refused key or unknown model: no later round can do better (replies so far are cached)
             raise JudgeRunError(done.fatal)
@@ -140,11 +142,6 @@ def run(judge: Judge, tasks: list[Task], max_attempts: int = 3, max_tokens: int 
         else:
             stats.incomplete += 1
     return [outcomes[t.key] for t in tasks], stats
-
-
-def _has_json(text: str) -> bool:
-    """A reply with no JSON object at all is a failure: counted, fed back, never cached."""
-    return find_json_object(text) is not None
 
 
 def _take(task: Task, outcome: Outcome, reply: Reply, attempt: int, from_cache: bool, stats: Stats) -> Attempt:
