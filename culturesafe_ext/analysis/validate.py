@@ -303,32 +303,10 @@ def _check_coverage(sp: str, task: str, task_obj: Any, rows: list[dict]) -> list
 
 
 # --- the judge's verdicts, re-read -------------------------------------------------------------------
-def _reply_of(result: dict, backend: str | None):
-    """The backend reply a logged judge result was made from (raw text, or the hf judge's probabilities).
-
-    The judge's own ``Reply.from_logged`` (which also keeps truncated and filtered replies failures) is
-    used where the installed judge has it; the lines below are the reading for judges without it.
-    """
-    from culturesafe_ext.judge.backends import Reply
-
-    if hasattr(Reply, "from_logged"):
-        return Reply.from_logged(result)
-    raw = result.get("raw")
-    if raw is None:
-        return Reply(error=result.get("error") or "no reply")
-    if backend == "hf":
-        try:
-            stored = json.loads(raw)
-        except json.JSONDecodeError:
-            stored = None
-        if isinstance(stored, dict) and "probs" in stored:
-            return Reply(probs=stored["probs"], mass=stored.get("mass"))
-    return Reply(text=raw)
-
-
 def check_verdicts(sp: str, task: str, rows: list[dict], max_failure_rate: float) -> list[Refusal]:
     """Each logged score re-derived from its logged raw reply, and the task's judge failure rate."""
     from culturesafe_ext.judge import JudgeItem
+    from culturesafe_ext.judge.backends import Reply
     from culturesafe_ext.judge.items import SKIPPED
     from culturesafe_ext.judge.judge import interpret
 
@@ -356,7 +334,7 @@ def check_verdicts(sp: str, task: str, rows: list[dict], max_failure_rate: float
                         judged.get("response") or "",
                         dimension,
                     )
-                    reply = _reply_of(logged, settings.get("backend"))
+                    reply = Reply.from_logged(logged)  # the judge's own reading of what it logged
                     again = interpret(item, reply, combined)
                     if logged.get("score") is None:
                         failures += 1
