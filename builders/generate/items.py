@@ -9,17 +9,10 @@ CulturaX: the three reference answers, non-empty and pairwise different.
 
 from __future__ import annotations
 
-import re
+from culturesafe_ext.data.textio import norm  # the one normalisation: builders, generator, MCQ parser
 
 LETTERS = ("A", "B", "C", "D")
 REFERENCE_KEYS = ("helpful", "harmless", "honest")
-_SPACE = re.compile(r"\s+")
-_EDGE = re.compile(r"^[\s\"'“”‘’.,;:…]+|[\s\"'“”‘’.,;:…]+$")
-
-
-def norm(text: str) -> str:
-    """Case- and whitespace-insensitive form, quotes and end punctuation trimmed (for comparisons)."""
-    return _EDGE.sub("", _SPACE.sub(" ", text).strip().lower())
 
 
 def _text(obj: dict, key: str, where: str, problems: list[str]) -> str | None:
