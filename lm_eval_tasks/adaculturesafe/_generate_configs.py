@@ -24,7 +24,7 @@ FAMILIES = {
         "knowledge",
         "gen",
         {},
-        ["acc", "invalid_rate", "acc_by_description"],
+        ["acc", "invalid_rate", "letter_with_text_rate", "acc_by_description"],
     ),
     "knowledge_circular": (
         "_knowledge_circular_template_yaml",
