@@ -99,8 +99,9 @@ def read_records(path: Path) -> list[tuple[int, object]]:
 
 
 def _from_textio(p: textio.InputProblem) -> InputProblem:
-    numbers = re.findall(r"line (\d+)", p.record)
-    return InputProblem(p.file, int(numbers[0]) if numbers else 0, p.field, p.message)
+    numbers = re.findall(r"line (\d+)", p.record) or re.findall(r"line (\d+)", p.message)
+    field = "-" if p.field in ("json", "encoding") else p.field  # file-level, as before
+    return InputProblem(p.file, int(numbers[0]) if numbers else 0, field, p.message)
 
 
 def _fields(

@@ -21,6 +21,7 @@ from pathlib import Path
 UTF8 = "utf-8"
 CP1252 = "cp1252"
 AUTO = "auto"
+_SHOWN = {UTF8: "UTF-8", CP1252: "Windows-1252"}
 MAX_JSON_DEPTH = 200  # deeper than any real input; far below Python's recursion limit
 
 _SPACE = re.compile(r"\s+")
@@ -87,9 +88,8 @@ def decode(raw: bytes, name: str, encoding: str = UTF8) -> str:
     except UnicodeDecodeError as err:
         line, column = _position(raw, err.start)
         bad = raw[err.start : err.end]
-        raise TextInputError(
-            [InputProblem(name, f"line {line}", "encoding", f"byte(s) {bad!r} at column {column} are not {encoding}")]
-        ) from None
+        message = f"not {_SHOWN.get(encoding, encoding)}: byte(s) {bad!r} at line {line}, column {column}"
+        raise TextInputError([InputProblem(name, "-", "encoding", message)]) from None
 
 
 def read_text(path: Path, encoding: str = UTF8) -> str:
@@ -150,8 +150,8 @@ def loads_json(text: str, name: str, record: str = "-", max_depth: int = MAX_JSO
     """Parse one JSON document strictly: duplicate keys, too deep nesting and bad syntax are errors."""
     deep = _too_deep(text, max_depth)
     if deep is not None:
-        line = record if record != "-" else f"line {deep}"
-        raise TextInputError([InputProblem(name, line, "json", f"nested deeper than {max_depth} levels")])
+        at = "" if record != "-" else f" (at line {deep})"
+        raise TextInputError([InputProblem(name, record, "json", f"nested deeper than {max_depth} levels{at}")])
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates)
     except _DuplicateKey as err:
@@ -162,10 +162,8 @@ def loads_json(text: str, name: str, record: str = "-", max_depth: int = MAX_JSO
             [InputProblem(name, record, err.key, f"duplicate key {err.key!r}{where}: one object holds it twice")]
         ) from None
     except json.JSONDecodeError as err:
-        where = record if record != "-" else f"line {err.lineno}"
-        raise TextInputError(
-            [InputProblem(name, where, "json", f"invalid JSON at column {err.colno}: {err.msg}")]
-        ) from None
+        at = f"column {err.colno}" if record != "-" else f"line {err.lineno}, column {err.colno}"
+        raise TextInputError([InputProblem(name, record, "json", f"invalid JSON at {at}: {err.msg}")]) from None
     except RecursionError:
         raise TextInputError([InputProblem(name, record, "json", "nested too deeply to read")]) from None
 
@@ -279,7 +277,9 @@ def read_csv(path: Path, encoding: str = UTF8, allow_trailing_unnamed: bool = Fa
             where = f"line {_position(raw, at)[0]}, column {_position(raw, at)[1]}" if at >= 0 else f"line {first_line}"
             other = CP1252 if used == UTF8 else UTF8
             try:
-                hint = f"; as {other} it would read {data[max(0, err.start - 12) : err.end + 12].decode(other)!r}"
+                hint = (
+                    f"; as {_SHOWN[other]} it would read {data[max(0, err.start - 12) : err.end + 12].decode(other)!r}"
+                )
             except UnicodeDecodeError:
                 hint = ""
             problems.append(InputProblem(name, f"row {row} ({where})", column, f"byte(s) {bad!r} are not {used}{hint}"))

@@ -89,7 +89,11 @@ def load_culturax_task(
     )
     import datasets
 
-    return datasets.DatasetDict({"eval": rows})
+    # few-shot pool (fewshot_split: fewshot): the train split of every domain (validation when train is
+    # evaluated); near-duplicate clusters never cross splits, so no example is an evaluated question
+    pool_split = "validation" if culturax_split == "train" else "train"
+    pool = load_culturax(**{**metadata, "culturax_config": "all"})[pool_split]
+    return datasets.DatasetDict({"eval": rows, "fewshot": pool})
 
 
 def _as_bool(value: Any) -> bool:
