@@ -58,9 +58,13 @@ def _letter_of(value: str, valid: dict[str, str | None]) -> ChoiceAnswer:
         return ChoiceAnswer(letter if letter in valid else None)
     attached = _LETTER_WITH_TEXT.fullmatch(value)
     if attached:
-        letter = attached.group(1).upper()
+        letter, said = attached.group(1).upper(), attached.group(2)
         option = valid.get(letter)
-        if option is not None and norm(attached.group(2)) == norm(option):
+        if option is not None and norm(said) == norm(option):
+            return ChoiceAnswer(letter, with_text=True)
+        # case may differ only when no other option matches without case ("CHEN Emily" vs "Chen Emily")
+        folded = [t for t in valid.values() if t is not None and norm(t, True) == norm(said, True)]
+        if option is not None and folded == [option]:
             return ChoiceAnswer(letter, with_text=True)
     return ChoiceAnswer(None)
 

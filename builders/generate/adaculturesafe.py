@@ -58,7 +58,7 @@ def tasks_for(descriptions: list[Description], n_knowledge: int, n_safety: int, 
                 values=values,
                 n_items=n_knowledge,
                 parse=lambda obj, text=d.description: mcqs_in_reply(obj, text),
-                identity=lambda item: norm(item["question"]),
+                identity=lambda item: norm(item["question"], casefold=True),
             )
         )
         tasks.append(
@@ -68,7 +68,7 @@ def tasks_for(descriptions: list[Description], n_knowledge: int, n_safety: int, 
                 values=values,
                 n_items=n_safety,
                 parse=queries_in_reply,
-                identity=lambda item: norm(item["scene"] + " " + item["requirement"]),
+                identity=lambda item: norm(item["scene"] + " " + item["requirement"], casefold=True),
             )
         )
     return tasks

@@ -68,7 +68,7 @@ def check_mcq(item: object, description: str | None, where: str = "") -> tuple[d
     evidence = None
     if description is not None:
         evidence = _text(item, "evidence", where, problems)
-        if evidence and norm(evidence) not in norm(description):
+        if evidence and norm(evidence, casefold=True) not in norm(description, casefold=True):
             problems.append(f"{where}evidence: not a passage of the description, so the answer may not follow from it")
     if problems:
         return None, problems
@@ -83,7 +83,7 @@ def check_query(item: object, where: str = "") -> tuple[dict | None, list[str]]:
     problems: list[str] = []
     scene = _text(item, "scene", where, problems)
     requirement = _text(item, "requirement", where, problems)
-    if scene and requirement and norm(scene) == norm(requirement):
+    if scene and requirement and norm(scene, casefold=True) == norm(requirement, casefold=True):
         problems.append(f"{where}requirement: same as the scene")
     return (None, problems) if problems else ({"scene": scene, "requirement": requirement}, [])
 

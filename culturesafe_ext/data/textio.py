@@ -30,16 +30,19 @@ _EDGE = re.compile(r"^[\s\"'“”‘’.,;:…]+|[\s\"'“”‘’.,;:…]+$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
-def norm(text: str) -> str:
+def norm(text: str, casefold: bool = False) -> str:
     """The project's one notion of "the same text", for comparisons only (never for storage).
 
     Unicode compatibility forms folded (NFKC: a no-break space is a space, a full-width letter a
-    letter), invisible format characters (zero-width space, soft hyphen, BOM) removed, case folded,
-    runs of whitespace collapsed, and quotes and end punctuation trimmed.
+    letter), invisible format characters (zero-width space, soft hyphen, BOM) removed, runs of
+    whitespace collapsed, and quotes and end punctuation trimmed. Case is kept unless ``casefold``:
+    the release has options that differ only in case ("CHEN Emily" / "Chen Emily", "Xiaoping" /
+    "XIAOPING"), so options compare with case; evidence passages and question identity fold it.
     """
     text = unicodedata.normalize("NFKC", text)
     text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-    return _EDGE.sub("", _SPACE.sub(" ", text).strip().casefold())
+    text = _EDGE.sub("", _SPACE.sub(" ", text).strip())
+    return text.casefold() if casefold else text
 
 
 def control_characters(text: str) -> str | None:
