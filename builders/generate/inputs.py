@@ -99,7 +99,9 @@ def read_records(path: Path) -> list[tuple[int, object]]:
 
 
 def _from_textio(p: textio.InputProblem) -> InputProblem:
-    numbers = re.findall(r"line (\d+)", p.record) or re.findall(r"line (\d+)", p.message)
+    numbers = (
+        ["1"] if p.record == "header" else re.findall(r"line (\d+)", p.record) or re.findall(r"line (\d+)", p.message)
+    )
     field = "-" if p.field in ("json", "encoding") else p.field  # file-level, as before
     return InputProblem(p.file, int(numbers[0]) if numbers else 0, field, p.message)
 

@@ -160,7 +160,7 @@ def loads_json(text: str, name: str, record: str = "-", max_depth: int = MAX_JSO
     except _DuplicateKey as err:
         quoted = json.dumps(err.key, ensure_ascii=False)
         lines = [text.count("\n", 0, m.start()) + 1 for m in re.finditer(re.escape(quoted) + r"\s*:", text)]
-        where = f" (on lines {', '.join(map(str, lines))})" if len(lines) > 1 else ""
+        where = f" (on lines {', '.join(map(str, lines))})" if len(set(lines)) > 1 else ""
         raise TextInputError(
             [InputProblem(name, record, err.key, f"duplicate key {err.key!r}{where}: one object holds it twice")]
         ) from None
@@ -181,7 +181,8 @@ def read_jsonl(path: Path) -> list[tuple[int, object]]:
     text = read_text(path)
     records: list[tuple[int, object]] = []
     problems: list[InputProblem] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # split on "\n" only: str.splitlines would also cut at U+2028, U+0085... which JSON strings may hold
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
