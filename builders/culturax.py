@@ -169,20 +169,25 @@ def _clean(text: str) -> str:
 
 
 def merge_repeats(rows: list[SourceRow]) -> tuple[list[SourceRow], list[dict]]:
-    """One row per distinct question (the first occurrence); the report lists every merged row."""
+    """One row per distinct question (the first occurrence); the report lists every merged row.
+
+    "The same question" is the project's one normalisation (:func:`culturesafe_ext.data.textio.norm`), so a
+    repeat that differs only by a no-break space or a full-width letter is merged too.
+    """
     first: dict[str, SourceRow] = {}
     merged: dict[str, list[SourceRow]] = defaultdict(list)
     for row in rows:
-        if row.question in first:
-            merged[row.question].append(row)
+        key = textio.norm(row.question)
+        if key in first:
+            merged[key].append(row)
         else:
-            first[row.question] = row
+            first[key] = row
     report = []
-    for question, repeats in merged.items():
-        kept = first[question]
+    for key, repeats in merged.items():
+        kept = first[key]
         report.append(
             {
-                "question": question,
+                "question": kept.question,
                 "kept_row": kept.row,
                 "merged_rows": [r.row for r in repeats],
                 "same_class": all(r.subdomain_id == kept.subdomain_id for r in repeats),

@@ -288,3 +288,15 @@ def test_duplicate_keys_in_other_inputs(tmp_path: Path) -> None:
     (tmp_path / "ls.json").write_text('[{"data": {"id": "X", "id": "Y"}}]', encoding="utf-8")
     with pytest.raises(review.DecisionError, match="ls.json: -: field 'id': duplicate key 'id'"):
         review.read_decisions(tmp_path / "ls.json", {})
+
+
+def test_culturax_repeats_use_the_one_normalisation(tmp_path: Path) -> None:
+    rows = [
+        culturax_row("How is Holi celebrated?"),
+        culturax_row("How is Holi\u200b celebrated?"),
+        culturax_row("Diwali?"),
+    ]
+    read, _ = culturax.read_csv(write_culturax(tmp_path / "r.csv", rows, "utf-8"))
+    kept, merged = culturax.merge_repeats(read)
+    assert [r.question for r in kept] == ["How is Holi celebrated?", "Diwali?"]
+    assert merged[0]["kept_row"] == 2 and merged[0]["merged_rows"] == [3]
