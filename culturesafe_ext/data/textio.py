@@ -124,27 +124,25 @@ def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
     return out
 
 
+_STRING_OR_BRACKET = re.compile(r'"(?:\\.|[^"\\])*"|[\[\]{}]')
+
+
 def _too_deep(text: str, limit: int) -> int | None:
-    """Line of the first bracket nested deeper than ``limit`` (strings skipped), else ``None``."""
+    """Line of the first bracket nested deeper than ``limit`` (brackets inside strings skipped), else ``None``.
+
+    Why before parsing: Python's JSON parser recurses, so a file nested 200,000 levels deep would end
+    in a RecursionError deep inside it; this scan is one regex pass and bounds what the parser sees.
+    """
     if text.count("[") + text.count("{") <= limit:
         return None
     depth = 0
-    in_string = escaped = False
-    for i, ch in enumerate(text):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
+    for match in _STRING_OR_BRACKET.finditer(text):
+        token = match.group()
+        if token in "[{":
             depth += 1
             if depth > limit:
-                return text.count("\n", 0, i) + 1
-        elif ch in "]}":
+                return text.count("\n", 0, match.start()) + 1
+        elif token in "]}":
             depth -= 1
     return None
 
