@@ -38,7 +38,10 @@ def find_json_object(text: str) -> dict | None:
 
 # A letter, then the text attached to it: "A. text", "A) text", "(A) text", "A: text", "A - text".
 _SEPARATOR = r"[.:\-\u2013\u2014]"
-_LETTER_WITH_TEXT = re.compile(rf"\s*\(?([A-Za-z])(?:\)\s*{_SEPARATOR}?|\s*{_SEPARATOR})\s*(\S.*?)\s*", re.DOTALL)
+_LEAD_IN = r"(?:(?:the\s+)?(?:correct\s+)?answer\s*(?:is\s*:?|:)\s*)?"  # "The answer is", "Answer:"
+_LETTER_WITH_TEXT = re.compile(
+    rf"\s*{_LEAD_IN}\(?([A-Za-z])(?:\)\s*{_SEPARATOR}?|\s*{_SEPARATOR})\s*(\S.*?)\s*", re.DOTALL | re.IGNORECASE
+)
 _LETTER_ONLY = re.compile(r"\s*\(?([A-Za-z])\)?\.?\s*")
 
 
@@ -74,10 +77,11 @@ def parse_choice_answer(text: str, letters: list[str], options: list[str] | None
 
     Accepts ``{"answer": "B"}`` (also fenced) and, failing JSON, a reply that is only the letter
     (``B``, ``B.``, ``(B)``). With ``options`` (the option texts in letter order), a letter followed by
-    its own option's text is accepted too (``{"answer": "B. Red envelopes"}``, compared with the
-    project's one normalisation) and marked ``with_text``. "B/C", "A or B", a letter with another
-    option's text, prose naming no letter, an unknown letter or a missing key are all invalid: unlike
-    the upstream scorer, a letter merely occurring in the answer is not a hit.
+    its own option's text is accepted too (``{"answer": "B. Red envelopes"}``, also after "The answer
+    is" or "Answer:"; compared with the project's one normalisation) and marked ``with_text``. "B/C",
+    "A or B", a letter with another option's text, prose naming no letter, an unknown letter or a
+    missing key are all invalid: unlike the upstream scorer, a letter merely occurring in the answer is
+    not a hit.
     """
     texts = list(options) if options is not None else [None] * len(letters)
     valid = {letter.upper(): t for letter, t in zip(letters, texts, strict=True)}
