@@ -218,6 +218,8 @@ def test_control_characters_in_text_fields_are_flagged(char: str, tmp_path: Path
     (tmp_path / "d.jsonl").write_text(json.dumps(desc) + "\n", encoding="utf-8")
     with pytest.raises(InputError, match="d.jsonl: line 1: field 'description': control character"):
         read_descriptions(tmp_path / "d.jsonl")
+    item = {"question": f"Q{char}?", "options": {"A": "a", "B": "b", "C": "c", "D": "d"}, "answer": "A"}
+    assert items.check_mcq(item, None)[1] == [f"question: control character U+{ord(char):04X} at character 2"]
 
 
 # --- AdaCultureSafe release: names, nesting, duplicate keys ---------------------------------------------

@@ -9,7 +9,7 @@ CulturaX: the three reference answers, non-empty and pairwise different.
 
 from __future__ import annotations
 
-from culturesafe_ext.data.textio import norm  # the one normalisation: builders, generator, MCQ parser
+from culturesafe_ext.data.textio import control_characters, norm  # the one normalisation and control check
 
 LETTERS = ("A", "B", "C", "D")
 REFERENCE_KEYS = ("helpful", "harmless", "honest")
@@ -23,6 +23,8 @@ def _text(obj: dict, key: str, where: str, problems: list[str]) -> str | None:
         problems.append(f"{where}{key}: expected a string, got {type(value).__name__}")
     elif not value.strip():
         problems.append(f"{where}{key}: empty")
+    elif control_characters(value):
+        problems.append(f"{where}{key}: {control_characters(value)}")
     else:
         return value.strip()
     return None
