@@ -64,7 +64,7 @@ def load_culturax_task(
     culturax_ss_threshold: float = 0.5,
     **metadata: Any,
 ):
-    """The chosen split of one CulturaX config, as ``{"eval": rows}``, with the judge's settings in each doc.
+    """The chosen split of one CulturaX config as ``{"eval": rows, "fewshot": pool}``, judge settings in each doc.
 
     ``culturax_split``: ``test`` (default), ``validation`` or ``train``. Fails before anything is
     generated when no judge is configured, or when the SS classifier lacks the named unsafe label.
