@@ -22,6 +22,7 @@ from typing import Any
 from culturesafe_ext.data import textio
 
 TRAINING_MANIFEST = "culturesafe_training.json"
+DATASET_SPLIT_SEED = 42  # the CulturaX train/validation/test split, in both `culturesafe build` and `generate`
 SPLIT_VERSION = 1
 # Model arguments that may name a folder written by a culturesafe training command.
 TRAINED_ARTIFACT_ARGS = ("peft", "adapters", "router")
