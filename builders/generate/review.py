@@ -7,20 +7,19 @@ labeling interface: a ``decision`` choice and one ``edit_<field>`` text area per
 that CSV, or Label Studio's JSON export (tasks with ``annotations[].result``). Only accepted and
 edited items are kept, marked ``checked``; a malformed decision names the file, record and field.
 
-The reading and writing of those files (:func:`csv_records`, :func:`labelstudio_tasks`,
-:func:`write_labelstudio`) is shared with the judge calibration (``culturesafe judge calibrate``): one
-importer for people's input, whatever they are asked.
+:func:`write_labelstudio` and :class:`RecordsError` are shared with the judge calibration
+(``culturesafe judge calibrate``), which reads its ratings through the same ``textio`` reader.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
+
+from culturesafe_ext.data import textio
 
 from .items import LETTERS, check_mcq, check_query, check_references
 
@@ -50,47 +49,6 @@ class DecisionError(RecordsError):
     """A decisions file that cannot be applied."""
 
     what = "the review decisions"
-
-
-# --- the shared reading and writing of people's input ---------------------------------------------------
-def read_text(path: Path, error: type[RecordsError] = DecisionError) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise error([f"{path.name}: cannot read: {err}"]) from None
-
-
-def csv_records(
-    name: str, text: str, required: tuple[str, ...], error: type[RecordsError] = DecisionError
-) -> Iterator[tuple[str, dict[str, str]]]:
-    """(``line N``, row) of a CSV; a missing or repeated header name is an error naming it."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = list(reader.fieldnames or [])
-    repeated = [c for c in dict.fromkeys(header) if header.count(c) > 1]
-    if repeated:
-        raise error([f"{name}: header: field {repeated[0]!r}: appears more than once"])
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise error([f"{name}: header: field {missing[0]!r}: missing column"])
-    for row in reader:
-        yield f"line {reader.line_num}", row
-
-
-def labelstudio_tasks(
-    name: str, text: str, error: type[RecordsError] = DecisionError
-) -> Iterator[tuple[str, dict | None, list[dict]]]:
-    """(``task N``, its ``data``, its annotations not cancelled) from a Label Studio JSON export."""
-    try:
-        tasks = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise error([f"{name}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}"]) from None
-    if not isinstance(tasks, list):
-        raise error([f"{name}: top level: expected a list of tasks (Label Studio JSON export)"])
-    for n, task in enumerate(tasks):
-        data = task.get("data") if isinstance(task, dict) else None
-        annotations = task.get("annotations") if isinstance(task, dict) else None
-        kept = [a for a in annotations or [] if isinstance(a, dict) and not a.get("was_cancelled")]
-        yield f"task {n}", data if isinstance(data, dict) else None, kept
 
 
 def write_labelstudio(folder: Path, data: list[dict], config: str) -> list[Path]:
@@ -171,13 +129,15 @@ class Decision:
 
 def read_decisions(path: Path, candidates: dict[str, dict]) -> dict[str, Decision]:
     """Decisions by item id from review.csv (filled in) or a Label Studio JSON export."""
-    text = read_text(path)
-    if path.suffix.lower() == ".csv":
-        records = _csv_records(path.name, text)
-    elif path.suffix.lower() == ".json":
-        records = _labelstudio_records(path.name, text)
-    else:
+    if path.suffix.lower() not in (".csv", ".json"):
         raise DecisionError([f"{path.name}: expected review.csv or a Label Studio export (.json)"])
+    try:  # the project's one reader: BOM-tolerant, strict UTF-8, duplicate keys and header names refused
+        if path.suffix.lower() == ".csv":
+            records = _csv_records(path.name, textio.read_csv(path, allow_trailing_unnamed=True))
+        else:
+            records = _labelstudio_records(path.name, textio.load_json(path))
+    except textio.TextInputError as err:
+        raise DecisionError([str(p) for p in err.problems]) from None
     problems: list[str] = []
     decisions: dict[str, Decision] = {}
     first: dict[str, str] = {}
@@ -220,24 +180,42 @@ def read_decisions(path: Path, candidates: dict[str, dict]) -> dict[str, Decisio
     return decisions
 
 
-def _csv_records(name: str, text: str):
-    for where, row in csv_records(name, text, ("id", "decision")):
+def _csv_records(name: str, table: textio.CsvTable):
+    if table.problems:
+        raise DecisionError([str(p) for p in table.problems])
+    missing = [c for c in ("id", "decision") if c not in table.header]
+    if missing:
+        raise DecisionError([f"{name}: header: field {missing[0]!r}: missing column"])
+    for record in table.records:
+        row = {h: c for h, c in zip(table.header, record.cells, strict=False) if h}
+        if not any(cell.strip() for cell in record.cells):
+            continue
         item_id = (row.get("id") or "").strip()
         action = (row.get("decision") or "").strip().lower() or None
         problems = [] if item_id or action is None else ["field 'id': empty"]
+        problems += [
+            f"field {k!r}: {textio.control_characters(v)}"
+            for k, v in row.items()
+            if k in ALL_FIELDS and textio.control_characters(v)
+        ]
         edits = {k: v for k, v in row.items() if k in ALL_FIELDS and v is not None}
-        yield where, item_id, action, edits, (row.get("note") or "").strip(), problems
+        yield f"line {record.line}", item_id, action, edits, (row.get("note") or "").strip(), problems
 
 
-def _labelstudio_records(name: str, text: str):
-    for where, data, done in labelstudio_tasks(name, text):
+def _labelstudio_records(name: str, tasks: object):
+    if not isinstance(tasks, list):
+        raise DecisionError([f"{name}: top level: expected a list of tasks (Label Studio JSON export)"])
+    for n, task in enumerate(tasks):
+        where = f"task {n}"
+        data = task.get("data") if isinstance(task, dict) else None
         if not isinstance(data, dict) or not isinstance(data.get("id"), str):
             yield where, "", None, {}, "", ["field 'data.id': missing or not a string"]
             continue
-        if not done:
+        annotations = [a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")]
+        if not annotations:
             yield where, data["id"], None, {}, "", []  # not reviewed
             continue
-        result = done[-1].get("result")
+        result = annotations[-1].get("result")
         if not isinstance(result, list):
             yield where, data["id"], None, {}, "", ["field 'annotations[-1].result': not a list"]
             continue

@@ -5,7 +5,8 @@ country and by the judge's respectfulness bin (1-3, 4-7, 8-10), so low and high 
 it writes ``CAL/sample.json`` (the answers with the judge's scores and identity), ``CAL/ratings.csv``
 (one row per answer and dimension, ``human_score`` and ``rater`` empty, the judge's score NOT shown so it
 cannot anchor the raters) and Label Studio files, through the review tooling of ``culturesafe generate``
-(one importer for people's input: :mod:`culturesafe_ext.builders.generate.review`).
+(:mod:`culturesafe_ext.builders.generate.review`); ratings are read, as review decisions are, through the
+project's one text reader (``culturesafe_ext.data.textio``).
 
 ``report CAL --ratings FILE...`` reads filled-in CSVs or Label Studio exports (several raters allowed;
 each (answer, dimension, rater) at most once; a bad record is an error naming file, line and field) and
@@ -58,9 +59,11 @@ def judge_name(settings: dict[str, Any]) -> str:
 
 def read_card(path: Path) -> dict[str, Any]:
     """A judge card; a file that is not one is an error naming the file and field."""
+    from culturesafe_ext.data import textio
+
     try:
-        card = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
+        card = textio.load_json(Path(path))
+    except (OSError, textio.TextInputError) as err:
         raise ValueError(f"{path}: not a readable judge card ({err})") from None
     if not isinstance(card, dict) or card.get("schema") != CARD_SCHEMA:
         raise ValueError(f"{path}: field 'schema' is not {CARD_SCHEMA!r}: not a judge card")
@@ -280,19 +283,49 @@ class Rating:
 
 
 def _records(path: Path, error: type) -> list[tuple[str, str, str, str, Any]]:
-    """(where, answer_id, dimension, rater, raw score) from a ratings CSV or a Label Studio export."""
-    from culturesafe_ext.builders.generate.review import csv_records, labelstudio_tasks, read_text
+    """(where, answer_id, dimension, rater, raw score) from a ratings CSV or a Label Studio export.
 
-    text = read_text(path, error)
-    out = []
-    if path.suffix.lower() == ".csv":
-        for where, row in csv_records(path.name, text, ("answer_id", "dimension", "human_score", "rater"), error):
-            out.append((where, row["answer_id"] or "", row["dimension"] or "", row["rater"] or "", row["human_score"]))
-        return out
-    if path.suffix.lower() != ".json":
+    Read through the project's one text reader (``textio``: strict UTF-8, duplicate keys and header names
+    refused), as the review import of ``culturesafe generate`` is.
+    """
+    from culturesafe_ext.data import textio
+
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".json"):
         raise error([f"{path.name}: expected ratings.csv or a Label Studio export (.json)"])
-    for where, data, done in labelstudio_tasks(path.name, text, error):
-        answer_id = (data or {}).get("answer_id", "")
+    try:
+        table = textio.read_csv(path, allow_trailing_unnamed=True) if suffix == ".csv" else None
+        tasks = textio.load_json(path) if suffix == ".json" else None
+    except textio.TextInputError as err:
+        raise error([str(p) for p in err.problems]) from None
+    out = []
+    if table is not None:
+        if table.problems:
+            raise error([str(p) for p in table.problems])
+        missing = [c for c in ("answer_id", "dimension", "human_score", "rater") if c not in table.header]
+        if missing:
+            raise error([f"{path.name}: header: field {missing[0]!r}: missing column"])
+        for record in table.records:
+            row = {h: c for h, c in zip(table.header, record.cells, strict=False) if h}
+            if not any(cell.strip() for cell in record.cells):
+                continue
+            where = f"line {record.line}"
+            out.append(
+                (
+                    where,
+                    row.get("answer_id", ""),
+                    row.get("dimension", ""),
+                    row.get("rater", ""),
+                    row.get("human_score"),
+                )
+            )
+        return out
+    if not isinstance(tasks, list):
+        raise error([f"{path.name}: top level: expected a list of tasks (Label Studio JSON export)"])
+    for n, task in enumerate(tasks):
+        data = task.get("data") if isinstance(task, dict) else None
+        answer_id = data.get("answer_id", "") if isinstance(data, dict) else ""
+        done = [a for a in (task.get("annotations") or []) if isinstance(a, dict) and not a.get("was_cancelled")]
         for k, annotation in enumerate(done):
             rater = annotation.get("completed_by")
             rater = rater.get("email", rater.get("id")) if isinstance(rater, dict) else rater
@@ -301,7 +334,9 @@ def _records(path: Path, error: type) -> list[tuple[str, str, str, str, Any]]:
                 value = (r.get("value") or {}) if isinstance(r, dict) else {}
                 if source.startswith("human_"):
                     score = value.get("number", value.get("rating"))
-                    out.append((f"{where} annotation {k}", answer_id, source[len("human_") :], str(rater or ""), score))
+                    out.append(
+                        (f"task {n} annotation {k}", str(answer_id), source[len("human_") :], str(rater or ""), score)
+                    )
     return out
 
 
@@ -423,7 +458,9 @@ def report(cal: Path, rating_paths: list[Path], n_resamples: int = 1000, seed: i
     """calibration.json and judge_card.json in ``cal``; returns the card."""
     import numpy as np
 
-    data = json.loads((cal / "sample.json").read_text(encoding="utf-8"))
+    from culturesafe_ext.data import textio
+
+    data = textio.load_json(cal / "sample.json")
     if data.get("schema") != SAMPLE_SCHEMA:
         raise ValueError(f"{cal / 'sample.json'}: field 'schema' is not {SAMPLE_SCHEMA!r}")
     answers = {a["answer_id"]: a for a in data["answers"]}
