@@ -41,6 +41,7 @@ class JudgeResult:
     error: str | None = None
     from_cache: bool = False
     key: str | None = None
+    usage: dict[str, int] | None = None  # the reply's tokens; on the first item of a shared request only
 
     @property
     def failed_request(self) -> bool:
@@ -73,9 +74,14 @@ class JudgeSummary:
     n_cached: int
     requests_sent: int = 0
     seconds: float = 0.0
+    prompt_tokens: int = 0  # over every reply used, cached ones included (what the judging cost) ...
+    completion_tokens: int = 0
+    new_prompt_tokens: int = 0  # ... and over the replies this call paid for
+    new_completion_tokens: int = 0
 
     @classmethod
     def of(cls, results: Sequence[JudgeResult], requests_sent: int = 0, seconds: float = 0.0) -> JudgeSummary:
+        tokens = usage_totals(results)
         return cls(
             n=len(results),
             n_scored=sum(r.score is not None for r in results),
@@ -85,7 +91,22 @@ class JudgeSummary:
             n_cached=sum(r.from_cache for r in results),
             requests_sent=requests_sent,
             seconds=seconds,
+            **tokens,
         )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def usage_totals(results: Sequence[JudgeResult | dict[str, Any]]) -> dict[str, int]:
+    """Prompt and completion tokens over results (objects or their dicts), in total and not from cache."""
+    out = dict.fromkeys(("prompt_tokens", "completion_tokens", "new_prompt_tokens", "new_completion_tokens"), 0)
+    for result in results:
+        usage = result.get("usage") if isinstance(result, dict) else result.usage
+        cached = result.get("from_cache") if isinstance(result, dict) else result.from_cache
+        for name in ("prompt_tokens", "completion_tokens"):
+            n = int((usage or {}).get(name) or 0)
+            out[name] += n
+            if not cached:
+                out["new_" + name] += n
+    return out

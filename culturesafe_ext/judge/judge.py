@@ -110,6 +110,11 @@ class Judge:
             interpret(item, done.replies[request.key], combined, from_cache=request.key in done.cached, key=request.key)
             for item, request in zip(items, requests, strict=True)
         ]
+        seen: set[str] = set()
+        for result in results:  # a reply shared by several items (one prompt) is counted once
+            if result.key in seen:
+                result.usage = None
+            seen.add(result.key or "")
         self.last_summary = JudgeSummary.of(results, done.sent, time.monotonic() - started)
         self._log(self.last_summary)
         return results
@@ -128,10 +133,15 @@ class Judge:
             mininterval=0.5,
         )
 
+        started, tokens = time.monotonic(), [0]
+
         def on_done(request: JudgeRequest, reply: Reply) -> None:
             replies[request.key] = reply
             if cache is not None and reply.error is None:
                 cache.put(request.key, reply.to_cache(), self.config.backend, self.config.model, request.rubric)
+            if reply.usage:
+                tokens[0] += reply.usage["prompt_tokens"] + reply.usage["completion_tokens"]
+                bar.set_postfix_str(f"{tokens[0] / max(time.monotonic() - started, 1e-3):.0f} tok/s", refresh=False)
             bar.update(1)
 
         try:
@@ -146,7 +156,8 @@ class Judge:
         level = logging.WARNING if failed else logging.INFO
         log.log(
             level,
-            "judge: %d items, %d scored, %d unparseable, %d failed requests, %d from cache, %d sent, %.1fs",
+            "judge: %d items, %d scored, %d unparseable, %d failed requests, %d from cache, %d sent, %.1fs, "
+            "%d+%d tokens (%d+%d new)",
             summary.n,
             summary.n_scored,
             summary.n_failed_parse,
@@ -154,6 +165,10 @@ class Judge:
             summary.n_cached,
             summary.requests_sent,
             summary.seconds,
+            summary.prompt_tokens,
+            summary.completion_tokens,
+            summary.new_prompt_tokens,
+            summary.new_completion_tokens,
         )
 
 
@@ -161,7 +176,7 @@ def interpret(
     item: JudgeItem, reply: Reply, combined: bool = False, from_cache: bool = False, key: str | None = None
 ) -> JudgeResult:
     """Turn a backend reply into the item's result (parse text, or average the score probabilities)."""
-    result = JudgeResult(dimension=item.dimension, from_cache=from_cache, key=key)
+    result = JudgeResult(dimension=item.dimension, from_cache=from_cache, key=key, usage=reply.usage)
     if reply.error is not None:
         result.error = reply.error
         result.raw = reply.text
@@ -192,6 +207,9 @@ def _progress(**kwargs: object) -> Any:
 
 class _NoBar:
     def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
         pass
 
     def close(self) -> None:

@@ -168,6 +168,7 @@ class StandIn:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/stats", self._stats)
+        self.add_routes(app)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", port, backlog=4096)
@@ -182,6 +183,9 @@ class StandIn:
             pass
         finally:
             await runner.cleanup()
+
+    def add_routes(self, app: web.Application) -> None:
+        """More endpoints for a subclass (the batch stand-in adds the files and batches APIs)."""
 
     # -- handlers --------------------------------------------------------------------------------
 
@@ -221,7 +225,7 @@ class StandIn:
             content = PROSE
         with self._lock:
             self.answered[key] += 1
-        return web.json_response(_completion(content))
+        return web.json_response(_completion(content, messages))
 
     def _fault_for(self, messages: list[dict], key: str, attempt: int) -> Fault | None:
         text = None
@@ -264,15 +268,21 @@ class StandIn:
         return json.dumps({"score": 42 if out_of_range else expected_score(messages)})
 
 
-def _completion(content: str) -> dict:
+def _completion(content: str, messages: list[dict]) -> dict:
     return {
         "id": "chatcmpl-standin",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": "standin",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        "usage": usage(messages, content),
     }
+
+
+def usage(messages: list[dict], content: str) -> dict[str, int]:
+    """Token counts as a server reports them; here one token per whitespace-separated word."""
+    prompt, completion = len(prompt_text(messages).split()), len(content.split())
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-from culturesafe_ext.judge.backends.base import JudgeRequest, OnDone, Reply
+from culturesafe_ext.judge.backends.base import JudgeRequest, OnDone, Reply, usage_of
 from culturesafe_ext.judge.config import JudgeConfig
 
 log = logging.getLogger("culturesafe.judge")
@@ -118,17 +118,10 @@ class OpenAIBackend:
             await asyncio.gather(*(worker() for _ in range(min(limit, len(requests)))))
 
     async def _one(self, session: aiohttp.ClientSession, request: JudgeRequest) -> Reply:
-        payload = {
-            "model": self.config.model,
-            "messages": request.messages,
-            "temperature": self.config.temperature,
-            "max_tokens": request.max_tokens or self.config.max_tokens,
-            **self.config.extra_body,
-        }
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        body = json.dumps(chat_payload(self.config, request), ensure_ascii=False).encode("utf-8")
         tries = 0
 
-        async def attempt() -> str:
+        async def attempt() -> tuple[str, dict[str, int] | None]:
             nonlocal tries
             tries += 1
             self.attempts += 1
@@ -136,7 +129,8 @@ class OpenAIBackend:
 
         try:
             try:  # fast path: most requests succeed at once and never touch the retry machinery
-                return Reply(text=await attempt())
+                text, usage = await attempt()
+                return Reply(text=text, usage=usage)
             except RETRYABLE as first:
                 if self.config.max_retries == 0:
                     raise
@@ -149,8 +143,8 @@ class OpenAIBackend:
             )
             async for retry in retrying:
                 with retry:
-                    text = await attempt()
-            return Reply(text=text)
+                    text, usage = await attempt()
+            return Reply(text=text, usage=usage)
         except asyncio.CancelledError:
             raise
         except Exception as err:  # every failure becomes a counted result
@@ -160,7 +154,7 @@ class OpenAIBackend:
             log.debug("judge %s", message)
             return Reply(error=message)
 
-    async def _post(self, session: aiohttp.ClientSession, body: bytes) -> str:
+    async def _post(self, session: aiohttp.ClientSession, body: bytes) -> tuple[str, dict[str, int] | None]:
         async with session.post(self.url, data=body) as response:
             raw = (await response.read()).decode("utf-8", errors="replace")  # JSON is UTF-8: no sniffing
             status = response.status
@@ -170,10 +164,11 @@ class OpenAIBackend:
             if status >= 400:
                 raise FatalError(f"HTTP {status}: {raw[:300]}")
         try:
-            content = json.loads(raw)["choices"][0]["message"]["content"]
+            parsed = json.loads(raw)
+            content = parsed["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError):
             raise TransientError(f"malformed response body: {raw[:200]!r}") from None
-        return content if isinstance(content, str) else ""
+        return (content if isinstance(content, str) else ""), usage_of(parsed)
 
     def _delay(self, error: BaseException | None, failed: int) -> float:
         """Seconds to wait after ``failed`` attempts: the server's ``Retry-After`` if it sent one (capped
@@ -185,6 +180,17 @@ class OpenAIBackend:
 
     def close(self) -> None:
         pass
+
+
+def chat_payload(config: JudgeConfig, request: JudgeRequest) -> dict[str, Any]:
+    """The ``/chat/completions`` body of one request (the batch backend sends the same body per line)."""
+    return {
+        "model": config.model,
+        "messages": request.messages,
+        "temperature": config.temperature,
+        "max_tokens": request.max_tokens or config.max_tokens,
+        **config.extra_body,
+    }
 
 
 def _describe(err: BaseException) -> str:
