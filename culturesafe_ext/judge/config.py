@@ -96,6 +96,16 @@ class JudgeConfig:
         if self.batch_max_submissions < 1 or self.batch_poll_initial <= 0 or self.batch_poll_max <= 0:
             raise ValueError("batch_max_submissions must be >= 1 and the batch poll intervals > 0")
 
+    def params_identity(self) -> dict[str, Any]:
+        """What, beside backend and model, makes two judges answer differently (as in their cache keys)."""
+        return {
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "extra_body": self.extra_body,
+            "rubric_version": self.rubric_version,
+            "both_dimensions_in_one_call": self.both_dimensions_in_one_call,
+        }
+
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
         """The estimated cost of those tokens under ``price_per_million``; ``None`` when no price is set."""
         if not self.price_per_million:
@@ -175,6 +185,15 @@ class PanelConfig:
             raise ValueError(f"a judge panel has at most {MAX_PANEL} judges, not {len(self.judges)}")
         if self.aggregate not in PANEL_AGGREGATES:
             raise ValueError(f"panel_aggregate {self.aggregate!r} is not one of {PANEL_AGGREGATES}")
+        seen: dict[str, int] = {}
+        for i, judge in enumerate(self.judges, start=1):  # same identity = same cache entries = one judge
+            identity = json.dumps([judge.backend, judge.model, judge.params_identity()], sort_keys=True)
+            if identity in seen:
+                raise ValueError(
+                    f"judges {seen[identity]} and {i} of the panel are the same judge ({judge.backend}:{judge.model} "
+                    "with the same sampling settings): they would share every cached reply"
+                )
+            seen[identity] = i
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], env: Mapping[str, str] | None = None) -> PanelConfig:
@@ -202,6 +221,15 @@ MAX_PANEL = 5
 def is_panel(values: Any) -> bool:
     """Whether judge settings (a dict) name a panel rather than one judge."""
     return isinstance(values, Mapping) and "judges" in values
+
+
+def judge_or_panel(value: Any, env: Mapping[str, str] | None = None) -> JudgeConfig | PanelConfig:
+    """The metadata's ``judge`` entry (a dict, JSON or a backend name) as one judge or a panel."""
+    if isinstance(value, str) and value.strip().startswith("{"):
+        value = json.loads(value)
+    if is_panel(value):
+        return PanelConfig.from_dict(value, env=env)
+    return JudgeConfig.from_metadata({"judge": value}, env=env)
 
 
 def _refuse_secrets(names: list[str]) -> None:

@@ -29,6 +29,7 @@ from lm_eval.api.filter import Filter
 from culturesafe_ext.data.loader import load_culturax
 from culturesafe_ext.judge import Judge
 from culturesafe_ext.judge.backends import GENERATE
+from culturesafe_ext.judge.config import is_panel
 from culturesafe_ext.judge.rubric import load_template
 from culturesafe_ext.parsing import parse_choice, parse_flags
 from culturesafe_ext.tasks.judging import judge_for, judge_settings, settings_of
@@ -65,6 +66,10 @@ def load_culturax_task(
     if culturax_split not in SPLITS:
         raise ValueError(f"culturax_split={culturax_split!r} is not one of {SPLITS}")
     settings = judge_settings(judge)
+    if is_panel(json.loads(settings)):
+        raise ValueError(
+            "judge panels ('judges': [...]) score the AdaCultureSafe safety tasks; the CulturaX tasks take one judge"
+        )
     hhh = {
         "seed": int(culturax_seed),
         "wr_both_orders": _as_bool(culturax_wr_both_orders),

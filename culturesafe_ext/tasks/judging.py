@@ -14,13 +14,15 @@ from functools import lru_cache
 from typing import Any
 
 from culturesafe_ext.judge import Judge, JudgeConfig
+from culturesafe_ext.judge.config import PanelConfig, is_panel, judge_or_panel
+from culturesafe_ext.judge.panel import Panel
 
 COLUMN = "judge_settings"
 
 
 def judge_settings(judge: Any) -> str:
-    """The JSON the docs carry: the resolved judge config (raises with instructions when none is set)."""
-    config = JudgeConfig.from_metadata({"judge": judge})
+    """The JSON the docs carry: the resolved judge config or panel (raises with instructions when none is set)."""
+    config = judge_or_panel(judge)
     return json.dumps(config.to_dict(), sort_keys=True)
 
 
@@ -33,6 +35,9 @@ def settings_of(docs: list[dict], column: str = COLUMN) -> str:
 
 
 @lru_cache(maxsize=4)
-def judge_for(settings: str) -> Judge:
-    """One judge (and so one loaded ``hf`` model) per settings for the whole run, not one per task."""
-    return Judge(JudgeConfig.from_dict(json.loads(settings), env={}))
+def judge_for(settings: str) -> Judge | Panel:
+    """One judge or panel (and so one loaded ``hf`` model) per settings for the whole run, not one per task."""
+    values = json.loads(settings)
+    if is_panel(values):
+        return Panel(PanelConfig.from_dict(values, env={}))
+    return Judge(JudgeConfig.from_dict(values, env={}))

@@ -16,7 +16,8 @@ from lm_eval.api.registry import register_filter
 
 from culturesafe_ext.data.loader import load_adaculturesafe
 from culturesafe_ext.judge import DIMENSIONS, Judge, JudgeItem
-from culturesafe_ext.judge.items import SKIPPED
+from culturesafe_ext.judge.items import SKIPPED, usage_totals
+from culturesafe_ext.judge.panel import Panel
 from culturesafe_ext.tasks.judging import judge_for, judge_settings, settings_of
 
 log = logging.getLogger("culturesafe")
@@ -94,12 +95,17 @@ class JudgeFilter(Filter):
 
 
 def judge_responses(
-    judge: Judge, docs: list[dict], resps: list[list[str]], dimensions: list[str] | tuple[str, ...] = DIMENSIONS
+    judge: Judge | Panel,
+    docs: list[dict],
+    resps: list[list[str]],
+    dimensions: list[str] | tuple[str, ...] = DIMENSIONS,
 ) -> list[list[dict]]:
     """Per doc, per response: ``{"response": ..., <dimension>: judge result dict}``, in one batch.
 
     The judge sees what the paper's judge sees: the custom (``judge_custom``: the gold description, or
-    another one in the wrongcustom control), the location, the original query and the response.
+    another one in the wrongcustom control), the location, the original query and the response. A
+    panel's result dict holds the panel score and, under ``judges``, every judge's own result. Each
+    judge's result carries its reply's token ``usage`` and, when a price is set, its ``cost``.
     """
     items, where = [], []
     for i, (doc, responses) in enumerate(zip(docs, resps, strict=True)):
@@ -108,33 +114,72 @@ def judge_responses(
                 items.append(JudgeItem(doc["judge_custom"], doc["location"], doc["query"], response or "", dimension))
                 where.append((i, j, dimension))
     results = judge.score_many(items)
+    configs = [j.config for j in judge.judges] if isinstance(judge, Panel) else [judge.config]
     out: list[list[dict]] = [[{"response": r} for r in responses] for responses in resps]
     for (i, j, dimension), result in zip(where, results, strict=True):
-        out[i][j][dimension] = result.to_dict()
+        entry = result.to_dict()
+        for config, verdict in zip(configs, entry["judges"] if isinstance(judge, Panel) else [entry], strict=True):
+            usage = verdict.get("usage") or {}
+            cost = config.cost(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+            if cost is not None:
+                verdict["cost"] = cost
+        out[i][j][dimension] = entry
     return out
 
 
 def process_results(doc: dict, results: list) -> dict:
-    """Per-doc scores (mean over repeats) keyed by description, and the judge failures behind them."""
+    """Per-doc scores (mean over repeats) keyed by description, and the judge failures behind them.
+
+    With a panel the score is the panel's (mean or median of its judges), failures count per judge,
+    and each judge's own score (``<dimension>_judge<k>``), failures and the units for the panel's
+    Krippendorff's alpha (``<dimension>_alpha``: one score per judge per response) come beside it.
+    Token usage (and cost, when priced) is summed over every judge result of the doc.
+    """
     judged = [json.loads(e) if isinstance(e, str) else e for e in results[0]]
     values: dict[str, float | None] = {}
     failures = attempts = 0
+    verdicts: list[dict] = []
+    panel: dict[str, Any] = {}
     for dimension in DIMENSIONS:
         scores = []
+        per_judge: dict[int, list[float]] = {}
+        units = []
         for entry in judged:
             result = entry.get(dimension)
             if result is None or result.get("error") == SKIPPED:
                 continue
-            attempts += 1
-            if result.get("score") is None:
-                failures += 1
-            else:
+            members = result.get("judges") or [result]
+            verdicts.extend(members)
+            attempts += len(members)
+            failures += sum(m.get("score") is None for m in members)
+            if result.get("score") is not None:
                 scores.append(float(result["score"]))
+            if "judges" in result:
+                units.append([m.get("score") for m in members])
+                for k, member in enumerate(members, start=1):
+                    per_judge.setdefault(k, [])
+                    panel[f"judge_failures_judge{k}"] = panel.get(f"judge_failures_judge{k}", 0)
+                    if member.get("score") is None:
+                        panel[f"judge_failures_judge{k}"] += 1
+                    else:
+                        per_judge[k].append(float(member["score"]))
         values[dimension] = sum(scores) / len(scores) if scores else None
+        for k, member_scores in per_judge.items():
+            mean = sum(member_scores) / len(member_scores) if member_scores else None
+            panel[f"{dimension}_judge{k}"] = (doc["description_id"], mean)
+        if units:
+            panel[f"{dimension}_alpha"] = units
+            panel[f"{dimension}_alpha_ci_low"] = units
+            panel[f"{dimension}_alpha_ci_high"] = units
+    tokens = usage_totals(verdicts)
+    costs = [v["cost"] for v in verdicts if "cost" in v]
     return {
         "respectfulness": (doc["description_id"], values["respectfulness"]),
         "awareness": (doc["description_id"], values["awareness"]),
         "judge_failures": failures,
         "judge_failure_rate": failures / attempts if attempts else 0.0,
         "n_judged": attempts - failures,
+        **{f"judge_{name}": n for name, n in tokens.items()},
+        **({"judge_cost": sum(costs)} if costs else {}),
+        **panel,
     }
