@@ -144,6 +144,24 @@ def test_panel_of_two_judges_mean_alpha_and_a_cached_rerun(tiny_model: Path, tmp
         second.reset()
         again = run_lm_eval(args(tiny_model, panel, limit=6), tmp_path / "two")
         assert first.n_requests == 0 and second.n_requests == 0  # every judge answered from its cache
+        # `culturesafe judge` with the same two judges, repeated --judge: the same panel, all from cache
+        shared = {k: v for k, v in panel.items() if k != "judges"}
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "culturesafe"),
+                "judge",
+                run["_dir"],
+                *[x for j in panel["judges"] for x in ("--judge", json.dumps({**shared, **j}))],
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **OFFLINE_ENV},
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert first.n_requests == 0 and second.n_requests == 0
+        assert "Krippendorff's alpha respectfulness" in done.stdout
+        rejudged = json.loads((Path(run["_dir"]) / "rejudge.json").read_text())
     metrics = run["results"][TASK]
     for dimension in ("respectfulness", "awareness"):
         rows = verdicts(run, dimension)
@@ -157,6 +175,9 @@ def test_panel_of_two_judges_mean_alpha_and_a_cached_rerun(tiny_model: Path, tmp
         assert metrics[f"{dimension}_alpha,judge"] == pytest.approx(direct)
         low, high = metrics[f"{dimension}_alpha_ci_low,judge"], metrics[f"{dimension}_alpha_ci_high,judge"]
         assert low <= high and low <= direct + 1e-9 and high >= direct - 1e-9
+        assert rejudged["panel"]["alpha"][dimension]["alpha"] == pytest.approx(direct)
+        assert rejudged["panel"]["tasks"][TASK][dimension] == pytest.approx(metrics[f"{dimension},judge"])
+        assert rejudged["judges"][0]["tasks"][TASK][dimension] == pytest.approx(one)
     assert metrics["judge_failures_judge1,judge"] == 0 and metrics["judge_failures_judge2,judge"] == 0
     # usage: tokens of both judges; only judge-a is priced
     rows = [j for d in ("respectfulness", "awareness") for v in verdicts(run, d) for j in v["judges"]]
@@ -168,3 +189,20 @@ def test_panel_of_two_judges_mean_alpha_and_a_cached_rerun(tiny_model: Path, tmp
         assert cached[f"{name},judge"] == pytest.approx(metrics[f"{name},judge"])
     assert cached["judge_new_prompt_tokens,judge"] == 0 and cached["judge_new_completion_tokens,judge"] == 0
     assert metrics["judge_new_prompt_tokens,judge"] == metrics["judge_prompt_tokens,judge"]
+    usage = [rejudged["judges"][k]["tasks"][TASK]["usage"] for k in (0, 1)]
+    assert sum(u["prompt_tokens"] for u in usage) == metrics["judge_prompt_tokens,judge"]
+    assert all(u["new_prompt_tokens"] == 0 for u in usage)
+    # the analysis report shows the same tokens, cost, both judges' scores and alpha
+    from culturesafe_ext.analysis.report import analyze, render_html
+
+    report = analyze([Path(again["_dir"])])
+    [part] = report["parts"]["judging"].values()
+    task = part["tasks"][TASK]
+    assert task["prompt_tokens"] == metrics["judge_prompt_tokens,judge"] and task["new_prompt_tokens"] == 0
+    assert task["cost"] == pytest.approx(metrics["judge_cost,judge"])
+    assert task["panel"]["judges"] == ["openai:judge-a", "openai:judge-b"]
+    respect = task["panel"]["respectfulness"]
+    assert respect["per_judge"] == pytest.approx([metrics[f"respectfulness_judge{k},judge"] for k in (1, 2)])
+    assert respect["alpha"] == pytest.approx(metrics["respectfulness_alpha,judge"])
+    page = render_html(report)
+    assert "Judge usage, cost and panel agreement" in page and "openai:judge-b" in page

@@ -1,7 +1,9 @@
 """``culturesafe judge RUN_DIR``: re-judge the logged safety samples of an lm-eval run, no re-generation.
 
-With one judge it re-scores; with two or more it also reports how far they agree (Spearman's rho,
-exact and within-1 agreement on the rounded scores), beside each judge's own scores.
+With one judge it re-scores; with two or more (a panel, judged concurrently, each from its own cache
+entries) it also reports the panel's score (mean or median of the judges) and how far they agree:
+Krippendorff's alpha (interval) with a seeded bootstrap 95% CI, and per pair Spearman's rho, exact and
+within-1 agreement on the rounded scores, beside each judge's own scores, failures and token usage.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help='judge settings as in --metadata, e.g. \'{"backend": "openai", "model": ..., "base_url": ...}\'; '
         "repeat for several judges",
     )
+    judge.add_argument(
+        "--panel-aggregate",
+        choices=("mean", "median"),
+        default="mean",
+        help="with several --judge: the panel's score of an answer (default: mean)",
+    )
     judge.add_argument("--out", type=Path, help="write the report JSON here (default: RUN_DIR/rejudge.json)")
     judge.set_defaults(func=run)
 
@@ -41,12 +49,13 @@ def read_samples(run_dir: Path) -> dict[str, list[dict]]:
 def rejudge(samples: dict[str, list[dict]], settings: dict[str, Any]) -> dict[str, Any]:
     """Scores of one judge: per task the paper's metrics, plus every (sample, dimension) score."""
     from culturesafe_ext.judge import Judge, JudgeConfig
+    from culturesafe_ext.judge.items import usage_totals
     from culturesafe_ext.tasks.aggregations import mean_by_description
     from culturesafe_ext.tasks.safety import judge_responses, process_results
 
     config = JudgeConfig.from_dict(settings)
     judge = Judge(config)
-    tasks, scores = {}, {}
+    tasks, scores, descriptions = {}, {}, {}
     for task, rows in samples.items():
         docs = [row["doc"] for row in rows]
         resps = [list(row["resps"][0]) for row in rows]
@@ -59,10 +68,43 @@ def rejudge(samples: dict[str, list[dict]], settings: dict[str, Any]) -> dict[st
             "n_judged": sum(p["n_judged"] for p in per_doc),
             "n_samples": len(rows),
         }
+        verdicts = [e[d] for entries in judged for e in entries for d in ("respectfulness", "awareness")]
+        tasks[task]["usage"] = usage_totals(verdicts)
+        costs = [v["cost"] for v in verdicts if "cost" in v]
+        tasks[task]["cost"] = sum(costs) if costs else None
         for row, entries in zip(rows, judged, strict=True):
+            descriptions[f"{task}/{row['doc_id']}"] = row["doc"]["description_id"]
             for dimension in ("respectfulness", "awareness"):
                 scores[f"{task}/{row['doc_id']}/{dimension}"] = entries[0][dimension]["score"]
-    return {"judge": config.to_dict(), "tasks": tasks, "scores": scores}
+    return {"judge": config.to_dict(), "tasks": tasks, "scores": scores, "descriptions": descriptions}
+
+
+def panel_summary(reports: list[dict[str, Any]], aggregate: str = "mean") -> dict[str, Any]:
+    """The panel's per-task scores (mean by description of each answer's panel score) and, per dimension,
+    Krippendorff's alpha between the judges with its bootstrap 95% CI."""
+    import statistics
+
+    from culturesafe_ext.judge.panel import alpha, alpha_ci
+    from culturesafe_ext.tasks.aggregations import mean_by_description
+
+    combine = statistics.fmean if aggregate == "mean" else statistics.median
+    keys = list(reports[0]["scores"])
+    out: dict[str, Any] = {"aggregate": aggregate, "tasks": defaultdict(dict), "alpha": {}}
+    for dimension in ("respectfulness", "awareness"):
+        mine = [k for k in keys if k.endswith("/" + dimension)]
+        units = [[r["scores"].get(k) for r in reports] for k in mine]
+        low, high = alpha_ci(units)
+        out["alpha"][dimension] = {"alpha": alpha(units), "ci95": [low, high], "n": len(units)}
+        by_task: dict[str, list] = defaultdict(list)
+        for key, unit in zip(mine, units, strict=True):
+            scored = [s for s in unit if s is not None]
+            task, doc_id, _ = key.rsplit("/", 2)
+            description = reports[0]["descriptions"][f"{task}/{doc_id}"]
+            by_task[task].append((description, combine(scored) if scored else None))
+        for task, pairs in by_task.items():
+            out["tasks"][task][dimension] = mean_by_description(pairs)
+    out["tasks"] = dict(out["tasks"])
+    return out
 
 
 def agreement(a: dict[str, float | None], b: dict[str, float | None]) -> dict[str, Any]:
@@ -82,10 +124,19 @@ def agreement(a: dict[str, float | None], b: dict[str, float | None]) -> dict[st
 
 
 def run(args: argparse.Namespace) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from culturesafe_ext.judge.config import JudgeConfig, PanelConfig
+
+    settings = [json.loads(raw) for raw in args.judge]
+    if len(settings) > 1:  # refuses two identical judges before anything is sent
+        PanelConfig(judges=tuple(JudgeConfig.from_dict(s) for s in settings), aggregate=args.panel_aggregate)
     samples = read_samples(args.run_dir)
-    reports = [rejudge(samples, json.loads(raw)) for raw in args.judge]
+    with ThreadPoolExecutor(max_workers=len(settings), thread_name_prefix="rejudge") as pool:
+        reports = list(pool.map(lambda s: rejudge(samples, s), settings))
     report: dict[str, Any] = {"run_dir": str(args.run_dir), "judges": reports}
     if len(reports) > 1:
+        report["panel"] = panel_summary(reports, args.panel_aggregate)
         report["agreement"] = {}
         for (i, a), (j, b) in itertools.combinations(enumerate(reports), 2):
             per_dim = defaultdict(dict)
@@ -110,6 +161,22 @@ def _print(report: dict[str, Any]) -> None:
                 f"  {task:<44} {m['respectfulness']:>8.3f} {m['awareness']:>8.3f} "
                 f"{m['judge_failures']:>9} {m['n_judged']:>7}"
             )
+    if "panel" in report:
+        panel = report["panel"]
+        print(f"panel ({panel['aggregate']} of {len(report['judges'])} judges)")
+        for task, m in panel["tasks"].items():
+            print(f"  {task:<44} {m['respectfulness']:>8.3f} {m['awareness']:>8.3f}")
+        for dimension, a in panel["alpha"].items():
+            low, high = a["ci95"]
+            print(f"  Krippendorff's alpha {dimension}: {a['alpha']:.3f} [{low:.3f}, {high:.3f}] (n={a['n']})")
+    for i, judge in enumerate(report["judges"]):
+        tokens = {t: m["usage"] for t, m in judge["tasks"].items()}
+        prompt = sum(u["prompt_tokens"] for u in tokens.values())
+        completion = sum(u["completion_tokens"] for u in tokens.values())
+        new = sum(u["new_prompt_tokens"] + u["new_completion_tokens"] for u in tokens.values())
+        costs = [m["cost"] for m in judge["tasks"].values() if m["cost"] is not None]
+        cost = f", cost {sum(costs):.4f}" if costs else ""
+        print(f"judge {i} usage: {prompt} prompt + {completion} completion tokens ({new} new){cost}")
     for pair, dims in report.get("agreement", {}).items():
         for dimension, a in dims.items():
             rho = f"{a['spearman_rho']:.3f} (p={a['spearman_p']:.2g})" if "spearman_rho" in a else "n/a"
