@@ -75,10 +75,11 @@ def alpha(units: Sequence[Sequence[float | None]]) -> float:
     import numpy as np
 
     data = np.array([[np.nan if s is None else float(s) for s in unit] for unit in units], dtype=float).T
-    if data.size == 0 or (np.sum(~np.isnan(data), axis=0) >= 2).sum() < 2:
+    pairable = data[:, np.sum(~np.isnan(data), axis=0) >= 2] if data.size else data
+    if pairable.shape[-1] < 2:
         return float("nan")
-    values = data[~np.isnan(data)]
-    if np.all(values == values[0]):
+    values = pairable[~np.isnan(pairable)]
+    if np.all(values == values[0]):  # no disagreement is possible: alpha is 0/0
         return float("nan")
     return float(krippendorff.alpha(reliability_data=data, level_of_measurement="interval"))
 

@@ -30,6 +30,7 @@ from culturesafe_ext.data.loader import load_culturax
 from culturesafe_ext.judge import Judge
 from culturesafe_ext.judge.backends import GENERATE
 from culturesafe_ext.judge.config import is_panel
+from culturesafe_ext.judge.items import usage_totals
 from culturesafe_ext.judge.rubric import load_template
 from culturesafe_ext.parsing import parse_choice, parse_flags
 from culturesafe_ext.tasks.judging import judge_for, judge_settings, settings_of
@@ -173,10 +174,17 @@ def judge_answers(judge: Judge, hhh: dict, docs: list[dict], resps: list[list[st
                 (i, j, "ti", None),
             )
     done = judge.complete(requests)
+    counted: set[str] = set()  # a reply shared by several verdicts (one prompt) counts its tokens once
     for request, (i, j, metric, order) in zip(requests, where, strict=True):
         reply = done.replies[request.key]
         entry = out[i][j]
         verdict: dict[str, Any] = {"raw": reply.text, "error": reply.error, "from_cache": request.key in done.cached}
+        if reply.usage and request.key not in counted:
+            counted.add(request.key)
+            verdict["usage"] = reply.usage
+            cost = judge.config.cost(reply.usage["prompt_tokens"], reply.usage["completion_tokens"])
+            if cost is not None:
+                verdict["cost"] = cost
         if metric == "wr":
             choice = parse_choice(reply.text, "winner", ["A", "B", "tie"]) if reply.error is None else None
             verdict.update(order=order, winner=choice)
@@ -271,7 +279,11 @@ def process_results(doc: dict, results: list) -> dict:
         runs["informative"].append(float(ti["informative"]) if ok else None)
         runs["ti"].append(float(ti["truthful"] and ti["informative"]) if ok else None)
     means = {k: _mean([v for v in values if v is not None]) for k, values in runs.items()}
+    verdicts = [v for entry in entries for v in [*entry.get("wr", []), entry.get("ss"), entry.get("ti")] if v]
+    costs = [v["cost"] for v in verdicts if "cost" in v]
     return {
+        **{f"judge_{name}": n for name, n in usage_totals(verdicts).items()},
+        **({"judge_cost": sum(costs)} if costs else {}),
         **means,
         "avg": (means["wr"], means["ti"], means["ss"]),
         "wr_run_std": runs["wr"],
