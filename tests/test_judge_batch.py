@@ -96,3 +96,24 @@ def test_an_upload_without_a_batch_is_completed_not_uploaded_again(tmp_path: Pat
         results = Judge(config(server, tmp_path)).score_many(ITEMS[:2])
         assert server.uploads == 1 and len(server.batches) == 1
         assert [r.score for r in results] == [expected(i) for i in ITEMS[:2]]
+
+
+def test_generation_goes_through_the_batch_api_too(tmp_path: Path) -> None:
+    """`culturesafe generate` with openai-batch: every round of generation requests is one batch."""
+    from support.scripted_generator import respond
+    from test_generate import REQUESTS_FULL_RUN, write_descriptions
+
+    from culturesafe_ext.cli import main
+
+    descriptions = write_descriptions(tmp_path)
+    generator = {"backend": "openai-batch", "model": "standin", "batch_poll_initial": 0.02, "batch_poll_max": 0.05}
+    with BatchStandIn(responder=respond) as server:
+        args = ["generate", "adaculturesafe", "--descriptions", str(descriptions), "--out", str(tmp_path / "thai")]
+        args += ["--generator", json.dumps(generator), "--base-url", server.base_url]
+        args += ["--cache-path", str(tmp_path / "cache.sqlite"), "--no-progress"]
+        assert main(args) == 0
+        assert sum(server.submitted.values()) == REQUESTS_FULL_RUN and max(server.submitted.values()) == 1
+        assert len(server.batches) == 3  # one per generation round (first attempt, two retries)
+    report = json.loads((tmp_path / "thai.work" / "generation_report.json").read_text())
+    assert report["generator"]["backend"] == "openai-batch"
+    assert (report["stats"]["complete"], report["stats"]["incomplete"]) == (9, 1)
