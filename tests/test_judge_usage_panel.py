@@ -63,6 +63,14 @@ def test_alpha_is_krippendorffs_and_undefined_cases_are_nan() -> None:
     low, high = alpha_ci(units, n_boot=200, seed=3)
     assert low <= alpha(units) <= high and (low, high) == alpha_ci(units, n_boot=200, seed=3)  # seeded
     assert np.isnan(alpha([[5, 5], [5, 5]])) and np.isnan(alpha([[1, None], [2, 3]]))
+    # an hf judge's probability-weighted scores: rounded half up to the 1..10 points (5,000 of them run)
+    rng = np.random.default_rng(0)
+    first = rng.uniform(1, 10, 5000)
+    second = np.clip(first + rng.normal(0, 1, 5000), 1, 10)
+    rounded = np.floor(np.array([first, second]) + 0.5)
+    expected = krippendorff.alpha(reliability_data=rounded, level_of_measurement="interval")
+    assert alpha([[x, y] for x, y in zip(first, second, strict=True)]) == pytest.approx(expected)
+    assert alpha([[1.5, 2.49], [7.5, 8.0], [3.0, 3.0]]) == alpha([[2, 2], [8, 8], [3, 3]])
 
 
 def other(messages: list[dict]) -> str:

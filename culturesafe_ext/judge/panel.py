@@ -69,12 +69,16 @@ class Panel:
 def alpha(units: Sequence[Sequence[float | None]]) -> float:
     """Krippendorff's alpha (interval) of a panel over units: each unit is one score per judge (None: none).
 
-    NaN when fewer than two units have two scores or every score is the same (alpha is undefined then).
+    Scores are rounded half up to the rubric's 1..10 points first: the ``hf`` judge's probability-weighted
+    scores would otherwise make every value distinct, and the package's coincidence matrices grow with the
+    square of the number of distinct values (5,000 such scores asked it for 3.6 TiB). NaN when fewer than
+    two units have two scores or every score is the same (alpha is undefined then).
     """
     import krippendorff
     import numpy as np
 
     data = np.array([[np.nan if s is None else float(s) for s in unit] for unit in units], dtype=float).T
+    data = np.floor(data + 0.5)
     pairable = data[:, np.sum(~np.isnan(data), axis=0) >= 2] if data.size else data
     if pairable.shape[-1] < 2:
         return float("nan")
@@ -87,7 +91,10 @@ def alpha(units: Sequence[Sequence[float | None]]) -> float:
 def alpha_ci(
     units: Sequence[Sequence[float | None]], n_boot: int = 1000, seed: int = 1234, level: float = 0.95
 ) -> tuple[float, float]:
-    """A seeded percentile bootstrap CI for :func:`alpha`, resampling units with replacement."""
+    """A seeded percentile bootstrap CI for :func:`alpha`, resampling units with replacement.
+
+    Measured here: 1,000 draws take 3 s over 500 units and 33 s over 5,000 (the package's per-call cost).
+    """
     import numpy as np
 
     units = [list(u) for u in units]
