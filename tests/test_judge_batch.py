@@ -87,7 +87,8 @@ def test_an_upload_without_a_batch_is_completed_not_uploaded_again(tmp_path: Pat
             import aiohttp
 
             async with aiohttp.ClientSession() as session:
-                await backend._submit(session, requests)
+                [lines] = backend._files({r.key: r for r in requests})
+                await backend._submit(session, lines)
 
         import asyncio
 
@@ -117,3 +118,11 @@ def test_generation_goes_through_the_batch_api_too(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "thai.work" / "generation_report.json").read_text())
     assert report["generator"]["backend"] == "openai-batch"
     assert (report["stats"]["complete"], report["stats"]["incomplete"]) == (9, 1)
+
+
+def test_a_large_run_is_cut_into_several_batches_polled_together(tmp_path: Path) -> None:
+    with BatchStandIn(polls_until_done=2) as server:
+        results = Judge(config(server, tmp_path, batch_max_lines=5)).score_many(ITEMS)
+        sizes = [len(server.files[b["input_file_id"]].splitlines()) for b in server.batches.values()]
+        assert sizes == [5, 5, 2] and max(server.submitted.values()) == 1
+    assert [r.score for r in results] == [expected(i) for i in ITEMS]

@@ -130,3 +130,13 @@ def test_culturax_usage_and_cost_per_doc_and_a_cached_rerun(tmp_path: Path) -> N
         assert a["judge_cost"] == pytest.approx((prompt * 3.0 + completion * 15.0) / 1e6)
         assert b["judge_prompt_tokens"] == prompt and b["judge_new_prompt_tokens"] == 0
         assert b["judge_new_completion_tokens"] == 0 and b["judge_cost"] == pytest.approx(a["judge_cost"])
+
+
+def test_the_progress_bar_shows_tokens_per_second(tmp_path: Path, capsys) -> None:
+    items = [JudgeItem(f"custom {i}", "Spain", f"q {i}", f"r {i}", "awareness") for i in range(3)]
+    with StandIn() as server:
+        judge = Judge(JudgeConfig.from_dict({**http(server, "m", tmp_path / "c.sqlite"), "progress": True}, env={}))
+        judge.score_many(items)
+    summary = judge.last_summary
+    assert summary.prompt_tokens > 0 and summary.new_prompt_tokens == summary.prompt_tokens
+    assert "tok/s" in capsys.readouterr().err

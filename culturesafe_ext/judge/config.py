@@ -71,6 +71,8 @@ class JudgeConfig:
     batch_poll_max: float = 300.0  # ... up to this
     batch_max_wait: float | None = None  # give up waiting (the batch id stays for the next run); None: wait
     batch_max_submissions: int = 3  # an expired or failed batch re-submits what is missing, up to this often
+    batch_max_lines: int = 50_000  # requests per batch file (the OpenAI limit); more make several batches
+    batch_max_bytes: int = 190_000_000  # bytes per batch file (OpenAI accepts up to 200 MB)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -95,6 +97,8 @@ class JudgeConfig:
             )
         if self.batch_max_submissions < 1 or self.batch_poll_initial <= 0 or self.batch_poll_max <= 0:
             raise ValueError("batch_max_submissions must be >= 1 and the batch poll intervals > 0")
+        if self.batch_max_lines < 1 or self.batch_max_bytes < 1:
+            raise ValueError("batch_max_lines and batch_max_bytes must be >= 1")
 
     def params_identity(self) -> dict[str, Any]:
         """What, beside backend and model, makes two judges answer differently (as in their cache keys)."""

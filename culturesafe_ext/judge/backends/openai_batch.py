@@ -12,6 +12,9 @@ created, not when its results are read. The state is written right after the upl
 after the batch is created (batch id), so a run killed at any point resumes that upload or that batch on
 the next run instead of paying twice. It holds ids and cache keys only, never a prompt or the API key.
 
+Large runs: a file holds at most ``batch_max_lines`` requests (50,000, the API's limit) and
+``batch_max_bytes``; more make several batches, submitted together and polled concurrently.
+
 Outcomes: a line with an ``error`` or a non-2xx ``status_code`` is a counted failure of that request
 (not re-sent in the same run; the next run retries it, as failures are not cached). An ``expired``,
 ``failed`` or ``cancelled`` batch keeps the lines it did finish, and only what is missing is re-submitted,
@@ -96,14 +99,15 @@ class OpenAIBatchBackend:
         timeout = aiohttp.ClientTimeout(total=self.config.timeout)
         async with aiohttp.ClientSession(timeout=timeout, headers=headers) as session:
             try:
-                for state in self._open_states(remaining):
+                resumed = self._open_states(remaining)
+                for state in resumed:
                     log.info("judge: resuming batch %s", state.get("batch_id") or state["input_file_id"])
-                    await self._finish(session, state, remaining, on_done)
+                await asyncio.gather(*(self._finish(session, s, remaining, on_done) for s in resumed))
                 submissions = 0
                 while remaining and submissions < self.config.batch_max_submissions:
                     submissions += 1
-                    state = await self._submit(session, list(remaining.values()))
-                    await self._finish(session, state, remaining, on_done)
+                    states = [await self._submit(session, lines) for lines in self._files(remaining)]
+                    await asyncio.gather(*(self._finish(session, s, remaining, on_done) for s in states))
             except (BatchAPIError, aiohttp.ClientError, asyncio.TimeoutError) as err:
                 message = self._clean(f"batch API: {type(err).__name__}: {err}")
                 log.warning("judge: %s", message)
@@ -116,16 +120,31 @@ class OpenAIBatchBackend:
                 Reply(error=f"no batch result after {self.config.batch_max_submissions} submission(s)"),
             )
 
-    async def _submit(self, session: aiohttp.ClientSession, requests: list[JudgeRequest]) -> dict[str, Any]:
-        """Upload one JSONL file for ``requests``; the state is saved before the batch is created."""
-        lines = [
-            json.dumps(
-                {"custom_id": r.key, "method": "POST", "url": CHAT_ENDPOINT, "body": chat_payload(self.config, r)},
+    def _files(self, remaining: dict[str, JudgeRequest]) -> list[list[tuple[str, bytes]]]:
+        """The remaining requests as JSONL lines ``(custom_id, line)``, cut into files within the API's limits."""
+        files: list[list[tuple[str, bytes]]] = [[]]
+        size = 0
+        for request in remaining.values():
+            line = json.dumps(
+                {
+                    "custom_id": request.key,
+                    "method": "POST",
+                    "url": CHAT_ENDPOINT,
+                    "body": chat_payload(self.config, request),
+                },
                 ensure_ascii=False,
-            )
-            for r in requests
-        ]
-        content = ("\n".join(lines) + "\n").encode("utf-8")
+            ).encode("utf-8")
+            full = len(files[-1]) >= self.config.batch_max_lines or size + len(line) + 1 > self.config.batch_max_bytes
+            if files[-1] and full:
+                files.append([])
+                size = 0
+            files[-1].append((request.key, line))
+            size += len(line) + 1
+        return [f for f in files if f]
+
+    async def _submit(self, session: aiohttp.ClientSession, lines: list[tuple[str, bytes]]) -> dict[str, Any]:
+        """Upload one JSONL file of ``(custom_id, line)``; the state is saved before the batch is created."""
+        content = b"".join(line + b"\n" for _, line in lines)
         filename = f"culturesafe-{uuid.uuid4().hex[:12]}.jsonl"
 
         def form() -> dict[str, Any]:  # a FormData is consumed when sent: one per attempt
@@ -140,7 +159,7 @@ class OpenAIBatchBackend:
             "model": self.config.model,
             "input_file_id": uploaded["id"],
             "batch_id": None,
-            "custom_ids": [r.key for r in requests],
+            "custom_ids": [key for key, _ in lines],
             "created": time.time(),
         }
         self._save(state)
