@@ -1,10 +1,12 @@
-"""One judge for the safety tasks: OpenAI-compatible HTTP or a local transformers model.
+"""One judge for the safety tasks: OpenAI-compatible HTTP, the OpenAI Batch API or a local transformers model.
 
 Typical use (what a batch lm-eval filter does with all responses of a task)::
 
     judge = Judge(JudgeConfig.from_metadata(metadata))
     results = judge.score_many([JudgeItem(custom, location, query, response, "respectfulness"), ...])
-    judge.last_summary  # n, n_scored, n_failed_parse, n_failed_request, n_cached, requests_sent
+    judge.last_summary  # n, n_scored, n_failed_parse, n_failed_request, n_cached, requests_sent, tokens
+
+Several judges at once: :class:`culturesafe_ext.judge.panel.Panel` (settings ``{"judges": [...]}``).
 
 Importing this package is cheap: aiohttp and torch load only when a backend is created.
 """
