@@ -162,6 +162,11 @@ def test_panel_of_two_judges_mean_alpha_and_a_cached_rerun(tiny_model: Path, tmp
         assert first.n_requests == 0 and second.n_requests == 0
         assert "Krippendorff's alpha respectfulness" in done.stdout
         rejudged = json.loads((Path(run["_dir"]) / "rejudge.json").read_text())
+        from culturesafe_ext.cli import main  # the panel's settings as one --judge stand for its two judges
+
+        assert main(["judge", run["_dir"], "--judge", json.dumps(panel), "--out", str(tmp_path / "r.json")]) == 0
+        assert first.n_requests == 0 and second.n_requests == 0
+        assert json.loads((tmp_path / "r.json").read_text())["panel"] == rejudged["panel"]
     metrics = run["results"][TASK]
     for dimension in ("respectfulness", "awareness"):
         rows = verdicts(run, dimension)

@@ -27,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         required=True,
         metavar="JSON",
         help='judge settings as in --metadata, e.g. \'{"backend": "openai", "model": ..., "base_url": ...}\'; '
-        "repeat for several judges",
+        'repeat for several judges (a panel, {"judges": [...]}, stands for its judges)',
     )
     judge.add_argument(
         "--panel-aggregate",
@@ -126,9 +126,12 @@ def agreement(a: dict[str, float | None], b: dict[str, float | None]) -> dict[st
 def run(args: argparse.Namespace) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
-    from culturesafe_ext.judge.config import JudgeConfig, PanelConfig
+    from culturesafe_ext.judge.config import JudgeConfig, PanelConfig, is_panel
 
-    settings = [json.loads(raw) for raw in args.judge]
+    settings = []
+    for raw in args.judge:  # a panel's settings (as in --metadata) stand for its judges
+        value = json.loads(raw)
+        settings.extend(PanelConfig.from_dict(value).to_dict()["judges"] if is_panel(value) else [value])
     if len(settings) > 1:  # refuses two identical judges before anything is sent
         PanelConfig(judges=tuple(JudgeConfig.from_dict(s) for s in settings), aggregate=args.panel_aggregate)
     samples = read_samples(args.run_dir)
