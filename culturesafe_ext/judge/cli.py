@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -46,20 +47,57 @@ def read_samples(run_dir: Path) -> dict[str, list[dict]]:
     return read(run_dir, SAMPLES_GLOB)
 
 
+def parse_judges(raw: list[str]) -> list[dict[str, Any]]:
+    """Every ``--judge`` value as settings, all checked before any sample is read or judged."""
+    from culturesafe_ext.judge import Judge, JudgeConfig
+    from culturesafe_ext.judge.config import JudgeSettingError, PanelConfig, is_panel
+
+    judges = []
+    for n, text in enumerate(raw, start=1):
+        where = f"--judge #{n}"
+        try:
+            settings = json.loads(text)
+        except ValueError as err:
+            example = '\'{"backend": "openai", "model": "...", "base_url": "..."}\''
+            raise JudgeSettingError(f"{where} is not valid JSON ({err}): give an object such as {example}") from None
+        if not isinstance(settings, dict):
+            raise JudgeSettingError(f"{where} must be a JSON object, not {type(settings).__name__}")
+        try:  # a panel's settings (as in --metadata) stand for its judges
+            members = PanelConfig.from_dict(settings).to_dict()["judges"] if is_panel(settings) else [settings]
+            for member in members:
+                config = JudgeConfig.from_dict(member)
+                if config.backend == "none":
+                    raise JudgeSettingError("the 'none' backend judges nothing: name a real judge")
+                config.api_key()
+                Judge(config).check_cache()
+        except ValueError as err:
+            raise JudgeSettingError(f"{where}: {err}") from None
+        judges.extend(members)
+    return judges
+
+
 def rejudge(samples: dict[str, list[dict]], settings: dict[str, Any]) -> dict[str, Any]:
-    """Scores of one judge: per task the paper's metrics, plus every (sample, dimension) score."""
+    """Scores of one judge: per task the paper's metrics, plus every (sample, dimension) score.
+
+    ``problems`` lists what makes the judge's scores unusable (a refused run, a task whose every
+    judgement failed): the command then exits non-zero.
+    """
     from culturesafe_ext.judge import Judge, JudgeConfig
     from culturesafe_ext.judge.items import usage_totals
     from culturesafe_ext.tasks.aggregations import mean_by_description
+    from culturesafe_ext.tasks.judging import KIND_METRICS, summary_problem
     from culturesafe_ext.tasks.safety import judge_responses, process_results
 
     config = JudgeConfig.from_dict(settings)
     judge = Judge(config)
-    tasks, scores, descriptions = {}, {}, {}
+    tasks, scores, descriptions, problems = {}, {}, {}, []
     for task, rows in samples.items():
         docs = [row["doc"] for row in rows]
         resps = [list(row["resps"][0]) for row in rows]
         judged = judge_responses(judge, docs, resps)
+        problem = summary_problem(judge.last_summary, task)
+        if problem:
+            problems.append(problem)
         per_doc = [process_results(doc, [entries]) for doc, entries in zip(docs, judged, strict=True)]
         tasks[task] = {
             "respectfulness": mean_by_description(p["respectfulness"] for p in per_doc),
@@ -67,6 +105,7 @@ def rejudge(samples: dict[str, list[dict]], settings: dict[str, Any]) -> dict[st
             "judge_failures": sum(p["judge_failures"] for p in per_doc),
             "n_judged": sum(p["n_judged"] for p in per_doc),
             "n_samples": len(rows),
+            **{m: sum(p[m] for p in per_doc) for m in KIND_METRICS.values()},
         }
         verdicts = [e[d] for entries in judged for e in entries for d in ("respectfulness", "awareness")]
         tasks[task]["usage"] = usage_totals(verdicts)
@@ -76,7 +115,15 @@ def rejudge(samples: dict[str, list[dict]], settings: dict[str, Any]) -> dict[st
             descriptions[f"{task}/{row['doc_id']}"] = row["doc"]["description_id"]
             for dimension in ("respectfulness", "awareness"):
                 scores[f"{task}/{row['doc_id']}/{dimension}"] = entries[0][dimension]["score"]
-    return {"judge": config.to_dict(), "tasks": tasks, "scores": scores, "descriptions": descriptions}
+        if judge.last_summary is not None and judge.last_summary.fatal:
+            break  # stop at the first run-level error
+    return {
+        "judge": config.to_dict(),
+        "tasks": tasks,
+        "scores": scores,
+        "problems": problems,
+        "descriptions": descriptions,
+    }
 
 
 def panel_summary(reports: list[dict[str, Any]], aggregate: str = "mean") -> dict[str, Any]:
@@ -126,17 +173,18 @@ def agreement(a: dict[str, float | None], b: dict[str, float | None]) -> dict[st
 def run(args: argparse.Namespace) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
-    from culturesafe_ext.judge.config import JudgeConfig, PanelConfig, is_panel
+    from culturesafe_ext.judge.config import JudgeConfig, PanelConfig
 
-    settings = []
-    for raw in args.judge:  # a panel's settings (as in --metadata) stand for its judges
-        value = json.loads(raw)
-        settings.extend(PanelConfig.from_dict(value).to_dict()["judges"] if is_panel(value) else [value])
-    if len(settings) > 1:  # refuses two identical judges before anything is sent
-        PanelConfig(judges=tuple(JudgeConfig.from_dict(s) for s in settings), aggregate=args.panel_aggregate)
+    judges = parse_judges(args.judge)
+    if len(judges) > 1:  # refuses two identical judges before anything is sent
+        PanelConfig(judges=tuple(JudgeConfig.from_dict(s) for s in judges), aggregate=args.panel_aggregate)
+    if not args.run_dir.is_dir():
+        raise FileNotFoundError(f"{args.run_dir} is not a folder: give an lm_eval --output_path folder")
     samples = read_samples(args.run_dir)
-    with ThreadPoolExecutor(max_workers=len(settings), thread_name_prefix="rejudge") as pool:
-        reports = list(pool.map(lambda s: rejudge(samples, s), settings))
+    if not samples:
+        raise FileNotFoundError(f"no {SAMPLES_GLOB} under {args.run_dir}: was lm_eval run with --log_samples?")
+    with ThreadPoolExecutor(max_workers=len(judges), thread_name_prefix="rejudge") as pool:
+        reports = list(pool.map(lambda s: rejudge(samples, s), judges))
     report: dict[str, Any] = {"run_dir": str(args.run_dir), "judges": reports}
     if len(reports) > 1:
         report["panel"] = panel_summary(reports, args.panel_aggregate)
@@ -151,7 +199,10 @@ def run(args: argparse.Namespace) -> int:
     out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     _print(report)
     print(f"report: {out}")
-    return 0
+    problems = [p for judge in reports for p in judge["problems"]]
+    for problem in problems:
+        print(f"culturesafe judge: error: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def _print(report: dict[str, Any]) -> None:

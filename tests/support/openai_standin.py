@@ -25,7 +25,22 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-KINDS = ("429", "500", "401", "timeout", "drop", "garbage", "out_of_range", "prose")
+KINDS = (
+    "429",
+    "500",
+    "400",
+    "401",
+    "403",
+    "404",
+    "timeout",
+    "drop",
+    "garbage",
+    "out_of_range",
+    "prose",
+    "length",  # HTTP 200, finish_reason "length", the answer cut after its first digit: {"score": 1
+    "content_filter",  # HTTP 200, content null, finish_reason "content_filter"
+    "parts",  # HTTP 200, the answer as a list of content parts [{"type": "text", "text": ...}]
+)
 PROSE = "The response is quite respectful and shows some awareness of the custom."
 
 
@@ -42,6 +57,7 @@ class Fault:
     match: str | None = None
     first_n: int | None = None
     retry_after: float = 0.0
+    pad: int = 0  # a 401 body: this many characters of text before the echoed key
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -223,9 +239,18 @@ class StandIn:
             content = self.answer(messages, out_of_range=fault is not None and fault.kind == "out_of_range")
         if fault is not None and fault.kind == "prose":
             content = PROSE
+        finish, payload = "stop", content
+        if fault is not None and fault.kind == "length":
+            digit = content.find(next(c for c in content if c.isdigit())) if any(c.isdigit() for c in content) else 0
+            finish, payload = "length", content[: digit + 1]
+        elif fault is not None and fault.kind == "content_filter":
+            finish, payload = "content_filter", None
+        elif fault is not None and fault.kind == "parts":
+            half = len(content) // 2
+            payload = [{"type": "text", "text": content[:half]}, {"type": "text", "text": content[half:]}]
         with self._lock:
             self.answered[key] += 1
-        return web.json_response(_completion(content, messages))
+        return web.json_response(_completion(payload, finish, messages))
 
     def _fault_for(self, messages: list[dict], key: str, attempt: int) -> Fault | None:
         text = None
@@ -247,8 +272,17 @@ class StandIn:
         if fault.kind == "500":
             return web.json_response({"error": {"message": "internal error"}}, status=500)
         if fault.kind == "401":  # echoes the key it got, as some servers do
-            message = f"Incorrect API key provided: {request.headers.get('Authorization')}"
+            message = "x" * fault.pad + f"Incorrect API key provided: {request.headers.get('Authorization')}"
             return web.json_response({"error": {"message": message}}, status=401)
+        if fault.kind == "400":
+            message = "Unrecognized request argument supplied: top_kk"
+            return web.json_response({"error": {"message": message, "type": "invalid_request_error"}}, status=400)
+        if fault.kind == "403":
+            message = "Permission denied: this key cannot use model 'standin'"
+            return web.json_response({"error": {"message": message}}, status=403)
+        if fault.kind == "404":
+            message = "The model 'standin' does not exist or you do not have access to it."
+            return web.json_response({"error": {"message": message, "code": "model_not_found"}}, status=404)
         if fault.kind == "timeout":
             await asyncio.sleep(self.hang_seconds)
             return None
@@ -258,7 +292,7 @@ class StandIn:
             raise asyncio.CancelledError  # nothing is written: the client sees the connection vanish
         if fault.kind == "garbage":
             return web.Response(body=b'{"id": "chatcmpl-x", "choices": [{"mess', content_type="application/json")
-        return None  # out_of_range and prose change only the content
+        return None  # out_of_range, prose, length, content_filter and parts change only the answer
 
     @staticmethod
     def answer(messages: list[dict], out_of_range: bool = False) -> str:
@@ -268,20 +302,21 @@ class StandIn:
         return json.dumps({"score": 42 if out_of_range else expected_score(messages)})
 
 
-def _completion(content: str, messages: list[dict]) -> dict:
+def _completion(content: str | list | None, finish_reason: str = "stop", messages: list[dict] | None = None) -> dict:
     return {
         "id": "chatcmpl-standin",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": "standin",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-        "usage": usage(messages, content),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
+        "usage": usage(messages or [], content),
     }
 
 
-def usage(messages: list[dict], content: str) -> dict[str, int]:
+def usage(messages: list[dict], content: str | list | None) -> dict[str, int]:
     """Token counts as a server reports them; here one token per whitespace-separated word."""
-    prompt, completion = len(prompt_text(messages).split()), len(content.split())
+    text = content if isinstance(content, str) else json.dumps(content) if content else ""
+    prompt, completion = len(prompt_text(messages).split()), len(text.split())
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 

@@ -35,8 +35,8 @@ from typing import Any
 
 import aiohttp
 
-from culturesafe_ext.judge.backends.base import JudgeRequest, OnDone, Reply, usage_of
-from culturesafe_ext.judge.backends.openai_http import chat_payload, parse_retry_after
+from culturesafe_ext.judge.backends.base import JudgeRequest, JudgeRunError, OnDone, Reply, usage_of
+from culturesafe_ext.judge.backends.openai_http import chat_payload, parse_retry_after, reply_of
 from culturesafe_ext.judge.config import JudgeConfig
 
 log = logging.getLogger("culturesafe.judge")
@@ -102,7 +102,7 @@ class OpenAIBatchBackend:
                 resumed = self._open_states(remaining)
                 for state in resumed:
                     log.info("judge: resuming batch %s", state.get("batch_id") or state["input_file_id"])
-                await asyncio.gather(*(self._finish(session, s, remaining, on_done) for s in resumed))
+                await asyncio.gather(*(self._resume(session, s, remaining, on_done) for s in resumed))
                 submissions = 0
                 while remaining and submissions < self.config.batch_max_submissions:
                     submissions += 1
@@ -141,6 +141,18 @@ class OpenAIBatchBackend:
             files[-1].append((request.key, line))
             size += len(line) + 1
         return [f for f in files if f]
+
+    async def _resume(
+        self, session: aiohttp.ClientSession, state: dict[str, Any], remaining: dict[str, JudgeRequest], on_done: OnDone
+    ) -> None:
+        """Finish a saved batch; one the server no longer knows (404) is forgotten and its requests re-sent."""
+        try:
+            await self._finish(session, state, remaining, on_done)
+        except JudgeRunError as err:
+            if "HTTP 404" not in str(err):
+                raise
+            log.warning("judge: the saved batch %s is unknown to the server; its requests are sent again", state)
+            self._forget(state)
 
     async def _submit(self, session: aiohttp.ClientSession, lines: list[tuple[str, bytes]]) -> dict[str, Any]:
         """Upload one JSONL file of ``(custom_id, line)``; the state is saved before the batch is created."""
@@ -254,10 +266,13 @@ class OpenAIBatchBackend:
             detail = entry.get("error") or (body or {}).get("error") or body
             return Reply(error=self._clean(f"batch {batch_id} line failed (HTTP {status}): {json.dumps(detail)[:300]}"))
         try:
-            content = body["choices"][0]["message"]["content"]
-        except (KeyError, IndexError, TypeError):
+            choice = body["choices"][0]
+            message = choice.get("message") or {}
+        except (KeyError, IndexError, TypeError, AttributeError):
             return Reply(error=f"batch {batch_id}: malformed result body: {json.dumps(body)[:200]}")
-        return Reply(text=content if isinstance(content, str) else "", usage=usage_of(body))
+        reply = reply_of(message.get("content"), choice.get("finish_reason"), message.get("refusal"))
+        reply.usage = usage_of(body)  # the same rules as the openai backend: truncated, filtered, complete
+        return reply
 
     # -- HTTP with retries for transient failures ------------------------------------------------
 
@@ -279,6 +294,8 @@ class OpenAIBatchBackend:
                     if response.status == 429 or response.status >= 500:
                         wait = parse_retry_after(response.headers.get("Retry-After"))
                         problem = f"HTTP {response.status} from {method} {url}: {text[:200]}"
+                    elif response.status in (401, 403, 404):  # no request of the run can succeed: stop it
+                        raise JudgeRunError(self._clean(f"HTTP {response.status} from {method} {url}: {text[:300]}"))
                     elif response.status >= 400:
                         raise BatchAPIError(self._clean(f"HTTP {response.status} from {method} {url}: {text[:300]}"))
                     else:
