@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from culturesafe_ext.data import textio
-from culturesafe_ext.data.schema import (
+from culturesafe_ext.data.adaculturesafe_schema import (
     ALL,
     KINDS,
     SPLIT,
