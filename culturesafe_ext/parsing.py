@@ -11,6 +11,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from culturesafe_ext.data.textio import norm
+
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
 _DECODER = json.JSONDecoder()
 
@@ -38,25 +40,65 @@ def find_json_object(text: str) -> dict | None:
     return None
 
 
-def parse_choice_letter(text: str, letters: list[str]) -> str | None:
-    """The letter a model chose, or ``None`` when it did not choose exactly one valid letter.
+# A letter, then the text attached to it: "A. text", "A) text", "(A) text", "A: text", "A - text".
+_SEPARATOR = r"[.:\-\u2013\u2014]"
+_LEAD_IN = r"(?:(?:the\s+)?(?:correct\s+)?answer\s*(?:is\s*:?|:)\s*)?"  # "The answer is", "Answer:"
+_LETTER_WITH_TEXT = re.compile(
+    rf"\s*{_LEAD_IN}\(?([A-Za-z])(?:\)\s*{_SEPARATOR}?|\s*{_SEPARATOR})\s*(\S.*?)\s*", re.DOTALL | re.IGNORECASE
+)
+_LETTER_ONLY = re.compile(r"\s*\(?([A-Za-z])\)?\.?\s*")
+
+
+@dataclass(frozen=True)
+class ChoiceAnswer:
+    """The letter a model chose (``None``: invalid) and whether it came with its option's text."""
+
+    letter: str | None
+    with_text: bool = False
+
+
+def _letter_of(value: str, valid: dict[str, str | None]) -> ChoiceAnswer:
+    """One answer string: a bare letter, or a letter whose attached text is that option's own text."""
+    bare = _LETTER_ONLY.fullmatch(value)
+    if bare:
+        letter = bare.group(1).upper()
+        return ChoiceAnswer(letter if letter in valid else None)
+    attached = _LETTER_WITH_TEXT.fullmatch(value)
+    if attached:
+        letter, said = attached.group(1).upper(), attached.group(2)
+        option = valid.get(letter)
+        if option is not None and norm(said) == norm(option):
+            return ChoiceAnswer(letter, with_text=True)
+        # case may differ only when no other option matches without case ("CHEN Emily" vs "Chen Emily")
+        folded = [t for t in valid.values() if t is not None and norm(t, True) == norm(said, True)]
+        if option is not None and folded == [option]:
+            return ChoiceAnswer(letter, with_text=True)
+    return ChoiceAnswer(None)
+
+
+def parse_choice_answer(text: str, letters: list[str], options: list[str] | None = None) -> ChoiceAnswer:
+    """The letter a model chose and how; ``letter=None`` when it did not choose exactly one valid letter.
 
     Accepts ``{"answer": "B"}`` (also fenced) and, failing JSON, a reply that is only the letter
-    (``B``, ``B.``, ``(B)``). "B/C", "A or B", an unknown letter or a missing key are all invalid:
-    unlike the upstream scorer, a letter merely occurring in the answer is not a hit.
+    (``B``, ``B.``, ``(B)``). With ``options`` (the option texts in letter order), a letter followed by
+    its own option's text is accepted too (``{"answer": "B. Red envelopes"}``, also after "The answer
+    is" or "Answer:"; compared with the project's one normalisation) and marked ``with_text``. "B/C",
+    "A or B", a letter with another option's text, prose naming no letter, an unknown letter or a
+    missing key are all invalid: unlike the upstream scorer, a letter merely occurring in the answer is
+    not a hit.
     """
-    valid = {letter.upper() for letter in letters}
+    texts = list(options) if options is not None else [None] * len(letters)
+    valid = {letter.upper(): t for letter, t in zip(letters, texts, strict=True)}
     obj = find_json_object(text)
     if obj is not None:
         value = obj.get("answer")
-        if not isinstance(value, str):
-            return None
-        value = value.strip().strip("().").strip().upper()
-        return value if value in valid else None
-    bare = re.fullmatch(r"\s*\(?([A-Za-z])\)?\.?\s*", text or "")
-    if bare and bare.group(1).upper() in valid:
-        return bare.group(1).upper()
-    return None
+        return _letter_of(value, valid) if isinstance(value, str) else ChoiceAnswer(None)
+    return _letter_of(text or "", valid) if isinstance(text, str) else ChoiceAnswer(None)
+
+
+def parse_choice_letter(text: str, letters: list[str], options: list[str] | None = None) -> str | None:
+    """The letter a model chose, or ``None`` (see :func:`parse_choice_answer`)."""
+    return parse_choice_answer(text, letters, options).letter
 
 
 _NUMBER = r"[-+]?\d+(?:\.\d+)?"

@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from culturesafe_ext.data.splits import DATASET_SPLIT_SEED as DEFAULT_SEED
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gen = subparsers.add_parser("generate", help="generate, deduplicate, verify and publish a new benchmark")
@@ -70,7 +72,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-attempts", type=int, default=3, help="attempts per description and kind (3)")
     parser.add_argument("--max-tokens", type=int, default=1024, help="tokens per reply (1024)")
     parser.add_argument("--threshold", type=int, default=10, help="SimHash Hamming threshold for near-duplicates (10)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the gold-letter shuffle (and splits)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"seed of the gold-letter shuffle and the split (default {DEFAULT_SEED}, as `culturesafe build`)",
+    )
     parser.add_argument("--prompt-version", default="v1", help="prompt files <name>.<version>.txt (v1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 

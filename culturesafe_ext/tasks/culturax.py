@@ -66,7 +66,7 @@ def load_culturax_task(
     culturax_ss_threshold: float = 0.5,
     **metadata: Any,
 ):
-    """The chosen split of one CulturaX config, as ``{"eval": rows}``, with the judge's settings in each doc.
+    """The chosen split of one CulturaX config as ``{"eval": rows, "fewshot": pool}``, judge settings in each doc.
 
     ``culturax_split``: ``test`` (default), ``validation`` or ``train``. Fails before anything is
     generated when no judge is configured, or when the SS classifier lacks the named unsafe label.
@@ -102,7 +102,11 @@ def load_culturax_task(
     )
     import datasets
 
-    return datasets.DatasetDict({"eval": rows})
+    # few-shot pool (fewshot_split: fewshot): the train split of every domain (validation when train is
+    # evaluated); near-duplicate clusters never cross splits, so no example is an evaluated question
+    pool_split = "validation" if culturax_split == "train" else "train"
+    pool = load_culturax(**{**metadata, "culturax_config": "all"})[pool_split]
+    return datasets.DatasetDict({"eval": rows, "fewshot": pool})
 
 
 def _as_bool(value: Any) -> bool:
