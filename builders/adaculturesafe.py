@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from culturesafe_ext.data import textio
-from culturesafe_ext.data.schema import (
+from culturesafe_ext.data.adaculturesafe_schema import (
     ALL,
     KINDS,
     SPLIT,
@@ -23,6 +23,7 @@ from culturesafe_ext.data.schema import (
     option_letters,
     safety_query,
 )
+from culturesafe_ext.data.baselines import majority_letter, random_choice
 
 from .hub_layout import CardText, ConfigTable, write_hub_dataset
 
@@ -332,17 +333,15 @@ def _read_country(path: Path, country: Country, release: Release) -> None:
 
 
 def gold_letter_stats(rows: list[dict]) -> dict:
-    """Gold-letter distribution and the two trivial baselines a score must beat."""
+    """Gold-letter distribution and the two trivial baselines a score must beat (flat means over questions)."""
     letters = Counter(r["gold_letter"] for r in rows)
-    n = len(rows)
-    top, top_n = letters.most_common(1)[0] if letters else ("-", 0)
-    random = sum(1 / len(r["options"]) for r in rows) / n if n else 0.0
+    top, top_n, n = majority_letter(r["gold_letter"] for r in rows)
     return {
         "n": n,
         "distribution": {k: letters[k] for k in sorted(letters)},
         "most_frequent_letter": top,
         "most_frequent_letter_baseline": top_n / n if n else 0.0,
-        "random_baseline": random,
+        "random_baseline": sum(random_choice(len(r["options"])) for r in rows) / n if n else 0.0,
     }
 
 

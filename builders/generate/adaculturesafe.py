@@ -3,7 +3,7 @@
 :func:`generate`: descriptions -> 5 knowledge MCQs and 5 safety queries each (LLM, cached, checked,
 retried) -> near-duplicates removed (each listed with its twin) -> gold letters balanced -> review
 files in the work folder. :func:`publish`: the reviewers' accepted items -> the same rows and Hub
-layout as the release builder (``culturesafe_ext.data.schema``, ``hub_layout.write_hub_dataset``), so
+layout as the release builder (``culturesafe_ext.data.adaculturesafe_schema``, ``hub_layout.write_hub_dataset``), so
 ``lm_eval --metadata '{"culturesafe_data": OUT}'`` evaluates them.
 """
 
@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-from culturesafe_ext.data.schema import ALL, KINDS, SPLIT, config_name, option_letters, safety_query
+from culturesafe_ext.data.adaculturesafe_schema import ALL, KINDS, SPLIT, config_name, option_letters, safety_query
 from culturesafe_ext.data.textio import norm
 from culturesafe_ext.judge import Judge
 

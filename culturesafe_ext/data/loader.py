@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from culturesafe_ext.data import culturax_schema
-from culturesafe_ext.data.schema import DEFAULT_HUB_ID
+from culturesafe_ext.data.adaculturesafe_schema import DEFAULT_HUB_ID
 from culturesafe_ext.paths import CACHE_ENV, cache_dir  # noqa: F401 - CACHE_ENV re-exported for tests
 
 log = logging.getLogger("culturesafe")

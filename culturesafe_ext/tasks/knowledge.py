@@ -1,6 +1,6 @@
 """Knowledge MCQ tasks in three scoring families: option loglikelihood, JSON generation, CircularEval.
 
-Docs are rows of the ``knowledge`` configs (:mod:`culturesafe_ext.data.schema`).
+Docs are rows of the ``knowledge`` configs (:mod:`culturesafe_ext.data.adaculturesafe_schema`).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 
-from culturesafe_ext.data.schema import option_letters
+from culturesafe_ext.data.adaculturesafe_schema import option_letters
 from culturesafe_ext.parsing import parse_choice_answer
 
 

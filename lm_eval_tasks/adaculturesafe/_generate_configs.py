@@ -30,7 +30,7 @@ TOP_GROUP = "adaculturesafe"
 
 
 def slug(name: str) -> str:
-    from culturesafe_ext.data.schema import slug as schema_slug
+    from culturesafe_ext.data.adaculturesafe_schema import slug as schema_slug
 
     return schema_slug(name)
 
