@@ -291,3 +291,19 @@ def test_a_run_judged_through_environment_variables_rebuilds_from_the_docs_judge
         config["metadata"].pop("judge", None)
     results.write_text(json.dumps(data))
     assert refusals(folder) == ""
+
+
+def test_a_panel_is_read_again_judge_by_judge() -> None:
+    """A judge panel logs each judge's own result under ``judges``: each raw reply is re-read."""
+    from culturesafe_ext.analysis.validate import check_verdicts
+
+    members = [{"backend": "openai", "model": "a"}, {"backend": "openai", "model": "b"}]
+    own = [{"score": 4.0, "raw": '{"score": 4}', "error": None}, {"score": 6.0, "raw": '{"score": 6}', "error": None}]
+    panel = {"judges": members, "panel_aggregate": "mean"}
+    row = _judged_row(0, {"respectfulness": {"score": 5.0, "judges": own}}, panel)
+    assert check_verdicts("s.jsonl", "t", [row], 0.05) == []
+    own[1]["score"] = 9.0
+    row = _judged_row(0, {"respectfulness": {"score": 6.5, "judges": own}}, panel)
+    assert "doc_id 0/respectfulness (judge 2 of the panel): logged 9.0" in str(
+        check_verdicts("s.jsonl", "t", [row], 0.05)[0]
+    )

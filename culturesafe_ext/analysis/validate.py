@@ -240,8 +240,14 @@ def _filters(task_obj: Any) -> list[str]:
     return [f["name"] for f in (task_obj.config.filter_list or [])] or ["none"]
 
 
-def _check_definition(where: str, task: str, task_obj: Any, data: dict, config: dict) -> list[Refusal]:
-    """Version and the full metric set of the installed task: each metric under each filter, nothing else."""
+def _check_definition(
+    where: str, task: str, task_obj: Any, data: dict, config: dict, rows: list[dict]
+) -> list[Refusal]:
+    """Version and the full metric set of the installed task: each metric under each filter, nothing else.
+
+    Required are the task version's metrics that its ``process_results`` yields for these samples (lm-eval
+    reports no metric without values, e.g. a panel's per-judge scores for a single judge).
+    """
     out = []
     logged_version = data.get("versions", {}).get(task)
     if logged_version is not None and not same(logged_version, task_obj.VERSION):
@@ -257,11 +263,18 @@ def _check_definition(where: str, task: str, task_obj: Any, data: dict, config: 
     if logged != metrics:
         out.append(Refusal(where, f"task {task!r}: configs lists metrics {logged}, the task version has {metrics}"))
     reported = data.get("results", {}).get(task, {})
-    required = [f"{m},{f}" for m in metrics for f in _filters(task_obj)]
+    process = resolve(config.get("process_results", ""))
+    if process is not None and rows:
+        produced = {k for r in rows for k in process(r["doc"], _as_results(r["filtered_resps"]))}
+        yielded = [m for m in metrics if m in produced]
+    else:
+        yielded = metrics
+    required = [f"{m},{f}" for m in yielded for f in _filters(task_obj)]
     missing = [k for k in required if k not in reported]
     if missing:
         out.append(Refusal(where, f"task {task!r}: metric(s) {missing} of the task version are not reported"))
-    extra = [k for k in reported if k not in _NOT_METRICS and "_stderr," not in k and k not in required]
+    every = {f"{m},{f}" for m in metrics for f in _filters(task_obj)}
+    extra = [k for k in reported if k not in _NOT_METRICS and "_stderr," not in k and k not in every]
     if extra:
         out.append(Refusal(where, f"task {task!r}: reported {extra}, which the task version does not compute"))
     return out
@@ -326,7 +339,6 @@ def check_verdicts(sp: str, task: str, rows: list[dict], max_failure_rate: float
                     logged = judged.get(dimension) if isinstance(judged, dict) else None
                     if not isinstance(logged, dict) or logged.get("error") == SKIPPED:
                         continue
-                    attempts += 1
                     item = JudgeItem(
                         doc.get("judge_custom", ""),
                         doc.get("location", ""),
@@ -334,17 +346,23 @@ def check_verdicts(sp: str, task: str, rows: list[dict], max_failure_rate: float
                         judged.get("response") or "",
                         dimension,
                     )
-                    reply = Reply.from_logged(logged)  # the judge's own reading of what it logged
-                    again = interpret(item, reply, combined)
-                    if logged.get("score") is None:
-                        failures += 1
-                    # the hf judge logs its probabilities rounded to 6 decimals: its mean is re-derived to 1e-4
-                    tolerance = PROBS_TOLERANCE if reply.probs is not None else 0.0
-                    if not _near(again.score, logged.get("score"), tolerance):
-                        mismatches.append(
-                            f"{r.get('doc_id')}/{dimension}: logged {logged.get('score')}, "
-                            f"its raw reply {logged.get('raw')!r} gives {again.score}"
-                        )
+                    # a panel logs each judge's own result under "judges": each is re-read with its settings
+                    members = logged.get("judges") if isinstance(logged.get("judges"), list) else [logged]
+                    member_settings = settings.get("judges") if "judges" in logged else [settings]
+                    for k, (result, own) in enumerate(zip(members, member_settings or [settings], strict=False)):
+                        attempts += 1
+                        reply = Reply.from_logged(result)  # the judge's own reading of what it logged
+                        again = interpret(item, reply, bool((own or {}).get("both_dimensions_in_one_call", combined)))
+                        if result.get("score") is None:
+                            failures += 1
+                        # the hf judge logs its probabilities rounded to 6 decimals: re-derived to 1e-4
+                        tolerance = PROBS_TOLERANCE if reply.probs is not None else 0.0
+                        if not _near(again.score, result.get("score"), tolerance):
+                            who = f" (judge {k + 1} of the panel)" if len(members) > 1 else ""
+                            mismatches.append(
+                                f"{r.get('doc_id')}/{dimension}{who}: logged {result.get('score')}, "
+                                f"its raw reply {result.get('raw')!r} gives {again.score}"
+                            )
     if mismatches:
         out.append(
             Refusal(
@@ -406,11 +424,14 @@ def check(submission: Path, policy: Policy) -> list[Refusal]:
     present = [t for t in run.tasks if t in expected]
     installed, failed = installed_tasks(run, present)
     refusals.extend(failed)
-    judges: dict[str, dict] = {}
+    judges: dict[str, dict] = {}  # every judge (each member of a panel), for the judge cards
+    judged_by: set[str] = set()  # per task, its judge or panel as a whole
     for task in present:
-        refusals.extend(_check_task(run, task, policy, judges, installed.get(task)))
-    if len(judges) > 1:
-        refusals.append(Refusal(str(submission), f"the safety tasks were judged by different judges: {sorted(judges)}"))
+        refusals.extend(_check_task(run, task, policy, judges, installed.get(task), judged_by))
+    if len(judged_by) > 1:
+        refusals.append(
+            Refusal(str(submission), f"the safety tasks were judged by different judges: {sorted(judged_by)}")
+        )
     for rf in run.results_files:
         refusals.extend(_check_groups(rf.path, rf.data))
     if judges:
@@ -424,7 +445,9 @@ def check(submission: Path, policy: Policy) -> list[Refusal]:
     return refusals
 
 
-def _check_task(run: Run, task: str, policy: Policy, judges: dict[str, dict], task_obj: Any) -> list[Refusal]:
+def _check_task(
+    run: Run, task: str, policy: Policy, judges: dict[str, dict], task_obj: Any, judged_by: set[str]
+) -> list[Refusal]:
     rf = run.task_results[task]
     where, out = str(rf.path), []
     data, config = rf.data, run.config(task)
@@ -433,8 +456,6 @@ def _check_task(run: Run, task: str, policy: Policy, judges: dict[str, dict], ta
         out.append(Refusal(where, f"task {task!r}: {n.get('effective')} of {n.get('original')} docs evaluated"))
     if data.get("versions", {}).get(task) is None:
         out.append(Refusal(where, f"task {task!r}: no task version recorded"))
-    if task_obj is not None:
-        out.extend(_check_definition(where, task, task_obj, data, config))
     metadata = config.get("metadata", {}) or {}
     prefix = "culturax" if task.startswith("culturax_") else "culturesafe"  # each dataset's own metadata keys
     source, revision = metadata.get(f"{prefix}_data"), metadata.get(f"{prefix}_revision")
@@ -457,6 +478,7 @@ def _check_task(run: Run, task: str, policy: Policy, judges: dict[str, dict], ta
     if n and len(rows) != n.get("effective"):
         out.append(Refusal(sp, f"{len(rows)} samples logged, {n.get('effective')} reported"))
     if task_obj is not None:
+        out.extend(_check_definition(where, task, task_obj, data, config, rows))
         out.extend(_check_coverage(sp, task, task_obj, rows))
     # lm-eval's own hashes: each doc, and the task's samples as a whole
     bad_docs = [r["doc_id"] for r in rows if r.get("doc_hash") != _doc_hash(r["doc"])]
@@ -473,12 +495,15 @@ def _check_task(run: Run, task: str, policy: Policy, judges: dict[str, dict], ta
     if "judge_settings" in (rows[0]["doc"] if rows else {}):
         for r in rows:
             settings = json.loads(r["doc"]["judge_settings"])
-            if settings.get("backend") in (None, "none") or not settings.get("model"):
+            members = settings["judges"] if isinstance(settings.get("judges"), list) else [settings]  # a panel
+            if any(m.get("backend") in (None, "none") or not m.get("model") for m in members):
                 out.append(
                     Refusal(sp, f"doc_id {r['doc_id']}: no judge identified (backend {settings.get('backend')!r})")
                 )
                 break
-            judges[f"{settings['backend']}:{settings['model']}:{settings.get('rubric_version')}"] = settings
+            names = [f"{m['backend']}:{m['model']}:{m.get('rubric_version')}" for m in members]
+            judges.update(zip(names, members, strict=True))
+            judged_by.add(" + ".join(names))
         out.extend(check_verdicts(sp, task, rows, policy.max_judge_failure_rate))
     out.extend(_check_metrics(rf.path, task, config, data.get("results", {}).get(task, {}), rows, sp, task_obj))
     return out
