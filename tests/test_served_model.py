@@ -15,7 +15,7 @@ from support.served_model_standin import ServedModel, judge_verdicts
 
 pytestmark = pytest.mark.e2e
 KNOWLEDGE = "adaculturesafe_knowledge_china,adaculturesafe_knowledge_circular_china,adaculturesafe_knowledge_gen_china"
-LIMIT = 3
+LIMIT = 4  # the circular task needs all 4 rotations of a question
 
 
 def samples(run: dict, task: str) -> list[dict]:
@@ -54,10 +54,11 @@ def test_completions_loglikelihood_and_generation_equal_the_local_hf_run(tiny_mo
             for (ll_a, greedy_a), (ll_b, greedy_b) in zip(
                 [r[0] for r in a["resps"]], [r[0] for r in b["resps"]], strict=True
             ):
-                assert ll_a == pytest.approx(ll_b, abs=1e-3) and greedy_a == greedy_b
+                # lm-eval logs an API model's loglikelihood as a string (the sum it parsed), hf's as a float
+                assert float(ll_a) == pytest.approx(float(ll_b), abs=1e-3) and str(greedy_a) == str(greedy_b)
         for metric, value in local["results"][task].items():
             if metric != "alias" and "stderr" not in metric:
-                assert served["results"][task][metric] == pytest.approx(value, abs=1e-9), (task, metric)
+                assert served["results"][task][metric] == pytest.approx(value, abs=1e-9, nan_ok=True), (task, metric)
 
 
 def test_chat_completions_generate_for_safety_and_culturax_judged_by_a_second_server(
@@ -65,7 +66,10 @@ def test_chat_completions_generate_for_safety_and_culturax_judged_by_a_second_se
 ) -> None:
     """``local-chat-completions`` answers; the judge is another OpenAI-compatible server. CulturaX's three
     sampled runs are three draws only when the request carries no fixed seed (``--gen_kwargs seed=None``)."""
-    tasks = "adaculturesafe_knowledge_gen_china,adaculturesafe_safety_china,culturax_greedy_books_and_press,culturax_books_and_press"
+    tasks = ",".join(
+        ["adaculturesafe_knowledge_gen_china", "adaculturesafe_safety_china", "culturax_greedy_books_and_press",
+         "culturax_books_and_press"]
+    )  # fmt: skip
     with ServedModel(tiny_model) as server, StandIn(responder=judge_verdicts) as judge:
         meta = {
             "culturesafe_data": "bundled",

@@ -102,17 +102,22 @@ class ServedModel:
         if body.get("echo") and body.get("logprobs") is not None:
             self.counts["completions:logprobs"] += 1
             k = max(1, int(body["logprobs"]))
-            choices = [
-                await self._call(self._echo_choice, i, tokens, k) for i, tokens in enumerate(ids)
-            ]
+            choices = [await self._call(self._echo_choice, i, tokens, k) for i, tokens in enumerate(ids)]
         else:
             self.counts["completions:generate"] += 1
             choices = []
             for i, tokens in enumerate(ids):
                 text = await self._call(self._generate, tokens, body)
                 choices.append({"index": i, "text": text, "logprobs": None, "finish_reason": "stop"})
-        return web.json_response({"id": "cmpl-standin", "object": "text_completion", "model": body.get("model"),
-                                  "choices": choices, "usage": {}})
+        return web.json_response(
+            {
+                "id": "cmpl-standin",
+                "object": "text_completion",
+                "model": body.get("model"),
+                "choices": choices,
+                "usage": {},
+            }
+        )
 
     async def _chat(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -121,9 +126,15 @@ class ServedModel:
         ids = self.tokenizer(tokens, add_special_tokens=False).input_ids
         text = await self._call(self._generate, ids, body)
         message = {"role": "assistant", "content": text}
-        return web.json_response({"id": "chatcmpl-standin", "object": "chat.completion", "model": body.get("model"),
-                                  "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                                  "usage": {}})
+        return web.json_response(
+            {
+                "id": "chatcmpl-standin",
+                "object": "chat.completion",
+                "model": body.get("model"),
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                "usage": {},
+            }
+        )
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         def locked() -> Any:
@@ -156,8 +167,12 @@ class ServedModel:
         for piece in pieces:
             offsets.append(at)
             at += len(piece)
-        logprobs = {"tokens": pieces, "token_logprobs": token_logprobs, "top_logprobs": top_logprobs,
-                    "text_offset": offsets}
+        logprobs = {
+            "tokens": pieces,
+            "token_logprobs": token_logprobs,
+            "top_logprobs": top_logprobs,
+            "text_offset": offsets,
+        }
         return {"index": index, "text": "".join(pieces), "logprobs": logprobs, "finish_reason": "length"}
 
     def _generate(self, tokens: list[int], body: dict) -> str:

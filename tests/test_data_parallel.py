@@ -1,0 +1,168 @@
+"""Data parallel: ``accelerate launch`` with two CPU processes (gloo) gives the results and samples of the
+one-process run, for every task family and every culturesafe model (tests/support/dp_launch.py says why
+the launch goes through a shim on a machine without GPUs).
+
+Judging under data parallelism: the judge filter runs on every rank over that rank's documents, and the
+ranks share one sqlite cache (WAL; each writer waits for the lock). A verdict depends only on its prompt
+(the cache key), so it does not matter which rank asks; ``judge_failures`` and ``n_judged`` are
+per-document metrics that lm-eval gathers from every rank before it sums them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from conftest import OFFLINE_ENV, run_lm_eval
+from support.openai_standin import StandIn
+from support.served_model_standin import judge_verdicts
+
+pytestmark = pytest.mark.e2e
+DP_LAUNCH = Path(__file__).parent / "support" / "dp_launch.py"
+FAMILIES = [
+    "adaculturesafe_knowledge_china",
+    "adaculturesafe_knowledge_gen_china",
+    "adaculturesafe_knowledge_circular_china",
+    "adaculturesafe_safety_china",
+    "adaculturesafe_safety_wrongcustom_china",
+    "culturax_greedy_books_and_press",
+    "culturax_greedy_performance_and_celebration",
+]
+LIMIT = 5  # odd: the ranks get 3 and 2 documents, so lm-eval pads one rank's requests
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_two_processes(args: list[str], tmp_path: Path, env: dict | None = None, timeout: int = 900) -> dict:
+    """``accelerate launch --num_processes 2`` of the real lm_eval CLI on the CPU; rank 0's results JSON."""
+    out = tmp_path / "lm_eval_out"
+    bindir = Path(sys.executable).parent
+    command = [
+        str(bindir / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+        str(DP_LAUNCH), "run", *args, "--output_path", str(out),
+    ]  # fmt: skip
+    full_env = {**os.environ, **OFFLINE_ENV, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", **(env or {})}
+    full_env["PATH"] = f"{bindir}:{full_env.get('PATH', '')}"
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=full_env)
+    assert done.returncode == 0, f"accelerate launch failed:\n{done.stdout[-4000:]}\n{done.stderr[-6000:]}"
+    assert "on rank 1..." in done.stderr  # lm-eval really sharded the documents over two ranks
+    [results] = sorted(out.rglob("results_*.json"))
+    data = json.loads(results.read_text())
+    data["_dir"], data["_stderr"] = str(results.parent), done.stderr
+    return data
+
+
+def one_and_two(args: list[str], tmp_path: Path, env: dict | None = None) -> tuple[dict, dict]:
+    """The same lm_eval arguments in one process and in two, side by side (each is mostly start-up)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        one = pool.submit(run_lm_eval, args(tmp_path / "one") if callable(args) else args, tmp_path / "one", env)
+        two = pool.submit(run_two_processes, args(tmp_path / "two") if callable(args) else args, tmp_path / "two", env)
+        return one.result(), two.result()
+
+
+def samples(run: dict, task: str) -> list[dict]:
+    [path] = Path(run["_dir"]).glob(f"samples_{task}_*.jsonl")
+    return sorted((json.loads(line) for line in path.read_text().splitlines()), key=lambda r: r["doc_id"])
+
+
+def _without_cache_flags(value):
+    """Judge entries record whether each verdict came from the cache: that depends on timing, not the doc."""
+    if isinstance(value, str) and value.startswith("{"):
+        return _without_cache_flags(json.loads(value))
+    if isinstance(value, dict):
+        return {k: _without_cache_flags(v) for k, v in value.items() if k not in ("from_cache",)}
+    if isinstance(value, list):
+        return [_without_cache_flags(v) for v in value]
+    return value
+
+
+def assert_same_run(one: dict, two: dict, tasks: list[str]) -> None:
+    """Every metric of every task (and group) and every logged sample equal to the one-process run."""
+    for section in ("results", "groups"):
+        assert set(one.get(section, {})) == set(two.get(section, {}))
+        for task, metrics in one.get(section, {}).items():
+            for metric, value in metrics.items():
+                other = two[section][task][metric]
+                if isinstance(value, float) and isinstance(other, float):
+                    assert math.isclose(value, other, rel_tol=1e-9, abs_tol=1e-12) or (
+                        math.isnan(value) and math.isnan(other)
+                    ), (section, task, metric, value, other)
+                else:
+                    assert value == other, (section, task, metric)
+    for task in tasks:
+        assert one["n-samples"][task] == two["n-samples"][task]
+        rows_one, rows_two = samples(one, task), samples(two, task)
+        assert [r["doc_id"] for r in rows_one] == [r["doc_id"] for r in rows_two] == list(range(len(rows_one)))
+        for a, b in zip(rows_one, rows_two, strict=True):
+            for key in ("doc_hash", "prompt_hash", "arguments", "resps", "filtered_resps", *a["metrics"]):
+                assert _without_cache_flags(a[key]) == _without_cache_flags(b[key]), (task, a["doc_id"], key)
+
+
+def test_every_task_family_equals_the_one_process_run(tiny_model: Path, tmp_path: Path) -> None:
+    """Knowledge mc / gen / circular, safety and its wrong-custom control judged through one shared cache,
+    CulturaX greedy (win-rate order drawn per document): the two-process run equals the one-process run."""
+    with StandIn(responder=judge_verdicts) as judge:
+
+        def args(folder: Path) -> list[str]:
+            settings = {"backend": "openai", "model": "judge", "base_url": judge.base_url,
+                        "cache_path": str(folder / "judge.sqlite")}  # fmt: skip
+            meta = {"culturesafe_data": "bundled", "culturax_data": "bundled", "judge": settings}
+            return [
+                "--model", "hf", "--model_args", f"pretrained={tiny_model},dtype=float32",
+                "--tasks", ",".join(FAMILIES),
+                "--limit", str(LIMIT), "--batch_size", "1", "--metadata", json.dumps(meta),
+                "--gen_kwargs", "max_gen_toks=6", "--log_samples",
+            ]  # fmt: skip
+
+        one, two = one_and_two(args, tmp_path)
+    assert_same_run(one, two, FAMILIES)
+    assert "database is locked" not in two["_stderr"]
+    for task in ("adaculturesafe_safety_china", "adaculturesafe_safety_wrongcustom_china"):
+        assert two["results"][task]["n_judged,judge"] == 2 * LIMIT  # both ranks' judgements, none lost
+        assert two["results"][task]["judge_failures,judge"] == 0
+    orders = [row["doc"]["wr_order"] for row in samples(two, "culturax_greedy_performance_and_celebration")]
+    assert orders == [row["doc"]["wr_order"] for row in samples(one, "culturax_greedy_performance_and_celebration")]
+
+
+def _put_replies(path: str, worker: int, n: int) -> None:
+    from culturesafe_ext.judge.cache import JudgeCache
+
+    with JudgeCache(path) as cache:
+        for i in range(n):
+            cache.put(f"w{worker}-{i}", {"text": f"reply {worker} {i}"}, "openai", "m", "r")
+            if i % 50 == 0:
+                cache.get_many([f"w{1 - worker}-{i}"])  # readers and writers interleave, as two ranks do
+                cache.flush()
+
+
+def test_two_processes_write_one_judge_cache_without_losing_a_reply(tmp_path: Path) -> None:
+    """Two ranks judging at once commit into one sqlite file: no 'database is locked', every reply kept."""
+    from culturesafe_ext.judge.cache import JudgeCache
+
+    path, n = str(tmp_path / "judge.sqlite"), 2000
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_put_replies, args=(path, w, n)) for w in (0, 1)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+    assert [w.exitcode for w in workers] == [0, 0]
+    with JudgeCache(path) as cache:
+        assert cache.count() == 2 * n
+        assert cache.get_many(["w0-1999", "w1-0"]) == {
+            "w0-1999": {"text": "reply 0 1999"},
+            "w1-0": {"text": "reply 1 0"},
+        }
