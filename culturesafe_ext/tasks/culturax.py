@@ -31,7 +31,7 @@ from culturesafe_ext.judge import Judge
 from culturesafe_ext.judge.backends import GENERATE
 from culturesafe_ext.judge.rubric import load_template
 from culturesafe_ext.parsing import parse_choice, parse_flags
-from culturesafe_ext.tasks.judging import judge_for, judge_settings, settings_of
+from culturesafe_ext.tasks.judging import judge_for, judge_settings, settings_of, unpadded
 
 log = logging.getLogger("culturesafe")
 
@@ -128,10 +128,15 @@ class HHHJudgeFilter(Filter):
     output and error (JSON because lm-eval logs filtered responses with ``str()``).
     """
 
+    def __init__(self, repeats: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.repeats = repeats  # the task's repeats (see judging.unpadded)
+
     def apply(self, resps, docs):
         resps, docs = [list(r) for r in resps], list(docs)
         if not docs:
             return resps
+        resps = unpadded(resps, self.repeats, "culturax")
         judge = judge_for(settings_of(docs))
         hhh = json.loads(settings_of(docs, "hhh_settings"))
         judged = judge_answers(judge, hhh, docs, resps)

@@ -17,7 +17,7 @@ from lm_eval.api.registry import register_filter
 from culturesafe_ext.data.loader import load_adaculturesafe
 from culturesafe_ext.judge import DIMENSIONS, Judge, JudgeItem
 from culturesafe_ext.judge.items import SKIPPED
-from culturesafe_ext.tasks.judging import judge_for, judge_settings, settings_of
+from culturesafe_ext.tasks.judging import judge_for, judge_settings, settings_of, unpadded
 
 log = logging.getLogger("culturesafe")
 
@@ -81,14 +81,16 @@ class JudgeFilter(Filter):
     ``str()``; failures stay in the samples, counted by the metrics.
     """
 
-    def __init__(self, dimensions: list[str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, dimensions: list[str] | None = None, repeats: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dimensions = list(dimensions or DIMENSIONS)
+        self.repeats = repeats  # the task's repeats (see judging.unpadded)
 
     def apply(self, resps, docs):
         resps, docs = list(resps), list(docs)
         if not docs:
             return resps
+        resps = unpadded(resps, self.repeats, "safety")
         judged = judge_responses(judge_for(settings_of(docs)), docs, resps, self.dimensions)
         return [[json.dumps(entry, ensure_ascii=False) for entry in entries] for entries in judged]
 
