@@ -174,3 +174,114 @@ def test_two_processes_write_one_judge_cache_without_losing_a_reply(tmp_path: Pa
             "w0-1999": {"text": "reply 0 1999"},
             "w1-0": {"text": "reply 1 0"},
         }
+
+
+# --------------------------------------------------------------------------------------------------
+# culturesafe's model wrappers under two processes. They are HFLM subclasses, so lm-eval shards their
+# documents the same way; what each keeps beside the results (probe statistics, the retrieval index and
+# recall, route counts) is checked against the one-process run. What differs today is marked xfail
+# (strict) with the reason; culturesafe_ext/models/ was not changed in this round.
+# --------------------------------------------------------------------------------------------------
+WRAPPER_TASKS = ["adaculturesafe_knowledge_china", "adaculturesafe_knowledge_gen_india"]
+
+
+def wrapper_args(model: str, model_args: str, extra_meta: dict | None = None) -> list[str]:
+    meta = {"culturesafe_data": "bundled", **(extra_meta or {})}
+    return [
+        "--model", model, "--model_args", model_args, "--tasks", ",".join(WRAPPER_TASKS), "--limit", str(LIMIT),
+        "--batch_size", "1", "--metadata", json.dumps(meta), "--gen_kwargs", "max_gen_toks=4", "--log_samples",
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def probe_runs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("dp_probe")
+
+    def args(folder: Path) -> list[str]:
+        return wrapper_args("hf-probe", f"pretrained={tiny_model},dtype=float32,probe_out={folder / 'probe'}")
+
+    one, two = one_and_two(args, root)
+    return {"one": one, "two": two, "root": root}
+
+
+def test_hf_probe_results_equal_the_one_process_run(probe_runs: dict) -> None:
+    assert_same_run(probe_runs["one"], probe_runs["two"], WRAPPER_TASKS)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hf-probe under 2 processes: rank 0 writes <task>.npz from its own documents only and rank 1 writes "
+    "<task>.rank1.npz beside it; nothing merges them into the whole run's statistics (culturesafe_ext/models/probe.py"
+    " write_stats)",
+)
+def test_hf_probe_writes_the_whole_runs_statistics_once(probe_runs: dict) -> None:
+    import numpy as np
+
+    one, two = probe_runs["root"] / "one" / "probe", probe_runs["root"] / "two" / "probe"
+    assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir())
+    for path in one.glob("*.npz"):
+        a, b = np.load(path), np.load(two / path.name)
+        for key in a.files:
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6, err_msg=f"{path.name}: {key}")
+
+
+@pytest.fixture(scope="module")
+def grounded_runs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("dp_grounded")
+
+    def args(folder: Path) -> list[str]:
+        model_args = (
+            f"pretrained={tiny_model},dtype=float32,grounding=retrieve,knowledge_source=docs,top_k=3,"
+            f"grounding_log={folder / 'grounding.jsonl'}"
+        )
+        return [*wrapper_args("hf-grounded", model_args), "--apply_chat_template"]  # knowledge goes in the user turn
+
+    one, two = one_and_two(args, root)
+    return {"one": one, "two": two}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hf-grounded knowledge_source=docs under 2 processes: each rank builds its BM25 index from the "
+    "documents of its own requests (half the set), so retrieval, the grounded prompts and the scores depend on "
+    "the number of processes (culturesafe_ext/models/grounded.py _retrieve)",
+)
+def test_hf_grounded_docs_index_and_results_equal_the_one_process_run(grounded_runs: dict) -> None:
+    assert_same_run(grounded_runs["one"], grounded_runs["two"], WRAPPER_TASKS)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hf-grounded under 2 processes: config.grounding.retrieval_recall is rank 0's count only (rank 1's "
+    "hits are never gathered), and the grounding log is rank 0's file",
+)
+def test_hf_grounded_recall_counts_every_rank(grounded_runs: dict) -> None:
+    one, two = grounded_runs["one"]["config"]["grounding"], grounded_runs["two"]["config"]["grounding"]
+    assert two["retrieval_recall"]["n"] == one["retrieval_recall"]["n"]
+
+
+@pytest.fixture(scope="module")
+def router_runs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("dp_router")
+    exe = str(Path(sys.executable).parent / "culturesafe")
+    command = [exe, "train", "adapters", "--base", str(tiny_model), "--out", str(root / "adapters"),
+               "--cultures", "china,india", "--max-steps", "1", "--batch-size", "2"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **OFFLINE_ENV}, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    split = {"culturesafe_split": str(root / "adapters" / "split.json")}
+    args = wrapper_args("hf-router", f"pretrained={tiny_model},adapters={root / 'adapters'},routing=oracle", split)
+    one, two = one_and_two(args, root)
+    return {"one": one, "two": two}
+
+
+def test_hf_router_results_and_routes_equal_the_one_process_run(router_runs: dict) -> None:
+    assert_same_run(router_runs["one"], router_runs["two"], WRAPPER_TASKS)  # the route tags are in the arguments
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hf-router under 2 processes: config.route_counts is rank 0's counter only (never summed over "
+    "ranks) (culturesafe_ext/models/router.py get_model_info)",
+)
+def test_hf_router_route_counts_are_summed_over_ranks(router_runs: dict) -> None:
+    assert router_runs["two"]["config"]["route_counts"] == router_runs["one"]["config"]["route_counts"]
