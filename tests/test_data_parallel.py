@@ -185,10 +185,10 @@ def test_two_processes_write_one_judge_cache_without_losing_a_reply(tmp_path: Pa
 WRAPPER_TASKS = ["adaculturesafe_knowledge_china", "adaculturesafe_knowledge_gen_india"]
 
 
-def wrapper_args(model: str, model_args: str, extra_meta: dict | None = None) -> list[str]:
+def wrapper_args(model: str, model_args: str, extra_meta: dict | None = None, limit: int = LIMIT) -> list[str]:
     meta = {"culturesafe_data": "bundled", **(extra_meta or {})}
     return [
-        "--model", model, "--model_args", model_args, "--tasks", ",".join(WRAPPER_TASKS), "--limit", str(LIMIT),
+        "--model", model, "--model_args", model_args, "--tasks", ",".join(WRAPPER_TASKS), "--limit", str(limit),
         "--batch_size", "1", "--metadata", json.dumps(meta), "--gen_kwargs", "max_gen_toks=4", "--log_samples",
     ]  # fmt: skip
 
@@ -234,7 +234,9 @@ def grounded_runs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) ->
             f"pretrained={tiny_model},dtype=float32,grounding=retrieve,knowledge_source=docs,top_k=3,"
             f"grounding_log={folder / 'grounding.jsonl'}"
         )
-        return [*wrapper_args("hf-grounded", model_args), "--apply_chat_template"]  # knowledge goes in the user turn
+        # 6 documents = 5 MCQs of one description and 1 of the next: rank 0's documents (0, 2, 4) never show
+        # the second description, the one-process run's do
+        return [*wrapper_args("hf-grounded", model_args, limit=6), "--apply_chat_template"]
 
     one, two = one_and_two(args, root)
     return {"one": one, "two": two}
@@ -270,11 +272,21 @@ def router_runs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     assert done.returncode == 0, done.stderr[-3000:]
     split = {"culturesafe_split": str(root / "adapters" / "split.json")}
     args = wrapper_args("hf-router", f"pretrained={tiny_model},adapters={root / 'adapters'},routing=oracle", split)
-    one, two = one_and_two(args, root)
+    try:
+        one, two = one_and_two(args, root)
+    except AssertionError as err:  # the two-process run failed: the tests below say so
+        return {"error": str(err)[-3000:]}
     return {"one": one, "two": two}
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="hf-router under 2 processes crashes on the rank lm-eval pads: the padding repeats the rank's last "
+    "Instance object, the router tags its arguments a second time and route_tags.waves hashes the tag dict "
+    "(TypeError: unhashable type: 'dict', culturesafe_ext/models/route_tags.py waves)",
+)
 def test_hf_router_results_and_routes_equal_the_one_process_run(router_runs: dict) -> None:
+    assert "error" not in router_runs, router_runs.get("error")
     assert_same_run(router_runs["one"], router_runs["two"], WRAPPER_TASKS)  # the route tags are in the arguments
 
 
@@ -284,4 +296,5 @@ def test_hf_router_results_and_routes_equal_the_one_process_run(router_runs: dic
     "ranks) (culturesafe_ext/models/router.py get_model_info)",
 )
 def test_hf_router_route_counts_are_summed_over_ranks(router_runs: dict) -> None:
+    assert "error" not in router_runs, router_runs.get("error")
     assert router_runs["two"]["config"]["route_counts"] == router_runs["one"]["config"]["route_counts"]
