@@ -55,7 +55,7 @@ def _run_adaculturesafe(args: argparse.Namespace) -> int:
     kwargs = {"source_commit": args.source_commit} if args.source_commit else {}
     try:
         release = adaculturesafe.build(args.source, args.out, skip_invalid=args.skip_invalid, **kwargs)
-    except adaculturesafe.ReleaseError as err:
+    except (adaculturesafe.ReleaseError, FileNotFoundError, NotADirectoryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"{'country':<24} {'kind':<12} {'read':>6} = {'written':>7} + {'rejected':>8}")

@@ -11,8 +11,6 @@ address their question are flagged, not deleted. Every problem names file, row a
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import random
@@ -24,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from culturesafe_ext import near_duplicates as nd
+from culturesafe_ext.data import textio
 from culturesafe_ext.data.culturax_schema import ALL, DOMAINS, FEATURES, SPLITS, SUBDOMAINS, config_name
 
 from .adaculturesafe import Problem
@@ -85,40 +84,19 @@ class Build:
 def read_csv(path: Path, encoding: str = "auto") -> tuple[list[SourceRow], str]:
     """Parse and validate the CSV; return its rows and the encoding used, or raise :class:`CulturaXError`.
 
-    ``encoding="auto"``: UTF-8 if the whole file is valid UTF-8, else Windows-1252 (the release's).
-    The file is split into records on its raw bytes (read as latin-1, which maps every byte to one
-    character, so the ASCII delimiters are untouched); each field is then decoded explicitly, and a
-    field whose bytes the chosen encoding cannot decode is an error naming its row and column.
+    Read through the project's one text reader (:func:`culturesafe_ext.data.textio.read_csv`):
+    ``encoding="auto"`` is UTF-8, or Windows-1252 (the release's) only for a file none of whose
+    non-ASCII fields is UTF-8; a file mixing both fails at each foreign field's line and column
+    instead of being decoded wholesale either way. A duplicated or missing header name, a bad byte,
+    a control character, a missing column or an empty field fails the build naming row and column.
     """
-    raw = path.read_bytes()
-    if encoding == "auto":
-        try:
-            raw.decode("utf-8")
-            encoding = "utf-8"
-        except UnicodeDecodeError:
-            encoding = "cp1252"
     name = path.name
-    problems: list[Problem] = []
-    records = list(csv.reader(io.StringIO(raw.decode("latin-1"), newline="")))
-    if not records:
-        raise CulturaXError([Problem(name, "header", "-", "the file is empty")])
-
-    def decode(text: str, row: str, column: str) -> str:
-        data = text.encode("latin-1")
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError as err:
-            bad = data[err.start : err.end]
-            other = "UTF-8" if encoding != "utf-8" else "Windows-1252"
-            try:
-                data.decode("cp1252" if encoding == "utf-8" else "utf-8")
-                hint = f" (it decodes as {other}: pass --encoding to choose)"
-            except UnicodeDecodeError:
-                hint = " (nor in UTF-8 or Windows-1252)"
-            problems.append(Problem(name, row, column, f"byte(s) {bad!r} at offset {err.start} undecodable{hint}"))
-            return data.decode(encoding, errors="replace")
-
-    header = [decode(h, "header", f"column {i + 1}").strip().lstrip("\ufeff") for i, h in enumerate(records[0])]
+    try:
+        table = textio.read_csv(path, encoding, allow_trailing_unnamed=True)
+    except textio.TextInputError as err:
+        raise CulturaXError([_problem(p) for p in err.problems]) from None
+    problems: list[Problem] = [_problem(p) for p in table.problems]
+    header = table.header
     missing = [c for c in REQUIRED if c not in header]
     for column in missing:
         problems.append(Problem(name, "header", column, f"missing column (the header has {header})"))
@@ -130,19 +108,26 @@ def read_csv(path: Path, encoding: str = "auto") -> tuple[list[SourceRow], str]:
     index = {h: i for i, h in enumerate(header) if h}
     unnamed = [i for i, h in enumerate(header) if not h]
     rows: list[SourceRow] = []
-    for number, record in enumerate(records[1:], start=2):
+    for record in table.records:
+        number, cells_in = record.row, record.cells
         where = f"row {number}"
-        if not any(cell.strip() for cell in record):
+        if not any(cell.strip() for cell in cells_in):
             problems.append(Problem(name, where, "-", "empty row"))
             continue
-        if len(record) != len(header):
-            problems.append(Problem(name, where, "-", f"{len(record)} fields, the header has {len(header)}"))
+        if len(cells_in) != len(header):
+            problems.append(Problem(name, where, "-", f"{len(cells_in)} fields, the header has {len(header)}"))
             continue
         for i in unnamed:
-            if record[i].strip():
-                problems.append(Problem(name, where, f"column {i + 1}", f"value {record[i]!r} under an unnamed column"))
-        cells = {c: decode(record[index[c]], where, c).strip() for c in REQUIRED}
+            if cells_in[i].strip():
+                message = f"value {cells_in[i]!r} under an unnamed column"
+                problems.append(Problem(name, where, f"column {i + 1}", message))
+        cells = {c: cells_in[index[c]].strip() for c in REQUIRED}
         bad = False
+        for column in REQUIRED:
+            control = textio.control_characters(cells[column])
+            if control:
+                problems.append(Problem(name, f"{where} (line {record.line})", column, control))
+                bad = True
         for column in ("Question", "helpful_response", "harmless_response", "honest_response"):
             if not cells[column]:
                 problems.append(Problem(name, where, column, "empty"))
@@ -172,7 +157,11 @@ def read_csv(path: Path, encoding: str = "auto") -> tuple[list[SourceRow], str]:
         raise CulturaXError(problems)
     if not rows:
         raise CulturaXError([Problem(name, "-", "-", "no data rows")])
-    return rows, encoding
+    return rows, table.encoding
+
+
+def _problem(p: textio.InputProblem) -> Problem:
+    return Problem(p.file, p.record, p.field, p.message)
 
 
 def _clean(text: str) -> str:
@@ -180,20 +169,25 @@ def _clean(text: str) -> str:
 
 
 def merge_repeats(rows: list[SourceRow]) -> tuple[list[SourceRow], list[dict]]:
-    """One row per distinct question (the first occurrence); the report lists every merged row."""
+    """One row per distinct question (the first occurrence); the report lists every merged row.
+
+    "The same question" is the project's one normalisation (:func:`culturesafe_ext.data.textio.norm`), so a
+    repeat that differs only by a no-break space or a full-width letter is merged too.
+    """
     first: dict[str, SourceRow] = {}
     merged: dict[str, list[SourceRow]] = defaultdict(list)
     for row in rows:
-        if row.question in first:
-            merged[row.question].append(row)
+        key = textio.norm(row.question)
+        if key in first:
+            merged[key].append(row)
         else:
-            first[row.question] = row
+            first[key] = row
     report = []
-    for question, repeats in merged.items():
-        kept = first[question]
+    for key, repeats in merged.items():
+        kept = first[key]
         report.append(
             {
-                "question": question,
+                "question": kept.question,
                 "kept_row": kept.row,
                 "merged_rows": [r.row for r in repeats],
                 "same_class": all(r.subdomain_id == kept.subdomain_id for r in repeats),

@@ -135,7 +135,8 @@ def _run_generate(args: argparse.Namespace) -> int:
     print(
         f"{stats['tasks']} generation tasks: {stats['complete']} complete, {stats['incomplete']} incomplete after "
         f"{args.max_attempts} attempts; {stats['requests']} requests ({stats['sent']} sent, {stats['cached']} cached, "
-        f"{stats['failed_requests']} failed); {stats['unparseable_replies']} replies without JSON, "
+        f"{stats['failed_requests']} failed, {stats.get('truncated_replies', 0)} truncated, "
+        f"{stats.get('filtered_replies', 0)} filtered); {stats['unparseable_replies']} replies without JSON, "
         f"{stats['replies_with_invalid_items']} with invalid items"
     )
     print(f"near-duplicates removed: {len(report['removed_near_duplicates'])}; candidates: {report['candidates']}")

@@ -142,7 +142,11 @@ def load_adaculturesafe(
     descriptions. Other keyword arguments are the rest of the metadata and the model_args: a model
     argument naming a culturesafe-trained folder (``peft=``, ``adapters=``, ``router=``) makes the load
     fail if an evaluated description was trained on (see :mod:`culturesafe_ext.data.splits`).
+    Secret-looking metadata is refused: lm-eval writes it into the results.
     """
+    from culturesafe_ext.judge.config import refuse_metadata_secrets
+
+    refuse_metadata_secrets({"culturesafe_data": culturesafe_data, **model_args})
     dataset = _load(culturesafe_config, culturesafe_data, culturesafe_revision)
     from culturesafe_ext.data import splits
 
