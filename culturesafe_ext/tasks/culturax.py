@@ -40,6 +40,7 @@ from culturesafe_ext.tasks.judging import (
     judge_settings,
     report_run_failure,
     settings_of,
+    unpadded,
 )
 
 log = logging.getLogger("culturesafe")
@@ -145,10 +146,15 @@ class HHHJudgeFilter(Filter):
     output and error (JSON because lm-eval logs filtered responses with ``str()``).
     """
 
+    def __init__(self, repeats: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.repeats = repeats  # the task's repeats (see judging.unpadded)
+
     def apply(self, resps, docs):
         resps, docs = [list(r) for r in resps], list(docs)
         if not docs:
             return resps
+        resps = unpadded(resps, self.repeats, "culturax")
         what = f"judging {len(docs)} CulturaX answers"
         try:
             judge = judge_for(settings_of(docs))

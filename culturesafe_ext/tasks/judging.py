@@ -11,6 +11,11 @@ A fault found only after generation (the judge refuses the key, every judgement 
 judge crashed) must neither throw the generated answers away nor end in exit code 0: the filter keeps
 every answer in the samples with the error, and :func:`report_run_failure` makes the ``lm_eval``
 process exit non-zero once lm-eval has written its files.
+
+Under data parallelism (``accelerate launch``) each rank's filter judges that rank's documents; the
+ranks share one sqlite cache (a verdict depends only on its prompt, not on the rank that asks), and
+lm-eval gathers the per-document counts before summing them. :func:`unpadded` removes the copies of a
+request lm-eval appends to balance the ranks, which would otherwise be judged as extra repeats.
 """
 
 from __future__ import annotations
@@ -69,6 +74,27 @@ def settings_of(docs: list[dict], column: str = COLUMN) -> str:
     if len(settings) != 1:
         raise ValueError(f"the docs of one task carry different {column}")
     return settings.pop()
+
+
+def unpadded(resps: list[list], repeats: int | None = None, task: str = "") -> list[list]:
+    """Each instance's responses without lm-eval's data-parallel padding.
+
+    lm-eval 0.4.13 evens out the ranks' request counts by sending a rank's last request again
+    (``repeats`` more times per missing request) and appends those answers to that same instance, so one
+    document would carry more "repeats" than the task asked for. ``repeats`` comes from the filter's YAML
+    (exact); without it, the task's shortest response list on this rank is taken (the padding only ever
+    lengthens one instance).
+    """
+    if not resps:
+        return resps
+    want = int(repeats) if repeats else min(len(r) for r in resps)
+    short = [i for i, r in enumerate(resps) if len(r) < want]
+    if short:
+        raise ValueError(
+            f"{task or 'a judged task'}: instance {short[0]} has {len(resps[short[0]])} responses, "
+            f"fewer than its {want} repeats"
+        )
+    return [list(r[:want]) for r in resps]
 
 
 @lru_cache(maxsize=4)

@@ -27,6 +27,7 @@ from culturesafe_ext.tasks.judging import (
     report_run_failure,
     settings_of,
     summary_problem,
+    unpadded,
 )
 
 log = logging.getLogger("culturesafe")
@@ -92,14 +93,16 @@ class JudgeFilter(Filter):
     outright still returns every answer (each with the error), and the run exits non-zero.
     """
 
-    def __init__(self, dimensions: list[str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, dimensions: list[str] | None = None, repeats: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dimensions = list(dimensions or DIMENSIONS)
+        self.repeats = repeats  # the task's repeats (see judging.unpadded)
 
     def apply(self, resps, docs):
         resps, docs = list(resps), list(docs)
         if not docs:
             return resps
+        resps = unpadded(resps, self.repeats, "safety")
         what = f"judging {len(docs)} safety answers ({docs[0].get('location', '?')}, {docs[0].get('variant', '?')})"
         judge = None
         try:
