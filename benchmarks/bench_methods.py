@@ -54,7 +54,9 @@ METHODS = (
 )
 # Llama shapes of the random models (the tokenizer and vocabulary are the demo model's)
 SIZES = {
-    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
+    "tiny": dict(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2
+    ),
     "1b": dict(
         hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8
     ),
@@ -387,6 +389,9 @@ def main(argv: list[str] | None = None) -> int:
         gc.collect()
 
     counts = {kind: len(reqs) for kind, reqs in requests.items()}
+    gpu_name = ""
+    if torch.cuda.is_available():
+        gpu_name = f"GPU {torch.cuda.get_device_name()}, peak GB = max CUDA memory allocated"
     header = [
         f"bench_methods: {model_name} on {device} ({dtype_name}), batch {args.batch_size}, data {args.data}, "
         f"limit {args.limit} docs per country, {len(cultures)} cultures interleaved ({', '.join(cultures)}), "
@@ -395,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         f"torch {torch.__version__}, Python {platform.python_version()}, {torch.get_num_threads()} torch threads, "
         f"{os.cpu_count()} CPU cores, load average {load_start:.1f} at start / {os.getloadavg()[0]:.1f} at end; "
         f"each model alone, warm-up on {warmup} requests, min and median of {args.repeats} timed calls",
-        f"{'GPU ' + torch.cuda.get_device_name() if device.startswith('cuda') else 'peak GB = RSS growth while loaded'}; "
+        f"{gpu_name if device.startswith('cuda') else 'peak GB = RSS growth while loaded'}; "
         f"x hf / x ref = min-time ratios; adapters: random LoRA r=8 all-linear, peft = adapter {first!r}",
     ]
     lines = report(timings, first, header)

@@ -158,7 +158,7 @@ class ProbeHFLM(HFLM):
             if self._unmatched:
                 log.warning("hf-probe: %d rows matched no request and were not recorded", self._unmatched)
                 self._unmatched = 0
-            self.write_stats()
+            self.write_stats(set(docs))
 
     def loglikelihood(self, requests: list[Instance], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         with self._call(requests):
@@ -204,7 +204,8 @@ class ProbeHFLM(HFLM):
         """One mask per task from (task, row, start, stop) spans of positions to record."""
         masks: dict[str, torch.Tensor] = {}
         for task, row, start, stop in spans:
-            masks.setdefault(task, torch.zeros(shape, dtype=torch.bool))[row, start:stop] = True
+            if stop > start:  # empty masks are dropped here, on the host: no emptiness check on the device
+                masks.setdefault(task, torch.zeros(shape, dtype=torch.bool))[row, start:stop] = True
         return [(self._stats_for(task), mask.to(device)) for task, mask in masks.items()]
 
     def _first_time(self, task: str, key: tuple[int, ...]) -> bool:
@@ -364,11 +365,15 @@ class ProbeHFLM(HFLM):
             "culturesafe": __version__,
         }
 
-    def write_stats(self) -> dict[str, Path]:
-        """Write every task's stats (overwriting: lm-eval never says which call is its last)."""
+    def write_stats(self, tasks: set[str] | None = None) -> dict[str, Path]:
+        """Write the stats of ``tasks`` (default: every task), overwriting: lm-eval never says which call is
+        its last, so each call rewrites the tasks it touched; the summary lists every task."""
         suffix = "" if self.rank == 0 else f".rank{self.rank}"
         meta = self.probe_meta()
-        written = {task: stats.save(self.probe_out, task + suffix, meta) for task, stats in self._stats.items()}
+        for task, stats in self._stats.items():
+            if tasks is None or task in tasks:
+                stats.save(self.probe_out, task + suffix, meta)
+        written = {task: self.probe_out / f"{task}{suffix}.npz" for task in self._stats}
         if written:
             summary = {
                 task: {

@@ -20,8 +20,8 @@ from culturesafe_ext.probing.stats import TaskStats
 @dataclass
 class _Target:
     stats: TaskStats
-    mask: torch.Tensor  # [batch, seq] bool
-    token_buckets: torch.Tensor  # [n_masked_tokens]
+    weights: torch.Tensor  # [batch, seq] float32: 1 where the position counts for this task, else 0
+    row_buckets: torch.Tensor  # [batch] long, on the same device
 
 
 class ActivationRecorder:
@@ -46,10 +46,10 @@ class ActivationRecorder:
         prefill of ``generate``): for each (stats, mask), the positions where the mask is true."""
         self._targets = []
         for stats, mask in targets:
-            mask = mask.bool()
-            if bool(mask.any()):
-                buckets = row_buckets.to(mask.device)[:, None].expand(mask.shape)[mask]
-                self._targets.append(_Target(stats, mask, buckets))
+            if mask.device.type == "cpu" and not bool(mask.any()):  # checked before the copy to the device
+                continue
+            weights = mask.to(torch.float32)
+            self._targets.append(_Target(stats, weights, row_buckets.to(weights.device)))
         self._once = once
         try:
             yield
@@ -63,14 +63,13 @@ class ActivationRecorder:
             if not self._targets or not args:
                 return
             acts = args[0]
-            if acts.shape[:2] != self._targets[0].mask.shape:
+            if acts.shape[:2] != self._targets[0].weights.shape:
                 return  # a forward pass we were not asked about (e.g. a decoding step)
-            with torch.no_grad():
+            with torch.no_grad():  # no host-device sync in here: masks are float weights, no boolean indexing
                 for target in self._targets:
                     if layer == 0:
-                        target.stats.add_tokens(target.token_buckets)
-                    selected = acts[target.mask.to(acts.device)].float()
-                    target.stats.add(layer, selected, target.token_buckets)
+                        target.stats.add_row_tokens(target.weights, target.row_buckets)
+                    target.stats.add_rows(layer, acts, target.weights, target.row_buckets)
             if layer == last and self._once:
                 self._targets = []
 

@@ -57,15 +57,33 @@ class TaskStats:
         """Fold one layer's activations of the recorded tokens ([n_tokens, width]) into the sums."""
         if acts.shape[0] == 0:
             return
-        acts = acts.to(self.device)
-        buckets = buckets.to(self.device)
-        exact = acts.to(torch.float64, copy=True).mul_(GRID).round_().div_(GRID)  # one copy, then in place
-        # scatter_add_, not index_add_: the latter stalls (tens of ms per call) on a busy 2-core CPU
-        self.act_sum[layer].scatter_add_(0, buckets[:, None].expand_as(exact), exact)
-        top = acts.topk(min(self.k, self.width), dim=-1).indices
-        flat = (buckets[:, None] * self.width + top).flatten()
-        counts = torch.bincount(flat, minlength=self.n_buckets * self.width)
-        self.topk_count[layer] += counts.view(self.n_buckets, self.width)
+        ones = torch.ones(acts.shape[0], 1, dtype=torch.float32, device=acts.device)
+        self.add_rows(layer, acts[:, None, :], ones, buckets.to(acts.device))
+
+    def add_row_tokens(self, weights: torch.Tensor, row_buckets: torch.Tensor) -> None:
+        """:meth:`add_tokens` for a padded batch: ``weights`` [rows, positions] is 1 where a token counts."""
+        per_row = weights.sum(dim=1).to(torch.int64)
+        self.tokens.scatter_add_(0, row_buckets.to(self.device), per_row.to(self.device))
+
+    def add_rows(self, layer: int, acts: torch.Tensor, weights: torch.Tensor, row_buckets: torch.Tensor) -> None:
+        """Fold a padded batch's activations ([rows, positions, width]) at the positions where ``weights``
+        ([rows, positions], float32 0/1, on the activations' device) is 1; ``row_buckets`` [rows].
+
+        No boolean indexing (a host-device sync on a GPU) and no float64 copy of the activations: each value
+        is rounded to the 2^-24 grid in float32 (exact: scaling by a power of two, then rounding to an
+        integer), summed over positions with float64 accumulation (exact: integers below 2^53), and only the
+        [rows, width] row sums are added into the buckets, so the sums do not depend on batching or order.
+        """
+        width = acts.shape[-1]
+        grid = acts.to(torch.float32, copy=True).mul_(GRID).round_().mul_(weights[..., None])
+        row_sums = grid.sum(dim=1, dtype=torch.float64).div_(GRID)
+        rows = row_buckets.to(self.device)
+        self.act_sum[layer].scatter_add_(0, rows[:, None].expand(-1, width), row_sums.to(self.device))
+        k = min(self.k, width)
+        top = acts.topk(k, dim=-1).indices  # [rows, positions, k]
+        flat = (row_buckets[:, None, None] * width + top).flatten()
+        counted = weights.to(torch.int64)[..., None].expand(-1, -1, k).flatten()
+        self.topk_count[layer].view(-1).scatter_add_(0, flat.to(self.device), counted.to(self.device))
 
     def nbytes(self) -> int:
         """Bytes held by the accumulators (the memory test's measure)."""
@@ -86,7 +104,7 @@ class TaskStats:
         }
         path = folder / f"{task}.npz"
         tmp = folder / f".{task}.tmp.npz"
-        np.savez_compressed(
+        np.savez(  # not compressed: zlib over float64 sums cost seconds per task for a few MB saved
             tmp,
             act_sum=self.act_sum.cpu().numpy(),
             topk_count=self.topk_count.cpu().numpy(),
