@@ -16,7 +16,7 @@ way, so a killed run resumes with the right routes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger("culturesafe")
@@ -42,25 +42,6 @@ def tag_of(args: tuple) -> dict | None:
 
 def untagged(args: tuple) -> tuple:
     return args[:-1] if tag_of(args) is not None else args
-
-
-def waves(keys: Sequence[Hashable], routes: Sequence[str]) -> list[list[int]]:
-    """Indices split so that, within a wave, equal keys always have the same route.
-
-    Identical inputs with different routes (an oracle run where two countries share a prompt) are
-    the only reason for a second wave; everything else runs in one mixed batch stream.
-    """
-    seen: list[dict[Hashable, str]] = []
-    out: list[list[int]] = []
-    for i, (key, route) in enumerate(zip(keys, routes, strict=True)):
-        for n, table in enumerate(seen):
-            if table.setdefault(key, route) == route:
-                out[n].append(i)
-                break
-        else:
-            seen.append({key: route})
-            out.append([i])
-    return out
 
 
 class RoutedCacheHook:
