@@ -31,12 +31,17 @@ from typing import Any
 import torch
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
-from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
-from lm_eval.models.utils_hf import stop_sequences_criteria
-from lm_eval.utils import handle_non_serializable, hash_string
 
 from culturesafe_ext.grounding import cad, prompts
 from culturesafe_ext.grounding.retrieve import DOCS, BM25Index, Hit, Recall, load_passages
+from culturesafe_ext.models.lm_eval_internals import (
+    doc_hash,
+    handle_non_serializable,
+    handle_stop_sequences,
+    normalize_gen_kwargs,
+    postprocess_generated_text,
+    stop_sequences_criteria,
+)
 
 log = logging.getLogger("culturesafe")
 
@@ -52,11 +57,6 @@ class Grounding:
     knowledge: str = ""
     hits: list[Hit] = field(default_factory=list)
     elicit_prompt: str | None = None
-
-
-def doc_hash(doc: dict) -> str:
-    """The ``doc_hash`` lm-eval writes into each sample (same serialisation), to join our log with it."""
-    return hash_string(json.dumps(doc, indent=2, default=handle_non_serializable, ensure_ascii=False))
 
 
 class GroundedHFLM(HFLM):

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,9 +30,9 @@ from typing import Any
 import torch
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
-from lm_eval.models.utils import postprocess_generated_text
 
 from culturesafe_ext import __version__
+from culturesafe_ext.models import lm_eval_internals as internals
 from culturesafe_ext.probing.layout import find_mlp_sites
 from culturesafe_ext.probing.recorder import ActivationRecorder
 from culturesafe_ext.probing.stats import TaskStats, bucket_of
@@ -44,36 +43,16 @@ SCOPES = ("prompt", "generated")
 UNNAMED_TASK = "untasked"
 
 
-def _cli_option(argv: list[str], names: tuple[str, ...]) -> str | None:
-    """The value of an ``--name VALUE`` or ``--name=VALUE`` option in a command line (the last one wins)."""
-    value = None
-    for i, arg in enumerate(argv):
-        if arg in names and i + 1 < len(argv):
-            value = argv[i + 1]
-        elif arg.startswith(tuple(f"{name}=" for name in names if name.startswith("--"))):
-            value = arg.split("=", 1)[1]
-    return value
-
-
 def default_out_dir(model_args: dict[str, Any], argv: Sequence[str] | None = None) -> Path:
-    """The folder of the results file of an ``lm_eval ... --output_path X`` command, plus ``probe_stats``.
+    """``probe_stats`` in the folder of the results file of an ``lm_eval ... --output_path X`` command.
 
-    lm-eval writes ``X/<sanitized model name>/results_<date>.json`` (or into X's folder when X ends in
-    .json); the name is derived from the model args by lm-eval's own function, so the stats of two models
-    run into one output path do not overwrite each other. Outside the lm_eval CLI: ./probe_stats.
+    The folder is named from the model args by lm-eval's own function, so the stats of two models run into
+    one output path do not overwrite each other. Outside the lm_eval CLI: ./probe_stats.
     """
-    argv = list(sys.argv if argv is None else argv)
-    output = _cli_option(argv, ("--output_path", "-o"))
+    output = internals.cli_option(("--output_path", "-o"), argv)
     if not output:
         return Path("probe_stats")
-    path = Path(output)
-    if path.suffix == ".json":
-        return path.parent / "probe_stats"
-    from lm_eval.loggers.evaluation_tracker import GeneralConfigTracker
-    from lm_eval.utils import sanitize_model_name
-
-    name = GeneralConfigTracker._get_model_name({k: v for k, v in model_args.items() if v is not None})
-    return (path / sanitize_model_name(name) if name else path) / "probe_stats"
+    return internals.results_model_dir(output, model_args) / "probe_stats"
 
 
 @dataclass
@@ -226,7 +205,7 @@ class ProbeHFLM(HFLM):
         rows: dict[tuple[int, ...], _Row] = {}
         for (_, context_enc, continuation_enc), task in zip(requests, tasks, strict=True):
             # the exact row HFLM feeds the model: (context + continuation)[-(max_length + 1):][:-1]
-            row = tuple((context_enc + continuation_enc)[-(self.max_length + 1) :][:-1])
+            row = internals.hflm_row(context_enc, continuation_enc, self.max_length)
             if row not in rows:
                 found = _Row(len(row), len(continuation_enc), 0)
                 found.bucket = bucket_of(list(row[: found.prompt_end]), self.probe_buckets)
@@ -242,9 +221,7 @@ class ProbeHFLM(HFLM):
         """This padded row's request row. HFLM right-pads with token id 0, so the row is a known request
         row followed by zeros only; the shortest such match wins."""
         assert self._rows is not None
-        end = len(padded)
-        while end > 0 and padded[end - 1] == 0:
-            end -= 1
+        end = internals.unpadded_length(padded)
         for n in self._row_lengths:
             if n >= end and (found := self._rows.get(tuple(padded[:n]))) is not None:
                 return found
@@ -308,7 +285,7 @@ class ProbeHFLM(HFLM):
 
     def _kept_length(self, generated: list[int], stop: list[str]) -> int:
         """How many generated tokens it takes to write the answer lm-eval keeps (cut at the first stop)."""
-        kept = postprocess_generated_text(self.tok_decode(generated), stop, None)
+        kept = internals.postprocess_generated_text(self.tok_decode(generated), stop, None)
         if not kept:
             return 0
         low, high = 1, len(generated)

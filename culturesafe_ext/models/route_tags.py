@@ -70,32 +70,8 @@ def cache_patch_installed() -> bool:
 def install_cache_patch() -> bool:
     """Make ``lm_eval.api.model.CachingLM`` tag requests (via the wrapped LM) before hashing them."""
     global _PATCHED
-    if _PATCHED:
-        return True
-    try:
-        from lm_eval.api import model as lm_model
-    except ImportError:
-        return False
-    caching = getattr(lm_model, "CachingLM", None)
-    original = caching.__dict__.get("__getattr__") if caching is not None else None
-    if original is None:
-        log.warning("culturesafe: lm-eval's CachingLM has an unexpected shape; hf-router refuses --use_cache.")
-        return False
-    if not getattr(original, "_culturesafe", False):
+    if not _PATCHED:
+        from culturesafe_ext.models.lm_eval_internals import patch_caching_lm
 
-        def __getattr__(self, attr: str):
-            fn = original(self, attr)
-            tag = getattr(self.__dict__.get("lm"), TAG_METHOD, None) if attr in REQUEST_METHODS else None
-            if tag is None:
-                return fn
-
-            def tagged(requests):
-                tag(requests)
-                return fn(requests)
-
-            return tagged
-
-        __getattr__._culturesafe = True  # type: ignore[attr-defined]
-        caching.__getattr__ = __getattr__
-    _PATCHED = True
-    return True
+        _PATCHED = patch_caching_lm(TAG_METHOD, REQUEST_METHODS)
+    return _PATCHED
