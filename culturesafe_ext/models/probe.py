@@ -185,7 +185,7 @@ class ProbeHFLM(HFLM):
         for task, row, start, stop in spans:
             if stop > start:  # empty masks are dropped here, on the host: no emptiness check on the device
                 masks.setdefault(task, torch.zeros(shape, dtype=torch.bool))[row, start:stop] = True
-        return [(self._stats_for(task), mask.to(device)) for task, mask in masks.items()]
+        return [(self._stats_for(task), mask) for task, mask in masks.items()]  # on the host; device: recording
 
     def _first_time(self, task: str, key: tuple[int, ...]) -> bool:
         """True once per (task, token sequence) and call: each distinct prompt (or row) is recorded once."""
@@ -244,7 +244,7 @@ class ProbeHFLM(HFLM):
             )
             key = tuple(padded[:stop])
             spans.extend((task, b, start, stop) for task in sorted(row.tasks) if self._first_time(task, key))
-        with self._recorder.recording(self._targets(inps.shape, spans, inps.device), buckets):
+        with self._recorder.recording(self._targets(inps.shape, spans, inps.device), buckets, device=inps.device):
             return super()._model_call(inps, attn_mask=attn_mask, labels=labels)
 
     # -- generate_until: the prompt at prefill, or the kept answer tokens afterwards ----------------
@@ -280,7 +280,9 @@ class ProbeHFLM(HFLM):
             if task is not None and prompt and self._first_time(task, prompt):
                 positions = real[b].nonzero()
                 spans.append((task, b, int(positions[0]), int(positions[-1]) + 1))
-        with self._recorder.recording(self._targets(context.shape, spans, context.device), buckets, once=True):
+        with self._recorder.recording(
+            self._targets(context.shape, spans, context.device), buckets, once=True, device=context.device
+        ):
             return super()._model_generate(context, max_length, stop, **generation_kwargs)
 
     def _kept_length(self, generated: list[int], stop: list[str]) -> int:
@@ -325,7 +327,7 @@ class ProbeHFLM(HFLM):
                 dtype=self.mixed_precision_dtype,
                 enabled=self.mixed_precision_dtype is not None,
             ),
-            self._recorder.recording(self._targets(ids.shape, spans, ids.device), buckets),
+            self._recorder.recording(self._targets(ids.shape, spans, ids.device), buckets, device=ids.device),
         ):
             self.model(input_ids=ids, attention_mask=mask_all, position_ids=positions)
 
