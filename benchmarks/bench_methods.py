@@ -306,6 +306,7 @@ def report(timings: dict[tuple[str, str], Timing], first: str, header: list[str]
                 if ref and method == "grounded-cad":
                     check += f" ({t.best / t.new_tokens / (ref.best / ref.new_tokens):.2f}x retrieve per token)"
             extra = f"; {t.extra['stats_write_s']:.2f} s stats write" if "stats_write_s" in t.extra else ""
+            t.extra["check"] = check.strip("; ")
             lines.append(
                 f"{kind:<15} {method:<18} {t.n:>5} {t.best:>8.2f} {t.median:>8.2f} {x_hf} {x_ref} {ref_name:<18} "
                 f"{t.peak_gb:>7.2f} {t.load:>5.1f}  {check.strip('; ')}{extra}"
@@ -374,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
             every = requests["loglikelihood"] + requests["generate_until"]
             router = make_router(model_dir, every, device, dtype, scratch / "router")
         common = {"pretrained": str(model_dir), "dtype": dtype_name, "batch_size": args.batch_size, "device": device}
-        warmup = min(2 * args.batch_size, 16)
+        warmup = min(args.batch_size, 8)
         timings: dict[tuple[str, str], Timing] = {}
         for method in methods:
             gc.collect()
