@@ -257,11 +257,11 @@ class HFRouterLM(HFLM):
     def _learned_routes(self, prompts: list[str]) -> list[str]:
         new = sorted({p for p in prompts if p not in self._learned})
         if new:
-            forward = hf_forward(self.model, adapter_names=lambda n: [BASE] * n)
             max_length = int(self.router.info.get("max_length", 512))  # as in training
-            features = mean_pooled(
-                forward, self.tokenizer, new, self.router_batch_size, max_length, self.device, progress=True
-            )
+            with self.model.disable_adapter():  # the base model's features, as the router was trained on
+                features = mean_pooled(
+                    hf_forward(self.model), self.tokenizer, new, self.router_batch_size, max_length, self.device, True
+                )
             for prompt, label in zip(new, self.router.predict(features), strict=True):
                 self._learned[prompt] = label
         return [
