@@ -27,7 +27,7 @@ mkdir -p "$ROOT/benchmarks/results"
         --run "oracle=$WORK/out/oracle" --router "$WORK/router")
   for METRIC in acc acc_norm; do
     echo
-    python -m culturesafe_ext.routing_compare "${RUNS[@]}" --metric "$METRIC,none" \
+    culturesafe analyze routing "${RUNS[@]}" --metric "$METRIC,none" \
       --out "$ROOT/benchmarks/results/routing_demo.$METRIC.json"
   done
 } | tee "$ROOT/benchmarks/results/routing_demo.txt"

@@ -38,8 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from culturesafe_ext.analysis.cli import route_argv
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(route_argv(sys.argv[1:] if argv is None else list(argv)))
     return int(args.func(args) or 0)
 
 

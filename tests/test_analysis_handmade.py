@@ -185,3 +185,29 @@ def test_a_folder_with_two_models_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="holds runs of 2 models .model-a, model-b.: pass each model's sub-folder"):
         read_run(tmp_path)
     assert read_run(tmp_path / "model-a").label == "model-a"
+
+
+def test_circular_questions_follow_the_tasks_circular_eval_rule(tmp_path: Path) -> None:
+    """Right only if right in every rotation; a question a --limit cut short is left out; gold from rotation 0."""
+    from culturesafe_ext.analysis.extract import extract
+
+    rows = []
+    for qid, rotations in (("q-all-right", [1, 1]), ("q-one-wrong", [1, 0]), ("q-cut", [1])):
+        for rotation, ok in enumerate(rotations):
+            doc = {
+                "id": qid,
+                "description_id": "d0",
+                "country": "Aland",
+                "options": ["w", "x", "y", "z"],
+                "gold_letter": "BC"[rotation],
+                "rotation": rotation,
+                "n_rotations": 2,
+            }
+            rows.append({"doc": doc, "filter": "none", "acc": float(ok)})
+    rows.reverse()  # the unrotated doc need not come first
+    run = read_run(write_run(tmp_path / "run", {"adaculturesafe_knowledge_circular_aland": rows}))
+    questions = extract(run).knowledge["circular"]
+    assert {q.question_id: (q.correct, q.gold_letter) for q in questions} == {
+        "q-all-right": (1.0, "B"),
+        "q-one-wrong": (0.0, "B"),
+    }

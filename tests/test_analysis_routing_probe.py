@@ -14,10 +14,10 @@ from culturesafe_ext.analysis.parts import Options
 from culturesafe_ext.analysis.parts import probe as probe_part
 from culturesafe_ext.analysis.parts import routing as routing_part
 from culturesafe_ext.analysis.report import analyze, render_html
+from culturesafe_ext.analysis.routing_compare import FORMAT, compare
 from culturesafe_ext.cli import main
 from culturesafe_ext.models.route_tags import make_tag
-from culturesafe_ext.probing.compare import REPORT, chance
-from culturesafe_ext.routing_compare import FORMAT, compare
+from culturesafe_ext.probing.overlap import REPORT, chance
 
 # acc per (routing mode, country); questions per task: 4
 ACC = {
@@ -181,3 +181,26 @@ def test_sections_absent_without_their_data(tmp_path: Path) -> None:
     assert "routing" not in analysis["parts"] and "probe" not in analysis["parts"]
     page = render_html(analysis)
     assert "id='routing'" not in page and "id='probe'" not in page
+
+
+def test_analyze_routing_command_writes_the_same_table(
+    router_runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import warnings
+
+    from culturesafe_ext.cli import main
+
+    out = tmp_path / "cmp.json"
+    runs = [f"--run={name}={router_runs[name]}" for name in ACC]
+    assert main(["analyze", "routing", *runs, "--out", str(out)]) == 0
+    assert json.loads(out.read_text(encoding="utf-8")) == compare({name: router_runs[name] for name in ACC})
+    assert "router held-out accuracy: 0.800" in capsys.readouterr().out
+    with warnings.catch_warnings(record=True) as caught:  # the old path: a thin re-export that says where to go
+        warnings.simplefilter("always")
+        import importlib
+        import sys
+
+        sys.modules.pop("culturesafe_ext.routing_compare", None)
+        old = importlib.import_module("culturesafe_ext.routing_compare")
+    assert old.compare is compare
+    assert any(issubclass(w.category, DeprecationWarning) and "analyze routing" in str(w.message) for w in caught)

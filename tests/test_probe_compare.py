@@ -14,7 +14,7 @@ from conftest import OFFLINE_ENV, run_lm_eval
 from support.probe_stats import LAYERS, WIDTH, K, write_stats
 
 from culturesafe_ext.cli import main
-from culturesafe_ext.probing.compare import chance, compare
+from culturesafe_ext.probing.overlap import chance, compare
 from culturesafe_ext.probing.stats import load_stats
 
 

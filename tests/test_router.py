@@ -332,7 +332,7 @@ def test_lm_eval_runs_every_routing_mode(tiny_model: Path, bundled_router, tmp_p
         assert fallbacks == run["config"]["route_counts"].get("__base__", 0) if routing == "learned" else not fallbacks
     assert list((tmp_path / "run1").glob("cache_rank0.db"))  # --use_cache went through the route-keyed path
 
-    from culturesafe_ext.routing_compare import FORMAT, compare
+    from culturesafe_ext.analysis.routing_compare import FORMAT, compare
 
     labels = {"base": "none", "fixed": "fixed:india", "learned": "learned", "oracle": "oracle"}
     report = compare({label: runs[mode]["_dir"] for label, mode in labels.items()})

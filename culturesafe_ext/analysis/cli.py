@@ -5,11 +5,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+ANALYZE_ROUTING = "analyze-routing"  # registered without help: users type `culturesafe analyze routing`
+ANALYZE_SUBCOMMANDS = {"routing": ANALYZE_ROUTING}
+
+
+def route_argv(argv: list[str]) -> list[str]:
+    """``analyze routing ...`` -> the routing parser; ``analyze RUN_DIR...`` stays the report."""
+    if len(argv) >= 2 and argv[0] == "analyze" and argv[1] in ANALYZE_SUBCOMMANDS:
+        return [ANALYZE_SUBCOMMANDS[argv[1]], *argv[2:]]
+    return argv
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     analyze = subparsers.add_parser(
         "analyze",
-        help="knowledge vs safety correlation, cross-tab, F1, variant effects: analysis.json + report.html",
+        help="knowledge vs safety correlation, cross-tab, F1, variant effects: analysis.json + report.html; "
+        "`analyze routing --run LABEL=DIR ...`: base/fixed/learned/oracle routing per country",
         description="Reads lm_eval --output_path folders written with --log_samples; nothing is run again.",
     )
     analyze.add_argument(
@@ -20,6 +31,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _analysis_options(analyze)
     analyze.add_argument("--title", default="culturesafe analysis")
     analyze.set_defaults(func=run_analyze)
+
+    # `culturesafe analyze routing ...` (see route_argv): a sub-command beside the report's RUN_DIR form.
+    from culturesafe_ext.analysis import routing_compare
+
+    routing = subparsers.add_parser(
+        ANALYZE_ROUTING,
+        prog="culturesafe analyze routing",
+        description=routing_compare.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    routing_compare.add_arguments(routing)
+    routing.set_defaults(func=routing_compare.run)
 
     board = subparsers.add_parser("leaderboard", help="build a leaderboard across models, or validate a submission")
     actions = board.add_subparsers(dest="action", metavar="ACTION", required=True)

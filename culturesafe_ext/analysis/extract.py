@@ -12,30 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from culturesafe_ext.analysis.runs import Run, metric_value
+from culturesafe_ext.tasks.aggregations import circular_questions, description_means
+from culturesafe_ext.tasks.taxonomy import classify
 
-KNOWLEDGE_FAMILIES = ("gen", "mc", "circular")  # headline order: the paper's protocol first
-SAFETY_VARIANTS = ("plain", "elicit", "oracle", "wrongcustom")
 CULTURAX_METRICS = ("wr", "ss", "ti", "truthful", "informative")
-
-
-def classify(task: str) -> tuple[str, str] | None:
-    """``(kind, family_or_variant)`` of a culturesafe leaf task, None for any other task."""
-    if task.startswith("adaculturesafe_knowledge_gen_"):
-        return "knowledge", "gen"
-    if task.startswith("adaculturesafe_knowledge_circular_"):
-        return "knowledge", "circular"
-    if task.startswith("adaculturesafe_knowledge_"):
-        return "knowledge", "mc"
-    for variant in ("elicit", "oracle", "wrongcustom"):
-        if task.startswith(f"adaculturesafe_safety_{variant}_"):
-            return "safety", variant
-    if task.startswith("adaculturesafe_safety_"):
-        return "safety", "plain"
-    if task.startswith("culturax_greedy_"):
-        return "culturax", "greedy"
-    if task.startswith("culturax_"):
-        return "culturax", "sampled"
-    return None
 
 
 @dataclass
@@ -131,19 +111,17 @@ def _questions(task: str, family: str, rows: list[dict]) -> list[Question]:
             )
             for r in rows
         ]
-    by_question: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        by_question[r["doc"]["id"]].append(r)
-    out = []
-    for qid, rotations in by_question.items():
-        doc = next((r["doc"] for r in rotations if r["doc"].get("rotation", 0) == 0), rotations[0]["doc"])
-        if len(rotations) < doc["n_rotations"]:
-            continue  # a --limit cut it: lm-eval's own circular_acc leaves it out too (and logs it)
-        correct = float(all(float(r["acc"]) == 1.0 for r in rotations))
-        out.append(
-            Question(task, doc["country"], doc["description_id"], qid, correct, len(doc["options"]), doc["gold_letter"])
-        )
-    return out
+    docs: dict[str, dict] = {}
+    for r in sorted(rows, key=lambda r: r["doc"].get("rotation", 0)):  # the unrotated doc names the gold letter
+        docs.setdefault(r["doc"]["id"], r["doc"])
+    complete = circular_questions(  # the task's own CircularEval rule: questions a --limit cut are left out
+        (r["doc"]["id"], r["doc"]["description_id"], float(r["acc"]) == 1.0, r["doc"]["n_rotations"]) for r in rows
+    )
+    return [
+        Question(task, d["country"], d["description_id"], qid, float(ok), len(d["options"]), d["gold_letter"])
+        for qid, (_, ok) in complete.items()
+        for d in (docs[qid],)
+    ]
 
 
 def judge_identity(doc: dict) -> dict[str, Any] | None:
@@ -192,8 +170,4 @@ def _culturax(task: str, setting: str, rows: list[dict]) -> list[CulturaXAnswer]
 
 def per_description(pairs: list[tuple[str, str, float | None]]) -> dict[tuple[str, str], float]:
     """(country, description_id) -> mean of its non-missing values (the paper's first averaging step)."""
-    groups: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for country, description_id, value in pairs:
-        if value is not None:
-            groups[(country, description_id)].append(value)
-    return {key: sum(v) / len(v) for key, v in groups.items()}
+    return description_means(((country, description_id), value) for country, description_id, value in pairs)

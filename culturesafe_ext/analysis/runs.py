@@ -155,6 +155,16 @@ def read_samples(run_dir: Path, glob: str = "samples_*.jsonl") -> dict[str, list
     return {task: read_jsonl(path) for task, path in sorted(by_task.items())}
 
 
+def model_args_of(results: dict) -> dict[str, Any]:
+    """The run's ``--model_args`` as a dict (lm-eval records the CLI string, or a dict from Python)."""
+    args = results.get("config", {}).get("model_args") or {}
+    if isinstance(args, str):
+        from lm_eval.utils import simple_parse_args_string
+
+        args = simple_parse_args_string(args)
+    return dict(args)
+
+
 def metric_value(value: Any) -> float | None:
     """A logged per-sample metric as a number: plain numbers, ``[key, value]`` pairs, None stays None."""
     if isinstance(value, (list, tuple)):

@@ -8,9 +8,22 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 
 log = logging.getLogger("culturesafe")
+
+
+def description_means(items: Iterable[tuple[Hashable, float | None]]) -> dict[Hashable, float]:
+    """Each description's mean over its items with a value (the paper's first averaging step).
+
+    The key is whatever identifies a description to the caller (its id here, ``(country, id)`` in the
+    analysis); ``None`` values are left out.
+    """
+    groups: dict[Hashable, list[float]] = defaultdict(list)
+    for key, value in items:
+        if value is not None:
+            groups[key].append(float(value))
+    return {key: sum(v) / len(v) for key, v in groups.items()}
 
 
 def mean_by_description(items: Iterable[tuple[str, float | None]]) -> float:
@@ -19,16 +32,11 @@ def mean_by_description(items: Iterable[tuple[str, float | None]]) -> float:
     ``None`` (an item the judge could not score) is left out of the mean; the safety tasks count and
     report those items in ``judge_failures`` beside it.
     """
-    groups: dict[str, list[float]] = defaultdict(list)
-    for description_id, value in items:
-        if value is not None:
-            groups[description_id].append(float(value))
-    if not groups:
-        return float("nan")
-    return sum(sum(v) / len(v) for v in groups.values()) / len(groups)
+    means = description_means(items)
+    return sum(means.values()) / len(means) if means else float("nan")
 
 
-def _circular_questions(items: Iterable[tuple[str, str, int, int]]) -> dict[str, tuple[str, bool]]:
+def circular_questions(items: Iterable[tuple[str, str, int, int]]) -> dict[str, tuple[str, bool]]:
     """question id -> (description id, answered right in every rotation); incomplete ones are logged."""
     seen: dict[str, list] = {}
     for question_id, description_id, correct, n_rotations in items:
@@ -48,7 +56,7 @@ def _circular_questions(items: Iterable[tuple[str, str, int, int]]) -> dict[str,
 
 def circular_acc(items: Iterable[tuple[str, str, int, int]]) -> float:
     """CircularEval: share of questions answered right in every rotation of their options."""
-    questions = _circular_questions(items)
+    questions = circular_questions(items)
     if not questions:
         return float("nan")
     return sum(ok for _, ok in questions.values()) / len(questions)
@@ -56,7 +64,7 @@ def circular_acc(items: Iterable[tuple[str, str, int, int]]) -> float:
 
 def circular_acc_by_description(items: Iterable[tuple[str, str, int, int]]) -> float:
     """CircularEval accuracy averaged per description first."""
-    return mean_by_description((d, float(ok)) for d, ok in _circular_questions(items).values())
+    return mean_by_description((d, float(ok)) for d, ok in circular_questions(items).values())
 
 
 def total(items: Iterable[float]) -> float:

@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from culturesafe_ext.analysis.extract import KNOWLEDGE_FAMILIES, RunData
+from culturesafe_ext.analysis.extract import RunData
 from culturesafe_ext.analysis.runs import Run
+from culturesafe_ext.tasks.taxonomy import KNOWLEDGE_FAMILIES
 
 PARTS = [
     "culturesafe_ext.analysis.parts.overview",

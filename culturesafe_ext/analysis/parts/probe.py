@@ -2,7 +2,7 @@
 
 An ``hf-probe`` run writes ``probe_stats/<task>.npz`` beside its results file (or into its ``probe_out``
 model arg); its knowledge tasks and its safety tasks are pooled into two groups and compared with
-:func:`culturesafe_ext.probing.compare.compare_groups` (the statistics of ``culturesafe probe compare``).
+:func:`culturesafe_ext.probing.overlap.compare_groups` (the statistics of ``culturesafe probe compare``).
 A ``probe_compare.json`` found in the run folder is embedded as it is.
 """
 
@@ -14,13 +14,14 @@ from typing import Any
 
 from culturesafe_ext.analysis.html import Page, esc, num, table
 from culturesafe_ext.analysis.parts import Context
-from culturesafe_ext.routing_compare import model_args_of
+from culturesafe_ext.analysis.runs import model_args_of
+from culturesafe_ext.tasks.taxonomy import KNOWLEDGE, SAFETY, classify
 
 NAME = "probe"
 TITLE = "MLP neuron overlap per layer (probing)"
 STATS_DIR = "probe_stats"
-GROUPS = (("knowledge", "_knowledge"), ("safety", "_safety"))  # group label, what its task names contain
-REPORT = "probe_compare.json"  # culturesafe_ext.probing.compare.REPORT (probing imports torch: loaded only when used)
+GROUPS = (KNOWLEDGE, SAFETY)  # taxonomy kinds pooled into the two compared groups
+REPORT = "probe_compare.json"  # culturesafe_ext.probing.overlap.REPORT (probing imports torch: loaded only when used)
 
 
 def stats_files(ctx: Context) -> list[Path]:
@@ -34,19 +35,20 @@ def stats_files(ctx: Context) -> list[Path]:
 
 
 def _from_stats(ctx: Context, files: list[Path]) -> dict[str, Any] | None:
-    from culturesafe_ext.probing.compare import Group, compare_groups, group_info
+    from culturesafe_ext.probing.overlap import Group, compare_groups, group_info
     from culturesafe_ext.probing.stats import load_stats, merge
 
     by_group: dict[str, list] = {}
     other = []
     for path in files:
         stats = load_stats(path)
-        label = next((g for g, marker in GROUPS if marker in str(stats.meta.get("task", ""))), None)
+        kind = classify(str(stats.meta.get("task", "")))
+        label = kind[0] if kind is not None and kind[0] in GROUPS else None
         if label is None:
             other.append(str(stats.meta.get("task")))
         else:
             by_group.setdefault(label, []).append(stats)
-    groups = [Group(label, merge(by_group[label])) for label, _ in GROUPS if label in by_group]
+    groups = [Group(label, merge(by_group[label])) for label in GROUPS if label in by_group]
     out: dict[str, Any] = {
         "groups": {g.label: group_info(g) for g in groups},
         "other_tasks": sorted(other),
@@ -65,7 +67,7 @@ def compute(ctx: Context) -> dict[str, Any] | None:
         out["stats"] = _from_stats(ctx, files)
     reports = []
     for path in sorted(ctx.run.root.rglob(REPORT)):
-        from culturesafe_ext.probing.compare import REPORT_FORMAT
+        from culturesafe_ext.probing.overlap import REPORT_FORMAT
 
         report = json.loads(path.read_text(encoding="utf-8"))
         if report.get("format") != REPORT_FORMAT:
@@ -98,7 +100,7 @@ def _layer_table(result: dict[str, Any]) -> str:
 
 
 def _comparisons(label: str, source: str, groups: dict, comparisons: list[dict], page: Page) -> list[str]:
-    from culturesafe_ext.probing.compare import pair_figure
+    from culturesafe_ext.probing.plots import pair_figure
 
     html = []
     for result in comparisons:

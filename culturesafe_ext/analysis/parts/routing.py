@@ -1,7 +1,7 @@
 """Base vs fixed vs learned vs oracle routing per country, route accuracy and the oracle-minus-learned gap.
 
 Each ``hf-router`` run (its results file records ``routing``) gives one column; the runs are joined by
-routing mode with :func:`culturesafe_ext.routing_compare.combine`, the same table ``routing_compare``
+routing mode with :func:`culturesafe_ext.analysis.routing_compare.combine`, the same table ``routing_compare``
 prints, so the report and the command line never disagree.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from culturesafe_ext.analysis.html import Page, esc, num, table
 from culturesafe_ext.analysis.parts import Context
-from culturesafe_ext.routing_compare import combine, load_router_eval, run_entry
+from culturesafe_ext.analysis.routing_compare import combine, load_router_eval, run_entry
 
 NAME = "routing"
 TITLE = "Adapter routing: base, fixed, learned, oracle"

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from culturesafe_ext.analysis import stats
-from culturesafe_ext.analysis.extract import SAFETY_VARIANTS, Answer, per_description
+from culturesafe_ext.analysis.extract import Answer, per_description
 from culturesafe_ext.analysis.html import Page, esc, table, with_ci
 from culturesafe_ext.analysis.parts import Context, scopes
+from culturesafe_ext.tasks.taxonomy import SAFETY_VARIANTS
 
 NAME = "safety"
 TITLE = "Safety scores"
