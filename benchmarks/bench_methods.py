@@ -41,6 +41,7 @@ from typing import Any
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
+NEVER = "\u241e\u241e\u241e"  # a stop string no model writes: with min_new_tokens, fixed-length generation
 TASKS = {"loglikelihood": "adaculturesafe_knowledge", "generate_until": "adaculturesafe_knowledge_gen"}
 METHODS = (
     "hf",
@@ -101,8 +102,11 @@ def random_model(size: str, dtype: torch.dtype, device: str, folder: Path) -> Pa
     return out
 
 
-def build_requests(data: str, limit: int | None, max_gen_toks: int, seed: int = 0) -> dict[str, list]:
-    """The instances of both task groups (``limit`` documents per country), countries interleaved."""
+def build_requests(
+    data: str, limit: int | None, max_gen_toks: int, seed: int = 0, fixed_length: bool = False
+) -> dict[str, list]:
+    """The instances of both task groups (``limit`` documents per country), countries interleaved; with
+    ``fixed_length`` every generation runs to ``max_gen_toks`` (no EOS before, a stop string never written)."""
     from lm_eval.tasks import TaskManager, get_task_dict
 
     def leaves(tree) -> list:
@@ -119,8 +123,9 @@ def build_requests(data: str, limit: int | None, max_gen_toks: int, seed: int = 
             task.build_all_requests(limit=limit)
             instances.extend(task.instances)
         if kind == "generate_until":
+            fixed = {"until": [NEVER], "min_new_tokens": max_gen_toks} if fixed_length else {}
             for inst in instances:
-                inst.arguments = (inst.arguments[0], {**inst.arguments[1], "max_gen_toks": max_gen_toks})
+                inst.arguments = (inst.arguments[0], {**inst.arguments[1], "max_gen_toks": max_gen_toks, **fixed})
         random.Random(seed).shuffle(instances)  # lm-eval hands every task's requests over at once
         out[kind] = instances
     return out
@@ -208,11 +213,12 @@ class Timing:
     method: str
     kind: str
     n: int
-    times: list[float]
-    outputs: list
+    times: list[float] = dataclasses.field(default_factory=list)  # wall seconds per timed call
+    cpu: list[float] = dataclasses.field(default_factory=list)  # process CPU seconds per timed call
+    outputs: list | None = None
     new_tokens: int = 0
     peak_gb: float = 0.0
-    load: float = 0.0
+    loads: list[float] = dataclasses.field(default_factory=list)
     extra: dict = dataclasses.field(default_factory=dict)
 
     @property
@@ -223,34 +229,35 @@ class Timing:
     def median(self) -> float:
         return statistics.median(self.times)
 
+    @property
+    def best_cpu(self) -> float:
+        return min(self.cpu)
 
-def run_method(method: str, lm, requests: dict[str, list], repeats: int, warmup: int, device: str) -> list[Timing]:
-    out = []
-    for kind, reqs in requests.items():
-        call = getattr(lm, kind)
-        call(fresh(reqs[:warmup]), disable_tqdm=True)  # warm-up: first calls pay for kernels and caches
-        load = os.getloadavg()[0]
-        times, outputs = [], None
-        for _ in range(repeats):
-            batch = fresh(reqs)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            result = call(batch, disable_tqdm=True)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-            outputs = outputs if outputs is not None else (result, batch)
-        result, batch = outputs
-        timing = Timing(method, kind, len(reqs), times, result, load=load)
+    @property
+    def load(self) -> float:
+        return statistics.mean(self.loads)
+
+
+def timed_call(lm, kind: str, reqs: list, device: str, timing: Timing) -> None:
+    """One timed call over fresh copies of the requests; the first call's outputs are kept."""
+    batch = fresh(reqs)
+    timing.loads.append(os.getloadavg()[0])
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = getattr(lm, kind)(batch, disable_tqdm=True)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    timing.times.append(time.perf_counter() - wall)
+    timing.cpu.append(time.process_time() - cpu)
+    if timing.outputs is None:
+        timing.outputs = result
         if kind == "generate_until":
             timing.new_tokens = sum(len(lm.tok_encode(text)) for text in result) or 1
-        if method.startswith("router-"):
+        if timing.method.startswith("router-"):
             from culturesafe_ext.models import route_tags
 
             timing.extra["routes"] = [route_tags.tag_of(r.args)[route_tags.ROUTE_KEY] for r in batch]
-        out.append(timing)
-    return out
 
 
 # --- comparison ---------------------------------------------------------------------------------------
@@ -272,8 +279,8 @@ def compare(kind: str, a: list, b: list, rows: list[int] | None = None) -> str:
 def report(timings: dict[tuple[str, str], Timing], first: str, header: list[str]) -> list[str]:
     lines = list(header)
     lines.append(
-        f"{'call':<15} {'method':<18} {'n':>5} {'min s':>8} {'median s':>8} {'x hf':>6} {'x ref':>6} {'ref':<18} "
-        f"{'peak GB':>7} {'load':>5}  output check"
+        f"{'call':<15} {'method':<18} {'n':>5} {'min s':>8} {'median s':>8} {'x hf':>6} {'x ref':>6} {'cpu s':>8} "
+        f"{'x hf':>6} {'x ref':>6} {'ref':<18} {'GB':>6} {'load':>5}  output check"
     )
     refs = {
         "router-oracle": "peft",
@@ -292,6 +299,8 @@ def report(timings: dict[tuple[str, str], Timing], first: str, header: list[str]
             ref = timings.get((ref_name, kind))
             x_hf = f"{t.best / base.best:6.2f}" if base else "     -"
             x_ref = f"{t.best / ref.best:6.2f}" if ref else "     -"
+            c_hf = f"{t.best_cpu / base.best_cpu:6.2f}" if base else "     -"
+            c_ref = f"{t.best_cpu / ref.best_cpu:6.2f}" if ref else "     -"
             check = ""
             if method.startswith("probe-") and base:
                 check = "vs hf: " + compare(kind, t.outputs, base.outputs)
@@ -308,8 +317,8 @@ def report(timings: dict[tuple[str, str], Timing], first: str, header: list[str]
             extra = f"; {t.extra['stats_write_s']:.2f} s stats write" if "stats_write_s" in t.extra else ""
             t.extra["check"] = check.strip("; ")
             lines.append(
-                f"{kind:<15} {method:<18} {t.n:>5} {t.best:>8.2f} {t.median:>8.2f} {x_hf} {x_ref} {ref_name:<18} "
-                f"{t.peak_gb:>7.2f} {t.load:>5.1f}  {check.strip('; ')}{extra}"
+                f"{kind:<15} {method:<18} {t.n:>5} {t.best:>8.2f} {t.median:>8.2f} {x_hf} {x_ref} {t.best_cpu:>8.2f} "
+                f"{c_hf} {c_ref} {ref_name:<18} {t.peak_gb:>6.2f} {t.load:>5.1f}  {check.strip('; ')}{extra}"
             )
     return lines
 
@@ -329,6 +338,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"), help="folder for the results")
     parser.add_argument("--tag", default="", help="added to the results file name")
+    parser.add_argument(
+        "--interleave",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="load every model at once and time them in rotating order (default on cpu: a shared machine's load "
+        "drifts); --no-interleave loads one model at a time, so its peak memory is its own (default on cuda)",
+    )
+    parser.add_argument(
+        "--fixed-length",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="generate exactly --max-gen-toks tokens per request (min_new_tokens, a stop string never written), so "
+        "methods whose answers differ (adapters, CAD) generate the same number of tokens",
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -363,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             model_dir = Path(args.model) if args.model else demo_model_dir()
             model_name = model_dir.name
         t0 = time.perf_counter()
-        requests = build_requests(args.data, args.limit, args.max_gen_toks)
+        requests = build_requests(args.data, args.limit, args.max_gen_toks, fixed_length=args.fixed_length)
         built_s = time.perf_counter() - t0
         cultures = cultures_of(requests)
         first = cultures[0]
@@ -376,25 +399,49 @@ def main(argv: list[str] | None = None) -> int:
             router = make_router(model_dir, every, device, dtype, scratch / "router")
         common = {"pretrained": str(model_dir), "dtype": dtype_name, "batch_size": args.batch_size, "device": device}
         warmup = min(args.batch_size, 8)
-        timings: dict[tuple[str, str], Timing] = {}
-        for method in methods:
-            gc.collect()
-            if device.startswith("cuda"):
-                torch.cuda.empty_cache()
-                torch.cuda.reset_peak_memory_stats()
-            before = memory_now(device)
-            lm = load(method, common, scratch, adapters, router, first)
-            for t in run_method(method, lm, requests, args.repeats, warmup, device):
-                peak = torch.cuda.max_memory_allocated() / 1e9 if device.startswith("cuda") else memory_now(device)
-                t.peak_gb = peak if device.startswith("cuda") else peak - before
-                timings[(method, t.kind)] = t
+        timings = {(m, kind): Timing(m, kind, len(reqs)) for m in methods for kind, reqs in requests.items()}
+        cuda = device.startswith("cuda")
+        interleave = args.interleave if args.interleave is not None else not cuda
+
+        def finish(method: str, lm) -> None:
             if method.startswith("probe-"):
                 start = time.perf_counter()
                 lm.write_stats()
                 for kind in TASKS:
                     timings[(method, kind)].extra["stats_write_s"] = time.perf_counter() - start
             print(f"  {method}: done ({time.perf_counter() - started:.0f} s so far)", file=sys.stderr, flush=True)
-            del lm
+
+        def loaded(method: str):
+            gc.collect()
+            if cuda:
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+            before = memory_now(device)
+            lm = load(method, common, scratch, adapters, router, first)
+            for kind, reqs in requests.items():  # warm-up: first calls pay for kernels, caches, the router
+                getattr(lm, kind)(fresh(reqs[:warmup]), disable_tqdm=True)
+                timings[(method, kind)].peak_gb = memory_now(device) - (0 if cuda else before)
+            return lm
+
+        if interleave:  # every model loaded; each round times them all, in rotating order
+            lms = {m: loaded(m) for m in methods}
+            for kind, reqs in requests.items():
+                for r in range(args.repeats):
+                    for m in methods[r % len(methods) :] + methods[: r % len(methods)]:
+                        timed_call(lms[m], kind, reqs, device, timings[(m, kind)])
+            for m, lm in lms.items():
+                finish(m, lm)
+            del lms
+        else:  # one model at a time: its peak memory is its own
+            for m in methods:
+                lm = loaded(m)
+                for kind, reqs in requests.items():
+                    for _ in range(args.repeats):
+                        timed_call(lm, kind, reqs, device, timings[(m, kind)])
+                    if cuda:
+                        timings[(m, kind)].peak_gb = torch.cuda.max_memory_allocated() / 1e9
+                finish(m, lm)
+                del lm
         gc.collect()
 
     counts = {kind: len(reqs) for kind, reqs in requests.items()}
@@ -408,8 +455,10 @@ def main(argv: list[str] | None = None) -> int:
         f"(max_gen_toks {args.max_gen_toks}), requests built once in {built_s:.1f} s",
         f"torch {torch.__version__}, Python {platform.python_version()}, {torch.get_num_threads()} torch threads, "
         f"{os.cpu_count()} CPU cores, load average {load_start:.1f} at start / {os.getloadavg()[0]:.1f} at end; "
-        f"each model alone, warm-up on {warmup} requests, min and median of {args.repeats} timed calls",
-        f"{gpu_name if device.startswith('cuda') else 'peak GB = RSS growth while loaded'}; "
+        f"{'models interleaved (rotating order)' if interleave else 'each model alone'}, warm-up on {warmup} requests, "
+        f"min and median of {args.repeats} timed calls; cpu s = process CPU time (steadier on a shared CPU)"
+        f"{'; generation fixed-length' if args.fixed_length else ''}",
+        f"{gpu_name if device.startswith('cuda') else 'GB = RSS growth at load and warm-up'}; "
         f"x hf / x ref = min-time ratios; adapters: random LoRA r=8 all-linear, peft = adapter {first!r}",
     ]
     lines = report(timings, first, header)
@@ -428,8 +477,9 @@ def main(argv: list[str] | None = None) -> int:
             "kind": t.kind,
             "n": t.n,
             "times": t.times,
+            "cpu_times": t.cpu,
             "peak_gb": t.peak_gb,
-            "load": t.load,
+            "loads": t.loads,
             "new_tokens": t.new_tokens,
             **{k: v for k, v in t.extra.items() if k != "routes"},
         }

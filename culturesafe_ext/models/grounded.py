@@ -268,6 +268,7 @@ class GroundedHFLM(HFLM):
             kwargs = normalize_gen_kwargs(gen_kwargs, self.max_gen_toks)
             until = handle_stop_sequences(kwargs.pop("until", None), eos=eos)
             max_gen_toks = kwargs.pop("max_gen_toks")
+            min_new_tokens = int(kwargs.pop("min_new_tokens", 0) or 0)  # passed to generate() by plain hf too
             sampler = self._sampler(kwargs)
             max_ctx = self.max_length - max_gen_toks
             contexts = {i: requests[i].args[0] for i in members}
@@ -293,6 +294,7 @@ class GroundedHFLM(HFLM):
                     eos_ids=[self.eot_token_id],
                     stop=stop,
                     sampler=sampler,
+                    min_new_tokens=min_new_tokens,
                 )
                 for i, tokens in zip(chunk, new.tolist(), strict=True):
                     text = postprocess_generated_text(
