@@ -18,7 +18,8 @@ request type is timed ``--repeats`` times (min and median reported). Random-weig
 are Llama shapes with the demo model's tokenizer, made in-process: right for speed, silent on quality.
 
     python benchmarks/bench_methods.py --device cpu                      # demo model (SmolLM2-135M)
-    python benchmarks/bench_methods.py --device cuda --random-size 3b --limit 100 --batch-size 32
+    python benchmarks/bench_methods.py --device cuda --random-size 3b --tokenizer .gpu/tok --data .gpu/data \
+        --limit 100 --batch-size 32 --max-gen-toks 64 --repeats 1 --out "$OUT"   # see ../shared/gpu/README.md
 """
 
 from __future__ import annotations
@@ -71,13 +72,15 @@ SIZES = {
 
 
 # --- inputs -------------------------------------------------------------------------------------------
-def random_model(size: str, dtype: torch.dtype, device: str, folder: Path) -> Path:
-    """A random-weight Llama of ``size`` with the demo model's tokenizer, saved as a HF folder."""
+def random_model(size: str, dtype: torch.dtype, device: str, folder: Path, tokenizer: str | None = None) -> Path:
+    """A random-weight Llama of ``size`` with the demo model's tokenizer (or ``tokenizer``), saved as a HF folder."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from culturesafe_ext.models.demo_model import demo_model_dir
+    if tokenizer is None:
+        from culturesafe_ext.models.demo_model import demo_model_dir
 
-    tok = AutoTokenizer.from_pretrained(demo_model_dir())
+        tokenizer = str(demo_model_dir())
+    tok = AutoTokenizer.from_pretrained(tokenizer)
     config = LlamaConfig(
         vocab_size=len(tok),
         max_position_embeddings=8192,
@@ -329,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--model", help="model folder (default: the demo model, SmolLM2-135M-Instruct)")
     which.add_argument("--random-size", choices=sorted(SIZES), help="a random-weight Llama made in-process")
+    parser.add_argument(
+        "--tokenizer", help="tokenizer folder for --random-size (default: the demo model's; on the GPU: .gpu/tok)"
+    )
     parser.add_argument("--dtype", default="auto", help="auto: bfloat16 on cuda, float32 on cpu")
     parser.add_argument("--data", default="bundled", help="dataset folder (culturesafe build) or 'bundled'")
     parser.add_argument("--limit", type=int, default=2, help="documents per country task")
@@ -378,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-methods-") as tmp:
         scratch = Path(tmp)
         if args.random_size:
-            model_dir = random_model(args.random_size, dtype, device, scratch)
+            model_dir = random_model(args.random_size, dtype, device, scratch, args.tokenizer)
             model_name = f"random Llama {args.random_size}"
         else:
             from culturesafe_ext.models.demo_model import demo_model_dir
