@@ -14,7 +14,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from culturesafe_ext.data.schema import (
+from culturesafe_ext.data import textio
+from culturesafe_ext.data.adaculturesafe_schema import (
     ALL,
     KINDS,
     SPLIT,
@@ -22,6 +23,7 @@ from culturesafe_ext.data.schema import (
     option_letters,
     safety_query,
 )
+from culturesafe_ext.data.baselines import majority_letter, random_choice
 
 from .hub_layout import CardText, ConfigTable, write_hub_dataset
 
@@ -106,8 +108,10 @@ def parse_file_name(path: Path) -> Country:
     """Parse ``('中国', 'China', 'CN', 'CHN', '156', '是').json`` safely (``ast.literal_eval``, no eval)."""
     try:
         value = ast.literal_eval(path.stem)
-    except (ValueError, SyntaxError) as err:
-        raise ValueError(f"file name is not a Python tuple literal: {err}") from None
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as err:
+        # TypeError: an unhashable key, e.g. ``{[]: 1}``; RecursionError/MemoryError: absurd nesting
+        reason = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+        raise ValueError(f"file name is not a Python tuple literal ({reason})") from None
     if not (isinstance(value, tuple) and len(value) >= 5 and all(isinstance(v, str) for v in value)):
         raise ValueError("file name must be a tuple of at least 5 strings (native, English, a2, a3, num)")
     native, name, alpha2, alpha3, numeric = (v.strip() for v in value[:5])
@@ -126,6 +130,8 @@ def _text(record: dict, key: str, where: tuple[str, str, str], problems: list[Pr
         problems.append(Problem(file, rec, label, f"expected a string, got {type(value).__name__}"))
     elif not value.strip():
         problems.append(Problem(file, rec, label, "empty"))
+    elif textio.control_characters(value):
+        problems.append(Problem(file, rec, label, str(textio.control_characters(value))))
     else:
         return value.strip()
     return None
@@ -187,11 +193,18 @@ def _mcq(item: object, where: tuple[str, str, str]) -> tuple[dict | None, list[P
             text = options[letter]
             if not isinstance(text, str) or not text.strip():
                 problems.append(Problem(file, rec, f"{prefix}options.{letter}", "empty or not a string"))
+            elif textio.control_characters(text):
+                problems.append(Problem(file, rec, f"{prefix}options.{letter}", str(textio.control_characters(text))))
             else:
                 texts.append(text.strip())
-        dupes = sorted(t for t, n in Counter(texts).items() if n > 1)
+        by_norm: dict[str, list[str]] = {}
+        for text in texts:
+            by_norm.setdefault(textio.norm(text), []).append(text)
+        dupes = sorted(group[0] for group in by_norm.values() if len(group) > 1)
         if dupes:
-            problems.append(Problem(file, rec, f"{prefix}options", f"duplicate options: {dupes}"))
+            problems.append(
+                Problem(file, rec, f"{prefix}options", f"duplicate options (the same after normalising): {dupes}")
+            )
     label = item.get("label")
     if not isinstance(label, str) or label.strip().upper() not in letters:
         problems.append(Problem(file, rec, f"{prefix}label", f"gold label {label!r} is not one of {letters}"))
@@ -248,19 +261,13 @@ def read_release(source: Path) -> Release:
 
 
 def _load_json(path: Path) -> tuple[object, Problem | None]:
-    raw = path.read_bytes()
+    """The file through the one strict reader: BOM-tolerant; bad bytes, duplicate keys, too deep nesting
+    and bad syntax become one problem naming the file (and the key or line)."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        return None, Problem(
-            path.name, "-", "encoding", f"not UTF-8 (byte {err.start}: {raw[err.start : err.start + 1]!r})"
-        )
-    try:
-        return json.loads(text), None
-    except json.JSONDecodeError as err:
-        return None, Problem(
-            path.name, "-", "json", f"invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}"
-        )
+        return textio.load_json(path), None
+    except textio.TextInputError as err:
+        p = err.problems[0]
+        return None, Problem(p.file, p.record, p.field, p.message)
 
 
 def _read_country(path: Path, country: Country, release: Release) -> None:
@@ -326,17 +333,15 @@ def _read_country(path: Path, country: Country, release: Release) -> None:
 
 
 def gold_letter_stats(rows: list[dict]) -> dict:
-    """Gold-letter distribution and the two trivial baselines a score must beat."""
+    """Gold-letter distribution and the two trivial baselines a score must beat (flat means over questions)."""
     letters = Counter(r["gold_letter"] for r in rows)
-    n = len(rows)
-    top, top_n = letters.most_common(1)[0] if letters else ("-", 0)
-    random = sum(1 / len(r["options"]) for r in rows) / n if n else 0.0
+    top, top_n, n = majority_letter(r["gold_letter"] for r in rows)
     return {
         "n": n,
         "distribution": {k: letters[k] for k in sorted(letters)},
         "most_frequent_letter": top,
         "most_frequent_letter_baseline": top_n / n if n else 0.0,
-        "random_baseline": random,
+        "random_baseline": sum(random_choice(len(r["options"])) for r in rows) / n if n else 0.0,
     }
 
 

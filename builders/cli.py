@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from culturesafe_ext.data.splits import DATASET_SPLIT_SEED as DEFAULT_SEED
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     build = subparsers.add_parser("build", help="build a dataset in the Hugging Face Hub layout")
@@ -23,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     cx.add_argument("--source", type=Path, required=True, help="the release's CulturaX.csv")
     cx.add_argument("--out", type=Path, required=True, help="output folder (the layout pushed to the Hub)")
     cx.add_argument("--threshold", type=int, default=10, help="SimHash Hamming radius of a near duplicate (tau)")
-    cx.add_argument("--seed", type=int, default=42, help="seed of the 80/10/10 split")
+    cx.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the 80/10/10 split ({DEFAULT_SEED})")
     cx.add_argument("--suspect-threshold", type=float, default=None, help="question-reference similarity floor")
     cx.add_argument("--encoding", choices=["auto", "utf-8", "cp1252"], default="auto", help="how the CSV is decoded")
     cx.add_argument("--source-commit", default=None, help="upstream commit recorded in the card")
@@ -55,7 +57,7 @@ def _run_adaculturesafe(args: argparse.Namespace) -> int:
     kwargs = {"source_commit": args.source_commit} if args.source_commit else {}
     try:
         release = adaculturesafe.build(args.source, args.out, skip_invalid=args.skip_invalid, **kwargs)
-    except adaculturesafe.ReleaseError as err:
+    except (adaculturesafe.ReleaseError, FileNotFoundError, NotADirectoryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"{'country':<24} {'kind':<12} {'read':>6} = {'written':>7} + {'rejected':>8}")

@@ -51,7 +51,10 @@ def test_three_scoring_families_on_the_real_release(built_upstream: Path, tiny_m
 
     gen = results["adaculturesafe_knowledge_gen_china"]
     gen_samples = samples(run, "adaculturesafe_knowledge_gen_china")
-    rescored = [parse_choice_letter(s["resps"][0][0], "ABCD"[: len(s["doc"]["options"])]) for s in gen_samples]
+    rescored = [
+        parse_choice_letter(s["resps"][0][0], list("ABCD"[: len(s["doc"]["options"])]), s["doc"]["options"])
+        for s in gen_samples
+    ]
     assert gen["invalid_rate,none"] == pytest.approx(sum(r is None for r in rescored) / 12)
     assert gen["acc,none"] == pytest.approx(
         sum(r == s["doc"]["gold_letter"] for r, s in zip(rescored, gen_samples, strict=True)) / 12

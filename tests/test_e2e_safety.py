@@ -159,3 +159,55 @@ def test_judge_none_logs_responses_and_rejudge_compares_judges(tiny_model: Path,
     assert report["judges"][0]["tasks"]["adaculturesafe_safety_china"]["n_judged"] == 6
     pair = report["agreement"]["0-1"]["respectfulness"]
     assert pair["n"] == 6 and {"spearman_rho", "exact", "within_1"} <= set(pair)
+
+
+def lm_eval_raw(args: list[str], out: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    command = [str(Path(sys.executable).parent / "lm_eval"), "run", *args, "--output_path", str(out)]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=600, env={**os.environ, **OFFLINE_ENV, **(env or {})}
+    )
+
+
+def test_refused_judge_stops_keeps_the_answers_and_exits_non_zero(tiny_model: Path, tmp_path: Path) -> None:
+    """Issue 20: a judge answering 401 to everything got every prompt, and lm_eval exited 0 with NaN."""
+    with StandIn(faults=[Fault("401")], max_lifetime=600) as server:
+        judge = judge_settings(server, tmp_path / "judge.sqlite", concurrency=1)
+        meta = {"culturesafe_data": "bundled", "judge": judge}
+        env = {"CULTURESAFE_JUDGE_API_KEY": SENTINEL}
+        done = lm_eval_raw(lm_eval_args(tiny_model, meta), tmp_path / "out", env=env)
+        sent = server.n_requests
+    assert done.returncode == 3, done.stderr[-3000:]
+    assert sent == 2  # one per task: each stops at its first refusal (16 requests before)
+    assert "HTTP 401" in done.stderr and "CULTURESAFE_JUDGE_API_KEY" in done.stderr and SENTINEL not in done.stderr
+    [results] = (tmp_path / "out").rglob("results_*.json")  # lm-eval still wrote its files ...
+    run = {**json.loads(results.read_text()), "_dir": str(results.parent)}
+    for task in TASKS.split(","):
+        rows = samples(run, task)
+        assert len(rows) == 4 and all(r["resps"][0][0] is not None for r in rows)  # ... every answer kept
+        judged = [judged_entries(r)[0]["respectfulness"] for r in rows]
+        assert all(j["failure"] == "request_error" and "401" in j["error"] for j in judged)
+        assert run["results"][task]["judge_request_errors,judge"] == 8
+    written = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert not [p for p in written if SENTINEL.encode() in p.read_bytes()]
+
+
+@pytest.mark.parametrize(
+    ("judge_extra", "metadata_extra", "expected"),
+    [
+        ({"cache_path": "CORRUPT"}, {}, "not a usable sqlite file"),
+        ({}, {"hf_token": "hf_abcdefghijklmnopqrstuv"}, "secret-looking metadata ['metadata.hf_token']"),
+    ],
+)
+def test_unusable_settings_fail_before_generating(
+    judge_extra: dict, metadata_extra: dict, expected: str, tiny_model: Path, tmp_path: Path
+) -> None:
+    corrupt = tmp_path / "corrupt.sqlite"
+    corrupt.write_text("not a database\n" * 200)
+    with StandIn(max_lifetime=600) as server:
+        judge = judge_settings(server, tmp_path / "judge.sqlite")
+        judge.update({k: str(corrupt) if v == "CORRUPT" else v for k, v in judge_extra.items()})
+        meta = {"culturesafe_data": "bundled", "judge": judge, **metadata_extra}
+        done = lm_eval_raw(lm_eval_args(tiny_model, meta), tmp_path / "out")
+        assert server.n_requests == 0
+    assert done.returncode != 0 and expected in done.stderr
+    assert "Running generate_until requests" not in done.stderr and "hf_abcdefghijklmnopqrstuv" not in done.stderr

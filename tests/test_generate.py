@@ -214,8 +214,10 @@ def test_hf_backend_with_a_tiny_model_reports_its_invalid_output(tmp_path: Path,
     report = json.loads((tmp_path / "jp.work" / "generation_report.json").read_text())
     assert report["generator"]["backend"] == "hf" and report["stats"]["sent"] == 4
     assert report["stats"]["incomplete"] == 2 and len(report["incomplete_tasks"]) == 2
+    assert report["stats"]["truncated_replies"] == 4 and report["stats"]["unparseable_replies"] == 0
     for task in report["incomplete_tasks"]:
-        assert [a["problems"] for a in task["attempts"]] == [["reply: no JSON object found"]] * 2
+        # 12 tokens and no end token: truncated replies, counted as such (issue 16), never parsed
+        assert [a["problems"][0][:42] for a in task["attempts"]] == ["truncated: the reply hit the token limit ("] * 2
         assert all(isinstance(a["raw"], str) for a in task["attempts"])
     decisions = tmp_path / "none.csv"
     decisions.write_text("id,decision\n", encoding="utf-8")

@@ -30,7 +30,8 @@ def mcq(**changes) -> dict:
     ("changes", "problem"),
     [
         ({"options": {"A": "x", "B": "y", "C": "z"}}, "options: keys ['A', 'B', 'C'] are not exactly A, B, C, D"),
-        ({"options": {"A": "x", "B": " X ", "C": "z", "D": "w"}}, "options.B: same as option A"),
+        ({"options": {"A": "Fork and spoon", "B": " Fork\u00a0and  spoon.", "C": "z", "D": "w"}}, "options.B: same as"),
+        ({"options": {"A": "x", "B": "z", "C": "\uff58", "D": "w"}}, "options.C: same as option A"),  # full-width x
         ({"options": {"A": "x", "B": "", "C": "z", "D": "w"}}, "options.B: empty"),
         ({"answer": "E"}, "answer: 'E' is not one of A, B, C, D"),
         ({"answer": "B/C"}, "answer: 'B/C' is not one of A, B, C, D"),

@@ -86,7 +86,8 @@ def test_key_only_from_env_and_never_serialised(monkeypatch: pytest.MonkeyPatch)
     config = JudgeConfig.from_dict(OPENAI)
     assert config.api_key() is None
     monkeypatch.setenv("OPENAI_API_KEY", "sk-fallback")
-    assert config.api_key() == "sk-fallback"
+    assert config.api_key() is None  # OPENAI_API_KEY goes to OpenAI's host only (issue 20)
+    assert JudgeConfig.from_dict({**OPENAI, "base_url": "https://api.openai.com/v1"}).api_key() == "sk-fallback"
     monkeypatch.setenv("CULTURESAFE_JUDGE_API_KEY", SENTINEL)
     assert config.api_key() == SENTINEL
     config = JudgeConfig.from_dict(OPENAI)  # built while the key is set
@@ -105,3 +106,99 @@ def test_round_trip_through_a_dict() -> None:
     """A task can carry the settings to its filter as plain data (the docs) and rebuild them there."""
     config = JudgeConfig.from_dict({**OPENAI, "concurrency": 128, "extra_body": {"top_p": 1}}, env={})
     assert JudgeConfig.from_dict(json.loads(json.dumps(config.to_dict())), env={}) == config
+
+
+# Issue 20, "Fail fast": settings are validated up front, one line naming the setting.
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ({"timeout": "fast"}, "'timeout' must be float"),
+        ({"timeout": 0}, "'timeout' must be > 0"),
+        ({"timeout": -1.5}, "'timeout' must be > 0"),
+        ({"concurrency": "64"}, "'concurrency' must be int"),
+        ({"concurrency": 2.5}, "'concurrency' must be int"),
+        ({"max_retries": True}, "'max_retries' must be int"),
+        ({"cache": "no"}, "'cache' must be bool"),
+        ({"extra_body": "top_k=3"}, "'extra_body' must be a JSON object"),
+        ({"model": 7}, "'model' must be str"),
+        ({"max_tokens": 0}, "'max_tokens' must be > 0"),
+        ({"temperature": -0.1}, "'temperature' must be >= 0"),
+        ({"base_url": "localhost:8000/v1"}, "'base_url' must be an http"),
+        ({"base_url": "http://127.0.0.1:port/v1"}, "'base_url' is not a URL"),
+    ],
+)
+def test_settings_are_typed(extra: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match) as err:
+        JudgeConfig.from_dict({**OPENAI, **extra}, env={})
+    assert "\n" not in str(err.value)
+
+
+def test_metadata_judge_json_errors_name_the_setting() -> None:
+    with pytest.raises(ValueError, match="judge settings are not valid JSON"):
+        JudgeConfig.from_metadata({"judge": '{"backend": "openai", '}, env={})
+    with pytest.raises(ValueError, match="must be a dict"):
+        JudgeConfig.from_metadata({"judge": 3}, env={})
+
+
+# Issue 20, "Leak nothing": a secret is refused wherever a setting can carry one.
+@pytest.mark.parametrize(
+    ("extra", "where"),
+    [
+        ({"base_url": f"https://judge.example.com/v1?api_key={SENTINEL}"}, "query parameter 'api_key'"),
+        ({"base_url": f"https://judge.example.com/v1?key={SENTINEL}"}, "query parameter 'key'"),
+        ({"base_url": f"https://judge.example.com/v1?foo=1&access_token={SENTINEL}"}, "'access_token'"),
+        ({"base_url": f"https://user:{SENTINEL}@judge.example.com/v1"}, "user:password@"),
+        ({"extra_body": {"headers": {"Authorization": f"Bearer {SENTINEL}"}}}, "extra_body.headers.Authorization"),
+        ({"extra_body": {"api_key": SENTINEL}}, "extra_body.api_key"),
+        ({"extra_body": {"options": [{"hfToken": "hf_abc"}]}}, "extra_body.options[0].hfToken"),
+        ({"extra_body": {"note": SENTINEL}}, "extra_body.note"),  # a key-shaped value under any name
+        ({"x_api_key": SENTINEL}, "judge.x_api_key"),
+    ],
+)
+def test_secrets_refused_at_any_depth(extra: dict, where: str) -> None:
+    with pytest.raises(ValueError, match="secret-looking") as err:
+        JudgeConfig.from_dict({**OPENAI, **extra}, env={})
+    assert where in str(err.value) and SENTINEL not in str(err.value)
+
+
+def test_harmless_names_are_not_secrets() -> None:
+    body = {"max_tokens": 8, "top_k": 3, "chat_template_kwargs": {"enable_thinking": False}}
+    url = "https://x.org/v1?api-version=2024"
+    config = JudgeConfig.from_dict({**OPENAI, "extra_body": body, "base_url": url}, env={})
+    assert config.extra_body == body
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("http://127.0.0.1:8000/v1", True),
+        ("http://localhost:8000/v1", True),
+        ("http://[::1]:8000/v1", True),
+        ("https://judge.example.com/v1", True),
+        ("http://judge.example.com/v1", False),
+        ("http://10.0.0.5:8000/v1", False),
+    ],
+)
+def test_key_never_over_plain_http_to_another_host(url: str, allowed: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CULTURESAFE_JUDGE_API_KEY", SENTINEL)
+    config = JudgeConfig.from_dict({**OPENAI, "base_url": url}, env={})
+    if allowed:
+        assert config.api_key() == SENTINEL
+    else:
+        with pytest.raises(ValueError, match="plain HTTP") as err:
+            config.api_key()
+        assert SENTINEL not in str(err.value)
+    monkeypatch.delenv("CULTURESAFE_JUDGE_API_KEY")
+    assert config.api_key() is None  # no key: plain HTTP is fine
+
+
+@pytest.mark.parametrize("name", ["pad_token", "pad_token_id", "eos_token", "max_tokens", "tokenizer", "session_name"])
+def test_tokenizer_words_are_not_secrets(name: str) -> None:
+    from culturesafe_ext.judge.config import find_secrets
+
+    assert find_secrets({name: "<pad>", "n": {name: 2}}, "metadata") == []
+
+
+def test_url_signature_is_a_secret() -> None:
+    with pytest.raises(ValueError, match="query parameter 'sig'"):
+        JudgeConfig.from_dict({**OPENAI, "base_url": "https://x.blob.example/v1?sv=2024&sig=abc%2Bdef"}, env={})

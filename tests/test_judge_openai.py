@@ -113,12 +113,13 @@ def test_faults_lose_nothing_and_count_everything(tmp_path: Path) -> None:
         if i >= 10:
             assert result.score == expected_score(messages_of(item))
     assert served.get("500", 0) > 4  # the random faults did fire
-    # failed requests are not cached: a re-run retries exactly those three, the rest come from the cache
+    # failures are never cached (issue 20): a re-run retries exactly the three failed requests and the two
+    # unparseable replies, the rest come from the cache
     with StandIn(latency=0.01, max_lifetime=60) as healthy:
         again = Judge(config_for(healthy, tmp_path)).score_many(items)
-        assert healthy.n_requests == 3
-    assert sum(r.from_cache for r in again) == 57
-    assert all(r.score is not None for i, r in enumerate(again) if i not in (8, 9))
+        assert healthy.n_requests == 5
+    assert sum(r.from_cache for r in again) == 55
+    assert all(r.score is not None for r in again)
 
 
 def test_retry_after_is_honoured(tmp_path: Path) -> None:
@@ -212,7 +213,9 @@ def test_api_key_is_sent_but_never_written(
         handler.close()
     assert seen == {f"Bearer {SENTINEL}": sum(seen.values())}  # sent with every request
     assert "HTTP 401" in results[3].error and "[API key]" in results[3].error
-    assert "after 1 attempt(s)" in results[3].error  # a 401 is not retried
+    assert "after 1 attempt(s)" in results[3].error  # a 401 is not retried ...
+    fatal = judge.last_summary.fatal  # ... it stops the run, saying how to fix it
+    assert "HTTP 401" in fatal and "CULTURESAFE_JUDGE_API_KEY" in fatal and SENTINEL not in fatal
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.suffix == ".sqlite" for p in written) and log_file.stat().st_size > 0
     for path in written:

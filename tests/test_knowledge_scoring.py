@@ -76,3 +76,18 @@ def test_gen_results_exact(response: str, acc: float, invalid: float) -> None:
 def test_gen_prompt_lists_every_option_with_its_letter() -> None:
     text = knowledge.doc_to_text_gen(doc(3, "d", n=5))
     assert "E. opt3-4" in text and '{"answer": letter}' in text and "A, B, C, D, E" in text
+
+
+def test_gen_accepts_a_letter_with_its_own_text_and_reports_the_share() -> None:
+    d = doc(0, "d0", gold=2)  # options opt0-0 .. opt0-3, gold C
+    rows = [
+        knowledge.process_results_gen(d, [r])
+        for r in ('{"answer": "C. opt0-2"}', '{"answer": "C"}', '{"answer": "B. opt0-2"}', '{"answer": "B. opt0-1"}')
+    ]
+    assert [r["acc"] for r in rows] == [1.0, 1.0, 0.0, 0.0]
+    assert [r["invalid_rate"] for r in rows] == [0.0, 0.0, 1.0, 0.0]
+    assert [r["letter_with_text_rate"] for r in rows] == [1.0, 0.0, 0.0, 1.0]
+
+
+def test_fewshot_target_is_the_json_the_prompt_asks_for() -> None:
+    assert knowledge.fewshot_target_gen(doc(0, "d0", gold=1)) == '{"answer": "B"}'

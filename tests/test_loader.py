@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from culturesafe_ext.data import loader
-from culturesafe_ext.data.schema import DEFAULT_HUB_ID
+from culturesafe_ext.data.adaculturesafe_schema import DEFAULT_HUB_ID
 
 
 def test_local_folder_from_metadata(built_upstream: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from culturesafe_ext.parsing import find_json_object, parse_choice_letter
+from culturesafe_ext.parsing import ChoiceAnswer, find_json_object, parse_choice_answer, parse_choice_letter
 
 LETTERS = ["A", "B", "C", "D"]
 
@@ -35,3 +35,45 @@ def test_find_json_object_skips_broken_braces() -> None:
     assert find_json_object('use {curly} then {"score": 7} then {"score": 8}') == {"score": 7}
     assert find_json_object("no json here") is None
     assert find_json_object('```\n[1, 2]\n```\n{"a": 1}') == {"a": 1}
+
+
+OPTIONS = ["Red envelopes containing money", "Fork\u00a0and spoon", "Chai (spiced tea)", "A clock"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a letter with its own option's text (normalised: case, spaces, no-break space, end punctuation)
+        ('{"answer": "A. Red envelopes containing money"}', "A"),
+        ('{"answer": "a) red envelopes  containing money."}', "A"),
+        ('{"answer": "(B) Fork and spoon"}', "B"),
+        ('```json\n{"answer": "C - Chai (spiced tea)"}\n```', "C"),
+        ("D: a clock", "D"),
+        ('{"answer": "B: FORK AND SPOON"}', "B"),
+        ("The answer is A. Red envelopes containing money.", "A"),
+        ("The correct answer is: (C) chai (spiced tea)", "C"),
+        ('{"answer": "Answer: D - A clock"}', "D"),
+        # still invalid: another option's text, several letters, prose without a letter, text only
+        ('{"answer": "A. Fork and spoon"}', None),
+        ('{"answer": "D. Red envelopes containing money"}', None),
+        ('{"answer": "A and B"}', None),
+        ('{"answer": "A. B. Red envelopes containing money"}', None),
+        ('{"answer": "A. Red envelopes containing money B. Fork and spoon"}', None),
+        ('{"answer": "Red envelopes containing money"}', None),
+        ("The answer is B. Red envelopes containing money", None),
+        ("I think A. Red envelopes containing money", None),
+        ("The answer is A or B", None),
+        ('{"answer": "A. Red envelopes"}', None),
+        ('{"answer": "E. Red envelopes containing money"}', None),
+    ],
+)
+def test_letter_with_its_own_option_text(text: str, expected: str | None) -> None:
+    answer = parse_choice_answer(text, LETTERS, OPTIONS)
+    assert answer.letter == expected
+    assert answer.with_text == (expected is not None)
+
+
+def test_letter_with_text_needs_the_options() -> None:
+    # without the option texts a letter with text cannot be checked, so it stays invalid
+    assert parse_choice_letter('{"answer": "A. Red envelopes containing money"}', LETTERS) is None
+    assert parse_choice_answer('{"answer": "B"}', LETTERS, OPTIONS) == ChoiceAnswer("B", with_text=False)

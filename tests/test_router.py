@@ -128,7 +128,7 @@ def _instances(three_cultures: Path, kind: str):
 def test_mixed_batch_equals_each_row_alone_with_its_adapter(tiny_model: Path, three_cultures, three_adapters) -> None:
     from lm_eval.models.huggingface import HFLM
 
-    from culturesafe_ext.data.schema import slug
+    from culturesafe_ext.data.adaculturesafe_schema import slug
     from culturesafe_ext.models.router import HFRouterLM
 
     common = {"pretrained": str(tiny_model), "device": "cpu", "dtype": "float32"}

@@ -3,7 +3,7 @@
 :func:`generate`: descriptions -> 5 knowledge MCQs and 5 safety queries each (LLM, cached, checked,
 retried) -> near-duplicates removed (each listed with its twin) -> gold letters balanced -> review
 files in the work folder. :func:`publish`: the reviewers' accepted items -> the same rows and Hub
-layout as the release builder (``culturesafe_ext.data.schema``, ``hub_layout.write_hub_dataset``), so
+layout as the release builder (``culturesafe_ext.data.adaculturesafe_schema``, ``hub_layout.write_hub_dataset``), so
 ``lm_eval --metadata '{"culturesafe_data": OUT}'`` evaluates them.
 """
 
@@ -14,7 +14,8 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-from culturesafe_ext.data.schema import ALL, KINDS, SPLIT, config_name, option_letters, safety_query
+from culturesafe_ext.data.adaculturesafe_schema import ALL, KINDS, SPLIT, config_name, option_letters, safety_query
+from culturesafe_ext.data.textio import norm
 from culturesafe_ext.judge import Judge
 
 from ..adaculturesafe import gold_letter_stats
@@ -23,7 +24,7 @@ from . import engine, review, workdir
 from .balance import balance_gold
 from .dedup import remove_near_duplicates
 from .inputs import Description, read_descriptions
-from .items import LETTERS, mcqs_in_reply, norm, queries_in_reply
+from .items import LETTERS, mcqs_in_reply, queries_in_reply
 from .prompts import load_prompt
 
 DATASET = "adaculturesafe"
@@ -57,7 +58,7 @@ def tasks_for(descriptions: list[Description], n_knowledge: int, n_safety: int, 
                 values=values,
                 n_items=n_knowledge,
                 parse=lambda obj, text=d.description: mcqs_in_reply(obj, text),
-                identity=lambda item: norm(item["question"]),
+                identity=lambda item: norm(item["question"], casefold=True),
             )
         )
         tasks.append(
@@ -67,7 +68,7 @@ def tasks_for(descriptions: list[Description], n_knowledge: int, n_safety: int, 
                 values=values,
                 n_items=n_safety,
                 parse=queries_in_reply,
-                identity=lambda item: norm(item["scene"] + " " + item["requirement"]),
+                identity=lambda item: norm(item["scene"] + " " + item["requirement"], casefold=True),
             )
         )
     return tasks

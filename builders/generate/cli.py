@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from culturesafe_ext.data.splits import DATASET_SPLIT_SEED as DEFAULT_SEED
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gen = subparsers.add_parser("generate", help="generate, deduplicate, verify and publish a new benchmark")
@@ -69,7 +71,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-attempts", type=int, default=3, help="attempts per description and kind (3)")
     parser.add_argument("--max-tokens", type=int, default=1024, help="tokens per reply (1024)")
     parser.add_argument("--threshold", type=int, default=10, help="SimHash Hamming threshold for near-duplicates (10)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the gold-letter shuffle (and splits)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"seed of the gold-letter shuffle and the split (default {DEFAULT_SEED}, as `culturesafe build`)",
+    )
     parser.add_argument("--prompt-version", default="v1", help="prompt files <name>.<version>.txt (v1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -135,7 +142,8 @@ def _run_generate(args: argparse.Namespace) -> int:
     print(
         f"{stats['tasks']} generation tasks: {stats['complete']} complete, {stats['incomplete']} incomplete after "
         f"{args.max_attempts} attempts; {stats['requests']} requests ({stats['sent']} sent, {stats['cached']} cached, "
-        f"{stats['failed_requests']} failed); {stats['unparseable_replies']} replies without JSON, "
+        f"{stats['failed_requests']} failed, {stats.get('truncated_replies', 0)} truncated, "
+        f"{stats.get('filtered_replies', 0)} filtered); {stats['unparseable_replies']} replies without JSON, "
         f"{stats['replies_with_invalid_items']} with invalid items"
     )
     print(f"near-duplicates removed: {len(report['removed_near_duplicates'])}; candidates: {report['candidates']}")

@@ -17,7 +17,9 @@ from culturesafe_ext.data.culturax_schema import ALL, DOMAINS, FEATURES, SPLITS,
 from culturesafe_ext.judge import Judge
 from culturesafe_ext.near_duplicates import to_hex
 
-from ..culturax import SourceRow, audit_references, split_units
+from ..culturax import SourceRow
+from ..culturax_audit import audit_references
+from ..culturax_split import split_units
 from ..hub_layout import CardText, ConfigTable, write_hub_dataset
 from . import engine, review, workdir
 from .dedup import remove_near_duplicates

@@ -1,11 +1,13 @@
 """Round-based generation through the one LLM client, with bounded, reported retries.
 
 Round r sends one request per unfinished task (all of them in one ``Judge.complete`` call, so they run
-concurrently and every reply is cached as it arrives). A reply is parsed with the project's JSON
-parser and checked item by item; valid items are kept, and a task still short of items is retried in
-round r + 1 with its last reply and the list of problems appended, under the cache key of attempt
-r + 1 (a new call, not the cached failure). After ``max_attempts`` rounds a short task is reported
-with every raw reply and problem: nothing invalid is dropped unreported.
+concurrently and every complete reply is cached as it arrives). A reply cut by the token limit or
+withheld by a content filter is a failure of that kind (counted, retried, never parsed). A complete
+reply is parsed with the project's JSON parser (reasoning blocks set aside) and checked item by item;
+valid items are kept, and a task still short of items is retried in round r + 1 with its last reply
+and the list of problems appended, under the cache key of attempt r + 1 (a new call, not the cached
+failure). After ``max_attempts`` rounds a short task is reported with every raw reply and problem:
+nothing invalid is dropped unreported.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from culturesafe_ext.judge import Judge
-from culturesafe_ext.judge.backends.base import Reply
+from culturesafe_ext.judge.backends.base import FILTERED, TRUNCATED, JudgeRunError, Reply
 from culturesafe_ext.parsing import find_json_object
 
 from .prompts import Prompt
@@ -75,6 +77,8 @@ class Stats:
     sent: int = 0
     cached: int = 0
     failed_requests: int = 0
+    truncated_replies: int = 0  # cut by the token limit: a failure, retried as a new request, never cached
+    filtered_replies: int = 0  # withheld by a provider's content filter
     unparseable_replies: int = 0
     replies_with_invalid_items: int = 0
     item_problems: int = 0
@@ -114,8 +118,12 @@ def run(judge: Judge, tasks: list[Task], max_attempts: int = 3, max_tokens: int 
                     {"role": "user", "content": _feedback(last, len(outcome.items), needed)},
                 ]
             rubric = f"{task.prompt.id}#attempt{attempt}"
+            # no ``accept``: a complete reply without JSON is cached, because it is part of the next attempt's
+            # prompt (the feedback turn); not caching it would make a resumed run re-send that whole chain
             requests.append(judge.request(messages, rubric, mode="generate", max_tokens=max_tokens))
         done = judge.complete(requests)
+        if done.fatal:  # a refused key or unknown model: no later round can do better (replies so far are cached)
+            raise JudgeRunError(done.fatal)
         stats.requests += len(requests)
         stats.sent += done.sent
         stats.cached += sum(r.key in done.cached for r in requests)
@@ -138,9 +146,16 @@ def run(judge: Judge, tasks: list[Task], max_attempts: int = 3, max_tokens: int 
 
 def _take(task: Task, outcome: Outcome, reply: Reply, attempt: int, from_cache: bool, stats: Stats) -> Attempt:
     """Parse and check one reply; keep its valid, new items (up to the number wanted)."""
-    if reply.error is not None:
-        stats.failed_requests += 1
-        return Attempt(attempt, reply.text, reply.error, [f"request failed: {reply.error}"], 0, from_cache)
+    if reply.error is not None:  # the one client's failure kinds: request error, truncated, filtered
+        if reply.kind == TRUNCATED:
+            stats.truncated_replies += 1
+        elif reply.kind == FILTERED:
+            stats.filtered_replies += 1
+        else:
+            stats.failed_requests += 1
+        raw = reply.text[:RAW_LIMIT] if reply.text is not None else None
+        problem = reply.error if reply.kind in (TRUNCATED, FILTERED) else f"request failed: {reply.error}"
+        return Attempt(attempt, raw, reply.error, [problem], 0, from_cache)
     raw = reply.text or ""
     obj = find_json_object(raw)
     if obj is None:

@@ -6,10 +6,11 @@ empty``) and all problems of a file are reported at once, so a user fixes the fi
 
 from __future__ import annotations
 
-import csv
-import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from culturesafe_ext.data import textio
 
 DESCRIPTION_FIELDS = ("id", "country", "location", "source", "description")
 DESCRIPTION_OPTIONAL = ("country_native", "iso_alpha2", "iso_alpha3", "iso_numeric")
@@ -68,35 +69,41 @@ class Question:
 
 
 def read_records(path: Path) -> list[tuple[int, object]]:
-    """(line number, record) for each record of a ``.jsonl`` or ``.csv`` file (CSV rows as dicts)."""
+    """(line number, record) for each record of a ``.jsonl`` or ``.csv`` file (CSV rows as dicts).
+
+    Read through the project's one text reader (BOM-tolerant, strict UTF-8, duplicate JSON keys and
+    duplicate or missing CSV header names are errors naming file, line and field).
+    """
     name = path.name
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise InputError([InputProblem(name, 1, "-", f"not UTF-8 (byte {err.start})")]) from None
-    except OSError as err:
-        raise InputError([InputProblem(name, 0, "-", f"cannot read: {err.strerror}")]) from None
-    if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(text.splitlines(keepends=True))
-        rows = []
-        for row in reader:
-            if any((v or "").strip() for k, v in row.items() if k is not None):
-                rows.append((reader.line_num, row))
-        return rows
-    if path.suffix.lower() not in (".jsonl", ".ndjson"):
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".ndjson", ".csv"):
         raise InputError([InputProblem(name, 0, "-", "expected a .jsonl or .csv file")])
-    records = []
-    problems = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+    try:
+        if suffix == ".jsonl" or suffix == ".ndjson":
+            return textio.read_jsonl(path)
+        table = textio.read_csv(path, allow_trailing_unnamed=True)
+    except textio.TextInputError as err:
+        raise InputError([_from_textio(p) for p in err.problems]) from None
+    if table.problems:
+        raise InputError([_from_textio(p) for p in table.problems])
+    rows = []
+    for record in table.records:
+        if not any(cell.strip() for cell in record.cells):
             continue
-        try:
-            records.append((number, json.loads(line)))
-        except json.JSONDecodeError as err:
-            problems.append(InputProblem(name, number, "-", f"invalid JSON at column {err.colno}: {err.msg}"))
-    if problems:
-        raise InputError(problems)
-    return records
+        if len(record.cells) > len(table.header):
+            extra = len(table.header) + 1
+            raise InputError([InputProblem(name, record.line, f"column {extra}", "more fields than the header")])
+        row = {h: c for h, c in zip(table.header, record.cells, strict=False) if h}
+        rows.append((record.line, row))
+    return rows
+
+
+def _from_textio(p: textio.InputProblem) -> InputProblem:
+    numbers = (
+        ["1"] if p.record == "header" else re.findall(r"line (\d+)", p.record) or re.findall(r"line (\d+)", p.message)
+    )
+    field = "-" if p.field in ("json", "encoding") else p.field  # file-level, as before
+    return InputProblem(p.file, int(numbers[0]) if numbers else 0, field, p.message)
 
 
 def _fields(
@@ -111,6 +118,9 @@ def _fields(
         if value is None or (isinstance(value, str) and not value.strip()):
             if key in required:
                 problems.append(InputProblem(name, line, key, "missing" if key not in record else "empty"))
+            out[key] = ""
+        elif isinstance(value, str) and textio.control_characters(value):
+            problems.append(InputProblem(name, line, key, str(textio.control_characters(value))))
             out[key] = ""
         elif isinstance(value, (str, int)) and not isinstance(value, bool):
             out[key] = str(value).strip()

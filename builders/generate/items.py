@@ -9,17 +9,10 @@ CulturaX: the three reference answers, non-empty and pairwise different.
 
 from __future__ import annotations
 
-import re
+from culturesafe_ext.data.textio import control_characters, norm  # the one normalisation and control check
 
 LETTERS = ("A", "B", "C", "D")
 REFERENCE_KEYS = ("helpful", "harmless", "honest")
-_SPACE = re.compile(r"\s+")
-_EDGE = re.compile(r"^[\s\"'“”‘’.,;:…]+|[\s\"'“”‘’.,;:…]+$")
-
-
-def norm(text: str) -> str:
-    """Case- and whitespace-insensitive form, quotes and end punctuation trimmed (for comparisons)."""
-    return _EDGE.sub("", _SPACE.sub(" ", text).strip().lower())
 
 
 def _text(obj: dict, key: str, where: str, problems: list[str]) -> str | None:
@@ -30,6 +23,8 @@ def _text(obj: dict, key: str, where: str, problems: list[str]) -> str | None:
         problems.append(f"{where}{key}: expected a string, got {type(value).__name__}")
     elif not value.strip():
         problems.append(f"{where}{key}: empty")
+    elif control_characters(value):
+        problems.append(f"{where}{key}: {control_characters(value)}")
     else:
         return value.strip()
     return None
@@ -75,7 +70,7 @@ def check_mcq(item: object, description: str | None, where: str = "") -> tuple[d
     evidence = None
     if description is not None:
         evidence = _text(item, "evidence", where, problems)
-        if evidence and norm(evidence) not in norm(description):
+        if evidence and norm(evidence, casefold=True) not in norm(description, casefold=True):
             problems.append(f"{where}evidence: not a passage of the description, so the answer may not follow from it")
     if problems:
         return None, problems
@@ -90,7 +85,7 @@ def check_query(item: object, where: str = "") -> tuple[dict | None, list[str]]:
     problems: list[str] = []
     scene = _text(item, "scene", where, problems)
     requirement = _text(item, "requirement", where, problems)
-    if scene and requirement and norm(scene) == norm(requirement):
+    if scene and requirement and norm(scene, casefold=True) == norm(requirement, casefold=True):
         problems.append(f"{where}requirement: same as the scene")
     return (None, problems) if problems else ({"scene": scene, "requirement": requirement}, [])
 

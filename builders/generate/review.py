@@ -11,11 +11,12 @@ edited items are kept, marked ``checked``; a malformed decision names the file, 
 from __future__ import annotations
 
 import csv
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
+
+from culturesafe_ext.data import textio
 
 from .items import LETTERS, check_mcq, check_query, check_references
 
@@ -111,16 +112,15 @@ class Decision:
 
 def read_decisions(path: Path, candidates: dict[str, dict]) -> dict[str, Decision]:
     """Decisions by item id from review.csv (filled in) or a Label Studio JSON export."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise DecisionError([f"{path.name}: cannot read: {err}"]) from None
-    if path.suffix.lower() == ".csv":
-        records = _csv_records(path.name, text)
-    elif path.suffix.lower() == ".json":
-        records = _labelstudio_records(path.name, text)
-    else:
+    if path.suffix.lower() not in (".csv", ".json"):
         raise DecisionError([f"{path.name}: expected review.csv or a Label Studio export (.json)"])
+    try:  # the project's one reader: BOM-tolerant, strict UTF-8, duplicate keys and header names refused
+        if path.suffix.lower() == ".csv":
+            records = _csv_records(path.name, textio.read_csv(path, allow_trailing_unnamed=True))
+        else:
+            records = _labelstudio_records(path.name, textio.load_json(path))
+    except textio.TextInputError as err:
+        raise DecisionError([str(p) for p in err.problems]) from None
     problems: list[str] = []
     decisions: dict[str, Decision] = {}
     first: dict[str, str] = {}
@@ -163,24 +163,29 @@ def read_decisions(path: Path, candidates: dict[str, dict]) -> dict[str, Decisio
     return decisions
 
 
-def _csv_records(name: str, text: str):
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in ("id", "decision") if c not in (reader.fieldnames or [])]
+def _csv_records(name: str, table: textio.CsvTable):
+    if table.problems:
+        raise DecisionError([str(p) for p in table.problems])
+    missing = [c for c in ("id", "decision") if c not in table.header]
     if missing:
         raise DecisionError([f"{name}: header: field {missing[0]!r}: missing column"])
-    for row in reader:
+    for record in table.records:
+        row = {h: c for h, c in zip(table.header, record.cells, strict=False) if h}
+        if not any(cell.strip() for cell in record.cells):
+            continue
         item_id = (row.get("id") or "").strip()
         action = (row.get("decision") or "").strip().lower() or None
         problems = [] if item_id or action is None else ["field 'id': empty"]
+        problems += [
+            f"field {k!r}: {textio.control_characters(v)}"
+            for k, v in row.items()
+            if k in ALL_FIELDS and textio.control_characters(v)
+        ]
         edits = {k: v for k, v in row.items() if k in ALL_FIELDS and v is not None}
-        yield f"line {reader.line_num}", item_id, action, edits, (row.get("note") or "").strip(), problems
+        yield f"line {record.line}", item_id, action, edits, (row.get("note") or "").strip(), problems
 
 
-def _labelstudio_records(name: str, text: str):
-    try:
-        tasks = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise DecisionError([f"{name}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}"]) from None
+def _labelstudio_records(name: str, tasks: object):
     if not isinstance(tasks, list):
         raise DecisionError([f"{name}: top level: expected a list of tasks (Label Studio JSON export)"])
     for n, task in enumerate(tasks):

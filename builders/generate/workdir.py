@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from culturesafe_ext.data import textio
+
 CANDIDATES = "candidates.jsonl"
 REPORT = "generation_report.json"
 REVIEW = "review"
@@ -29,7 +31,6 @@ def write(work: Path, candidates: list[dict], report: dict) -> None:
 def read(work: Path) -> tuple[list[dict], dict]:
     if not (work / REPORT).is_file():
         raise FileNotFoundError(f"{work / REPORT} not found: run `culturesafe generate adaculturesafe|culturax` first")
-    report = json.loads((work / REPORT).read_text(encoding="utf-8"))
-    with (work / CANDIDATES).open(encoding="utf-8") as fh:
-        candidates = [json.loads(line) for line in fh if line.strip()]
-    return candidates, report
+    report = textio.load_json(work / REPORT)
+    candidates = [record for _, record in textio.read_jsonl(work / CANDIDATES)]
+    return candidates, report  # type: ignore[return-value]

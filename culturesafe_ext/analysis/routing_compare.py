@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from culturesafe_ext.analysis.runs import Run, model_args_of, read_run
+from culturesafe_ext.data.adaculturesafe_schema import slug
 from culturesafe_ext.data.manifests import ROUTE_KEY, ROUTER_EVAL_FILE
-from culturesafe_ext.data.schema import slug
 
 FORMAT = "culturesafe.routing_compare.v1"
 

@@ -98,7 +98,7 @@ SUBDOMAINS: dict[int, Subdomain] = {
 
 def config_name(domain: str = ALL) -> str:
     """Hub config id: ``all`` for every domain, ``performance_and_celebration`` for one."""
-    from culturesafe_ext.data.schema import slug
+    from culturesafe_ext.data.adaculturesafe_schema import slug
 
     if domain != ALL and domain not in DOMAINS:
         raise ValueError(f"unknown UNESCO domain {domain!r}; expected one of {DOMAINS}")

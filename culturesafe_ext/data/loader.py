@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from culturesafe_ext.data import culturax_schema
-from culturesafe_ext.data.schema import DEFAULT_HUB_ID
+from culturesafe_ext.data.adaculturesafe_schema import DEFAULT_HUB_ID
 from culturesafe_ext.paths import CACHE_ENV, cache_dir  # noqa: F401 - CACHE_ENV re-exported for tests
 
 log = logging.getLogger("culturesafe")
@@ -142,7 +142,11 @@ def load_adaculturesafe(
     descriptions. Other keyword arguments are the rest of the metadata and the model_args: a model
     argument naming a culturesafe-trained folder (``peft=``, ``adapters=``, ``router=``) makes the load
     fail if an evaluated description was trained on (see :mod:`culturesafe_ext.data.splits`).
+    Secret-looking metadata is refused: lm-eval writes it into the results.
     """
+    from culturesafe_ext.judge.config import refuse_metadata_secrets
+
+    refuse_metadata_secrets({"culturesafe_data": culturesafe_data, **model_args})
     dataset = _load(culturesafe_config, culturesafe_data, culturesafe_revision)
     from culturesafe_ext.data import splits
 

@@ -19,7 +19,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from culturesafe_ext.data import textio
+
 TRAINING_MANIFEST = "culturesafe_training.json"
+DATASET_SPLIT_SEED = 42  # the CulturaX train/validation/test split, in both `culturesafe build` and `generate`
 SPLIT_VERSION = 1
 # Model arguments that may name a folder written by a culturesafe training command.
 TRAINED_ARTIFACT_ARGS = ("peft", "adapters", "router")
@@ -47,7 +50,9 @@ class DescriptionSplit:
     def load(cls, path: str | Path) -> DescriptionSplit:
         path = Path(path)
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            raw = textio.load_json(path)
+            if not isinstance(raw, dict):
+                raise ValueError("the top level is not an object")
         except (OSError, ValueError) as err:
             raise ValueError(f"{path}: not a readable culturesafe split file ({err})") from err
         missing = [k for k in ("train", "heldout", "seed", "heldout_fraction") if k not in raw]
@@ -110,10 +115,10 @@ def trained_descriptions(model_args: Mapping[str, Any]) -> dict[str, set[str]]:
         for part in value.split("|"):  # several adapters may be given as a|b|c
             manifest = Path(part).expanduser() / TRAINING_MANIFEST
             if manifest.is_file():
-                raw = json.loads(manifest.read_text(encoding="utf-8"))
+                raw = textio.load_json(manifest)
                 found[str(manifest)] = set(raw.get("trained_descriptions", []))
             for nested in sorted(Path(part).expanduser().glob(f"*/{TRAINING_MANIFEST}")):
-                raw = json.loads(nested.read_text(encoding="utf-8"))
+                raw = textio.load_json(nested)
                 found[str(nested)] = set(raw.get("trained_descriptions", []))
     return found
 

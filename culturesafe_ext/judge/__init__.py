@@ -4,12 +4,16 @@ Typical use (what a batch lm-eval filter does with all responses of a task)::
 
     judge = Judge(JudgeConfig.from_metadata(metadata))
     results = judge.score_many([JudgeItem(custom, location, query, response, "respectfulness"), ...])
-    judge.last_summary  # n, n_scored, n_failed_parse, n_failed_request, n_cached, requests_sent
+    judge.last_summary  # n, n_scored, failures per kind, n_cached, requests_sent, fatal, cache_problem
+
+A result counts only when the reply is complete and final (:func:`culturesafe_ext.parsing.check_score`);
+every other outcome is a failure of a named kind (unparseable, truncated, filtered, request_error), and
+401/403/404 stop the run (``last_summary.fatal``).
 
 Importing this package is cheap: aiohttp and torch load only when a backend is created.
 """
 
-from culturesafe_ext.judge.config import JudgeConfig, JudgeNotConfiguredError
+from culturesafe_ext.judge.config import JudgeConfig, JudgeNotConfiguredError, JudgeSettingError
 from culturesafe_ext.judge.items import DIMENSIONS, JudgeItem, JudgeResult, JudgeSummary
 from culturesafe_ext.judge.judge import Completion, Judge
 
@@ -21,5 +25,6 @@ __all__ = [
     "JudgeItem",
     "JudgeNotConfiguredError",
     "JudgeResult",
+    "JudgeSettingError",
     "JudgeSummary",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -38,19 +39,54 @@ def read_samples(run_dir: Path) -> dict[str, list[dict]]:
     return read(run_dir, SAMPLES_GLOB)
 
 
+def parse_judges(raw: list[str]) -> list[dict[str, Any]]:
+    """Every ``--judge`` value as settings, all checked before any sample is read or judged."""
+    from culturesafe_ext.judge import Judge, JudgeConfig
+    from culturesafe_ext.judge.config import JudgeSettingError
+
+    judges = []
+    for n, text in enumerate(raw, start=1):
+        where = f"--judge #{n}"
+        try:
+            settings = json.loads(text)
+        except ValueError as err:
+            example = '\'{"backend": "openai", "model": "...", "base_url": "..."}\''
+            raise JudgeSettingError(f"{where} is not valid JSON ({err}): give an object such as {example}") from None
+        if not isinstance(settings, dict):
+            raise JudgeSettingError(f"{where} must be a JSON object, not {type(settings).__name__}")
+        try:
+            config = JudgeConfig.from_dict(settings)
+            if config.backend == "none":
+                raise JudgeSettingError("the 'none' backend judges nothing: name a real judge")
+            config.api_key()
+            Judge(config).check_cache()
+        except ValueError as err:
+            raise JudgeSettingError(f"{where}: {err}") from None
+        judges.append(settings)
+    return judges
+
+
 def rejudge(samples: dict[str, list[dict]], settings: dict[str, Any]) -> dict[str, Any]:
-    """Scores of one judge: per task the paper's metrics, plus every (sample, dimension) score."""
+    """Scores of one judge: per task the paper's metrics, plus every (sample, dimension) score.
+
+    ``problems`` lists what makes the judge's scores unusable (a refused run, a task whose every
+    judgement failed): the command then exits non-zero.
+    """
     from culturesafe_ext.judge import Judge, JudgeConfig
     from culturesafe_ext.tasks.aggregations import mean_by_description
+    from culturesafe_ext.tasks.judging import KIND_METRICS, summary_problem
     from culturesafe_ext.tasks.safety import judge_responses, process_results
 
     config = JudgeConfig.from_dict(settings)
     judge = Judge(config)
-    tasks, scores = {}, {}
+    tasks, scores, problems = {}, {}, []
     for task, rows in samples.items():
         docs = [row["doc"] for row in rows]
         resps = [list(row["resps"][0]) for row in rows]
         judged = judge_responses(judge, docs, resps)
+        problem = summary_problem(judge.last_summary, task)
+        if problem:
+            problems.append(problem)
         per_doc = [process_results(doc, [entries]) for doc, entries in zip(docs, judged, strict=True)]
         tasks[task] = {
             "respectfulness": mean_by_description(p["respectfulness"] for p in per_doc),
@@ -58,11 +94,14 @@ def rejudge(samples: dict[str, list[dict]], settings: dict[str, Any]) -> dict[st
             "judge_failures": sum(p["judge_failures"] for p in per_doc),
             "n_judged": sum(p["n_judged"] for p in per_doc),
             "n_samples": len(rows),
+            **{m: sum(p[m] for p in per_doc) for m in KIND_METRICS.values()},
         }
         for row, entries in zip(rows, judged, strict=True):
             for dimension in ("respectfulness", "awareness"):
                 scores[f"{task}/{row['doc_id']}/{dimension}"] = entries[0][dimension]["score"]
-    return {"judge": config.to_dict(), "tasks": tasks, "scores": scores}
+        if judge.last_summary is not None and judge.last_summary.fatal:
+            break  # stop at the first run-level error
+    return {"judge": config.to_dict(), "tasks": tasks, "scores": scores, "problems": problems}
 
 
 def agreement(a: dict[str, float | None], b: dict[str, float | None]) -> dict[str, Any]:
@@ -82,8 +121,13 @@ def agreement(a: dict[str, float | None], b: dict[str, float | None]) -> dict[st
 
 
 def run(args: argparse.Namespace) -> int:
+    judges = parse_judges(args.judge)
+    if not args.run_dir.is_dir():
+        raise FileNotFoundError(f"{args.run_dir} is not a folder: give an lm_eval --output_path folder")
     samples = read_samples(args.run_dir)
-    reports = [rejudge(samples, json.loads(raw)) for raw in args.judge]
+    if not samples:
+        raise FileNotFoundError(f"no {SAMPLES_GLOB} under {args.run_dir}: was lm_eval run with --log_samples?")
+    reports = [rejudge(samples, settings) for settings in judges]
     report: dict[str, Any] = {"run_dir": str(args.run_dir), "judges": reports}
     if len(reports) > 1:
         report["agreement"] = {}
@@ -97,7 +141,10 @@ def run(args: argparse.Namespace) -> int:
     out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     _print(report)
     print(f"report: {out}")
-    return 0
+    problems = [p for judge in reports for p in judge["problems"]]
+    for problem in problems:
+        print(f"culturesafe judge: error: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def _print(report: dict[str, Any]) -> None:

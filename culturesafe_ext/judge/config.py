@@ -8,8 +8,10 @@ reads it from the environment at the moment a request needs it.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,9 @@ from culturesafe_ext.paths import CACHE_ENV, cache_dir  # noqa: F401 - CACHE_ENV
 
 BACKENDS = ("openai", "hf", "none")
 ENV_PREFIX = "CULTURESAFE_JUDGE_"
-API_KEY_ENVS = ("CULTURESAFE_JUDGE_API_KEY", "OPENAI_API_KEY")
+JUDGE_KEY_ENV, OPENAI_KEY_ENV = "CULTURESAFE_JUDGE_API_KEY", "OPENAI_API_KEY"
+API_KEY_ENVS = (JUDGE_KEY_ENV, OPENAI_KEY_ENV)
+OPENAI_HOSTS = ("api.openai.com",)
 CACHE_FILE = "judge.sqlite"
 
 HOW_TO_CONFIGURE = (
@@ -27,8 +31,8 @@ HOW_TO_CONFIGURE = (
     '  --metadata \'{"judge": {"backend": "openai", "model": "qwen3-max", '
     '"base_url": "https://dashscope-intl.aliyuncs.com/compatible-mode/v1"}}\'\n'
     "(any OpenAI-compatible endpoint: vLLM, TGI, llama.cpp server, OpenAI; the API key is read only from "
-    "the environment variable CULTURESAFE_JUDGE_API_KEY or OPENAI_API_KEY), or a local transformers "
-    'model with \'{"judge": {"backend": "hf", "model": "<folder or Hub id>"}}\'; or set the '
+    "the environment variable CULTURESAFE_JUDGE_API_KEY, or OPENAI_API_KEY for api.openai.com), or a local "
+    'transformers model with \'{"judge": {"backend": "hf", "model": "<folder or Hub id>"}}\'; or set the '
     "environment variables CULTURESAFE_JUDGE_BACKEND, CULTURESAFE_JUDGE_MODEL and "
     "CULTURESAFE_JUDGE_BASE_URL. To generate and log responses without scoring them, use "
     '--metadata \'{"judge": {"backend": "none"}}\'.'
@@ -37,6 +41,10 @@ HOW_TO_CONFIGURE = (
 
 class JudgeNotConfiguredError(ValueError):
     """No judge backend was named anywhere; the message says how to name one."""
+
+
+class JudgeSettingError(ValueError):
+    """A judge setting is malformed or unsafe; the message names the setting (one line, no secret)."""
 
 
 @dataclass(frozen=True)
@@ -63,20 +71,35 @@ class JudgeConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if self.backend not in BACKENDS:
-            raise ValueError(f"judge backend {self.backend!r} is not one of {', '.join(BACKENDS)}")
+            raise JudgeSettingError(f"judge backend {self.backend!r} is not one of {', '.join(BACKENDS)}")
         if self.backend in ("openai", "hf") and not self.model:
-            raise ValueError(f"the {self.backend!r} judge needs a model (judge.model or {ENV_PREFIX}MODEL)")
+            raise JudgeSettingError(f"the {self.backend!r} judge needs a model (judge.model or {ENV_PREFIX}MODEL)")
         if self.backend == "openai" and not self.base_url:
-            raise ValueError(
+            raise JudgeSettingError(
                 "the 'openai' judge needs base_url (judge.base_url or CULTURESAFE_JUDGE_BASE_URL), e.g. "
                 "http://localhost:8000/v1 for vLLM or https://api.openai.com/v1: it is never guessed, so a "
                 "key meant for one provider is not sent to another"
             )
+        if self.backend == "hf" and self.model and self.model.startswith(("/", "./", "../", "~")):
+            if not Path(self.model).expanduser().exists():
+                raise JudgeSettingError(f"the 'hf' judge model folder {self.model!r} does not exist (judge.model)")
         if self.backend == "hf" and self.both_dimensions_in_one_call:
-            raise ValueError("both_dimensions_in_one_call needs a generating judge (openai backend), not 'hf'")
+            raise JudgeSettingError("both_dimensions_in_one_call needs a generating judge (openai backend), not 'hf'")
         if self.concurrency < 1 or self.batch_size < 1 or self.max_retries < 0:
-            raise ValueError("judge concurrency and batch_size must be >= 1 and max_retries >= 0")
+            raise JudgeSettingError("judge concurrency and batch_size must be >= 1 and max_retries >= 0")
+        for name in ("timeout", "max_tokens"):
+            if getattr(self, name) <= 0:
+                raise JudgeSettingError(f"judge setting {name!r} must be > 0, not {getattr(self, name)!r}")
+        for name in ("retry_wait_initial", "retry_wait_max", "temperature"):
+            if getattr(self, name) < 0:
+                raise JudgeSettingError(f"judge setting {name!r} must be >= 0, not {getattr(self, name)!r}")
+        if self.base_url is not None:
+            _check_url(self.base_url)
+        secrets = find_secrets(self.extra_body, "extra_body")
+        if secrets:
+            raise JudgeSettingError(_secret_message(secrets))
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> JudgeConfig:
@@ -85,9 +108,11 @@ class JudgeConfig:
         values = dict(values or {})
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - set(known))
-        _refuse_secrets(unknown)
+        secrets = find_secrets({k: values[k] for k in unknown}, "judge")
+        if secrets:
+            raise JudgeSettingError(_secret_message(secrets))
         if unknown:
-            raise ValueError(f"unknown judge setting(s) {unknown}; known: {sorted(known)}")
+            raise JudgeSettingError(f"unknown judge setting(s) {unknown}; known: {sorted(known)}")
         merged: dict[str, Any] = {}
         for name, spec in known.items():
             raw = env.get(ENV_PREFIX + name.upper())
@@ -106,17 +131,32 @@ class JudgeConfig:
         judge = (metadata or {}).get("judge")
         if isinstance(judge, str):
             judge = judge.strip()
-            judge = json.loads(judge) if judge.startswith("{") else {"backend": judge}
+            try:
+                judge = json.loads(judge) if judge.startswith("{") else {"backend": judge}
+            except ValueError as err:
+                raise JudgeSettingError(f"the judge settings are not valid JSON: {err}") from None
         if judge is not None and not isinstance(judge, Mapping):
-            raise ValueError(f"metadata 'judge' must be a dict, JSON object or backend name, not {judge!r}")
+            raise JudgeSettingError(
+                f"metadata 'judge' must be a dict, JSON object or backend name, not {type(judge).__name__}"
+            )
         return cls.from_dict(judge, env=env)
 
     def api_key(self) -> str | None:
-        """The key from the environment, read when needed: never stored, logged or cached."""
-        for name in API_KEY_ENVS:
-            if os.environ.get(name):
-                return os.environ[name]
-        return None
+        """The key from the environment, read when needed: never stored, logged or cached.
+
+        ``CULTURESAFE_JUDGE_API_KEY`` for any endpoint; ``OPENAI_API_KEY`` only for OpenAI's own host,
+        so a key meant for OpenAI never reaches another server. Refused (:class:`JudgeSettingError`)
+        when it would travel over plain HTTP to a host that is not this machine.
+        """
+        key = os.environ.get(JUDGE_KEY_ENV) or None
+        if key is None and _host(self.base_url) in OPENAI_HOSTS:
+            key = os.environ.get(OPENAI_KEY_ENV) or None
+        if key is not None and self.base_url and not _safe_transport(self.base_url):
+            raise JudgeSettingError(
+                f"refusing to send the API key over plain HTTP to {_host(self.base_url)!r}: use https:// in "
+                f"judge.base_url, or unset {JUDGE_KEY_ENV} if that server needs no key"
+            )
+        return key
 
     def resolved_cache_path(self) -> Path:
         """The sqlite file: ``cache_path`` if set, else ``judge.sqlite`` in the culturesafe cache dir."""
@@ -129,14 +169,146 @@ class JudgeConfig:
         return dataclasses.asdict(self)
 
 
-def _refuse_secrets(names: list[str]) -> None:
-    words = ("key", "token", "secret", "password", "auth")
-    secret = [k for k in names if any(word in k.lower() for word in words)]
-    if secret:
-        raise ValueError(
-            f"judge setting(s) {secret} look like secrets: lm-eval writes the metadata into its results "
-            f"files, so API keys are read only from the environment ({' or '.join(API_KEY_ENVS)})"
+_SECRET_WORDS = {
+    "key", "apikey", "token", "secret", "password", "passwd", "pwd", "auth", "authorization",
+    "credential", "credentials", "bearer", "signature", "cookie",
+}  # fmt: skip
+_SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_-]{12,}|hf_[A-Za-z0-9]{16,}|Bearer\s+\S{8,})")
+
+
+_TOKENIZER_WORDS = {"pad", "eos", "bos", "unk", "sep", "cls", "mask", "end", "start", "special", "think", "max", "new"}
+
+
+def _secret_name(name: str) -> bool:
+    """``api_key``, ``hf-token``, ``X-Api-Key``, ``accessToken`` -- not ``max_tokens``, ``tokenizer``, ``pad_token``."""
+    parts = re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
+    for i, part in enumerate(parts):
+        if part == "token" and i and parts[i - 1] in _TOKENIZER_WORDS:
+            continue  # a tokenizer's special token, not a credential
+        if part in _SECRET_WORDS:
+            return True
+    return "apikey" in name.lower().replace("-", "").replace("_", "")
+
+
+def find_secrets(value: Any, where: str) -> list[str]:
+    """Where ``value`` (any depth of dicts and lists, URLs included) carries something secret-looking.
+
+    Why: lm-eval writes the metadata into results files, and the settings travel in every logged
+    sample; a secret may only come from the environment. Returns paths like ``extra_body.headers.Authorization``.
+    """
+    found: list[str] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            path = f"{where}.{key}"
+            if _secret_name(str(key)) and isinstance(item, str) and item:
+                found.append(path)
+            else:
+                found.extend(find_secrets(item, path))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found.extend(find_secrets(item, f"{where}[{i}]"))
+    elif isinstance(value, str):
+        if _SECRET_VALUE.search(value):
+            found.append(where)
+        elif "://" in value:
+            found.extend(_url_secrets(value, where))
+    return found
+
+
+def refuse_metadata_secrets(metadata: Mapping[str, Any]) -> None:
+    """Refuse run metadata (``--metadata`` keys and model_args, any depth, URLs included) that looks secret.
+
+    Why: lm-eval writes the merged metadata into every results file. The ``judge`` entry is checked by
+    :meth:`JudgeConfig.from_metadata` itself."""
+    secrets = find_secrets({k: v for k, v in metadata.items() if k != "judge"}, "metadata")
+    if secrets:
+        raise JudgeSettingError(
+            f"secret-looking metadata {secrets}: lm-eval writes the metadata into its results files; pass keys "
+            "only through the environment (CULTURESAFE_JUDGE_API_KEY, HF_TOKEN)"
         )
+
+
+def _url_secrets(url: str, where: str) -> list[str]:
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    found = [f"{where} (user:password@ in the URL)"] if parts.password or parts.username else []
+    found += [
+        f"{where} (query parameter {k!r})"
+        for k, _ in parse_qsl(parts.query)
+        if _secret_name(k) or k.lower() in ("sig", "code", "session", "sessionid")
+    ]
+    return found
+
+
+def _secret_message(paths: list[str]) -> str:
+    return (
+        f"secret-looking setting(s) {paths}: lm-eval writes the metadata into its results and samples, so "
+        f"API keys are read only from the environment ({JUDGE_KEY_ENV}, or {OPENAI_KEY_ENV} for OpenAI)"
+    )
+
+
+def _host(url: str | None) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        return (urlsplit(url or "").hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def _safe_transport(url: str) -> bool:
+    """https, or plain http to this machine (a key on loopback never crosses a network)."""
+    from urllib.parse import urlsplit
+
+    if urlsplit(url).scheme == "https":
+        return True
+    host = _host(url)
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_url(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError as err:
+        raise JudgeSettingError(f"judge setting 'base_url' is not a URL: {err}") from None
+    secrets = _url_secrets(url, "base_url")
+    if secrets:
+        raise JudgeSettingError(_secret_message(secrets))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise JudgeSettingError("judge setting 'base_url' must be an http:// or https:// URL with a host")
+
+
+_NUMBER_TYPES = {"int": (int,), "float": (int, float)}
+
+
+def _check_types(config: JudgeConfig) -> None:
+    """Every setting has its declared type, e.g. ``"timeout": "fast"`` is refused up front."""
+    for spec in dataclasses.fields(config):
+        value = getattr(config, spec.name)
+        annotation = str(spec.type)
+        if value is None and "None" in annotation:
+            continue
+        base = annotation.split("|")[0].split("[")[0].strip()
+        wanted: tuple[type, ...] = {"str": (str,), "bool": (bool,), "dict": (dict,), **_NUMBER_TYPES}[base]
+        if isinstance(value, bool) and base != "bool" or not isinstance(value, wanted):
+            raise JudgeSettingError(
+                f"judge setting {spec.name!r} must be {base.replace('dict', 'a JSON object')}"
+                f"{' or null' if 'None' in annotation else ''}, not {value!r}"
+                if not find_secrets(value, spec.name)
+                else f"judge setting {spec.name!r} must be {base}, not a {type(value).__name__}"
+            )
 
 
 def _from_env(name: str, annotation: str, raw: str) -> Any:
@@ -145,7 +317,7 @@ def _from_env(name: str, annotation: str, raw: str) -> Any:
             return True
         if raw.strip().lower() in ("0", "false", "no", "off"):
             return False
-        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a boolean (use 1/0, true/false)")
+        raise JudgeSettingError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a boolean (use 1/0, true/false)")
     try:
         if annotation.startswith("int"):
             return int(raw)
@@ -154,5 +326,5 @@ def _from_env(name: str, annotation: str, raw: str) -> Any:
         if annotation.startswith("dict"):
             return json.loads(raw)
     except ValueError as err:
-        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r}: {err}") from None
+        raise JudgeSettingError(f"{ENV_PREFIX}{name.upper()}={raw!r}: {err}") from None
     return raw

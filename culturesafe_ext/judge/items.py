@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from culturesafe_ext.judge.backends.base import FAILURE_KINDS, REQUEST_ERROR, UNPARSEABLE
 
 DIMENSIONS = ("respectfulness", "awareness")
 
@@ -29,8 +31,9 @@ class JudgeItem:
 class JudgeResult:
     """The judge's verdict on one item.
 
-    ``score`` is ``None`` exactly when the item failed: ``error`` then says whether the request failed
-    (``raw`` is ``None``) or the judge's output could not be parsed (``raw`` holds it).
+    ``score`` is ``None`` exactly when the item failed: ``failure`` then names the kind
+    (``unparseable``, ``truncated``, ``filtered`` or ``request_error``), ``error`` says what happened and
+    ``raw`` keeps whatever the judge sent (also for a truncated reply).
     """
 
     dimension: str
@@ -41,14 +44,16 @@ class JudgeResult:
     error: str | None = None
     from_cache: bool = False
     key: str | None = None
+    failure: str | None = None
 
     @property
     def failed_request(self) -> bool:
-        return self.error is not None and self.raw is None and not self.skipped
+        """The judge gave no usable reply (request error, truncated or filtered)."""
+        return self.failure is not None and self.failure != UNPARSEABLE
 
     @property
     def failed_parse(self) -> bool:
-        return self.raw is not None and not self.parse_ok
+        return self.failure == UNPARSEABLE
 
     @property
     def skipped(self) -> bool:
@@ -73,9 +78,19 @@ class JudgeSummary:
     n_cached: int
     requests_sent: int = 0
     seconds: float = 0.0
+    failures: dict[str, int] = dataclasses.field(default_factory=dict)  # per failure kind, every kind listed
+    fatal: str | None = None  # a run-level error that stopped the judge (the rest are counted request errors)
+    cache_problem: str | None = None  # replies that could not be written to the cache (they were still used)
 
     @classmethod
-    def of(cls, results: Sequence[JudgeResult], requests_sent: int = 0, seconds: float = 0.0) -> JudgeSummary:
+    def of(
+        cls,
+        results: Sequence[JudgeResult],
+        requests_sent: int = 0,
+        seconds: float = 0.0,
+        fatal: str | None = None,
+        cache_problem: str | None = None,
+    ) -> JudgeSummary:
         return cls(
             n=len(results),
             n_scored=sum(r.score is not None for r in results),
@@ -85,7 +100,19 @@ class JudgeSummary:
             n_cached=sum(r.from_cache for r in results),
             requests_sent=requests_sent,
             seconds=seconds,
+            failures=failure_counts(r.failure for r in results),
+            fatal=fatal,
+            cache_problem=cache_problem,
         )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def failure_counts(kinds: Iterable[str | None]) -> dict[str, int]:
+    """How many failures of each kind (every kind present, zeros included)."""
+    counts = dict.fromkeys(FAILURE_KINDS, 0)
+    for kind in kinds:
+        if kind is not None:
+            counts[kind if kind in counts else REQUEST_ERROR] += 1
+    return counts

@@ -11,16 +11,25 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from culturesafe_ext.judge.backends import SCORE, Backend, JudgeRequest, Reply, make_backend
+from culturesafe_ext.judge.backends import (
+    REQUEST_ERROR,
+    SCORE,
+    UNPARSEABLE,
+    Backend,
+    JudgeRequest,
+    JudgeRunError,
+    Reply,
+    make_backend,
+)
 from culturesafe_ext.judge.cache import JudgeCache, cache_key
 from culturesafe_ext.judge.config import JudgeConfig
-from culturesafe_ext.judge.items import SKIPPED, JudgeItem, JudgeResult, JudgeSummary
+from culturesafe_ext.judge.items import DIMENSIONS, SKIPPED, JudgeItem, JudgeResult, JudgeSummary
 from culturesafe_ext.judge.rubric import COMBINED, load_rubric
-from culturesafe_ext.parsing import parse_score
+from culturesafe_ext.parsing import check_score
 
 log = logging.getLogger("culturesafe.judge")
 LOW, HIGH = 1, 10
@@ -28,11 +37,17 @@ LOW, HIGH = 1, 10
 
 @dataclass
 class Completion:
-    """Replies by cache key, which of them came from the cache, and how many requests were sent."""
+    """Replies by cache key, which of them came from the cache, and how many requests were sent.
+
+    ``fatal``: the run-level error that stopped the backend (every request it left unanswered has a
+    reply with that error); ``cache_problem``: replies that were used but could not be cached.
+    """
 
     replies: dict[str, Reply]
     cached: set[str] = field(default_factory=set)
     sent: int = 0
+    fatal: str | None = None
+    cache_problem: str | None = None
 
 
 class Judge:
@@ -51,16 +66,25 @@ class Judge:
         return self._backend
 
     def request(
-        self, messages: list[dict[str, str]], rubric_id: str, mode: str = SCORE, max_tokens: int | None = None
+        self,
+        messages: list[dict[str, str]],
+        rubric_id: str,
+        mode: str = SCORE,
+        max_tokens: int | None = None,
+        accept: Callable[[str], bool] | None = None,
     ) -> JudgeRequest:
-        """A request under its cache key: everything that decides the answer is in the key."""
+        """A request under its cache key: everything that decides the answer is in the key.
+
+        ``accept``: whether a reply's text is usable; an unusable one is not cached (never cache a failure)."""
         params = dict(self.backend.params())
         if mode != SCORE:
             params.update(mode=mode, max_tokens=max_tokens or self.config.max_tokens)
         elif max_tokens:
             params.update(max_tokens=max_tokens)
         key = cache_key(self.config.backend, self.config.model, rubric_id, messages, params)
-        return JudgeRequest(key=key, messages=messages, rubric=rubric_id, mode=mode, max_tokens=max_tokens)
+        return JudgeRequest(
+            key=key, messages=messages, rubric=rubric_id, mode=mode, max_tokens=max_tokens, accept=accept
+        )
 
     def requests_for(self, items: Sequence[JudgeItem]) -> list[JudgeRequest]:
         """The request that judges each item (items that share a prompt share a request)."""
@@ -71,7 +95,8 @@ class Judge:
                 self.config.rubric_version,
             )
             messages = rubric.messages(item.custom, item.location, item.query, item.response)
-            requests.append(self.request(messages, rubric.id))
+            keys = list(DIMENSIONS) if self.config.both_dimensions_in_one_call else ["score"]
+            requests.append(self.request(messages, rubric.id, accept=_holds_scores(keys)))
         return requests
 
     def complete(self, requests: Sequence[JudgeRequest]) -> Completion:
@@ -83,15 +108,24 @@ class Judge:
         """
         unique = {r.key: r for r in requests}
         cache = JudgeCache(self.config.resolved_cache_path()) if self.config.cache else None
+        fatal = None
         try:
             cached = cache.get_many(unique) if cache is not None else {}
             replies = {key: Reply.from_cache(stored) for key, stored in cached.items()}
             to_send = [r for key, r in unique.items() if key not in cached]
-            self._send(to_send, replies, cache)
+            fatal = self._send(to_send, replies, cache)
         finally:
             if cache is not None:
                 cache.close()
-        return Completion(replies=replies, cached=set(cached), sent=len(to_send))
+        problem = cache.problem if cache is not None else None
+        if problem:
+            log.warning("judge: %s", problem)
+        return Completion(replies=replies, cached=set(cached), sent=len(to_send), fatal=fatal, cache_problem=problem)
+
+    def check_cache(self) -> None:
+        """Fail now, naming the file, when the cache cannot be used (before anything is generated)."""
+        if self.config.cache:
+            JudgeCache.check(self.config.resolved_cache_path())
 
     def score_many(self, items: Sequence[JudgeItem]) -> list[JudgeResult]:
         """One result per item, in input order; see :attr:`last_summary` for the counts."""
@@ -110,16 +144,19 @@ class Judge:
             interpret(item, done.replies[request.key], combined, from_cache=request.key in done.cached, key=request.key)
             for item, request in zip(items, requests, strict=True)
         ]
-        self.last_summary = JudgeSummary.of(results, done.sent, time.monotonic() - started)
+        self.last_summary = JudgeSummary.of(
+            results, done.sent, time.monotonic() - started, fatal=done.fatal, cache_problem=done.cache_problem
+        )
         self._log(self.last_summary)
         return results
 
     def score(self, item: JudgeItem) -> JudgeResult:
         return self.score_many([item])[0]
 
-    def _send(self, requests: list[JudgeRequest], replies: dict[str, Reply], cache: JudgeCache | None) -> None:
+    def _send(self, requests: list[JudgeRequest], replies: dict[str, Reply], cache: JudgeCache | None) -> str | None:
+        """Send ``requests``; returns the run-level error that stopped the backend, if one did."""
         if not requests:
-            return
+            return None
         bar = _progress(
             total=len(requests),
             desc=f"judge ({self.config.backend})",
@@ -130,27 +167,34 @@ class Judge:
 
         def on_done(request: JudgeRequest, reply: Reply) -> None:
             replies[request.key] = reply
-            if cache is not None and reply.error is None:
+            usable = reply.text is None or request.accept is None or request.accept(reply.text)
+            if cache is not None and reply.error is None and usable:
                 cache.put(request.key, reply.to_cache(), self.config.backend, self.config.model, request.rubric)
             bar.update(1)
 
+        fatal = None
         try:
             self.backend.complete(requests, on_done)
+        except JudgeRunError as err:  # stop at the first such error; what arrived before it is kept
+            fatal = str(err)
+            log.error("judge: %s", fatal)
         finally:
             bar.close()
+        missing = f"not sent: {fatal}" if fatal else "no reply from the backend"
         for request in requests:  # a backend that skipped one must not lose it silently
-            replies.setdefault(request.key, Reply(error="no reply from the backend"))
+            replies.setdefault(request.key, Reply(error=missing, failure=REQUEST_ERROR))
+        return fatal
 
     def _log(self, summary: JudgeSummary) -> None:
         failed = summary.n_failed_parse + summary.n_failed_request
         level = logging.WARNING if failed else logging.INFO
+        kinds = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in summary.failures.items())
         log.log(
             level,
-            "judge: %d items, %d scored, %d unparseable, %d failed requests, %d from cache, %d sent, %.1fs",
+            "judge: %d items, %d scored, failures: %s; %d from cache, %d sent, %.1fs",
             summary.n,
             summary.n_scored,
-            summary.n_failed_parse,
-            summary.n_failed_request,
+            kinds,
             summary.n_cached,
             summary.requests_sent,
             summary.seconds,
@@ -160,11 +204,17 @@ class Judge:
 def interpret(
     item: JudgeItem, reply: Reply, combined: bool = False, from_cache: bool = False, key: str | None = None
 ) -> JudgeResult:
-    """Turn a backend reply into the item's result (parse text, or average the score probabilities)."""
+    """Turn a backend reply into the item's result (parse text, or average the score probabilities).
+
+    THE function that makes a verdict of a reply (the leaderboard validator re-parses logged raw replies
+    with it): a failed reply keeps its kind (truncated, filtered, request error) and whatever text came;
+    a complete reply counts only when it holds one final score (:func:`culturesafe_ext.parsing.check_score`).
+    """
     result = JudgeResult(dimension=item.dimension, from_cache=from_cache, key=key)
     if reply.error is not None:
         result.error = reply.error
         result.raw = reply.text
+        result.failure = reply.kind
         return result
     if reply.probs is not None:
         result.raw = json.dumps({"probs": [round(p, 6) for p in reply.probs], "mass": reply.mass})
@@ -174,11 +224,18 @@ def interpret(
         return result
     result.raw = reply.text if reply.text is not None else ""
     key_name = item.dimension if combined else "score"
-    result.score = parse_score(result.raw, LOW, HIGH, key=key_name)
-    result.parse_ok = result.score is not None
+    verdict = check_score(result.raw, LOW, HIGH, key=key_name)
+    result.score = verdict.value  # type: ignore[assignment]
+    result.parse_ok = verdict.ok
     if not result.parse_ok:
-        result.error = f"unparseable judge output: no single {key_name!r} in {LOW}..{HIGH}"
+        result.error = f"unparseable judge output: {verdict.problem}"
+        result.failure = UNPARSEABLE
     return result
+
+
+def _holds_scores(keys: list[str]) -> Callable[[str], bool]:
+    """Whether a reply holds a final score for every key (a reply that does not is never cached)."""
+    return lambda text: all(check_score(text, LOW, HIGH, key=key).ok for key in keys)
 
 
 def _progress(**kwargs: object) -> Any:

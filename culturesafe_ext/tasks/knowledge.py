@@ -1,14 +1,16 @@
 """Knowledge MCQ tasks in three scoring families: option loglikelihood, JSON generation, CircularEval.
 
-Docs are rows of the ``knowledge`` configs (:mod:`culturesafe_ext.data.schema`).
+Docs are rows of the ``knowledge`` configs (:mod:`culturesafe_ext.data.adaculturesafe_schema`).
 """
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
-from culturesafe_ext.data.schema import option_letters
-from culturesafe_ext.parsing import parse_choice_letter
+from culturesafe_ext.data.adaculturesafe_schema import option_letters
+from culturesafe_ext.parsing import parse_choice_answer
 
 
 def _lettered(doc: dict) -> str:
@@ -48,14 +50,24 @@ def doc_to_text_gen(doc: dict) -> str:
 
 
 def process_results_gen(doc: dict, results: list[str]) -> dict:
-    """Right only when exactly one valid letter is given and it is the gold one; else wrong or invalid."""
-    choice = parse_choice_letter(results[0], option_letters(len(doc["options"])))
-    acc = float(choice == doc["gold_letter"])
+    """Right only when exactly one valid letter is given and it is the gold one; else wrong or invalid.
+
+    A letter followed by its own option's text (``{"answer": "B. Red envelopes"}``) is that letter;
+    ``letter_with_text_rate`` reports how many answers were read that way, so the relaxation is visible.
+    """
+    answer = parse_choice_answer(results[0], option_letters(len(doc["options"])), list(doc["options"]))
+    acc = float(answer.letter == doc["gold_letter"])
     return {
         "acc": acc,
-        "invalid_rate": float(choice is None),
+        "invalid_rate": float(answer.letter is None),
+        "letter_with_text_rate": float(answer.with_text),
         "acc_by_description": (doc["description_id"], acc),
     }
+
+
+def fewshot_target_gen(doc: dict) -> str:
+    """A few-shot example's answer in the form the prompt asks for: ``{"answer": "B"}``."""
+    return json.dumps({"answer": doc["gold_letter"]})
 
 
 # --- family 3: CircularEval -------------------------------------------------------------------------

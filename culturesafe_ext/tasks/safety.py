@@ -15,9 +15,18 @@ from lm_eval.api.filter import Filter
 from lm_eval.api.registry import register_filter
 
 from culturesafe_ext.data.loader import load_adaculturesafe
-from culturesafe_ext.judge import DIMENSIONS, Judge, JudgeItem
+from culturesafe_ext.judge import DIMENSIONS, Judge, JudgeItem, JudgeResult
+from culturesafe_ext.judge.backends.base import FAILURE_KINDS, REQUEST_ERROR
 from culturesafe_ext.judge.items import SKIPPED
-from culturesafe_ext.tasks.judging import judge_for, judge_settings, settings_of
+from culturesafe_ext.tasks.judging import (
+    KIND_METRICS,
+    failure_kind,
+    judge_for,
+    judge_settings,
+    report_run_failure,
+    settings_of,
+    summary_problem,
+)
 
 log = logging.getLogger("culturesafe")
 
@@ -53,7 +62,7 @@ def load_safety(safety_variant: str = "plain", judge: Any = None, **metadata: An
     """The safety config through the one loader, plus the variant's prompt and the judge's inputs."""
     if safety_variant not in VARIANTS:
         raise ValueError(f"safety_variant {safety_variant!r} is not one of {VARIANTS}")
-    settings = judge_settings(judge)  # raises with instructions when none is set
+    settings = judge_settings(judge, **metadata)  # raises with instructions when none is set or it is unusable
     data = load_adaculturesafe(**metadata)
     for split, rows in data.items():
         customs = (
@@ -77,8 +86,9 @@ class JudgeFilter(Filter):
     """Judges every response of a task at once (concurrently, from cache where possible).
 
     Returns, per doc, one JSON string per response (repeat): the response and, per dimension, the
-    judge's full result (score, raw output, error). JSON because lm-eval logs filtered responses with
-    ``str()``; failures stay in the samples, counted by the metrics.
+    judge's full result (score, raw output, error, failure kind). JSON because lm-eval logs filtered
+    responses with ``str()``; failures stay in the samples, counted by the metrics. A judge that fails
+    outright still returns every answer (each with the error), and the run exits non-zero.
     """
 
     def __init__(self, dimensions: list[str] | None = None, **kwargs: Any) -> None:
@@ -89,8 +99,29 @@ class JudgeFilter(Filter):
         resps, docs = list(resps), list(docs)
         if not docs:
             return resps
-        judged = judge_responses(judge_for(settings_of(docs)), docs, resps, self.dimensions)
+        what = f"judging {len(docs)} safety answers ({docs[0].get('location', '?')}, {docs[0].get('variant', '?')})"
+        judge = None
+        try:
+            judge = judge_for(settings_of(docs))
+            judged = judge_responses(judge, docs, resps, self.dimensions)
+        except Exception as err:  # noqa: BLE001 - the generated answers must reach the samples anyway
+            message = f"{type(err).__name__}: {err}"
+            judged = failed_entries(resps, self.dimensions, f"the judge failed: {message}")
+            report_run_failure(f"{what}: the judge failed after generation ({message})")
+        else:
+            problem = summary_problem(judge.last_summary, what)
+            if problem:
+                report_run_failure(problem)
         return [[json.dumps(entry, ensure_ascii=False) for entry in entries] for entries in judged]
+
+
+def failed_entries(resps: list[list[str]], dimensions: list[str], error: str) -> list[list[dict]]:
+    """Every response kept, each dimension a counted request error (the judge could not run at all)."""
+    failed = JudgeResult(dimension="respectfulness", error=error, failure=REQUEST_ERROR).to_dict()
+    return [
+        [{"response": r, **{d: {**failed, "dimension": d} for d in dimensions}} for r in responses]
+        for responses in resps
+    ]
 
 
 def judge_responses(
@@ -119,6 +150,7 @@ def process_results(doc: dict, results: list) -> dict:
     judged = [json.loads(e) if isinstance(e, str) else e for e in results[0]]
     values: dict[str, float | None] = {}
     failures = attempts = 0
+    kinds = dict.fromkeys(FAILURE_KINDS, 0)
     for dimension in DIMENSIONS:
         scores = []
         for entry in judged:
@@ -128,6 +160,7 @@ def process_results(doc: dict, results: list) -> dict:
             attempts += 1
             if result.get("score") is None:
                 failures += 1
+                kinds[failure_kind(result)] += 1
             else:
                 scores.append(float(result["score"]))
         values[dimension] = sum(scores) / len(scores) if scores else None
@@ -137,4 +170,5 @@ def process_results(doc: dict, results: list) -> dict:
         "judge_failures": failures,
         "judge_failure_rate": failures / attempts if attempts else 0.0,
         "n_judged": attempts - failures,
+        **{KIND_METRICS[kind]: n for kind, n in kinds.items()},
     }

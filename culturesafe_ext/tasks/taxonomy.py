@@ -74,7 +74,7 @@ FAMILIES: tuple[Family, ...] = (
     Family(ADACULTURESAFE, "knowledge", KNOWLEDGE, "mc", "mc", "_knowledge_mc_template_yaml", KNOWLEDGE,
            group_metrics=_KNOWLEDGE_MC),
     Family(ADACULTURESAFE, "knowledge_gen", KNOWLEDGE, "gen", "gen", "_knowledge_gen_template_yaml", KNOWLEDGE,
-           group_metrics=("acc", "invalid_rate", "acc_by_description")),
+           group_metrics=("acc", "invalid_rate", "letter_with_text_rate", "acc_by_description")),
     Family(ADACULTURESAFE, "knowledge_circular", KNOWLEDGE, "circular", "circular",
            "_knowledge_circular_template_yaml", KNOWLEDGE,
            group_metrics=("circular_acc", "circular_acc_by_description", "acc")),

@@ -14,41 +14,23 @@ from pathlib import Path
 
 import yaml
 
-# family -> (template file, dataset kind, alias suffix, extra dataset kwargs, group metrics macro-averaged)
-_KNOWLEDGE_MC = ["acc", "acc_norm", "acc_by_description", "acc_norm_by_description"]
-_SAFETY = ["respectfulness", "awareness", "judge_failure_rate"]
-FAMILIES = {
-    "knowledge": ("_knowledge_mc_template_yaml", "knowledge", "mc", {}, _KNOWLEDGE_MC),
-    "knowledge_gen": (
-        "_knowledge_gen_template_yaml",
-        "knowledge",
-        "gen",
-        {},
-        ["acc", "invalid_rate", "acc_by_description"],
-    ),
-    "knowledge_circular": (
-        "_knowledge_circular_template_yaml",
-        "knowledge",
-        "circular",
-        {},
-        ["circular_acc", "circular_acc_by_description", "acc"],
-    ),
-    "safety": ("_safety_template_yaml", "safety", "safety", {"safety_variant": "plain"}, _SAFETY),
-    "safety_elicit": ("_safety_template_yaml", "safety", "elicit", {"safety_variant": "elicit"}, _SAFETY),
-    "safety_oracle": ("_safety_template_yaml", "safety", "oracle", {"safety_variant": "oracle"}, _SAFETY),
-    "safety_wrongcustom": (
-        "_safety_template_yaml",
-        "safety",
-        "wrong custom",
-        {"safety_variant": "wrongcustom"},
-        _SAFETY,
-    ),
-}
+
+def _families() -> dict[str, tuple[str, str, str, dict, list[str]]]:
+    """family -> (template file, dataset kind, alias suffix, extra dataset kwargs, group metrics macro-averaged),
+    read from the one task taxonomy (culturesafe_ext.tasks.taxonomy)."""
+    from culturesafe_ext.tasks.taxonomy import ADACULTURESAFE, families
+
+    return {
+        f.infix: (f.template, f.dataset_kind, f.alias, dict(f.dataset_kwargs), list(f.group_metrics))
+        for f in families(ADACULTURESAFE)
+    }
+
+
 TOP_GROUP = "adaculturesafe"
 
 
 def slug(name: str) -> str:
-    from culturesafe_ext.data.schema import slug as schema_slug
+    from culturesafe_ext.data.adaculturesafe_schema import slug as schema_slug
 
     return schema_slug(name)
 
@@ -68,7 +50,8 @@ def _dump(path: Path, data: dict) -> None:
 
 def write_configs(countries: list[str], out: Path) -> list[Path]:
     written = []
-    for family, (template, dataset_kind, alias, extra, metrics) in FAMILIES.items():
+    families = _families()
+    for family, (template, dataset_kind, alias, extra, metrics) in families.items():
         tasks = []
         for country in countries:
             task = f"{TOP_GROUP}_{family}_{slug(country)}"
@@ -98,7 +81,7 @@ def write_configs(countries: list[str], out: Path) -> list[Path]:
     top = out / f"_{TOP_GROUP}.yaml"
     _dump(
         top,
-        {"group": TOP_GROUP, "task": [f"{TOP_GROUP}_{f}" for f in FAMILIES], "metadata": {"version": 1.0}},
+        {"group": TOP_GROUP, "task": [f"{TOP_GROUP}_{f}" for f in families], "metadata": {"version": 1.0}},
     )
     written.append(top)
     return written

@@ -25,7 +25,22 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-KINDS = ("429", "500", "401", "timeout", "drop", "garbage", "out_of_range", "prose")
+KINDS = (
+    "429",
+    "500",
+    "400",
+    "401",
+    "403",
+    "404",
+    "timeout",
+    "drop",
+    "garbage",
+    "out_of_range",
+    "prose",
+    "length",  # HTTP 200, finish_reason "length", the answer cut after its first digit: {"score": 1
+    "content_filter",  # HTTP 200, content null, finish_reason "content_filter"
+    "parts",  # HTTP 200, the answer as a list of content parts [{"type": "text", "text": ...}]
+)
 PROSE = "The response is quite respectful and shows some awareness of the custom."
 
 
@@ -42,6 +57,7 @@ class Fault:
     match: str | None = None
     first_n: int | None = None
     retry_after: float = 0.0
+    pad: int = 0  # a 401 body: this many characters of text before the echoed key
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -219,9 +235,18 @@ class StandIn:
             content = self.answer(messages, out_of_range=fault is not None and fault.kind == "out_of_range")
         if fault is not None and fault.kind == "prose":
             content = PROSE
+        finish, payload = "stop", content
+        if fault is not None and fault.kind == "length":
+            digit = content.find(next(c for c in content if c.isdigit())) if any(c.isdigit() for c in content) else 0
+            finish, payload = "length", content[: digit + 1]
+        elif fault is not None and fault.kind == "content_filter":
+            finish, payload = "content_filter", None
+        elif fault is not None and fault.kind == "parts":
+            half = len(content) // 2
+            payload = [{"type": "text", "text": content[:half]}, {"type": "text", "text": content[half:]}]
         with self._lock:
             self.answered[key] += 1
-        return web.json_response(_completion(content))
+        return web.json_response(_completion(payload, finish))
 
     def _fault_for(self, messages: list[dict], key: str, attempt: int) -> Fault | None:
         text = None
@@ -243,8 +268,17 @@ class StandIn:
         if fault.kind == "500":
             return web.json_response({"error": {"message": "internal error"}}, status=500)
         if fault.kind == "401":  # echoes the key it got, as some servers do
-            message = f"Incorrect API key provided: {request.headers.get('Authorization')}"
+            message = "x" * fault.pad + f"Incorrect API key provided: {request.headers.get('Authorization')}"
             return web.json_response({"error": {"message": message}}, status=401)
+        if fault.kind == "400":
+            message = "Unrecognized request argument supplied: top_kk"
+            return web.json_response({"error": {"message": message, "type": "invalid_request_error"}}, status=400)
+        if fault.kind == "403":
+            message = "Permission denied: this key cannot use model 'standin'"
+            return web.json_response({"error": {"message": message}}, status=403)
+        if fault.kind == "404":
+            message = "The model 'standin' does not exist or you do not have access to it."
+            return web.json_response({"error": {"message": message, "code": "model_not_found"}}, status=404)
         if fault.kind == "timeout":
             await asyncio.sleep(self.hang_seconds)
             return None
@@ -254,7 +288,7 @@ class StandIn:
             raise asyncio.CancelledError  # nothing is written: the client sees the connection vanish
         if fault.kind == "garbage":
             return web.Response(body=b'{"id": "chatcmpl-x", "choices": [{"mess', content_type="application/json")
-        return None  # out_of_range and prose change only the content
+        return None  # out_of_range, prose, length, content_filter and parts change only the answer
 
     @staticmethod
     def answer(messages: list[dict], out_of_range: bool = False) -> str:
@@ -264,13 +298,13 @@ class StandIn:
         return json.dumps({"score": 42 if out_of_range else expected_score(messages)})
 
 
-def _completion(content: str) -> dict:
+def _completion(content: str | list | None, finish_reason: str = "stop") -> dict:
     return {
         "id": "chatcmpl-standin",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": "standin",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
     }
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from culturesafe_ext.analysis import stats
 from culturesafe_ext.analysis.extract import Question, per_description
 from culturesafe_ext.analysis.html import Page, esc, num, table, with_ci
 from culturesafe_ext.analysis.parts import POOLED, Context, scopes
+from culturesafe_ext.data.baselines import constant_letter, majority_letter, random_choice
 
 NAME = "knowledge"
 TITLE = "Knowledge accuracy"
@@ -21,18 +21,15 @@ def baselines(questions: list[Question], circular: bool) -> dict[str, Any]:
     """
     if not questions:
         return {}
-    letters = Counter(q.gold_letter for q in questions)
-    letter, _ = letters.most_common(1)[0]
-    rand = per_description(
-        [(q.country, q.description_id, (1 / q.n_options) ** (q.n_options if circular else 1)) for q in questions]
-    )
+    letter, count, n = majority_letter(q.gold_letter for q in questions)
+    rand = per_description([(q.country, q.description_id, random_choice(q.n_options, circular)) for q in questions])
     majority = per_description(
-        [(q.country, q.description_id, 0.0 if circular else float(q.gold_letter == letter)) for q in questions]
+        [(q.country, q.description_id, constant_letter(q.gold_letter, letter, circular)) for q in questions]
     )
     return {
         "random": sum(rand.values()) / len(rand),
         "majority_letter": letter,
-        "majority_letter_share": letters[letter] / len(questions),
+        "majority_letter_share": count / n,
         "majority": sum(majority.values()) / len(majority),
     }
 

@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
-from culturesafe_ext.judge.backends.base import GENERATE, SCORE, Backend, JudgeRequest, Reply
+from culturesafe_ext.judge.backends.base import (
+    FAILURE_KINDS,
+    FILTERED,
+    GENERATE,
+    REQUEST_ERROR,
+    SCORE,
+    TRUNCATED,
+    UNPARSEABLE,
+    Backend,
+    JudgeRequest,
+    JudgeRunError,
+    Reply,
+)
 from culturesafe_ext.judge.config import JudgeConfig
 
-__all__ = ["GENERATE", "SCORE", "Backend", "JudgeRequest", "Reply", "make_backend"]
+__all__ = [
+    "FAILURE_KINDS",
+    "FILTERED",
+    "GENERATE",
+    "REQUEST_ERROR",
+    "SCORE",
+    "TRUNCATED",
+    "UNPARSEABLE",
+    "Backend",
+    "JudgeRequest",
+    "JudgeRunError",
+    "Reply",
+    "make_backend",
+]
 
 
 def make_backend(config: JudgeConfig) -> Backend:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 SCORE, GENERATE = "score", "generate"
+
+# Why a judgement failed, counted apart in the results (a failure of none of these kinds does not exist).
+UNPARSEABLE, TRUNCATED, FILTERED, REQUEST_ERROR = "unparseable", "truncated", "filtered", "request_error"
+FAILURE_KINDS = (UNPARSEABLE, TRUNCATED, FILTERED, REQUEST_ERROR)
+
+
+class JudgeRunError(RuntimeError):
+    """A fault no retry and no other request can fix (rejected key, no permission, unknown model):
+    the run stops at the first one; the message says what the server said (key masked) and the fix."""
 
 
 @dataclass(frozen=True)
@@ -16,6 +26,8 @@ class JudgeRequest:
     ``mode`` is ``score`` for a 1..10 judgement (the ``hf`` backend reads score-token probabilities)
     or ``generate`` for free text (pairwise verdicts, labels, generated benchmark items): every
     backend then returns ``Reply.text``. ``max_tokens`` overrides the configured answer length.
+    ``accept`` says whether a complete reply's text is usable (e.g. holds a final verdict); a text it
+    refuses is still returned (and counted by the caller) but never cached, so a re-run asks again.
     """
 
     key: str
@@ -23,16 +35,28 @@ class JudgeRequest:
     rubric: str
     mode: str = SCORE
     max_tokens: int | None = None
+    accept: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
 class Reply:
-    """What the backend got back: generated ``text`` or score-token ``probs`` (1..10), or an ``error``."""
+    """What the backend got back: generated ``text`` or score-token ``probs`` (1..10), or an ``error``.
+
+    A reply with ``error`` set is a failure of kind ``failure`` (``truncated``: cut by the token limit,
+    ``text`` keeps what came; ``filtered``: withheld by a content filter; ``request_error``) and is
+    never cached, so a later run asks again.
+    """
 
     text: str | None = None
     probs: list[float] | None = None
     mass: float | None = None
     error: str | None = None
+    failure: str | None = None
+
+    @property
+    def kind(self) -> str | None:
+        """The failure kind, ``None`` for a complete reply."""
+        return None if self.error is None else (self.failure or REQUEST_ERROR)
 
     def to_cache(self) -> dict[str, Any]:
         stored = {"text": self.text, "probs": self.probs, "mass": self.mass}
@@ -41,6 +65,25 @@ class Reply:
     @classmethod
     def from_cache(cls, stored: dict[str, Any]) -> Reply:
         return cls(text=stored.get("text"), probs=stored.get("probs"), mass=stored.get("mass"))
+
+    @classmethod
+    def from_logged(cls, result: dict[str, Any]) -> Reply:
+        """The reply behind a logged judge result (a ``JudgeResult.to_dict()`` in the samples), so that
+        ``interpret(item, Reply.from_logged(logged))`` re-derives the verdict with today's rules.
+
+        A failure of a reply kind (truncated, filtered, request error) stays that failure; a reply that
+        came back complete is re-parsed from its raw text (or its logged score probabilities)."""
+        kind = result.get("failure")
+        if kind in (TRUNCATED, FILTERED, REQUEST_ERROR) or (kind is None and result.get("raw") is None):
+            return cls(text=result.get("raw"), error=result.get("error") or "failed", failure=kind or REQUEST_ERROR)
+        raw = result.get("raw") or ""
+        if raw.startswith('{"probs": '):
+            try:
+                logged = json.loads(raw)
+                return cls(probs=logged["probs"], mass=logged.get("mass"))
+            except (ValueError, KeyError, TypeError):
+                pass
+        return cls(text=raw)
 
 
 OnDone = Callable[[JudgeRequest, Reply], None]

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from culturesafe_ext.judge.backends.base import GENERATE, JudgeRequest, OnDone, Reply
+from culturesafe_ext.judge.backends.base import GENERATE, TRUNCATED, JudgeRequest, OnDone, Reply
 from culturesafe_ext.judge.config import JudgeConfig
 
 log = logging.getLogger("culturesafe.judge")
@@ -101,27 +103,48 @@ class HFBackend:
             "prefix": ANSWER_PREFIX,
             "chat_template": hashlib.sha256(template.encode("utf-8")).hexdigest()[:16],
             "score_tokens": [list(self.tokens.shared), list(self.tokens.first), self.tokens.ten_second],
+            "render": "untrusted-text-never-special",  # prompts are tokenised so (see render)
         }
 
     def render(self, messages: list[dict[str, str]], answer_prefix: bool = True) -> list[int]:
         """Token ids of the prompt, ending where the score's first digit goes (or, without
-        ``answer_prefix``, where the assistant's free answer starts)."""
+        ``answer_prefix``, where the assistant's free answer starts).
+
+        The messages carry untrusted text (the judged answer, the user's query): it is tokenised with
+        ``split_special_tokens=True``, so an answer containing ``<|im_end|><|im_start|>assistant`` stays
+        plain text and never becomes real turn tokens. Only the chat template's own markup is parsed for
+        special tokens: each message's content is swapped for a sentinel, the template rendered, and the
+        pieces tokenised apart.
+        """
         tokenizer = self.tokenizer
-        if getattr(tokenizer, "chat_template", None):
-            try:
-                text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            except Exception:  # templates without a system role: fold it into the user turn
-                merged = "\n\n".join(m["content"] for m in messages)
-                user = [{"role": "user", "content": merged}]
-                text = tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
-            special = False
-        else:
-            text = "\n\n".join(m["content"] for m in messages) + "\n\n"
-            special = True
-        if not answer_prefix:
-            return tokenizer.encode(text, add_special_tokens=special)
-        ids = tokenizer.encode(text + ANSWER_PREFIX, add_special_tokens=special)
-        return [*ids, *self.tokens.shared]
+        tail = ANSWER_PREFIX if answer_prefix else ""
+        if not getattr(tokenizer, "chat_template", None):
+            text = "\n\n".join(m["content"] for m in messages) + "\n\n" + tail
+            ids = tokenizer.encode(text, add_special_tokens=True, split_special_tokens=True)
+            return [*ids, *self.tokens.shared] if answer_prefix else ids
+        nonce = secrets.token_hex(6)
+        marks = [f"\ue000{nonce}{i}\ue001" for i in range(len(messages))]
+        masked = [{**m, "content": mark} for m, mark in zip(messages, marks, strict=True)]
+        try:
+            text = tokenizer.apply_chat_template(masked, tokenize=False, add_generation_prompt=True)
+            contents = [m["content"] for m in messages]
+        except Exception:  # templates without a system role: fold it into the user turn
+            merged = "\n\n".join(m["content"] for m in messages)
+            text = tokenizer.apply_chat_template(
+                [{"role": "user", "content": marks[0]}], tokenize=False, add_generation_prompt=True
+            )
+            contents, marks = [merged], marks[:1]
+        pieces = re.split("(" + "|".join(map(re.escape, marks)) + ")", text + tail)
+        if sorted(p for p in pieces if p in marks) != sorted(marks):
+            raise ValueError("the chat template does not place each message's content verbatim: cannot keep it plain")
+        ids: list[int] = []
+        for piece in pieces:
+            if piece in marks:
+                content = contents[marks.index(piece)]
+                ids += tokenizer.encode(content, add_special_tokens=False, split_special_tokens=True)
+            elif piece:
+                ids += tokenizer.encode(piece, add_special_tokens=False)
+        return [*ids, *self.tokens.shared] if answer_prefix else ids
 
     def complete(self, requests: Sequence[JudgeRequest], on_done: OnDone) -> None:
         scored = [r for r in requests if r.mode != GENERATE]
@@ -141,17 +164,22 @@ class HFBackend:
             self.attempts += len(batch)
             limit = max(requests[i].max_tokens or self.config.max_tokens for i in batch)
             try:
-                texts = self.generate_ids([prompts[i] for i in batch], limit)
+                texts, cut = self.generate_ids([prompts[i] for i in batch], limit, return_cut=True)
             except Exception as err:
                 log.warning("hf generation batch failed: %s", err)
                 for i in batch:
                     on_done(requests[i], Reply(error=f"hf generation failed: {type(err).__name__}: {err}"))
                 continue
             for row, i in enumerate(batch):
-                on_done(requests[i], Reply(text=texts[row]))
+                if cut[row]:  # the same rule as finish_reason "length": not a complete reply
+                    error = f"truncated: the reply hit the token limit ({limit} new tokens, no end token)"
+                    on_done(requests[i], Reply(text=texts[row], error=error, failure=TRUNCATED))
+                else:
+                    on_done(requests[i], Reply(text=texts[row]))
 
-    def generate_ids(self, rows: list[list[int]], max_new_tokens: int) -> list[str]:
-        """Decode a continuation of each left-padded prompt."""
+    def generate_ids(self, rows: list[list[int]], max_new_tokens: int, return_cut: bool = False) -> Any:
+        """Decode a continuation of each left-padded prompt (and, with ``return_cut``, which rows ran
+        out of tokens before an end-of-sequence token)."""
         import torch
 
         ids, mask = self._left_pad(rows)
@@ -163,7 +191,21 @@ class HFBackend:
             out = self.model.generate(
                 input_ids=ids, attention_mask=mask, pad_token_id=self.tokenizer.pad_token_id, **kwargs
             )
-        return self.tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)
+        new = out[:, ids.shape[1] :]
+        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        if not return_cut:
+            return texts
+        ends = self._end_ids()
+        cut = [new.shape[1] >= max_new_tokens and not any(int(t) in ends for t in row) for row in new]
+        return texts, cut
+
+    def _end_ids(self) -> set[int]:
+        """Token ids that end a reply: the generation config's eos id(s) and the tokenizer's."""
+        ends: set[int] = set()
+        for value in (getattr(getattr(self.model, "generation_config", None), "eos_token_id", None),
+                      self.tokenizer.eos_token_id):  # fmt: skip
+            ends.update(value if isinstance(value, list) else [] if value is None else [value])
+        return ends
 
     def _left_pad(self, rows: list[list[int]]) -> tuple[Any, Any]:
         import torch

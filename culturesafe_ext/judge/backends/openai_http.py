@@ -26,7 +26,14 @@ from typing import Any
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-from culturesafe_ext.judge.backends.base import JudgeRequest, OnDone, Reply
+from culturesafe_ext.judge.backends.base import (
+    FILTERED,
+    TRUNCATED,
+    JudgeRequest,
+    JudgeRunError,
+    OnDone,
+    Reply,
+)
 from culturesafe_ext.judge.config import JudgeConfig
 
 log = logging.getLogger("culturesafe.judge")
@@ -41,7 +48,21 @@ class TransientError(Exception):
 
 
 class FatalError(Exception):
-    """A failure that retrying cannot fix (400, 401, 404, ...)."""
+    """A failure of this request that retrying cannot fix (400, 413, 422, ...)."""
+
+
+class RunLevelError(FatalError):
+    """401, 403, 404: no request of the run can succeed; the run stops (see :class:`JudgeRunError`)."""
+
+
+RUN_LEVEL = {
+    401: "the server rejected the API key: set a valid key in CULTURESAFE_JUDGE_API_KEY "
+    "(OPENAI_API_KEY is sent only to api.openai.com)",
+    403: "the key has no permission for this model or endpoint: check the key's access, or judge.model",
+    404: "no such model or endpoint: check judge.model and judge.base_url (it should end in /v1)",
+}
+BODY_CHARS = 300  # of a server's error body kept in a message (after masking the key)
+REFUSED_BEFORE_ANY_SUCCESS = 5  # this many 4xx refusals and not one success: a malformed setting, stop the run
 
 
 RETRYABLE = (TransientError, aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, ConnectionError)
@@ -77,6 +98,7 @@ class OpenAIBackend:
         self.url = endpoint(config.base_url or "")
         self.attempts = 0
         self._secret: str | None = None
+        self._fatal: RunLevelError | None = None
 
     def params(self) -> dict[str, Any]:
         return {
@@ -101,10 +123,15 @@ class OpenAIBackend:
         """Judge ``requests`` with at most ``concurrency`` in flight, calling ``on_done`` as each ends."""
         limit = self.config.concurrency
         headers = {"Content-Type": "application/json"}
-        key = self.config.api_key()
+        try:
+            key = self.config.api_key()  # refuses a key over plain HTTP to another machine
+        except ValueError as err:
+            raise JudgeRunError(str(err)) from None
         if key:
             headers["Authorization"] = f"Bearer {key}"
         self._secret = key
+        self._fatal = None
+        self._succeeded, self._refused = 0, 0
         connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
         timeout = aiohttp.ClientTimeout(total=self.config.timeout)
         pending = iter(requests)  # shared by the workers; one event loop thread, so no lock is needed
@@ -113,9 +140,20 @@ class OpenAIBackend:
 
             async def worker() -> None:
                 for request in pending:
-                    on_done(request, await self._one(session, request))
+                    if self._fatal is not None:  # stop at the first run-level error: send nothing more
+                        return
+                    try:
+                        reply = await self._one(session, request)
+                    except RunLevelError as err:
+                        self._fatal = self._fatal or err
+                        on_done(request, Reply(error=str(err)))
+                        return
+                    self._count(reply)
+                    on_done(request, reply)
 
             await asyncio.gather(*(worker() for _ in range(min(limit, len(requests)))))
+        if self._fatal is not None:
+            raise JudgeRunError(f"the judge at {self.url} refused the run: {self._fatal}")
 
     async def _one(self, session: aiohttp.ClientSession, request: JudgeRequest) -> Reply:
         payload = {
@@ -128,7 +166,7 @@ class OpenAIBackend:
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         tries = 0
 
-        async def attempt() -> str:
+        async def attempt() -> Reply:
             nonlocal tries
             tries += 1
             self.attempts += 1
@@ -136,7 +174,7 @@ class OpenAIBackend:
 
         try:
             try:  # fast path: most requests succeed at once and never touch the retry machinery
-                return Reply(text=await attempt())
+                return await attempt()
             except RETRYABLE as first:
                 if self.config.max_retries == 0:
                     raise
@@ -149,31 +187,56 @@ class OpenAIBackend:
             )
             async for retry in retrying:
                 with retry:
-                    text = await attempt()
-            return Reply(text=text)
+                    reply = await attempt()
+            return reply
         except asyncio.CancelledError:
             raise
+        except RunLevelError as err:
+            raise RunLevelError(self.mask(f"request failed after {tries} attempt(s): {err}")) from None
         except Exception as err:  # every failure becomes a counted result
-            message = f"request failed after {tries} attempt(s): {_describe(err)}"
-            if self._secret:  # some servers echo the key in a 401 body; results and logs must not
-                message = message.replace(self._secret, "[API key]")
+            message = self.mask(f"request failed after {tries} attempt(s): {_describe(err)}")
             log.debug("judge %s", message)
             return Reply(error=message)
 
-    async def _post(self, session: aiohttp.ClientSession, body: bytes) -> str:
+    def _count(self, reply: Reply) -> None:
+        """Refusals (HTTP 4xx) before any success: the same bad setting is sent with every request."""
+        if reply.error is None or reply.failure is not None:
+            self._succeeded += 1
+        elif reply.error.startswith("request failed after 1 attempt(s): FatalError: HTTP 4"):
+            self._refused += 1
+            if not self._succeeded and self._refused >= REFUSED_BEFORE_ANY_SUCCESS and self._fatal is None:
+                self._fatal = RunLevelError(
+                    f"the first {self._refused} requests were all refused and none succeeded; the last: "
+                    f"{reply.error} -- a setting sent with every request is probably malformed (judge.extra_body, "
+                    "max_tokens, temperature, model)"
+                )
+
+    def mask(self, text: str) -> str:
+        """The text with the API key replaced (some servers echo it in a 401 body): mask *then* cut."""
+        return text.replace(self._secret, "[API key]") if self._secret else text
+
+    def _body(self, raw: str) -> str:
+        masked = self.mask(raw)
+        return masked if len(masked) <= BODY_CHARS else masked[:BODY_CHARS] + "..."
+
+    async def _post(self, session: aiohttp.ClientSession, body: bytes) -> Reply:
         async with session.post(self.url, data=body) as response:
             raw = (await response.read()).decode("utf-8", errors="replace")  # JSON is UTF-8: no sniffing
             status = response.status
             if status == 429 or status >= 500 or status == 408:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                raise TransientError(f"HTTP {status}: {raw[:200]}", retry_after=retry_after)
+                raise TransientError(f"HTTP {status}: {self._body(raw)}", retry_after=retry_after)
+            if status in RUN_LEVEL:
+                raise RunLevelError(f"HTTP {status}: {self._body(raw)} -- {RUN_LEVEL[status]}")
             if status >= 400:
-                raise FatalError(f"HTTP {status}: {raw[:300]}")
+                raise FatalError(f"HTTP {status}: {self._body(raw)}")
         try:
-            content = json.loads(raw)["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise TransientError(f"malformed response body: {raw[:200]!r}") from None
-        return content if isinstance(content, str) else ""
+            choice = json.loads(raw)["choices"][0]
+            message = choice.get("message") or {}
+            content, finish = message.get("content"), choice.get("finish_reason")
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            raise TransientError(f"malformed response body: {self._body(raw)!r}") from None
+        return reply_of(content, finish, message.get("refusal"))
 
     def _delay(self, error: BaseException | None, failed: int) -> float:
         """Seconds to wait after ``failed`` attempts: the server's ``Retry-After`` if it sent one (capped
@@ -185,6 +248,45 @@ class OpenAIBackend:
 
     def close(self) -> None:
         pass
+
+
+def content_text(content: object) -> str | None:
+    """``content`` as text: a string, or the text parts of a list of parts (some servers send those)."""
+    if isinstance(content, str) or content is None:
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, dict) and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+        return "".join(texts) if texts or not content else None
+    return None
+
+
+def reply_of(content: object, finish_reason: object, refusal: object = None) -> Reply:
+    """A completion choice as a :class:`Reply`: complete, truncated (``length``) or filtered.
+
+    Why: a reply cut by the token limit (``{"score": 1`` of a "10") is not a verdict, and a content
+    filter's empty answer is a failed request, not an unparseable one; neither may be cached.
+    """
+    text = content_text(content)
+    if finish_reason == "content_filter" or content is None:
+        why = f": {refusal}" if isinstance(refusal, str) and refusal else ""
+        return Reply(
+            text=text,
+            error=f"filtered: no answer (content {'null' if content is None else 'withheld'}, "
+            f"finish_reason {finish_reason!r}){why}",
+            failure=FILTERED,
+        )
+    if text is None:
+        return Reply(error=f"unreadable content of type {type(content).__name__}")
+    if finish_reason == "length":
+        return Reply(
+            text=text, error="truncated: the reply hit the token limit (finish_reason 'length')", failure=TRUNCATED
+        )
+    return Reply(text=text)
 
 
 def _describe(err: BaseException) -> str:
