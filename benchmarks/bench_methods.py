@@ -140,7 +140,7 @@ def fresh(requests: list) -> list:
 
 
 def cultures_of(requests: dict[str, list]) -> list[str]:
-    from culturesafe_ext.data.schema import slug
+    from culturesafe_ext.data.adaculturesafe_schema import slug
 
     return sorted({slug(r.doc["country"]) for reqs in requests.values() for r in reqs})
 
@@ -165,7 +165,7 @@ def make_router(model_dir: Path, requests: list, device: str, dtype: torch.dtype
     """A culture router fitted on the requests' own prompts (speed is what is measured, not accuracy)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from culturesafe_ext.data.schema import slug
+    from culturesafe_ext.data.adaculturesafe_schema import slug
     from culturesafe_ext.models.culture_router import CultureRouter, hf_forward, mean_pooled
 
     prompts = {r.args[0]: slug(r.doc["country"]) for r in requests}

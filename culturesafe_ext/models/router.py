@@ -34,7 +34,7 @@ from typing import Any
 
 from lm_eval.models.huggingface import HFLM
 
-from culturesafe_ext.data.schema import slug
+from culturesafe_ext.data.adaculturesafe_schema import slug
 from culturesafe_ext.models import route_tags
 from culturesafe_ext.models.culture_router import ROUTER_FILE, CultureRouter, file_fingerprint, hf_forward, mean_pooled
 from culturesafe_ext.models.route_tags import BASE
