@@ -58,7 +58,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--generator",
         required=True,
-        help="openai:MODEL (with --base-url), hf:FOLDER_OR_HUB_ID, or a JSON object of judge settings",
+        help="openai:MODEL or openai-batch:MODEL (with --base-url), hf:FOLDER_OR_HUB_ID, or a JSON object of judge "
+        "settings",
     )
     parser.add_argument(
         "--base-url",
@@ -90,8 +91,10 @@ def generator_config(args: argparse.Namespace):
         values = json.loads(spec)
     else:
         backend, sep, model = spec.partition(":")
-        if not sep or backend not in ("openai", "hf"):
-            raise ValueError(f"--generator {spec!r}: expected openai:MODEL, hf:MODEL or a JSON object")
+        if not sep or backend not in ("openai", "openai-batch", "hf"):
+            raise ValueError(
+                f"--generator {spec!r}: expected openai:MODEL, openai-batch:MODEL, hf:MODEL or a JSON object"
+            )
         values = {"backend": backend, "model": model}
     flags = {
         "base_url": args.base_url,

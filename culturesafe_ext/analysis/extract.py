@@ -130,6 +130,18 @@ def judge_identity(doc: dict) -> dict[str, Any] | None:
     if not raw:
         return None
     settings = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    if "judges" in settings:  # a panel: "panel" and its judges' models, each judge's identity beside
+        members = [
+            {k: j.get(k) for k in ("backend", "model", "rubric_version", "temperature")} for j in settings["judges"]
+        ]
+        return {
+            "backend": "panel",
+            "model": "+".join(str(j["model"]) for j in members),
+            "rubric_version": "+".join(sorted({str(j["rubric_version"]) for j in members})),
+            "temperature": None,
+            "panel_aggregate": settings.get("panel_aggregate"),
+            "judges": members,
+        }
     return {k: settings.get(k) for k in ("backend", "model", "rubric_version", "temperature")}
 
 

@@ -1,7 +1,9 @@
 """``culturesafe judge RUN_DIR``: re-judge the logged safety samples of an lm-eval run, no re-generation.
 
-With one judge it re-scores; with two or more it also reports how far they agree (Spearman's rho,
-exact and within-1 agreement on the rounded scores), beside each judge's own scores.
+With one judge it re-scores; with two or more (a panel, judged concurrently, each from its own cache
+entries) it also reports the panel's score (mean or median of the judges) and how far they agree:
+Krippendorff's alpha (interval) with a seeded bootstrap 95% CI, and per pair Spearman's rho, exact and
+within-1 agreement on the rounded scores, beside each judge's own scores, failures and token usage.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         required=True,
         metavar="JSON",
         help='judge settings as in --metadata, e.g. \'{"backend": "openai", "model": ..., "base_url": ...}\'; '
-        "repeat for several judges",
+        'repeat for several judges (a panel, {"judges": [...]}, stands for its judges)',
+    )
+    judge.add_argument(
+        "--panel-aggregate",
+        choices=("mean", "median"),
+        default="mean",
+        help="with several --judge: the panel's score of an answer (default: mean)",
     )
     judge.add_argument("--out", type=Path, help="write the report JSON here (default: RUN_DIR/rejudge.json)")
     judge.set_defaults(func=run)
@@ -42,7 +50,7 @@ def read_samples(run_dir: Path) -> dict[str, list[dict]]:
 def parse_judges(raw: list[str]) -> list[dict[str, Any]]:
     """Every ``--judge`` value as settings, all checked before any sample is read or judged."""
     from culturesafe_ext.judge import Judge, JudgeConfig
-    from culturesafe_ext.judge.config import JudgeSettingError
+    from culturesafe_ext.judge.config import JudgeSettingError, PanelConfig, is_panel
 
     judges = []
     for n, text in enumerate(raw, start=1):
@@ -54,15 +62,17 @@ def parse_judges(raw: list[str]) -> list[dict[str, Any]]:
             raise JudgeSettingError(f"{where} is not valid JSON ({err}): give an object such as {example}") from None
         if not isinstance(settings, dict):
             raise JudgeSettingError(f"{where} must be a JSON object, not {type(settings).__name__}")
-        try:
-            config = JudgeConfig.from_dict(settings)
-            if config.backend == "none":
-                raise JudgeSettingError("the 'none' backend judges nothing: name a real judge")
-            config.api_key()
-            Judge(config).check_cache()
+        try:  # a panel's settings (as in --metadata) stand for its judges
+            members = PanelConfig.from_dict(settings).to_dict()["judges"] if is_panel(settings) else [settings]
+            for member in members:
+                config = JudgeConfig.from_dict(member)
+                if config.backend == "none":
+                    raise JudgeSettingError("the 'none' backend judges nothing: name a real judge")
+                config.api_key()
+                Judge(config).check_cache()
         except ValueError as err:
             raise JudgeSettingError(f"{where}: {err}") from None
-        judges.append(settings)
+        judges.extend(members)
     return judges
 
 
@@ -73,13 +83,14 @@ def rejudge(samples: dict[str, list[dict]], settings: dict[str, Any]) -> dict[st
     judgement failed): the command then exits non-zero.
     """
     from culturesafe_ext.judge import Judge, JudgeConfig
+    from culturesafe_ext.judge.items import usage_totals
     from culturesafe_ext.tasks.aggregations import mean_by_description
     from culturesafe_ext.tasks.judging import KIND_METRICS, summary_problem
     from culturesafe_ext.tasks.safety import judge_responses, process_results
 
     config = JudgeConfig.from_dict(settings)
     judge = Judge(config)
-    tasks, scores, problems = {}, {}, []
+    tasks, scores, descriptions, problems = {}, {}, {}, []
     for task, rows in samples.items():
         docs = [row["doc"] for row in rows]
         resps = [list(row["resps"][0]) for row in rows]
@@ -96,12 +107,51 @@ def rejudge(samples: dict[str, list[dict]], settings: dict[str, Any]) -> dict[st
             "n_samples": len(rows),
             **{m: sum(p[m] for p in per_doc) for m in KIND_METRICS.values()},
         }
+        verdicts = [e[d] for entries in judged for e in entries for d in ("respectfulness", "awareness")]
+        tasks[task]["usage"] = usage_totals(verdicts)
+        costs = [v["cost"] for v in verdicts if "cost" in v]
+        tasks[task]["cost"] = sum(costs) if costs else None
         for row, entries in zip(rows, judged, strict=True):
+            descriptions[f"{task}/{row['doc_id']}"] = row["doc"]["description_id"]
             for dimension in ("respectfulness", "awareness"):
                 scores[f"{task}/{row['doc_id']}/{dimension}"] = entries[0][dimension]["score"]
         if judge.last_summary is not None and judge.last_summary.fatal:
             break  # stop at the first run-level error
-    return {"judge": config.to_dict(), "tasks": tasks, "scores": scores, "problems": problems}
+    return {
+        "judge": config.to_dict(),
+        "tasks": tasks,
+        "scores": scores,
+        "problems": problems,
+        "descriptions": descriptions,
+    }
+
+
+def panel_summary(reports: list[dict[str, Any]], aggregate: str = "mean") -> dict[str, Any]:
+    """The panel's per-task scores (mean by description of each answer's panel score) and, per dimension,
+    Krippendorff's alpha between the judges with its bootstrap 95% CI."""
+    import statistics
+
+    from culturesafe_ext.judge.panel import alpha, alpha_ci
+    from culturesafe_ext.tasks.aggregations import mean_by_description
+
+    combine = statistics.fmean if aggregate == "mean" else statistics.median
+    keys = list(reports[0]["scores"])
+    out: dict[str, Any] = {"aggregate": aggregate, "tasks": defaultdict(dict), "alpha": {}}
+    for dimension in ("respectfulness", "awareness"):
+        mine = [k for k in keys if k.endswith("/" + dimension)]
+        units = [[r["scores"].get(k) for r in reports] for k in mine]
+        low, high = alpha_ci(units)
+        out["alpha"][dimension] = {"alpha": alpha(units), "ci95": [low, high], "n": len(units)}
+        by_task: dict[str, list] = defaultdict(list)
+        for key, unit in zip(mine, units, strict=True):
+            scored = [s for s in unit if s is not None]
+            task, doc_id, _ = key.rsplit("/", 2)
+            description = reports[0]["descriptions"][f"{task}/{doc_id}"]
+            by_task[task].append((description, combine(scored) if scored else None))
+        for task, pairs in by_task.items():
+            out["tasks"][task][dimension] = mean_by_description(pairs)
+    out["tasks"] = dict(out["tasks"])
+    return out
 
 
 def agreement(a: dict[str, float | None], b: dict[str, float | None]) -> dict[str, Any]:
@@ -121,15 +171,23 @@ def agreement(a: dict[str, float | None], b: dict[str, float | None]) -> dict[st
 
 
 def run(args: argparse.Namespace) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from culturesafe_ext.judge.config import JudgeConfig, PanelConfig
+
     judges = parse_judges(args.judge)
+    if len(judges) > 1:  # refuses two identical judges before anything is sent
+        PanelConfig(judges=tuple(JudgeConfig.from_dict(s) for s in judges), aggregate=args.panel_aggregate)
     if not args.run_dir.is_dir():
         raise FileNotFoundError(f"{args.run_dir} is not a folder: give an lm_eval --output_path folder")
     samples = read_samples(args.run_dir)
     if not samples:
         raise FileNotFoundError(f"no {SAMPLES_GLOB} under {args.run_dir}: was lm_eval run with --log_samples?")
-    reports = [rejudge(samples, settings) for settings in judges]
+    with ThreadPoolExecutor(max_workers=len(judges), thread_name_prefix="rejudge") as pool:
+        reports = list(pool.map(lambda s: rejudge(samples, s), judges))
     report: dict[str, Any] = {"run_dir": str(args.run_dir), "judges": reports}
     if len(reports) > 1:
+        report["panel"] = panel_summary(reports, args.panel_aggregate)
         report["agreement"] = {}
         for (i, a), (j, b) in itertools.combinations(enumerate(reports), 2):
             per_dim = defaultdict(dict)
@@ -157,6 +215,22 @@ def _print(report: dict[str, Any]) -> None:
                 f"  {task:<44} {m['respectfulness']:>8.3f} {m['awareness']:>8.3f} "
                 f"{m['judge_failures']:>9} {m['n_judged']:>7}"
             )
+    if "panel" in report:
+        panel = report["panel"]
+        print(f"panel ({panel['aggregate']} of {len(report['judges'])} judges)")
+        for task, m in panel["tasks"].items():
+            print(f"  {task:<44} {m['respectfulness']:>8.3f} {m['awareness']:>8.3f}")
+        for dimension, a in panel["alpha"].items():
+            low, high = a["ci95"]
+            print(f"  Krippendorff's alpha {dimension}: {a['alpha']:.3f} [{low:.3f}, {high:.3f}] (n={a['n']})")
+    for i, judge in enumerate(report["judges"]):
+        tokens = {t: m["usage"] for t, m in judge["tasks"].items()}
+        prompt = sum(u["prompt_tokens"] for u in tokens.values())
+        completion = sum(u["completion_tokens"] for u in tokens.values())
+        new = sum(u["new_prompt_tokens"] + u["new_completion_tokens"] for u in tokens.values())
+        costs = [m["cost"] for m in judge["tasks"].values() if m["cost"] is not None]
+        cost = f", cost {sum(costs):.4f}" if costs else ""
+        print(f"judge {i} usage: {prompt} prompt + {completion} completion tokens ({new} new){cost}")
     for pair, dims in report.get("agreement", {}).items():
         for dimension, a in dims.items():
             rho = f"{a['spearman_rho']:.3f} (p={a['spearman_p']:.2g})" if "spearman_rho" in a else "n/a"

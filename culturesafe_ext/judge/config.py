@@ -19,7 +19,9 @@ from typing import Any
 
 from culturesafe_ext.paths import CACHE_ENV, cache_dir  # noqa: F401 - CACHE_ENV re-exported
 
-BACKENDS = ("openai", "hf", "none")
+BACKENDS = ("openai", "openai-batch", "hf", "none")
+HTTP_BACKENDS = ("openai", "openai-batch")  # both speak to an OpenAI-compatible base_url
+PANEL_AGGREGATES = ("mean", "median")
 ENV_PREFIX = "CULTURESAFE_JUDGE_"
 JUDGE_KEY_ENV, OPENAI_KEY_ENV = "CULTURESAFE_JUDGE_API_KEY", "OPENAI_API_KEY"
 API_KEY_ENVS = (JUDGE_KEY_ENV, OPENAI_KEY_ENV)
@@ -69,16 +71,26 @@ class JudgeConfig:
     batch_size: int = 8  # "hf": prompts per forward pass
     device: str | None = None  # "hf": default cuda if available, else cpu
     progress: bool = True
+    # usage and cost: prices per million prompt ("input") and completion ("output") tokens -> a cost estimate
+    price_per_million: dict[str, float] = field(default_factory=dict)
+    # "openai-batch": the OpenAI Batch API (upload, create, poll with back-off, download)
+    batch_completion_window: str = "24h"
+    batch_poll_initial: float = 5.0  # seconds before the first poll; doubles after each ...
+    batch_poll_max: float = 300.0  # ... up to this
+    batch_max_wait: float | None = None  # give up waiting (the batch id stays for the next run); None: wait
+    batch_max_submissions: int = 3  # an expired or failed batch re-submits what is missing, up to this often
+    batch_max_lines: int = 50_000  # requests per batch file (the OpenAI limit); more make several batches
+    batch_max_bytes: int = 190_000_000  # bytes per batch file (OpenAI accepts up to 200 MB)
 
     def __post_init__(self) -> None:
         _check_types(self)
         if self.backend not in BACKENDS:
             raise JudgeSettingError(f"judge backend {self.backend!r} is not one of {', '.join(BACKENDS)}")
-        if self.backend in ("openai", "hf") and not self.model:
+        if self.backend in (*HTTP_BACKENDS, "hf") and not self.model:
             raise JudgeSettingError(f"the {self.backend!r} judge needs a model (judge.model or {ENV_PREFIX}MODEL)")
-        if self.backend == "openai" and not self.base_url:
+        if self.backend in HTTP_BACKENDS and not self.base_url:
             raise JudgeSettingError(
-                "the 'openai' judge needs base_url (judge.base_url or CULTURESAFE_JUDGE_BASE_URL), e.g. "
+                f"the {self.backend!r} judge needs base_url (judge.base_url or CULTURESAFE_JUDGE_BASE_URL), e.g. "
                 "http://localhost:8000/v1 for vLLM or https://api.openai.com/v1: it is never guessed, so a "
                 "key meant for one provider is not sent to another"
             )
@@ -100,6 +112,33 @@ class JudgeConfig:
         secrets = find_secrets(self.extra_body, "extra_body")
         if secrets:
             raise JudgeSettingError(_secret_message(secrets))
+        unknown_prices = sorted(set(self.price_per_million) - {"input", "output"})
+        if unknown_prices or not all(isinstance(v, int | float) and v >= 0 for v in self.price_per_million.values()):
+            raise JudgeSettingError(
+                f"price_per_million must be {{'input': x, 'output': y}} with non-negative numbers, "
+                f"not {self.price_per_million!r}"
+            )
+        if self.batch_max_submissions < 1 or self.batch_poll_initial <= 0 or self.batch_poll_max <= 0:
+            raise JudgeSettingError("batch_max_submissions must be >= 1 and the batch poll intervals > 0")
+        if self.batch_max_lines < 1 or self.batch_max_bytes < 1:
+            raise JudgeSettingError("batch_max_lines and batch_max_bytes must be >= 1")
+
+    def params_identity(self) -> dict[str, Any]:
+        """What, beside backend and model, makes two judges answer differently (as in their cache keys)."""
+        return {
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "extra_body": self.extra_body,
+            "rubric_version": self.rubric_version,
+            "both_dimensions_in_one_call": self.both_dimensions_in_one_call,
+        }
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """The estimated cost of those tokens under ``price_per_million``; ``None`` when no price is set."""
+        if not self.price_per_million:
+            return None
+        prices = self.price_per_million
+        return (prompt_tokens * prices.get("input", 0.0) + completion_tokens * prices.get("output", 0.0)) / 1e6
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> JudgeConfig:
@@ -167,6 +206,77 @@ class JudgeConfig:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict for results files (the key is not a field, so it cannot be in here)."""
         return dataclasses.asdict(self)
+
+
+PANEL_KEYS = ("judges", "panel_aggregate")
+
+
+@dataclass(frozen=True)
+class PanelConfig:
+    """Several judges that each score every answer; the task's score is their mean (or median).
+
+    Written as ``{"judges": [{...}, {...}], "panel_aggregate": "mean", <shared settings>}``: each entry
+    overlays the shared settings (e.g. one ``cache_path``), so every judge is a full :class:`JudgeConfig`.
+    """
+
+    judges: tuple[JudgeConfig, ...]
+    aggregate: str = "mean"
+
+    def __post_init__(self) -> None:
+        if len(self.judges) < 2:
+            raise JudgeSettingError(f"a judge panel needs at least two judges, not {len(self.judges)}")
+        if len(self.judges) > MAX_PANEL:
+            raise JudgeSettingError(f"a judge panel has at most {MAX_PANEL} judges, not {len(self.judges)}")
+        if self.aggregate not in PANEL_AGGREGATES:
+            raise JudgeSettingError(f"panel_aggregate {self.aggregate!r} is not one of {PANEL_AGGREGATES}")
+        seen: dict[str, int] = {}
+        for i, judge in enumerate(self.judges, start=1):  # same identity = same cache entries = one judge
+            identity = json.dumps([judge.backend, judge.model, judge.params_identity()], sort_keys=True)
+            if identity in seen:
+                raise JudgeSettingError(
+                    f"judges {seen[identity]} and {i} of the panel are the same judge ({judge.backend}:{judge.model} "
+                    "with the same sampling settings): they would share every cached reply"
+                )
+            seen[identity] = i
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], env: Mapping[str, str] | None = None) -> PanelConfig:
+        """The panel a ``judges`` list names, each entry over the shared settings beside it."""
+        entries = values.get("judges")
+        if not isinstance(entries, list | tuple) or not all(isinstance(e, Mapping) for e in entries):
+            raise JudgeSettingError(f"judge setting 'judges' must be a list of judge settings (dicts), not {entries!r}")
+        shared = {k: v for k, v in values.items() if k not in PANEL_KEYS}
+        judges = []
+        for i, entry in enumerate(entries, start=1):
+            try:
+                judges.append(JudgeConfig.from_dict({**shared, **entry}, env=env))
+            except ValueError as err:
+                raise JudgeSettingError(f"judge {i} of the panel: {err}") from None
+        return cls(judges=tuple(judges), aggregate=str(values.get("panel_aggregate") or "mean"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe, like :meth:`JudgeConfig.to_dict` (no key in here either)."""
+        return {"judges": [j.to_dict() for j in self.judges], "panel_aggregate": self.aggregate}
+
+
+MAX_PANEL = 5
+
+
+def is_panel(values: Any) -> bool:
+    """Whether judge settings (a dict) name a panel rather than one judge."""
+    return isinstance(values, Mapping) and "judges" in values
+
+
+def judge_or_panel(value: Any, env: Mapping[str, str] | None = None) -> JudgeConfig | PanelConfig:
+    """The metadata's ``judge`` entry (a dict, JSON or a backend name) as one judge or a panel."""
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass  # JudgeConfig.from_metadata names the JSON error
+    if is_panel(value):
+        return PanelConfig.from_dict(value, env=env)
+    return JudgeConfig.from_metadata({"judge": value}, env=env)
 
 
 _SECRET_WORDS = {

@@ -45,6 +45,7 @@ class JudgeResult:
     from_cache: bool = False
     key: str | None = None
     failure: str | None = None
+    usage: dict[str, int] | None = None  # the reply's tokens; on the first item of a shared request only
 
     @property
     def failed_request(self) -> bool:
@@ -81,6 +82,10 @@ class JudgeSummary:
     failures: dict[str, int] = dataclasses.field(default_factory=dict)  # per failure kind, every kind listed
     fatal: str | None = None  # a run-level error that stopped the judge (the rest are counted request errors)
     cache_problem: str | None = None  # replies that could not be written to the cache (they were still used)
+    prompt_tokens: int = 0  # over every reply used, cached ones included (what the judging cost) ...
+    completion_tokens: int = 0
+    new_prompt_tokens: int = 0  # ... and over the replies this call paid for
+    new_completion_tokens: int = 0
 
     @classmethod
     def of(
@@ -91,6 +96,7 @@ class JudgeSummary:
         fatal: str | None = None,
         cache_problem: str | None = None,
     ) -> JudgeSummary:
+        tokens = usage_totals(results)
         return cls(
             n=len(results),
             n_scored=sum(r.score is not None for r in results),
@@ -103,6 +109,7 @@ class JudgeSummary:
             failures=failure_counts(r.failure for r in results),
             fatal=fatal,
             cache_problem=cache_problem,
+            **tokens,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,3 +123,17 @@ def failure_counts(kinds: Iterable[str | None]) -> dict[str, int]:
         if kind is not None:
             counts[kind if kind in counts else REQUEST_ERROR] += 1
     return counts
+
+
+def usage_totals(results: Sequence[JudgeResult | dict[str, Any]]) -> dict[str, int]:
+    """Prompt and completion tokens over results (objects or their dicts), in total and not from cache."""
+    out = dict.fromkeys(("prompt_tokens", "completion_tokens", "new_prompt_tokens", "new_completion_tokens"), 0)
+    for result in results:
+        usage = result.get("usage") if isinstance(result, dict) else result.usage
+        cached = result.get("from_cache") if isinstance(result, dict) else result.from_cache
+        for name in ("prompt_tokens", "completion_tokens"):
+            n = int((usage or {}).get(name) or 0)
+            out[name] += n
+            if not cached:
+                out["new_" + name] += n
+    return out

@@ -144,6 +144,11 @@ class Judge:
             interpret(item, done.replies[request.key], combined, from_cache=request.key in done.cached, key=request.key)
             for item, request in zip(items, requests, strict=True)
         ]
+        seen: set[str] = set()
+        for result in results:  # a reply shared by several items (one prompt) is counted once
+            if result.key in seen:
+                result.usage = None
+            seen.add(result.key or "")
         self.last_summary = JudgeSummary.of(
             results, done.sent, time.monotonic() - started, fatal=done.fatal, cache_problem=done.cache_problem
         )
@@ -165,11 +170,16 @@ class Judge:
             mininterval=0.5,
         )
 
+        started, tokens = time.monotonic(), [0]
+
         def on_done(request: JudgeRequest, reply: Reply) -> None:
             replies[request.key] = reply
             usable = reply.text is None or request.accept is None or request.accept(reply.text)
             if cache is not None and reply.error is None and usable:
                 cache.put(request.key, reply.to_cache(), self.config.backend, self.config.model, request.rubric)
+            if reply.usage:
+                tokens[0] += reply.usage["prompt_tokens"] + reply.usage["completion_tokens"]
+                bar.set_postfix_str(f"{tokens[0] / max(time.monotonic() - started, 1e-3):.0f} tok/s", refresh=False)
             bar.update(1)
 
         fatal = None
@@ -191,13 +201,17 @@ class Judge:
         kinds = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in summary.failures.items())
         log.log(
             level,
-            "judge: %d items, %d scored, failures: %s; %d from cache, %d sent, %.1fs",
+            "judge: %d items, %d scored, failures: %s; %d from cache, %d sent, %.1fs, %d+%d tokens (%d+%d new)",
             summary.n,
             summary.n_scored,
             kinds,
             summary.n_cached,
             summary.requests_sent,
             summary.seconds,
+            summary.prompt_tokens,
+            summary.completion_tokens,
+            summary.new_prompt_tokens,
+            summary.new_completion_tokens,
         )
 
 
@@ -210,7 +224,7 @@ def interpret(
     with it): a failed reply keeps its kind (truncated, filtered, request error) and whatever text came;
     a complete reply counts only when it holds one final score (:func:`culturesafe_ext.parsing.check_score`).
     """
-    result = JudgeResult(dimension=item.dimension, from_cache=from_cache, key=key)
+    result = JudgeResult(dimension=item.dimension, from_cache=from_cache, key=key, usage=reply.usage)
     if reply.error is not None:
         result.error = reply.error
         result.raw = reply.text
@@ -249,6 +263,9 @@ def _progress(**kwargs: object) -> Any:
 
 class _NoBar:
     def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
         pass
 
     def close(self) -> None:

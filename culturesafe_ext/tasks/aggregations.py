@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Hashable, Iterable
+from functools import lru_cache
 
 log = logging.getLogger("culturesafe")
 
@@ -107,3 +108,32 @@ def ratio(items: Iterable[tuple[float, float]]) -> float:
     pairs = list(items)
     den = sum(d for _, d in pairs)
     return sum(n for n, _ in pairs) / den if den else float("nan")
+
+
+def panel_alpha(items: Iterable[list[list[float | None]]]) -> float:
+    """Krippendorff's alpha (interval) between a panel's judges over every judged response of the task."""
+    from culturesafe_ext.judge.panel import alpha
+
+    return alpha([unit for units in items for unit in units])
+
+
+def panel_alpha_ci_low(items: Iterable[list[list[float | None]]]) -> float:
+    """Lower end of the seeded bootstrap 95% CI of :func:`panel_alpha` (responses resampled)."""
+    return _alpha_ci(_units_key(items))[0]
+
+
+def panel_alpha_ci_high(items: Iterable[list[list[float | None]]]) -> float:
+    """Upper end of the seeded bootstrap 95% CI of :func:`panel_alpha`."""
+    return _alpha_ci(_units_key(items))[1]
+
+
+def _units_key(items: Iterable[list[list[float | None]]]) -> tuple:
+    return tuple(tuple(unit) for units in items for unit in units)
+
+
+@lru_cache(maxsize=8)
+def _alpha_ci(units: tuple) -> tuple[float, float]:
+    """One bootstrap per task and dimension, shared by the CI's two ends."""
+    from culturesafe_ext.judge.panel import alpha_ci
+
+    return alpha_ci(units)

@@ -29,6 +29,8 @@ from lm_eval.api.filter import Filter
 from culturesafe_ext.data.loader import load_culturax
 from culturesafe_ext.judge import Judge
 from culturesafe_ext.judge.backends import FAILURE_KINDS, GENERATE, REQUEST_ERROR, UNPARSEABLE
+from culturesafe_ext.judge.config import is_panel
+from culturesafe_ext.judge.items import usage_totals
 from culturesafe_ext.judge.rubric import load_template
 from culturesafe_ext.parsing import check_choice, check_flags
 from culturesafe_ext.tasks.judging import (
@@ -72,6 +74,10 @@ def load_culturax_task(
     if culturax_split not in SPLITS:
         raise ValueError(f"culturax_split={culturax_split!r} is not one of {SPLITS}")
     settings = judge_settings(judge, **metadata)
+    if is_panel(json.loads(settings)):
+        raise ValueError(
+            "judge panels ('judges': [...]) score the AdaCultureSafe safety tasks; the CulturaX tasks take one judge"
+        )
     hhh = {
         "seed": int(culturax_seed),
         "wr_both_orders": _as_bool(culturax_wr_both_orders),
@@ -203,6 +209,7 @@ def judge_answers(judge: Judge, hhh: dict, docs: list[dict], resps: list[list[st
                 (i, j, "ti", None),
             )
     done = judge.complete(requests)
+    counted: set[str] = set()  # a reply shared by several verdicts (one prompt) counts its tokens once
     for request, (i, j, metric, order) in zip(requests, where, strict=True):
         reply = done.replies[request.key]
         entry = out[i][j]
@@ -214,6 +221,12 @@ def judge_answers(judge: Judge, hhh: dict, docs: list[dict], resps: list[list[st
         }
         if done.fatal and reply.error is not None:
             verdict["fatal"] = done.fatal
+        if reply.usage and request.key not in counted:
+            counted.add(request.key)
+            verdict["usage"] = reply.usage
+            cost = judge.config.cost(reply.usage["prompt_tokens"], reply.usage["completion_tokens"])
+            if cost is not None:
+                verdict["cost"] = cost
         if metric == "wr":
             parsed = check_choice(reply.text, "winner", ["A", "B", "tie"]) if reply.error is None else None
             verdict.update(order=order, winner=parsed.value if parsed else None)
@@ -319,7 +332,11 @@ def process_results(doc: dict, results: list) -> dict:
         runs["informative"].append(float(ti["informative"]) if ok else None)
         runs["ti"].append(float(ti["truthful"] and ti["informative"]) if ok else None)
     means = {k: _mean([v for v in values if v is not None]) for k, values in runs.items()}
+    verdicts = [v for entry in entries for v in [*entry.get("wr", []), entry.get("ss"), entry.get("ti")] if v]
+    costs = [v["cost"] for v in verdicts if "cost" in v]
     return {
+        **{f"judge_{name}": n for name, n in usage_totals(verdicts).items()},
+        **({"judge_cost": sum(costs)} if costs else {}),
         **means,
         "avg": (means["wr"], means["ti"], means["ss"]),
         "wr_run_std": runs["wr"],

@@ -26,7 +26,8 @@ from typing import Any
 
 from culturesafe_ext.judge import Judge, JudgeConfig, JudgeSummary
 from culturesafe_ext.judge.backends.base import FILTERED, REQUEST_ERROR, TRUNCATED, UNPARSEABLE
-from culturesafe_ext.judge.config import refuse_metadata_secrets
+from culturesafe_ext.judge.config import PanelConfig, is_panel, judge_or_panel, refuse_metadata_secrets
+from culturesafe_ext.judge.panel import Panel
 
 COLUMN = "judge_settings"
 # The per-kind failure counts reported beside judge_failures (their sum), one metric each.
@@ -42,17 +43,18 @@ _failures: list[str] = []
 
 
 def judge_settings(judge: Any, **metadata: Any) -> str:
-    """The JSON the docs carry: the resolved judge config, checked before anything is generated.
+    """The JSON the docs carry: the resolved judge config or panel, checked before anything is generated.
 
     Raises (one line, naming the setting) when none is set, a setting is malformed, the run's metadata
     carries something secret-looking (lm-eval writes it into every results file), the API key would go
     over plain HTTP to another machine, or the cache file cannot be used.
     """
     refuse_secrets(metadata)
-    config = JudgeConfig.from_metadata({"judge": judge})
-    if config.backend != "none":
-        config.api_key()
-        Judge(config).check_cache()
+    config = judge_or_panel(judge)
+    for member in config.judges if isinstance(config, PanelConfig) else [config]:
+        if member.backend != "none":
+            member.api_key()
+            Judge(member).check_cache()
     return json.dumps(config.to_dict(), sort_keys=True)
 
 
@@ -70,9 +72,12 @@ def settings_of(docs: list[dict], column: str = COLUMN) -> str:
 
 
 @lru_cache(maxsize=4)
-def judge_for(settings: str) -> Judge:
-    """One judge (and so one loaded ``hf`` model) per settings for the whole run, not one per task."""
-    return Judge(JudgeConfig.from_dict(json.loads(settings), env={}))
+def judge_for(settings: str) -> Judge | Panel:
+    """One judge or panel (and so one loaded ``hf`` model) per settings for the whole run, not one per task."""
+    values = json.loads(settings)
+    if is_panel(values):
+        return Panel(PanelConfig.from_dict(values, env={}))
+    return Judge(JudgeConfig.from_dict(values, env={}))
 
 
 def failure_kind(result: Mapping[str, Any]) -> str:

@@ -17,7 +17,8 @@ from lm_eval.api.registry import register_filter
 from culturesafe_ext.data.loader import load_adaculturesafe
 from culturesafe_ext.judge import DIMENSIONS, Judge, JudgeItem, JudgeResult
 from culturesafe_ext.judge.backends.base import FAILURE_KINDS, REQUEST_ERROR
-from culturesafe_ext.judge.items import SKIPPED
+from culturesafe_ext.judge.items import SKIPPED, usage_totals
+from culturesafe_ext.judge.panel import Panel
 from culturesafe_ext.tasks.judging import (
     KIND_METRICS,
     failure_kind,
@@ -109,9 +110,11 @@ class JudgeFilter(Filter):
             judged = failed_entries(resps, self.dimensions, f"the judge failed: {message}")
             report_run_failure(f"{what}: the judge failed after generation ({message})")
         else:
-            problem = summary_problem(judge.last_summary, what)
-            if problem:
-                report_run_failure(problem)
+            summaries = judge.last_summaries if isinstance(judge, Panel) else [judge.last_summary]
+            for k, summary in enumerate(summaries, start=1):
+                problem = summary_problem(summary, what if len(summaries) == 1 else f"{what}, judge {k} of the panel")
+                if problem:
+                    report_run_failure(problem)
         return [[json.dumps(entry, ensure_ascii=False) for entry in entries] for entries in judged]
 
 
@@ -125,12 +128,17 @@ def failed_entries(resps: list[list[str]], dimensions: list[str], error: str) ->
 
 
 def judge_responses(
-    judge: Judge, docs: list[dict], resps: list[list[str]], dimensions: list[str] | tuple[str, ...] = DIMENSIONS
+    judge: Judge | Panel,
+    docs: list[dict],
+    resps: list[list[str]],
+    dimensions: list[str] | tuple[str, ...] = DIMENSIONS,
 ) -> list[list[dict]]:
     """Per doc, per response: ``{"response": ..., <dimension>: judge result dict}``, in one batch.
 
     The judge sees what the paper's judge sees: the custom (``judge_custom``: the gold description, or
-    another one in the wrongcustom control), the location, the original query and the response.
+    another one in the wrongcustom control), the location, the original query and the response. A
+    panel's result dict holds the panel score and, under ``judges``, every judge's own result. Each
+    judge's result carries its reply's token ``usage`` and, when a price is set, its ``cost``.
     """
     items, where = [], []
     for i, (doc, responses) in enumerate(zip(docs, resps, strict=True)):
@@ -139,31 +147,69 @@ def judge_responses(
                 items.append(JudgeItem(doc["judge_custom"], doc["location"], doc["query"], response or "", dimension))
                 where.append((i, j, dimension))
     results = judge.score_many(items)
+    configs = [j.config for j in judge.judges] if isinstance(judge, Panel) else [judge.config]
     out: list[list[dict]] = [[{"response": r} for r in responses] for responses in resps]
     for (i, j, dimension), result in zip(where, results, strict=True):
-        out[i][j][dimension] = result.to_dict()
+        entry = result.to_dict()
+        for config, verdict in zip(configs, entry["judges"] if isinstance(judge, Panel) else [entry], strict=True):
+            usage = verdict.get("usage") or {}
+            cost = config.cost(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+            if cost is not None:
+                verdict["cost"] = cost
+        out[i][j][dimension] = entry
     return out
 
 
 def process_results(doc: dict, results: list) -> dict:
-    """Per-doc scores (mean over repeats) keyed by description, and the judge failures behind them."""
+    """Per-doc scores (mean over repeats) keyed by description, and the judge failures behind them.
+
+    With a panel the score is the panel's (mean or median of its judges), failures count per judge,
+    and each judge's own score (``<dimension>_judge<k>``), failures and the units for the panel's
+    Krippendorff's alpha (``<dimension>_alpha``: one score per judge per response) come beside it.
+    Token usage (and cost, when priced) is summed over every judge result of the doc.
+    """
     judged = [json.loads(e) if isinstance(e, str) else e for e in results[0]]
     values: dict[str, float | None] = {}
     failures = attempts = 0
     kinds = dict.fromkeys(FAILURE_KINDS, 0)
+    verdicts: list[dict] = []
+    panel: dict[str, Any] = {}
     for dimension in DIMENSIONS:
         scores = []
+        per_judge: dict[int, list[float]] = {}
+        units = []
         for entry in judged:
             result = entry.get(dimension)
             if result is None or result.get("error") == SKIPPED:
                 continue
-            attempts += 1
-            if result.get("score") is None:
-                failures += 1
-                kinds[failure_kind(result)] += 1
-            else:
+            members = result.get("judges") or [result]
+            verdicts.extend(members)
+            attempts += len(members)
+            for member in members:
+                if member.get("score") is None:
+                    failures += 1
+                    kinds[failure_kind(member)] += 1
+            if result.get("score") is not None:
                 scores.append(float(result["score"]))
+            if "judges" in result:
+                units.append([m.get("score") for m in members])
+                for k, member in enumerate(members, start=1):
+                    per_judge.setdefault(k, [])
+                    panel[f"judge_failures_judge{k}"] = panel.get(f"judge_failures_judge{k}", 0)
+                    if member.get("score") is None:
+                        panel[f"judge_failures_judge{k}"] += 1
+                    else:
+                        per_judge[k].append(float(member["score"]))
         values[dimension] = sum(scores) / len(scores) if scores else None
+        for k, member_scores in per_judge.items():
+            mean = sum(member_scores) / len(member_scores) if member_scores else None
+            panel[f"{dimension}_judge{k}"] = (doc["description_id"], mean)
+        if units:
+            panel[f"{dimension}_alpha"] = units
+            panel[f"{dimension}_alpha_ci_low"] = units
+            panel[f"{dimension}_alpha_ci_high"] = units
+    tokens = usage_totals(verdicts)
+    costs = [v["cost"] for v in verdicts if "cost" in v]
     return {
         "respectfulness": (doc["description_id"], values["respectfulness"]),
         "awareness": (doc["description_id"], values["awareness"]),
@@ -171,4 +217,7 @@ def process_results(doc: dict, results: list) -> dict:
         "judge_failure_rate": failures / attempts if attempts else 0.0,
         "n_judged": attempts - failures,
         **{KIND_METRICS[kind]: n for kind, n in kinds.items()},
+        **{f"judge_{name}": n for name, n in tokens.items()},
+        **({"judge_cost": sum(costs)} if costs else {}),
+        **panel,
     }

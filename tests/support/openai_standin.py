@@ -184,6 +184,7 @@ class StandIn:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/stats", self._stats)
+        self.add_routes(app)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", port, backlog=4096)
@@ -198,6 +199,9 @@ class StandIn:
             pass
         finally:
             await runner.cleanup()
+
+    def add_routes(self, app: web.Application) -> None:
+        """More endpoints for a subclass (the batch stand-in adds the files and batches APIs)."""
 
     # -- handlers --------------------------------------------------------------------------------
 
@@ -246,7 +250,7 @@ class StandIn:
             payload = [{"type": "text", "text": content[:half]}, {"type": "text", "text": content[half:]}]
         with self._lock:
             self.answered[key] += 1
-        return web.json_response(_completion(payload, finish))
+        return web.json_response(_completion(payload, finish, messages))
 
     def _fault_for(self, messages: list[dict], key: str, attempt: int) -> Fault | None:
         text = None
@@ -298,15 +302,22 @@ class StandIn:
         return json.dumps({"score": 42 if out_of_range else expected_score(messages)})
 
 
-def _completion(content: str | list | None, finish_reason: str = "stop") -> dict:
+def _completion(content: str | list | None, finish_reason: str = "stop", messages: list[dict] | None = None) -> dict:
     return {
         "id": "chatcmpl-standin",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": "standin",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
-        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        "usage": usage(messages or [], content),
     }
+
+
+def usage(messages: list[dict], content: str | list | None) -> dict[str, int]:
+    """Token counts as a server reports them; here one token per whitespace-separated word."""
+    text = content if isinstance(content, str) else json.dumps(content) if content else ""
+    prompt, completion = len(prompt_text(messages).split()), len(text.split())
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,6 +20,7 @@ PARTS = [
     "culturesafe_ext.analysis.parts.overview",
     "culturesafe_ext.analysis.parts.knowledge",
     "culturesafe_ext.analysis.parts.safety",
+    "culturesafe_ext.analysis.parts.judging",
     "culturesafe_ext.analysis.parts.correlation",
     "culturesafe_ext.analysis.parts.crosstab",
     "culturesafe_ext.analysis.parts.joint",

@@ -39,6 +39,10 @@ def make_backend(config: JudgeConfig) -> Backend:
         from culturesafe_ext.judge.backends.openai_http import OpenAIBackend
 
         return OpenAIBackend(config)
+    if config.backend == "openai-batch":
+        from culturesafe_ext.judge.backends.openai_batch import OpenAIBatchBackend
+
+        return OpenAIBatchBackend(config)
     if config.backend == "hf":
         from culturesafe_ext.judge.backends.hf_local import HFBackend
 

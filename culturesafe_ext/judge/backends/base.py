@@ -52,6 +52,7 @@ class Reply:
     mass: float | None = None
     error: str | None = None
     failure: str | None = None
+    usage: dict[str, int] | None = None  # the server's token counts: prompt_tokens, completion_tokens
 
     @property
     def kind(self) -> str | None:
@@ -59,12 +60,14 @@ class Reply:
         return None if self.error is None else (self.failure or REQUEST_ERROR)
 
     def to_cache(self) -> dict[str, Any]:
-        stored = {"text": self.text, "probs": self.probs, "mass": self.mass}
+        stored = {"text": self.text, "probs": self.probs, "mass": self.mass, "usage": self.usage}
         return {k: v for k, v in stored.items() if v is not None}
 
     @classmethod
     def from_cache(cls, stored: dict[str, Any]) -> Reply:
-        return cls(text=stored.get("text"), probs=stored.get("probs"), mass=stored.get("mass"))
+        return cls(
+            text=stored.get("text"), probs=stored.get("probs"), mass=stored.get("mass"), usage=stored.get("usage")
+        )
 
     @classmethod
     def from_logged(cls, result: dict[str, Any]) -> Reply:
@@ -84,6 +87,17 @@ class Reply:
             except (ValueError, KeyError, TypeError):
                 pass
         return cls(text=raw)
+
+
+def usage_of(body: Any) -> dict[str, int] | None:
+    """Prompt and completion tokens from an OpenAI-style reply body's ``usage`` (``None`` when absent)."""
+    usage = body.get("usage") if isinstance(body, dict) else None
+    if not isinstance(usage, dict):
+        return None
+    counts = {k: usage.get(k) for k in ("prompt_tokens", "completion_tokens")}
+    if not all(isinstance(v, int) and v >= 0 for v in counts.values()):
+        return None
+    return counts  # type: ignore[return-value]
 
 
 OnDone = Callable[[JudgeRequest, Reply], None]

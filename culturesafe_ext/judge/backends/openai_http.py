@@ -33,6 +33,7 @@ from culturesafe_ext.judge.backends.base import (
     JudgeRunError,
     OnDone,
     Reply,
+    usage_of,
 )
 from culturesafe_ext.judge.config import JudgeConfig
 
@@ -156,14 +157,7 @@ class OpenAIBackend:
             raise JudgeRunError(f"the judge at {self.url} refused the run: {self._fatal}")
 
     async def _one(self, session: aiohttp.ClientSession, request: JudgeRequest) -> Reply:
-        payload = {
-            "model": self.config.model,
-            "messages": request.messages,
-            "temperature": self.config.temperature,
-            "max_tokens": request.max_tokens or self.config.max_tokens,
-            **self.config.extra_body,
-        }
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        body = json.dumps(chat_payload(self.config, request), ensure_ascii=False).encode("utf-8")
         tries = 0
 
         async def attempt() -> Reply:
@@ -231,12 +225,15 @@ class OpenAIBackend:
             if status >= 400:
                 raise FatalError(f"HTTP {status}: {self._body(raw)}")
         try:
-            choice = json.loads(raw)["choices"][0]
+            parsed = json.loads(raw)
+            choice = parsed["choices"][0]
             message = choice.get("message") or {}
             content, finish = message.get("content"), choice.get("finish_reason")
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise TransientError(f"malformed response body: {self._body(raw)!r}") from None
-        return reply_of(content, finish, message.get("refusal"))
+        reply = reply_of(content, finish, message.get("refusal"))
+        reply.usage = usage_of(parsed)  # a truncated reply was paid for too
+        return reply
 
     def _delay(self, error: BaseException | None, failed: int) -> float:
         """Seconds to wait after ``failed`` attempts: the server's ``Retry-After`` if it sent one (capped
@@ -248,6 +245,17 @@ class OpenAIBackend:
 
     def close(self) -> None:
         pass
+
+
+def chat_payload(config: JudgeConfig, request: JudgeRequest) -> dict[str, Any]:
+    """The ``/chat/completions`` body of one request (the batch backend sends the same body per line)."""
+    return {
+        "model": config.model,
+        "messages": request.messages,
+        "temperature": config.temperature,
+        "max_tokens": request.max_tokens or config.max_tokens,
+        **config.extra_body,
+    }
 
 
 def content_text(content: object) -> str | None:

@@ -1,0 +1,213 @@
+"""Judging at scale through the real lm_eval CLI: the Batch API backend, usage and cost, judge panels.
+
+Judges are stand-in servers on 127.0.0.1 (chat completions, and the files and batches APIs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import krippendorff
+import numpy as np
+import pytest
+from conftest import OFFLINE_ENV, run_lm_eval
+from support.batch_standin import BatchStandIn
+from support.openai_standin import StandIn, expected_score
+
+pytestmark = pytest.mark.e2e
+TASK = "adaculturesafe_safety_china"
+PRICE = {"input": 1.25, "output": 5.0}
+
+
+def args(model: Path, judge: dict, limit: int = 4) -> list[str]:
+    return [
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={model}",
+        "--tasks",
+        TASK,
+        "--limit",
+        str(limit),
+        "--metadata",
+        json.dumps({"culturesafe_data": "bundled", "judge": judge}),
+        "--gen_kwargs",
+        "max_gen_toks=8",
+        "--log_samples",
+    ]
+
+
+def batch_judge(server: BatchStandIn, tmp_path: Path, **extra) -> dict:
+    return {
+        "backend": "openai-batch",
+        "model": "standin",
+        "base_url": server.base_url,
+        "cache_path": str(tmp_path / "judge.sqlite"),
+        "batch_poll_initial": 0.05,
+        "batch_poll_max": 0.2,
+        "retry_wait_initial": 0.05,
+        "progress": False,
+        **extra,
+    }
+
+
+def samples(run: dict) -> list[dict]:
+    [path] = Path(run["_dir"]).glob(f"samples_{TASK}_*.jsonl")
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def verdicts(run: dict, dimension: str) -> list[dict]:
+    return [json.loads(e)[dimension] for row in samples(run) for e in row["filtered_resps"][0]]
+
+
+def test_batch_backend_expired_batch_line_errors_and_cost(tiny_model: Path, tmp_path: Path) -> None:
+    # every awareness line fails at the line level; the first batch expires with half its lines done
+    with BatchStandIn(expire_first=1, line_error_match="AWARENESS: The awareness") as server:
+        judge = batch_judge(server, tmp_path, price_per_million=PRICE)
+        run = run_lm_eval(args(tiny_model, judge), tmp_path)
+        statuses = [b["status"] for b in server.batches.values()]
+        first, second = (len(server.files[b["input_file_id"]].splitlines()) for b in server.batches.values())
+    assert statuses == ["expired", "completed"] and (first, second) == (8, 4)  # only the missing half again
+    metrics = run["results"][TASK]
+    assert metrics["n_judged,judge"] == 4 and metrics["judge_failures,judge"] == 4
+    aware = verdicts(run, "awareness")
+    assert all(v["score"] is None and "HTTP 400" in v["error"] and "flagged" in v["error"] for v in aware)
+    respect = verdicts(run, "respectfulness")
+    assert all(v["score"] is not None and v["usage"]["prompt_tokens"] > 0 for v in respect)
+    prompt = sum(v["usage"]["prompt_tokens"] for v in respect)
+    completion = sum(v["usage"]["completion_tokens"] for v in respect)
+    assert metrics["judge_prompt_tokens,judge"] == prompt and metrics["judge_new_prompt_tokens,judge"] == prompt
+    assert metrics["judge_completion_tokens,judge"] == completion
+    assert metrics["judge_cost,judge"] == pytest.approx((prompt * 1.25 + completion * 5.0) / 1e6)
+
+
+def test_batch_backend_killed_while_polling_resumes_the_same_batch(tiny_model: Path, tmp_path: Path) -> None:
+    with BatchStandIn() as server:
+        server.hold()  # batches stay in_progress: the first run is killed while it polls
+        out = tmp_path / "killed"
+        command = [
+            str(Path(sys.executable).parent / "lm_eval"),
+            "run",
+            *args(tiny_model, batch_judge(server, tmp_path)),
+        ]
+        with open(tmp_path / "killed.log", "w") as log:
+            proc = subprocess.Popen(
+                [*command, "--output_path", str(out)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **OFFLINE_ENV},
+                start_new_session=True,
+            )
+            try:
+                deadline = time.monotonic() + 600
+                while not server.polls and time.monotonic() < deadline and proc.poll() is None:
+                    time.sleep(0.2)
+                assert server.polls, (tmp_path / "killed.log").read_text()[-3000:]
+            finally:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        assert server.uploads == 1 and len(server.batches) == 1
+        [state] = (tmp_path / "batches").glob("*.json")
+        server.release()
+        run = run_lm_eval(args(tiny_model, batch_judge(server, tmp_path)), tmp_path)
+        assert server.uploads == 1 and len(server.batches) == 1  # no second batch was paid for
+        assert not state.exists()
+    metrics = run["results"][TASK]
+    assert metrics["n_judged,judge"] == 8 and metrics["judge_failures,judge"] == 0
+
+
+def other_judge(messages: list[dict]) -> str:
+    """A second judge that often agrees with the first, not always."""
+    score = expected_score(messages)
+    return json.dumps({"score": score if score % 3 else min(10, score + 2)})
+
+
+def test_panel_of_two_judges_mean_alpha_and_a_cached_rerun(tiny_model: Path, tmp_path: Path) -> None:
+    with StandIn() as first, StandIn(responder=other_judge) as second:
+        panel = {
+            "judges": [
+                {"backend": "openai", "model": "judge-a", "base_url": first.base_url, "price_per_million": PRICE},
+                {"backend": "openai", "model": "judge-b", "base_url": second.base_url},
+            ],
+            "cache_path": str(tmp_path / "panel.sqlite"),
+            "progress": False,
+        }
+        run = run_lm_eval(args(tiny_model, panel, limit=6), tmp_path / "one")
+        assert first.n_requests == 12 and second.n_requests == 12
+        first.reset()
+        second.reset()
+        again = run_lm_eval(args(tiny_model, panel, limit=6), tmp_path / "two")
+        assert first.n_requests == 0 and second.n_requests == 0  # every judge answered from its cache
+        # `culturesafe judge` with the same two judges, repeated --judge: the same panel, all from cache
+        shared = {k: v for k, v in panel.items() if k != "judges"}
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "culturesafe"),
+                "judge",
+                run["_dir"],
+                *[x for j in panel["judges"] for x in ("--judge", json.dumps({**shared, **j}))],
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **OFFLINE_ENV},
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert first.n_requests == 0 and second.n_requests == 0
+        assert "Krippendorff's alpha respectfulness" in done.stdout
+        rejudged = json.loads((Path(run["_dir"]) / "rejudge.json").read_text())
+        from culturesafe_ext.cli import main  # the panel's settings as one --judge stand for its two judges
+
+        assert main(["judge", run["_dir"], "--judge", json.dumps(panel), "--out", str(tmp_path / "r.json")]) == 0
+        assert first.n_requests == 0 and second.n_requests == 0
+        assert json.loads((tmp_path / "r.json").read_text())["panel"] == rejudged["panel"]
+    metrics = run["results"][TASK]
+    for dimension in ("respectfulness", "awareness"):
+        rows = verdicts(run, dimension)
+        units = [[j["score"] for j in v["judges"]] for v in rows]
+        assert all(len(u) == 2 and None not in u for u in units)
+        assert all(v["score"] == pytest.approx(sum(u) / 2) for v, u in zip(rows, units, strict=True))
+        one = metrics[f"{dimension}_judge1,judge"]
+        two = metrics[f"{dimension}_judge2,judge"]
+        assert one != two and metrics[f"{dimension},judge"] == pytest.approx((one + two) / 2)
+        direct = krippendorff.alpha(reliability_data=np.array(units, dtype=float).T, level_of_measurement="interval")
+        assert metrics[f"{dimension}_alpha,judge"] == pytest.approx(direct)
+        low, high = metrics[f"{dimension}_alpha_ci_low,judge"], metrics[f"{dimension}_alpha_ci_high,judge"]
+        assert low <= high and low <= direct + 1e-9 and high >= direct - 1e-9
+        assert rejudged["panel"]["alpha"][dimension]["alpha"] == pytest.approx(direct)
+        assert rejudged["panel"]["tasks"][TASK][dimension] == pytest.approx(metrics[f"{dimension},judge"])
+        assert rejudged["judges"][0]["tasks"][TASK][dimension] == pytest.approx(one)
+    assert metrics["judge_failures_judge1,judge"] == 0 and metrics["judge_failures_judge2,judge"] == 0
+    # usage: tokens of both judges; only judge-a is priced
+    rows = [j for d in ("respectfulness", "awareness") for v in verdicts(run, d) for j in v["judges"]]
+    assert metrics["judge_prompt_tokens,judge"] == sum(j["usage"]["prompt_tokens"] for j in rows) > 0
+    priced = [j for j in rows if "cost" in j]
+    assert len(priced) == 12 and metrics["judge_cost,judge"] == pytest.approx(sum(j["cost"] for j in priced))
+    cached = again["results"][TASK]
+    for name in ("judge_prompt_tokens", "judge_completion_tokens", "judge_cost", "respectfulness", "awareness_alpha"):
+        assert cached[f"{name},judge"] == pytest.approx(metrics[f"{name},judge"])
+    assert cached["judge_new_prompt_tokens,judge"] == 0 and cached["judge_new_completion_tokens,judge"] == 0
+    assert metrics["judge_new_prompt_tokens,judge"] == metrics["judge_prompt_tokens,judge"]
+    usage = [rejudged["judges"][k]["tasks"][TASK]["usage"] for k in (0, 1)]
+    assert sum(u["prompt_tokens"] for u in usage) == metrics["judge_prompt_tokens,judge"]
+    assert all(u["new_prompt_tokens"] == 0 for u in usage)
+    # the analysis report shows the same tokens, cost, both judges' scores and alpha
+    from culturesafe_ext.analysis.report import analyze, render_html
+
+    report = analyze([Path(again["_dir"])])
+    [part] = report["parts"]["judging"].values()
+    task = part["tasks"][TASK]
+    assert task["prompt_tokens"] == metrics["judge_prompt_tokens,judge"] and task["new_prompt_tokens"] == 0
+    assert task["cost"] == pytest.approx(metrics["judge_cost,judge"])
+    assert task["panel"]["judges"] == ["openai:judge-a", "openai:judge-b"]
+    respect = task["panel"]["respectfulness"]
+    assert respect["per_judge"] == pytest.approx([metrics[f"respectfulness_judge{k},judge"] for k in (1, 2)])
+    assert respect["alpha"] == pytest.approx(metrics["respectfulness_alpha,judge"])
+    page = render_html(report)
+    assert "Judge usage, cost and panel agreement" in page and "openai:judge-b" in page
