@@ -119,3 +119,26 @@ def test_score_matches_the_formula_and_batching(tiny):
         g, _, c = pairs[0]
         direct = F.log_softmax(model(torch.tensor([g + c[:-1]])).logits[0, len(g) - 1 :], -1)
     assert plain_only[0][0] == pytest.approx(float(direct.gather(1, torch.tensor(c)[:, None]).sum()), abs=1e-3)
+
+
+def test_min_new_tokens_holds_eos_back_like_transformers(tiny):
+    """Each query's first greedy token is made the EOS id: without min_new_tokens every row stops at once."""
+    model, tok = tiny
+    grounded = [ids(tok, KNOWLEDGE + q) for q in QUERIES]
+    plain = [ids(tok, q) for q in QUERIES]
+    first = cad.generate(model, grounded, plain, 0.0, 1, tok.pad_token_id)[:, 0].tolist()
+    eos = first[0]
+    stopped = cad.generate(model, grounded[:1], plain[:1], 0.0, 6, tok.pad_token_id, eos_ids=[eos])
+    assert stopped.shape[1] == 1  # the EOS came first: done
+    held = cad.generate(model, grounded[:1], plain[:1], 0.0, 6, tok.pad_token_id, eos_ids=[eos], min_new_tokens=4)
+    assert held.shape[1] >= 4 and eos not in held[0, :4].tolist()
+    greedy = model.generate(
+        torch.tensor([grounded[0]]),
+        attention_mask=torch.ones(1, len(grounded[0]), dtype=torch.long),
+        do_sample=False,
+        max_new_tokens=6,
+        min_new_tokens=4,
+        eos_token_id=eos,
+        pad_token_id=tok.pad_token_id,
+    )[0, len(grounded[0]) :]
+    assert held[0].tolist() == greedy.tolist()[: held.shape[1]]  # as transformers' min_new_tokens

@@ -156,6 +156,87 @@ def test_mixed_batch_equals_each_row_alone_with_its_adapter(tiny_model: Path, th
     assert base.generate_until(_instances(three_cultures, "generate_until")) != texts
 
 
+def test_grouped_run_returns_results_in_request_order(tiny_model: Path, three_cultures, three_adapters) -> None:
+    """Requests are grouped by route internally; any order in gives the same answers, in that order."""
+    from culturesafe_ext.models.router import HFRouterLM
+
+    common = {"pretrained": str(tiny_model), "device": "cpu", "dtype": "float32", "batch_size": 4}
+    routed = HFRouterLM(adapters=str(three_adapters), routing="oracle", **common)
+    for kind in ("loglikelihood", "generate_until"):
+        forward = getattr(routed, kind)(_instances(three_cultures, kind))
+        backward = getattr(routed, kind)(_instances(three_cultures, kind)[::-1])
+        assert len({str(r) for r in forward}) > 1  # distinct answers, so an order mix-up would show
+        if kind == "loglikelihood":
+            assert [r[0] for r in backward[::-1]] == pytest.approx([r[0] for r in forward], abs=1e-5)
+        else:
+            assert backward[::-1] == forward
+
+
+def _adapter_subset(three_adapters: Path, keep: list[str], folder: Path) -> Path:
+    """An adapters folder holding only ``keep`` (symlinks to the trained ones)."""
+    folder.mkdir()
+    for name in keep:
+        (folder / name).symlink_to(three_adapters / name, target_is_directory=True)
+    return folder
+
+
+def _router_always(culture: str, hidden: int, folder: Path) -> Path:
+    """A router over the three cultures that routes every prompt to ``culture`` (by its intercept)."""
+    import numpy as np
+
+    from culturesafe_ext.models.culture_router import CultureRouter
+
+    classes = ["aldoria", "borvia", "cendrel"]
+    intercept = np.array([5.0 if c == culture else 0.0 for c in classes])
+    CultureRouter(classes, np.zeros(hidden), np.ones(hidden), np.zeros((3, hidden)), intercept, {}).save(folder)
+    return folder
+
+
+def test_a_culture_without_adapter_is_refused_or_counted_in_every_mode(
+    tiny_model: Path, three_cultures, three_adapters, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 16.5: learned routing used to fall back to the base model silently, oracle with a warning."""
+    from culturesafe_ext.models.router import HFRouterLM
+
+    adapters = _adapter_subset(three_adapters, ["aldoria", "borvia"], tmp_path / "two")
+    router = _router_always("cendrel", 32, tmp_path / "router")
+    common = {"pretrained": str(tiny_model), "device": "cpu", "dtype": "float32", "batch_size": 4}
+    common["adapters"] = str(adapters)
+    # refused by default: learned at load (router classes vs adapters), oracle at the request
+    with pytest.raises(ValueError, match=r"route to cendrel.*missing_adapter=base"):
+        HFRouterLM(routing="learned", router=str(router), **common)
+    oracle = HFRouterLM(routing="oracle", **common)
+    with pytest.raises(ValueError, match=r"routing=oracle: task t doc \d+ routes to 'cendrel'.*missing_adapter=base"):
+        oracle.loglikelihood(_instances(three_cultures, "loglikelihood"))
+    with pytest.raises(ValueError, match="missing_adapter='sometimes'"):
+        HFRouterLM(routing="oracle", missing_adapter="sometimes", **common)
+
+    # missing_adapter=base: run on the base model, warned and counted, alike in both modes
+    n_cendrel = sum(r.doc["country"] == "Cendrel" for r in _instances(three_cultures, "loglikelihood"))
+    n_all = len(_instances(three_cultures, "loglikelihood"))
+    for routing, extra, expected in (
+        ("oracle", {}, {"cendrel": n_cendrel}),
+        ("learned", {"router": str(router)}, {"cendrel": n_all}),
+    ):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="culturesafe"):
+            lm = HFRouterLM(routing=routing, missing_adapter="base", **extra, **common)
+            requests = _instances(three_cultures, "loglikelihood")
+            lm.loglikelihood(requests)
+        warned = " | ".join(r.getMessage() for r in caplog.records)
+        assert f"{sum(expected.values())} request(s) routed to cultures without an adapter" in warned, routing
+        assert "cendrel: " in warned
+        if routing == "learned":
+            assert "the router can route to cendrel, which have no adapter" in warned
+        info = lm.get_model_info()
+        assert info["fallback_counts"] == expected and info["missing_adapter"] == "base"
+        assert info["route_counts"]["__base__"] == sum(expected.values())
+        routes = [r.args[-1]["culturesafe_route"] for r in requests]
+        assert [c for r, c in zip(requests, routes, strict=True) if r.doc["country"] == "Cendrel"] == ["__base__"] * (
+            n_cendrel
+        )
+
+
 def _plain(request):
     from lm_eval.api.instance import Instance
 
@@ -210,8 +291,8 @@ MODES = ["learned", "oracle", "fixed:india", "none"]
 
 def _run_mode(routing: str, tiny_model: Path, bundled_router: dict, tmp_path: Path) -> dict:
     model_args = f"pretrained={tiny_model},adapters={bundled_router['adapters']},routing={routing}"
-    if routing == "learned":
-        model_args += f",router={bundled_router['router']}"
+    if routing == "learned":  # the router knows all six bundled cultures, the adapters only two: counted
+        model_args += f",router={bundled_router['router']},missing_adapter=base"
     extra = ["--use_cache", str(tmp_path / "cache")] if routing == "oracle" else []
     return run_lm_eval(
         [
@@ -247,6 +328,8 @@ def test_lm_eval_runs_every_routing_mode(tiny_model: Path, bundled_router, tmp_p
             assert run["n-samples"][task]["effective"] == 3
         assert routes == expected[routing] if routing in expected else routes <= {"china", "india", "__base__"}
         assert sum(run["config"]["route_counts"].values()) == 3 * 4 + 3  # 3 MCQs x 4 options + 3 generations
+        fallbacks = sum(run["config"]["fallback_counts"].values())
+        assert fallbacks == run["config"]["route_counts"].get("__base__", 0) if routing == "learned" else not fallbacks
     assert list((tmp_path / "run1").glob("cache_rank0.db"))  # --use_cache went through the route-keyed path
 
     from culturesafe_ext.analysis.routing_compare import FORMAT, compare

@@ -66,6 +66,7 @@ def generate(
     stop: StopFn | None = None,
     sampler: Sampler | None = None,
     return_scores: bool = False,
+    min_new_tokens: int = 0,
 ):
     """New tokens for each row (greedy unless ``sampler``), and optionally the per-step scores.
 
@@ -86,6 +87,8 @@ def generate(
     steps: list[torch.Tensor] = []
     for step in range(max_new_tokens):
         scores = contrast(last[:n], last[n:], alpha)
+        if step < min_new_tokens and len(eos):  # as transformers' min_new_tokens: no EOS before that length
+            scores[:, eos] = -torch.inf
         if return_scores:
             steps.append(scores)
         token = sampler(generated, scores) if sampler is not None else scores.argmax(dim=-1)

@@ -26,19 +26,28 @@ Forward = Callable[[Any, Any], Any]
 
 
 def mean_pooled(
-    forward: Forward, tokenizer: Any, texts: Sequence[str], batch_size: int = 16, max_length: int = 512, device=None
+    forward: Forward,
+    tokenizer: Any,
+    texts: Sequence[str],
+    batch_size: int = 16,
+    max_length: int = 512,
+    device=None,
+    progress: bool = False,
 ) -> np.ndarray:
     """Mean of the last hidden state over each text's tokens, as float32 [n, hidden].
 
-    Right padding keeps every row's causal attention identical to running it alone.
+    Right padding keeps every row's causal attention identical to running it alone. Pooling runs on the
+    features' device in their dtype's float32 upcast; ``progress`` shows a bar over the batches.
     """
     import torch
+    from tqdm import tqdm
 
     rows: list[np.ndarray] = []
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "right"
     try:
-        for start in range(0, len(texts), batch_size):
+        starts = range(0, len(texts), batch_size)
+        for start in tqdm(starts, desc="router features", unit="batch", disable=not progress or len(starts) < 2):
             chunk = list(texts[start : start + batch_size])
             enc = tokenizer(chunk, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
             ids, mask = enc["input_ids"], enc["attention_mask"]

@@ -31,12 +31,17 @@ from typing import Any
 import torch
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
-from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
-from lm_eval.models.utils_hf import stop_sequences_criteria
-from lm_eval.utils import handle_non_serializable, hash_string
 
 from culturesafe_ext.grounding import cad, prompts
 from culturesafe_ext.grounding.retrieve import DOCS, BM25Index, Hit, Recall, load_passages
+from culturesafe_ext.models.lm_eval_internals import (
+    doc_hash,
+    handle_non_serializable,
+    handle_stop_sequences,
+    normalize_gen_kwargs,
+    postprocess_generated_text,
+    stop_sequences_criteria,
+)
 
 log = logging.getLogger("culturesafe")
 
@@ -52,11 +57,6 @@ class Grounding:
     knowledge: str = ""
     hits: list[Hit] = field(default_factory=list)
     elicit_prompt: str | None = None
-
-
-def doc_hash(doc: dict) -> str:
-    """The ``doc_hash`` lm-eval writes into each sample (same serialisation), to join our log with it."""
-    return hash_string(json.dumps(doc, indent=2, default=handle_non_serializable, ensure_ascii=False))
 
 
 class GroundedHFLM(HFLM):
@@ -268,6 +268,7 @@ class GroundedHFLM(HFLM):
             kwargs = normalize_gen_kwargs(gen_kwargs, self.max_gen_toks)
             until = handle_stop_sequences(kwargs.pop("until", None), eos=eos)
             max_gen_toks = kwargs.pop("max_gen_toks")
+            min_new_tokens = int(kwargs.pop("min_new_tokens", 0) or 0)  # passed to generate() by plain hf too
             sampler = self._sampler(kwargs)
             max_ctx = self.max_length - max_gen_toks
             contexts = {i: requests[i].args[0] for i in members}
@@ -293,6 +294,7 @@ class GroundedHFLM(HFLM):
                     eos_ids=[self.eot_token_id],
                     stop=stop,
                     sampler=sampler,
+                    min_new_tokens=min_new_tokens,
                 )
                 for i, tokens in zip(chunk, new.tolist(), strict=True):
                     text = postprocess_generated_text(

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,9 +30,9 @@ from typing import Any
 import torch
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
-from lm_eval.models.utils import postprocess_generated_text
 
 from culturesafe_ext import __version__
+from culturesafe_ext.models import lm_eval_internals as internals
 from culturesafe_ext.probing.layout import find_mlp_sites
 from culturesafe_ext.probing.recorder import ActivationRecorder
 from culturesafe_ext.probing.stats import TaskStats, bucket_of
@@ -44,36 +43,16 @@ SCOPES = ("prompt", "generated")
 UNNAMED_TASK = "untasked"
 
 
-def _cli_option(argv: list[str], names: tuple[str, ...]) -> str | None:
-    """The value of an ``--name VALUE`` or ``--name=VALUE`` option in a command line (the last one wins)."""
-    value = None
-    for i, arg in enumerate(argv):
-        if arg in names and i + 1 < len(argv):
-            value = argv[i + 1]
-        elif arg.startswith(tuple(f"{name}=" for name in names if name.startswith("--"))):
-            value = arg.split("=", 1)[1]
-    return value
-
-
 def default_out_dir(model_args: dict[str, Any], argv: Sequence[str] | None = None) -> Path:
-    """The folder of the results file of an ``lm_eval ... --output_path X`` command, plus ``probe_stats``.
+    """``probe_stats`` in the folder of the results file of an ``lm_eval ... --output_path X`` command.
 
-    lm-eval writes ``X/<sanitized model name>/results_<date>.json`` (or into X's folder when X ends in
-    .json); the name is derived from the model args by lm-eval's own function, so the stats of two models
-    run into one output path do not overwrite each other. Outside the lm_eval CLI: ./probe_stats.
+    The folder is named from the model args by lm-eval's own function, so the stats of two models run into
+    one output path do not overwrite each other. Outside the lm_eval CLI: ./probe_stats.
     """
-    argv = list(sys.argv if argv is None else argv)
-    output = _cli_option(argv, ("--output_path", "-o"))
+    output = internals.cli_option(("--output_path", "-o"), argv)
     if not output:
         return Path("probe_stats")
-    path = Path(output)
-    if path.suffix == ".json":
-        return path.parent / "probe_stats"
-    from lm_eval.loggers.evaluation_tracker import GeneralConfigTracker
-    from lm_eval.utils import sanitize_model_name
-
-    name = GeneralConfigTracker._get_model_name({k: v for k, v in model_args.items() if v is not None})
-    return (path / sanitize_model_name(name) if name else path) / "probe_stats"
+    return internals.results_model_dir(output, model_args) / "probe_stats"
 
 
 @dataclass
@@ -158,7 +137,7 @@ class ProbeHFLM(HFLM):
             if self._unmatched:
                 log.warning("hf-probe: %d rows matched no request and were not recorded", self._unmatched)
                 self._unmatched = 0
-            self.write_stats()
+            self.write_stats(set(docs))
 
     def loglikelihood(self, requests: list[Instance], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         with self._call(requests):
@@ -204,8 +183,9 @@ class ProbeHFLM(HFLM):
         """One mask per task from (task, row, start, stop) spans of positions to record."""
         masks: dict[str, torch.Tensor] = {}
         for task, row, start, stop in spans:
-            masks.setdefault(task, torch.zeros(shape, dtype=torch.bool))[row, start:stop] = True
-        return [(self._stats_for(task), mask.to(device)) for task, mask in masks.items()]
+            if stop > start:  # empty masks are dropped here, on the host: no emptiness check on the device
+                masks.setdefault(task, torch.zeros(shape, dtype=torch.bool))[row, start:stop] = True
+        return [(self._stats_for(task), mask) for task, mask in masks.items()]  # on the host; device: recording
 
     def _first_time(self, task: str, key: tuple[int, ...]) -> bool:
         """True once per (task, token sequence) and call: each distinct prompt (or row) is recorded once."""
@@ -225,7 +205,7 @@ class ProbeHFLM(HFLM):
         rows: dict[tuple[int, ...], _Row] = {}
         for (_, context_enc, continuation_enc), task in zip(requests, tasks, strict=True):
             # the exact row HFLM feeds the model: (context + continuation)[-(max_length + 1):][:-1]
-            row = tuple((context_enc + continuation_enc)[-(self.max_length + 1) :][:-1])
+            row = internals.hflm_row(context_enc, continuation_enc, self.max_length)
             if row not in rows:
                 found = _Row(len(row), len(continuation_enc), 0)
                 found.bucket = bucket_of(list(row[: found.prompt_end]), self.probe_buckets)
@@ -241,9 +221,7 @@ class ProbeHFLM(HFLM):
         """This padded row's request row. HFLM right-pads with token id 0, so the row is a known request
         row followed by zeros only; the shortest such match wins."""
         assert self._rows is not None
-        end = len(padded)
-        while end > 0 and padded[end - 1] == 0:
-            end -= 1
+        end = internals.unpadded_length(padded)
         for n in self._row_lengths:
             if n >= end and (found := self._rows.get(tuple(padded[:n]))) is not None:
                 return found
@@ -266,7 +244,7 @@ class ProbeHFLM(HFLM):
             )
             key = tuple(padded[:stop])
             spans.extend((task, b, start, stop) for task in sorted(row.tasks) if self._first_time(task, key))
-        with self._recorder.recording(self._targets(inps.shape, spans, inps.device), buckets):
+        with self._recorder.recording(self._targets(inps.shape, spans, inps.device), buckets, device=inps.device):
             return super()._model_call(inps, attn_mask=attn_mask, labels=labels)
 
     # -- generate_until: the prompt at prefill, or the kept answer tokens afterwards ----------------
@@ -302,12 +280,14 @@ class ProbeHFLM(HFLM):
             if task is not None and prompt and self._first_time(task, prompt):
                 positions = real[b].nonzero()
                 spans.append((task, b, int(positions[0]), int(positions[-1]) + 1))
-        with self._recorder.recording(self._targets(context.shape, spans, context.device), buckets, once=True):
+        with self._recorder.recording(
+            self._targets(context.shape, spans, context.device), buckets, once=True, device=context.device
+        ):
             return super()._model_generate(context, max_length, stop, **generation_kwargs)
 
     def _kept_length(self, generated: list[int], stop: list[str]) -> int:
         """How many generated tokens it takes to write the answer lm-eval keeps (cut at the first stop)."""
-        kept = postprocess_generated_text(self.tok_decode(generated), stop, None)
+        kept = internals.postprocess_generated_text(self.tok_decode(generated), stop, None)
         if not kept:
             return 0
         low, high = 1, len(generated)
@@ -347,7 +327,7 @@ class ProbeHFLM(HFLM):
                 dtype=self.mixed_precision_dtype,
                 enabled=self.mixed_precision_dtype is not None,
             ),
-            self._recorder.recording(self._targets(ids.shape, spans, ids.device), buckets),
+            self._recorder.recording(self._targets(ids.shape, spans, ids.device), buckets, device=ids.device),
         ):
             self.model(input_ids=ids, attention_mask=mask_all, position_ids=positions)
 
@@ -364,11 +344,15 @@ class ProbeHFLM(HFLM):
             "culturesafe": __version__,
         }
 
-    def write_stats(self) -> dict[str, Path]:
-        """Write every task's stats (overwriting: lm-eval never says which call is its last)."""
+    def write_stats(self, tasks: set[str] | None = None) -> dict[str, Path]:
+        """Write the stats of ``tasks`` (default: every task), overwriting: lm-eval never says which call is
+        its last, so each call rewrites the tasks it touched; the summary lists every task."""
         suffix = "" if self.rank == 0 else f".rank{self.rank}"
         meta = self.probe_meta()
-        written = {task: stats.save(self.probe_out, task + suffix, meta) for task, stats in self._stats.items()}
+        for task, stats in self._stats.items():
+            if tasks is None or task in tasks:
+                stats.save(self.probe_out, task + suffix, meta)
+        written = {task: self.probe_out / f"{task}{suffix}.npz" for task in self._stats}
         if written:
             summary = {
                 task: {

@@ -16,7 +16,7 @@ way, so a killed run resumes with the right routes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger("culturesafe")
@@ -42,25 +42,6 @@ def tag_of(args: tuple) -> dict | None:
 
 def untagged(args: tuple) -> tuple:
     return args[:-1] if tag_of(args) is not None else args
-
-
-def waves(keys: Sequence[Hashable], routes: Sequence[str]) -> list[list[int]]:
-    """Indices split so that, within a wave, equal keys always have the same route.
-
-    Identical inputs with different routes (an oracle run where two countries share a prompt) are
-    the only reason for a second wave; everything else runs in one mixed batch stream.
-    """
-    seen: list[dict[Hashable, str]] = []
-    out: list[list[int]] = []
-    for i, (key, route) in enumerate(zip(keys, routes, strict=True)):
-        for n, table in enumerate(seen):
-            if table.setdefault(key, route) == route:
-                out[n].append(i)
-                break
-        else:
-            seen.append({key: route})
-            out.append([i])
-    return out
 
 
 class RoutedCacheHook:
@@ -89,32 +70,8 @@ def cache_patch_installed() -> bool:
 def install_cache_patch() -> bool:
     """Make ``lm_eval.api.model.CachingLM`` tag requests (via the wrapped LM) before hashing them."""
     global _PATCHED
-    if _PATCHED:
-        return True
-    try:
-        from lm_eval.api import model as lm_model
-    except ImportError:
-        return False
-    caching = getattr(lm_model, "CachingLM", None)
-    original = caching.__dict__.get("__getattr__") if caching is not None else None
-    if original is None:
-        log.warning("culturesafe: lm-eval's CachingLM has an unexpected shape; hf-router refuses --use_cache.")
-        return False
-    if not getattr(original, "_culturesafe", False):
+    if not _PATCHED:
+        from culturesafe_ext.models.lm_eval_internals import patch_caching_lm
 
-        def __getattr__(self, attr: str):
-            fn = original(self, attr)
-            tag = getattr(self.__dict__.get("lm"), TAG_METHOD, None) if attr in REQUEST_METHODS else None
-            if tag is None:
-                return fn
-
-            def tagged(requests):
-                tag(requests)
-                return fn(requests)
-
-            return tagged
-
-        __getattr__._culturesafe = True  # type: ignore[attr-defined]
-        caching.__getattr__ = __getattr__
-    _PATCHED = True
-    return True
+        _PATCHED = patch_caching_lm(TAG_METHOD, REQUEST_METHODS)
+    return _PATCHED

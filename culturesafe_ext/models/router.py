@@ -7,16 +7,18 @@
 - ``routing=learned`` asks the router (``router=DIR``, ``culturesafe train router``) for each prompt;
   ``oracle`` takes the document's own ``country``; ``fixed:<culture>`` sends everything to one adapter;
   ``none`` runs the base model.
-- A batch mixing cultures runs in one forward pass (loglikelihood) or one ``generate`` call with peft's
-  per-row ``adapter_names`` (``"__base__"`` = no adapter); lm-eval's batching is left as it is.
+- lm-eval hands the model every request of a type at once: they are grouped by route and each group
+  goes through HFLM's own batching with its adapter active (the base with adapters disabled), so each
+  group runs at the speed of ``HFLM(peft=that adapter)``; results come back in request order.
+- A culture without an adapter is never a silent fallback: ``missing_adapter=error`` (default) refuses
+  at load when the router has classes the adapters lack, and refuses an oracle request for such a
+  culture; ``missing_adapter=base`` runs those requests on the base model, warns, and counts them per
+  culture (``fallback_counts`` in the results' model info), in every routing mode alike.
 - The route of every request is appended to its arguments (see :mod:`.route_tags`), so it is in the
   samples file and in the ``--use_cache`` key.
 - Adapters and router record the prompt format they were trained on (raw, or chat for
   ``--apply_chat_template``); a run that sends the other format gets a warning naming the retraining
   command, and the formats are in the results' model info.
-
-HFLM hands ``_model_call`` only a token tensor, so rows are matched to routes by their tokens
-(right padding is zeros); ``generate_until`` learns the row order from ``tok_batch_encode``.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ import dataclasses
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import torch
 from lm_eval.models.huggingface import HFLM
 
-from culturesafe_ext.data.schema import slug
+from culturesafe_ext.data.adaculturesafe_schema import slug
 from culturesafe_ext.models import route_tags
 from culturesafe_ext.models.culture_router import ROUTER_FILE, CultureRouter, file_fingerprint, hf_forward, mean_pooled
 from culturesafe_ext.models.route_tags import BASE
@@ -40,6 +43,7 @@ log = logging.getLogger("culturesafe")
 
 ADAPTER_CONFIG = "adapter_config.json"
 MODES = ("learned", "oracle", "fixed", "none")
+MISSING_POLICIES = ("error", "base")
 
 route_tags.install_cache_patch()
 
@@ -96,10 +100,14 @@ class HFRouterLM(HFLM):
         routing: str = "learned",
         router: str | None = None,
         router_batch_size: int = 16,
+        missing_adapter: str = "error",
         **kwargs: Any,
     ) -> None:
         if kwargs.get("peft"):
             raise ValueError("hf-router loads its adapters from adapters=DIR; do not pass peft=")
+        if missing_adapter not in MISSING_POLICIES:
+            raise ValueError(f"missing_adapter={missing_adapter!r}: expected one of {', '.join(MISSING_POLICIES)}")
+        self.missing_adapter = missing_adapter
         self.routing = Routing.parse(routing)
         self.adapter_dirs = discover_adapters(adapters)
         if self.routing.mode == "fixed" and self.routing.culture not in self.adapter_dirs:
@@ -114,16 +122,16 @@ class HFRouterLM(HFLM):
             raise ValueError(f"hf-router supports decoder-only (causal) models; {pretrained} is {self.backend}")
         self._load_adapters()
         self.router = CultureRouter.load(router) if self.routing.mode == "learned" else None
+        if self.router is not None:
+            self._check_router_classes(router)
         self.router_batch_size = int(router_batch_size)
         files = [f for d in self.adapter_dirs.values() for f in sorted(d.glob("adapter_*")) if f.is_file()]
         self.adapters_fingerprint = file_fingerprint(files)
         self.router_fingerprint = file_fingerprint([Path(router) / ROUTER_FILE]) if self.router else None
         self._learned: dict[str, str] = {}  # prompt -> route, so each prompt is classified once
-        self._text_routes: dict[tuple, str] | None = None  # (context, continuation|gen_kwargs key) -> route
-        self._token_routes: dict[tuple[int, ...], str] | None = None
-        self._token_lengths: list[int] = []
-        self._batch_adapters: list[str] | None = None
+        self._active_route: str | None = None  # the route of the group being evaluated (for the cache hook)
         self.route_counts: Counter[str] = Counter()
+        self.fallback_counts: Counter[str] = Counter()  # culture without an adapter -> requests run on the base
         self.prompt_format = "raw"  # "chat" once lm-eval renders a request through apply_chat_template
         self.adapters_prompt_format = _trained_prompt_format(Path(adapters))
         self._format_checked = False
@@ -139,6 +147,38 @@ class HFRouterLM(HFLM):
         model.eval()
         self._model = model
         log.info("hf-router: %d adapters loaded (%s); routing=%s", len(names), ", ".join(names), self.routing)
+
+    def _check_router_classes(self, router: str | None) -> None:
+        """Compare the router's classes with the adapters at load: a class without an adapter is refused
+        (``missing_adapter=error``) or announced (``base``); an adapter the router never picks is announced."""
+        assert self.router is not None
+        missing = sorted(set(self.router.classes) - set(self.adapter_dirs))
+        unused = sorted(set(self.adapter_dirs) - set(self.router.classes))
+        if missing and self.missing_adapter == "error":
+            raise ValueError(
+                f"hf-router: the router in {router} can route to {', '.join(missing)}, but adapters= has no adapter "
+                f"for {'it' if len(missing) == 1 else 'them'} (it has: {', '.join(self.adapter_dirs)}). Train the "
+                "missing adapters (`culturesafe train adapters`), train the router on the adapters' cultures, or "
+                "pass missing_adapter=base to run those requests on the base model (counted as fallback_counts)."
+            )
+        if missing:
+            log.warning(
+                "hf-router: the router can route to %s, which have no adapter: those requests run on the base "
+                "model (missing_adapter=base) and are counted in fallback_counts",
+                ", ".join(missing),
+            )
+        if unused:
+            log.warning("hf-router: the router never routes to the adapter(s) %s", ", ".join(unused))
+
+    def _fallback(self, culture: str, where: str) -> str:
+        """The route of a request whose culture has no adapter: refused, or the base model, counted."""
+        if self.missing_adapter == "error":
+            raise ValueError(
+                f"hf-router: {where} routes to {culture!r}, which has no adapter in adapters= (it has: "
+                f"{', '.join(self.adapter_dirs)}); pass missing_adapter=base to run such requests on the base model"
+            )
+        self.fallback_counts[culture] += 1
+        return BASE
 
     # --- prompt format ------------------------------------------------------------------------------
     def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
@@ -180,14 +220,18 @@ class HFRouterLM(HFLM):
         if not todo:
             return
         self._check_prompt_format()
-        if self.routing.mode != "none" and any(r.request_type == "loglikelihood_rolling" for r in todo):
-            raise ValueError(
-                "hf-router routes loglikelihood and generate_until requests; perplexity tasks "
-                "(loglikelihood_rolling) run only with routing=none"
-            )
+        before = Counter(self.fallback_counts)
         for request, route in zip(todo, self._routes(todo), strict=True):
             request.arguments = (*request.args, route_tags.make_tag(route, self.adapters_fingerprint))
             self.route_counts[route] += 1
+        fell_back = self.fallback_counts - before
+        if fell_back:
+            log.warning(
+                "hf-router: %d request(s) routed to cultures without an adapter ran on the base model "
+                "(missing_adapter=base): %s",
+                sum(fell_back.values()),
+                ", ".join(f"{c}: {n}" for c, n in sorted(fell_back.items())),
+            )
 
     def _routes(self, requests: list) -> list[str]:
         mode = self.routing.mode
@@ -207,117 +251,68 @@ class HFRouterLM(HFLM):
             )
         name = slug(country)
         if name not in self.adapter_dirs:
-            log.warning("hf-router: no adapter for %r (oracle); that request runs on the base model", country)
-            return BASE
+            return self._fallback(name, f"routing=oracle: task {request.task_name} doc {request.doc_id}")
         return name
 
     def _learned_routes(self, prompts: list[str]) -> list[str]:
         new = sorted({p for p in prompts if p not in self._learned})
         if new:
-            forward = hf_forward(self.model, adapter_names=lambda n: [BASE] * n)
             max_length = int(self.router.info.get("max_length", 512))  # as in training
-            features = mean_pooled(forward, self.tokenizer, new, self.router_batch_size, max_length, self.device)
-            for prompt, label in zip(new, self.router.predict(features), strict=True):
-                self._learned[prompt] = label if label in self.adapter_dirs else BASE
-        return [self._learned[p] for p in prompts]
-
-    # --- loglikelihood: route by (context, continuation), then by the row's tokens --------------------
-    def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
-        self.culturesafe_tag_requests(requests)
-        keys = [route_tags.untagged(r.args) for r in requests]
-        routes = [route_tags.tag_of(r.args)[route_tags.ROUTE_KEY] for r in requests]
-        out: list[Any] = [None] * len(requests)
-        for wave in route_tags.waves(keys, routes):
-            self._text_routes = {keys[i]: routes[i] for i in wave}
-            stripped = [dataclasses.replace(requests[i], arguments=keys[i]) for i in wave]
-            try:
-                results = super().loglikelihood(stripped, disable_tqdm=disable_tqdm)
-            finally:
-                self._text_routes = None
-            for i, result in zip(wave, results, strict=True):
-                out[i] = result
-        return out
-
-    def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, override_bs: int | None = None):
-        if self._text_routes is None:  # loglikelihood_rolling (routing=none only)
-            routes = [BASE] * len(requests)
-        else:
-            routes = [self._text_routes[tuple(req_str)] for req_str, _, _ in requests]
-        # exactly the row HFLM feeds the model for a causal LM
-        rows = [tuple((ctx + cont)[-(self.max_length + 1) :][:-1]) for _, ctx, cont in requests]
-        out: list[Any] = [None] * len(requests)
-        for wave in route_tags.waves(rows, routes):
-            self._token_routes = {rows[i]: routes[i] for i in wave}
-            self._token_lengths = sorted({len(rows[i]) for i in wave})
-            try:
-                results = super()._loglikelihood_tokens(
-                    [requests[i] for i in wave], disable_tqdm=disable_tqdm, override_bs=override_bs
+            with self.model.disable_adapter():  # the base model's features, as the router was trained on
+                features = mean_pooled(
+                    hf_forward(self.model), self.tokenizer, new, self.router_batch_size, max_length, self.device, True
                 )
-            finally:
-                self._token_routes = None
-            for i, result in zip(wave, results, strict=True):
-                out[i] = result
-        return out
+            for prompt, label in zip(new, self.router.predict(features), strict=True):
+                self._learned[prompt] = label
+        return [
+            self._learned[p]
+            if self._learned[p] in self.adapter_dirs
+            else self._fallback(self._learned[p], "the router")
+            for p in prompts
+        ]
 
-    def _row_adapters(self, inps: torch.Tensor) -> list[str]:
-        """The adapter of each row of a right-padded batch, found by its tokens."""
-        table = self._token_routes
-        if table is None:
-            return [BASE] * inps.shape[0]
-        names: list[str | None] = []
-        for row in inps.tolist():
-            last = len(row)
-            while last > 0 and row[last - 1] == 0:
-                last -= 1
-            hits = {table[t] for n in self._token_lengths if last <= n <= len(row) and (t := tuple(row[:n])) in table}
-            if len(hits) > 1:
-                raise RuntimeError(f"hf-router: a batch row matches requests with different routes {sorted(hits)}")
-            names.append(hits.pop() if hits else None)
-        if all(n is None for n in names):  # HFLM's batch-size probe (batch_size=auto): no real request
-            return [next(iter(self.adapter_dirs))] * len(names)
-        if any(n is None for n in names):
-            raise RuntimeError("hf-router: a batch row could not be matched to its request's route")
-        return names  # type: ignore[return-value]
+    # --- evaluation: one group per route, each through HFLM's own batching with its adapter active -----
+    @contextmanager
+    def _route_active(self, route: str) -> Iterator[None]:
+        """The adapter of ``route`` active (or every adapter disabled for the base) inside the block."""
+        self._active_route = route
+        try:
+            if route == BASE:
+                with self.model.disable_adapter():
+                    yield
+            else:
+                self.model.set_adapter(route, inference_mode=True)
+                yield
+        finally:
+            self._active_route = None
 
-    def _model_call(self, inps: torch.Tensor, attn_mask=None, labels=None) -> torch.Tensor:
-        names = self._row_adapters(inps)
-        with (
-            torch.no_grad(),
-            torch.autocast(
-                device_type=self.device.type,
-                dtype=self.mixed_precision_dtype,
-                enabled=self.mixed_precision_dtype is not None,
-            ),
-        ):
-            return self.model(inps, adapter_names=names).logits
-
-    # --- generate_until: route by context; tok_batch_encode sees each batch's rows in order -----------
-    def generate_until(self, requests: list, disable_tqdm: bool = False) -> list[str]:
+    def _by_route(self, requests: list, run: Callable[[list], list]) -> list:
+        """Tag, group by route (first-seen order), run each group with its adapter, results in request order."""
         self.culturesafe_tag_requests(requests)
-        args = [route_tags.untagged(r.args) for r in requests]
-        routes = [route_tags.tag_of(r.args)[route_tags.ROUTE_KEY] for r in requests]
+        groups: dict[str, list[int]] = {}
+        for i, request in enumerate(requests):
+            groups.setdefault(route_tags.tag_of(request.args)[route_tags.ROUTE_KEY], []).append(i)
         out: list[Any] = [None] * len(requests)
-        for wave in route_tags.waves([a[0] for a in args], routes):
-            self._text_routes = {(args[i][0],): routes[i] for i in wave}
-            stripped = [dataclasses.replace(requests[i], arguments=args[i]) for i in wave]
-            try:
-                results = super().generate_until(stripped, disable_tqdm=disable_tqdm)
-            finally:
-                self._text_routes = None
-            for i, result in zip(wave, results, strict=True):
+        for route, members in groups.items():
+            stripped = [
+                dataclasses.replace(requests[i], arguments=route_tags.untagged(requests[i].args)) for i in members
+            ]
+            with self._route_active(route):
+                results = run(stripped)
+            for i, result in zip(members, results, strict=True):
                 out[i] = result
         return out
 
-    def tok_batch_encode(self, strings: list[str], *args: Any, **kwargs: Any):
-        if self._text_routes is not None:
-            self._batch_adapters = [self._text_routes[(s,)] for s in strings]
-        return super().tok_batch_encode(strings, *args, **kwargs)
+    def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+        return self._by_route(requests, lambda group: super(HFRouterLM, self).loglikelihood(group, disable_tqdm))
 
-    def _model_generate(self, context, max_length, stop, **generation_kwargs):
-        names, self._batch_adapters = self._batch_adapters, None
-        if names is None or len(names) != context.shape[0]:
-            raise RuntimeError("hf-router: generate was called without the routes of its batch")
-        return super()._model_generate(context, max_length, stop, adapter_names=names, **generation_kwargs)
+    def generate_until(self, requests: list, disable_tqdm: bool = False) -> list[str]:
+        return self._by_route(requests, lambda group: super(HFRouterLM, self).generate_until(group, disable_tqdm))
+
+    def loglikelihood_rolling(self, requests: list, disable_tqdm: bool = False) -> list[float]:
+        return self._by_route(
+            requests, lambda group: super(HFRouterLM, self).loglikelihood_rolling(group, disable_tqdm)
+        )
 
     # --- cache and model info -----------------------------------------------------------------------
     def set_cache_hook(self, cache_hook) -> None:
@@ -328,11 +323,7 @@ class HFRouterLM(HFLM):
         super().set_cache_hook(route_tags.RoutedCacheHook(cache_hook, self._partial_tag))
 
     def _partial_tag(self, attr: str, req: tuple) -> dict | None:
-        table = self._text_routes
-        if table is None:
-            return None
-        key = req[:1] if attr == "generate_until" else req
-        route = table.get(key)
+        route = self._active_route
         return None if route is None else route_tags.make_tag(route, self.adapters_fingerprint)
 
     def get_model_info(self) -> dict:
@@ -343,6 +334,8 @@ class HFRouterLM(HFLM):
             adapters_fingerprint=self.adapters_fingerprint,
             router_fingerprint=self.router_fingerprint,
             route_counts=dict(self.route_counts),
+            missing_adapter=self.missing_adapter,
+            fallback_counts=dict(self.fallback_counts),
             prompt_format=self.prompt_format,
             trained_prompt_formats=self.trained_prompt_formats(),
         )

@@ -29,6 +29,27 @@ def bucket_of(tokens: list[int], n_buckets: int) -> int:
     return int.from_bytes(digest, "little") % n_buckets
 
 
+def row_stats(acts: torch.Tensor, weights: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row statistics of a padded batch ([rows, positions, width]) over the positions where ``weights``
+    ([rows, positions], float32 0/1, on the activations' device) is 1: the sum of each neuron's activation
+    (float64) and how often it is in the position's top-k (int64), both [rows, width].
+
+    No boolean indexing (a host-device sync on a GPU) and no float64 copy of the activations: each value is
+    rounded to the 2^-24 grid in float32 (exact: scaling by a power of two, then rounding to an integer) and
+    summed over positions with float64 accumulation (exact: integers below 2^53), so the sums do not depend
+    on batching or summation order. Computed once per layer and batch, whatever the number of tasks in it.
+    """
+    n_rows, width = acts.shape[0], acts.shape[-1]
+    grid = acts.to(torch.float32, copy=True).mul_(GRID).round_().mul_(weights[..., None])
+    row_sums = grid.sum(dim=1, dtype=torch.float64).div_(GRID)
+    k = min(k, width)
+    top = acts.topk(k, dim=-1).indices  # [rows, positions, k]
+    flat = (torch.arange(n_rows, device=acts.device)[:, None, None] * width + top).flatten()
+    counted = weights.to(torch.int64)[..., None].expand(-1, -1, k).flatten()
+    row_counts = torch.zeros(n_rows * width, dtype=torch.int64, device=acts.device).scatter_add_(0, flat, counted)
+    return row_sums, row_counts.view(n_rows, width)
+
+
 @dataclass
 class TaskStats:
     """Accumulators of one task: ``act_sum`` and ``topk_count`` are [layers, buckets, width]."""
@@ -57,15 +78,41 @@ class TaskStats:
         """Fold one layer's activations of the recorded tokens ([n_tokens, width]) into the sums."""
         if acts.shape[0] == 0:
             return
-        acts = acts.to(self.device)
-        buckets = buckets.to(self.device)
-        exact = acts.to(torch.float64, copy=True).mul_(GRID).round_().div_(GRID)  # one copy, then in place
-        # scatter_add_, not index_add_: the latter stalls (tens of ms per call) on a busy 2-core CPU
-        self.act_sum[layer].scatter_add_(0, buckets[:, None].expand_as(exact), exact)
-        top = acts.topk(min(self.k, self.width), dim=-1).indices
-        flat = (buckets[:, None] * self.width + top).flatten()
-        counts = torch.bincount(flat, minlength=self.n_buckets * self.width)
-        self.topk_count[layer] += counts.view(self.n_buckets, self.width)
+        ones = torch.ones(acts.shape[0], 1, dtype=torch.float32, device=acts.device)
+        self.add_rows(layer, acts[:, None, :], ones, buckets.to(acts.device))
+
+    def add_row_tokens(
+        self, weights: torch.Tensor, row_buckets: torch.Tensor, rows: torch.Tensor | None = None
+    ) -> None:
+        """:meth:`add_tokens` for a padded batch: ``weights`` [rows, positions] is 1 where a token counts;
+        ``rows`` (0/1 per row, optional) selects the rows that belong to this task."""
+        per_row = weights.sum(dim=1).to(torch.int64)
+        if rows is not None:
+            per_row = per_row * rows.to(torch.int64)
+        self.tokens.scatter_add_(0, row_buckets.to(self.device), per_row.to(self.device))
+
+    def add_rows(self, layer: int, acts: torch.Tensor, weights: torch.Tensor, row_buckets: torch.Tensor) -> None:
+        """Fold a padded batch's activations ([rows, positions, width]) at the positions where ``weights``
+        ([rows, positions], float32 0/1, on the activations' device) is 1; ``row_buckets`` [rows]."""
+        self.add_row_stats(layer, *row_stats(acts, weights, self.k), row_buckets)
+
+    def add_row_stats(
+        self,
+        layer: int,
+        row_sums: torch.Tensor,
+        row_counts: torch.Tensor,
+        row_buckets: torch.Tensor,
+        rows: torch.Tensor | None = None,
+    ) -> None:
+        """Add per-row sums and top-k counts (from :func:`row_stats`) into the rows' buckets; ``rows`` (0/1 per
+        row, optional) selects the rows that belong to this task. Exact: x * 1, x * 0 and the sums of grid
+        values are exact in float64."""
+        if rows is not None:
+            row_sums = row_sums * rows.to(row_sums.dtype)[:, None]
+            row_counts = row_counts * rows.to(row_counts.dtype)[:, None]
+        index = row_buckets.to(self.device)[:, None].expand(-1, self.width)
+        self.act_sum[layer].scatter_add_(0, index, row_sums.to(self.device))
+        self.topk_count[layer].scatter_add_(0, index, row_counts.to(self.device))
 
     def nbytes(self) -> int:
         """Bytes held by the accumulators (the memory test's measure)."""
@@ -86,7 +133,7 @@ class TaskStats:
         }
         path = folder / f"{task}.npz"
         tmp = folder / f".{task}.tmp.npz"
-        np.savez_compressed(
+        np.savez(  # not compressed: zlib over float64 sums cost seconds per task for a few MB saved
             tmp,
             act_sum=self.act_sum.cpu().numpy(),
             topk_count=self.topk_count.cpu().numpy(),

@@ -28,10 +28,10 @@ from lm_eval.api.filter import Filter
 
 from culturesafe_ext.data.loader import load_culturax
 from culturesafe_ext.judge import Judge
-from culturesafe_ext.judge.backends import FAILURE_KINDS, GENERATE, REQUEST_ERROR, UNPARSEABLE
-from culturesafe_ext.judge.config import is_panel
 from culturesafe_ext.judge.items import usage_totals
-from culturesafe_ext.judge.rubric import load_template
+from culturesafe_ext.llm.backends import FAILURE_KINDS, GENERATE, REQUEST_ERROR, UNPARSEABLE
+from culturesafe_ext.llm.prompts import load_template
+from culturesafe_ext.llm.settings import is_panel
 from culturesafe_ext.parsing import check_choice, check_flags
 from culturesafe_ext.tasks.judging import (
     KIND_METRICS,

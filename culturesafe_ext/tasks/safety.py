@@ -16,9 +16,9 @@ from lm_eval.api.registry import register_filter
 
 from culturesafe_ext.data.loader import load_adaculturesafe
 from culturesafe_ext.judge import DIMENSIONS, Judge, JudgeItem, JudgeResult
-from culturesafe_ext.judge.backends.base import FAILURE_KINDS, REQUEST_ERROR
 from culturesafe_ext.judge.items import SKIPPED, usage_totals
 from culturesafe_ext.judge.panel import Panel
+from culturesafe_ext.llm.backends.base import FAILURE_KINDS, REQUEST_ERROR
 from culturesafe_ext.tasks.judging import (
     KIND_METRICS,
     failure_kind,

@@ -54,15 +54,20 @@ def train_router(
         tokenizer.pad_token = tokenizer.eos_token
     train = task_items.formatted(train, tokenizer, prompt_format)
     heldout = task_items.formatted(heldout, tokenizer, prompt_format)
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).eval()
+    # on a GPU in the checkpoint's own dtype (as hf-router runs it); on the CPU in float32 (fast there)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = "auto" if device == "cuda" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype).to(device).eval()
     forward = hf_forward(model)
-    x_train = mean_pooled(forward, tokenizer, [i.prompt for i in train], batch_size)
+    x_train = mean_pooled(forward, tokenizer, [i.prompt for i in train], batch_size, device=device, progress=True)
     y_train = [i.culture for i in train]
     router = CultureRouter.fit(
         x_train, y_train, c=c, seed=seed, base_model=base, data=data, max_length=512, prompt_format=prompt_format
     )
 
-    predicted = router.predict(mean_pooled(forward, tokenizer, [i.prompt for i in heldout], batch_size))
+    predicted = router.predict(
+        mean_pooled(forward, tokenizer, [i.prompt for i in heldout], batch_size, device=device, progress=True)
+    )
     truth = [i.culture for i in heldout]
     labels = sorted(set(router.classes) | set(truth))
     correct = sum(p == t for p, t in zip(predicted, truth, strict=True))

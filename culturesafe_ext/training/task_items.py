@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from culturesafe_ext.data.schema import slug
+from culturesafe_ext.data.adaculturesafe_schema import slug
 from culturesafe_ext.tasks.knowledge import doc_to_text_gen, doc_to_text_mc
 
 KINDS = ("knowledge_mc", "knowledge_gen", "safety")
