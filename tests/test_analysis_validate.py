@@ -254,8 +254,8 @@ def test_verdicts_of_the_hf_judge_and_of_one_call_for_both_dimensions_are_read_a
     """Unit level: the probabilities the hf judge logs, and a combined reply, give back the logged scores."""
     from culturesafe_ext.analysis.validate import check_verdicts
     from culturesafe_ext.judge import JudgeItem
-    from culturesafe_ext.judge.backends import Reply
     from culturesafe_ext.judge.judge import interpret
+    from culturesafe_ext.llm.backends import Reply
 
     weights = [1 / 7, 1 / 9, 1 / 3, 1 / 11, 1 / 13, 1 / 6, 1 / 17, 1 / 19, 1 / 23, 1 / 29]
     probs = [w / sum(weights) for w in weights]  # many decimals: the logged ones are rounded to 6

@@ -319,9 +319,9 @@ def _check_coverage(sp: str, task: str, task_obj: Any, rows: list[dict]) -> list
 def check_verdicts(sp: str, task: str, rows: list[dict], max_failure_rate: float) -> list[Refusal]:
     """Each logged score re-derived from its logged raw reply, and the task's judge failure rate."""
     from culturesafe_ext.judge import JudgeItem
-    from culturesafe_ext.judge.backends import Reply
     from culturesafe_ext.judge.items import SKIPPED
     from culturesafe_ext.judge.judge import interpret
+    from culturesafe_ext.llm.backends import Reply
 
     out, attempts, failures, mismatches = [], 0, 0, []
     for r in rows:
