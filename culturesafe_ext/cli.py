@@ -19,7 +19,7 @@ from culturesafe_ext import __version__
 COMMAND_MODULES = [
     "culturesafe_ext.demo",
     "culturesafe_ext.builders.cli",
-    "culturesafe_ext.judge.cli",
+    "culturesafe_ext.analysis.rejudge",
     "culturesafe_ext.training.cli",
     "culturesafe_ext.builders.generate.cli",
     "culturesafe_ext.analysis.cli",

@@ -153,7 +153,7 @@ def run_analyze(args: argparse.Namespace) -> int:
 def _print_summary(analysis: dict) -> None:
     corr = analysis["parts"].get("correlation", {})
     joint = analysis["parts"].get("joint", {})
-    from culturesafe_ext.judge.calibrate import calibration_text
+    from culturesafe_ext.analysis.calibrate import calibration_text
 
     for label in analysis["runs"]:
         print(label)

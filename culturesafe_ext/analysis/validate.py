@@ -435,7 +435,7 @@ def check(submission: Path, policy: Policy) -> list[Refusal]:
     for rf in run.results_files:
         refusals.extend(_check_groups(rf.path, rf.data))
     if judges:
-        from culturesafe_ext.judge.calibrate import check_cards
+        from culturesafe_ext.analysis.calibrate import check_cards
 
         refusals.extend(check_cards(str(submission), list(judges.values()), policy.judge_cards, policy.min_judge_alpha))
     if policy.spot_check > 0:

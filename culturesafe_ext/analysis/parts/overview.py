@@ -21,7 +21,7 @@ def compute(ctx: Context) -> dict[str, Any]:
             judges[json.dumps(a.judge, sort_keys=True)] += 1
             failures += a.failures
             judged += a.n_judged
-    from culturesafe_ext.judge.calibrate import calibration_of
+    from culturesafe_ext.analysis.calibrate import calibration_of
 
     listed = [{"judge": json.loads(k), "n_answers": n} for k, n in judges.items()]
     for j in listed:
@@ -72,7 +72,7 @@ def render(results: dict[str, dict], page: Page) -> str:
 
 
 def _calibration_line(judge: dict) -> str:
-    from culturesafe_ext.judge.calibrate import calibration_text
+    from culturesafe_ext.analysis.calibrate import calibration_text
 
     return (
         f"{judge['judge'].get('backend')}:{judge['judge'].get('model')}: {calibration_text(judge.get('calibration'))}"

@@ -56,7 +56,7 @@ def compute(ctx: Context) -> dict[str, Any] | None:
 
 
 def render(results: dict[str, dict], page: Page) -> str:
-    from culturesafe_ext.judge.calibrate import calibration_text
+    from culturesafe_ext.analysis.calibrate import calibration_text
 
     html = [
         "<p class='note'>Judge scores 1..10, averaged per description first; 95% bootstrap CIs over descriptions. "
