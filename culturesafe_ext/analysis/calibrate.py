@@ -519,23 +519,10 @@ def report(cal: Path, rating_paths: list[Path], n_resamples: int = 1000, seed: i
 
 
 # --- command line -------------------------------------------------------------------------------------------
-def attach(judge_parser: argparse.ArgumentParser) -> None:
-    """Make ``culturesafe judge calibrate ...`` reach this module's parser, beside ``culturesafe judge RUN_DIR``."""
-    calibrate = build_parser()
-
-    class _JudgeParser(type(judge_parser)):
-        def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
-            if args and args[0] == "calibrate":
-                return calibrate.parse_known_args(args[1:], namespace)
-            return super().parse_known_args(args, namespace)
-
-    judge_parser.__class__ = _JudgeParser
-    judge_parser.epilog = (judge_parser.epilog or "") + "Calibration against people: culturesafe judge calibrate --help"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="culturesafe judge calibrate", description=__doc__.split("\n\n")[0].split(": ", 1)[-1]
+def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
+    """``culturesafe judge calibrate sample|report`` (registered as ``name``; see analysis.cli.route_argv)."""
+    parser = subparsers.add_parser(
+        name, prog="culturesafe judge calibrate", description=__doc__.split("\n\n")[0].split(": ", 1)[-1]
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     s = actions.add_parser("sample", help="a seeded, stratified sample of judged answers for people to rate")
@@ -550,7 +537,6 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     r.add_argument("--seed", type=int, default=0)
     r.set_defaults(func=run_report)
-    return parser
 
 
 def run_sample(args: argparse.Namespace) -> int:

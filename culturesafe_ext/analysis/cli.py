@@ -6,14 +6,16 @@ import argparse
 from pathlib import Path
 
 MAX_JUDGE_FAILURE_RATE = 0.05  # the validator's default (culturesafe_ext.analysis.validate, kept in step by a test)
-ANALYZE_ROUTING = "analyze-routing"  # registered without help: users type `culturesafe analyze routing`
-ANALYZE_SUBCOMMANDS = {"routing": ANALYZE_ROUTING}
+ANALYZE_ROUTING = "analyze-routing"
+# Sub-commands beside a command's own positional form (`analyze RUN_DIR...`, `judge RUN_DIR`): each is a
+# parser registered without help under a hidden name that route_argv maps the user's two words to.
+SUBCOMMANDS = {("analyze", "routing"): ANALYZE_ROUTING, ("judge", "calibrate"): "judge-calibrate"}
 
 
 def route_argv(argv: list[str]) -> list[str]:
-    """``analyze routing ...`` -> the routing parser; ``analyze RUN_DIR...`` stays the report."""
-    if len(argv) >= 2 and argv[0] == "analyze" and argv[1] in ANALYZE_SUBCOMMANDS:
-        return [ANALYZE_SUBCOMMANDS[argv[1]], *argv[2:]]
+    """``analyze routing ...`` / ``judge calibrate ...`` -> their parsers; ``analyze RUN_DIR...`` stays the report."""
+    if len(argv) >= 2 and (argv[0], argv[1]) in SUBCOMMANDS:
+        return [SUBCOMMANDS[(argv[0], argv[1])], *argv[2:]]
     return argv
 
 

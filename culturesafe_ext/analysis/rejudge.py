@@ -38,9 +38,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     judge.add_argument("--out", type=Path, help="write the report JSON here (default: RUN_DIR/rejudge.json)")
     judge.set_defaults(func=run)
-    from culturesafe_ext.analysis.calibrate import attach
+    judge.epilog = "Calibration against people: culturesafe judge calibrate --help"
+    from culturesafe_ext.analysis import calibrate
+    from culturesafe_ext.analysis.cli import SUBCOMMANDS
 
-    attach(judge)  # culturesafe judge calibrate sample|report
+    calibrate.add_parser(subparsers, SUBCOMMANDS[("judge", "calibrate")])  # culturesafe judge calibrate ...
 
 
 def read_samples(run_dir: Path) -> dict[str, list[dict]]:
