@@ -29,14 +29,19 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from culturesafe_ext.llm.backends.base import JudgeRequest, JudgeRunError, OnDone, Reply, usage_of
-from culturesafe_ext.llm.backends.openai_http import chat_payload, parse_retry_after, reply_of
+from culturesafe_ext.llm.backends.openai_http import (
+    chat_payload,
+    parse_retry_after,
+    reply_of,
+    run_sync,
+    sampling_params,
+)
 from culturesafe_ext.llm.settings import JudgeConfig
 
 log = logging.getLogger("culturesafe.judge")
@@ -66,22 +71,11 @@ class OpenAIBatchBackend:
 
     def params(self) -> dict[str, Any]:
         """The same sampling parameters as the ``openai`` backend: a batch reply is the same answer."""
-        return {
-            "temperature": self.config.temperature,
-            "max_tokens": self.config.max_tokens,
-            "extra_body": self.config.extra_body,
-        }
+        return sampling_params(self.config)
 
     def complete(self, requests: Sequence[JudgeRequest], on_done: OnDone) -> None:
-        if not requests:
-            return
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            asyncio.run(self.acomplete(requests, on_done))
-            return
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pool.submit(asyncio.run, self.acomplete(requests, on_done)).result()
+        if requests:
+            run_sync(lambda: self.acomplete(requests, on_done))
 
     def close(self) -> None:
         pass

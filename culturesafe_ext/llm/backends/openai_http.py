@@ -19,7 +19,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -89,6 +89,22 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
 
 
+def sampling_params(config: JudgeConfig) -> dict[str, Any]:
+    """What decides an OpenAI-compatible reply besides the messages (part of every cache key)."""
+    return {"temperature": config.temperature, "max_tokens": config.max_tokens, "extra_body": config.extra_body}
+
+
+def run_sync(make_coroutine: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a backend's coroutine from plain code, or from inside a running event loop (notebooks)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(make_coroutine())
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(lambda: asyncio.run(make_coroutine())).result()
+
+
 class OpenAIBackend:
     """The ``openai`` judge backend."""
 
@@ -102,23 +118,12 @@ class OpenAIBackend:
         self._fatal: RunLevelError | None = None
 
     def params(self) -> dict[str, Any]:
-        return {
-            "temperature": self.config.temperature,
-            "max_tokens": self.config.max_tokens,
-            "extra_body": self.config.extra_body,
-        }
+        return sampling_params(self.config)
 
     def complete(self, requests: Sequence[JudgeRequest], on_done: OnDone) -> None:
         """Run all requests; usable from plain code and from inside a running event loop (notebooks)."""
-        if not requests:
-            return
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            asyncio.run(self.acomplete(requests, on_done))
-            return
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pool.submit(asyncio.run, self.acomplete(requests, on_done)).result()
+        if requests:
+            run_sync(lambda: self.acomplete(requests, on_done))
 
     async def acomplete(self, requests: Sequence[JudgeRequest], on_done: OnDone) -> None:
         """Judge ``requests`` with at most ``concurrency`` in flight, calling ``on_done`` as each ends."""
