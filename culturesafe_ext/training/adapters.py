@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from culturesafe_ext.data import splits
+from culturesafe_ext.data.manifests import ADAPTERS_SUMMARY_FILE, SPLIT_FILE
 from culturesafe_ext.training import task_items
 
 log = logging.getLogger("culturesafe")
 
-SPLIT_FILE = "split.json"
-SUMMARY_FILE = "adapters.json"
+SUMMARY_FILE = ADAPTERS_SUMMARY_FILE  # the names live in data/manifests.py, read by hf-router too
 
 
 def tokenize_items(

@@ -16,10 +16,9 @@ from collections import Counter
 from pathlib import Path
 
 from culturesafe_ext.data import splits
-from culturesafe_ext.models.culture_router import FEATURE, ROUTER_EVAL_FILE, CultureRouter, hf_forward, mean_pooled
+from culturesafe_ext.data.manifests import ROUTER_EVAL_FILE, SPLIT_FILE
+from culturesafe_ext.models.culture_router import FEATURE, CultureRouter, hf_forward, mean_pooled
 from culturesafe_ext.training import task_items
-
-SPLIT_FILE = "split.json"
 
 
 def train_router(
