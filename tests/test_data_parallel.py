@@ -262,7 +262,7 @@ def test_hf_grounded_recall_counts_every_rank(grounded_runs: dict) -> None:
     assert two["retrieval_recall"] == one["retrieval_recall"]
     assert (two["documents"], two["empty_knowledge"]) == (one["documents"], one["empty_knowledge"])
     # both ranks append to the one log file: the same lines (what each document was grounded with)
-    lines = {k: sorted(Path(run[k]["log"]).read_text().splitlines()) for k, run in (("one", one), ("two", two))}
+    lines = {k: sorted(Path(g["log"]).read_text().splitlines()) for k, g in (("one", one), ("two", two))}
     assert lines["two"] == lines["one"] and len(lines["one"]) == one["documents"]
 
 
