@@ -157,7 +157,7 @@ def test_unpadded_drops_the_copies_lm_eval_appends_to_a_ranks_last_request() -> 
 
 
 def _put_replies(path: str, worker: int, n: int) -> None:
-    from culturesafe_ext.judge.cache import JudgeCache
+    from culturesafe_ext.llm.cache import JudgeCache
 
     with JudgeCache(path) as cache:
         for i in range(n):
@@ -169,7 +169,7 @@ def _put_replies(path: str, worker: int, n: int) -> None:
 
 def test_two_processes_write_one_judge_cache_without_losing_a_reply(tmp_path: Path) -> None:
     """Two ranks judging at once commit into one sqlite file: no 'database is locked', every reply kept."""
-    from culturesafe_ext.judge.cache import JudgeCache
+    from culturesafe_ext.llm.cache import JudgeCache
 
     path, n = str(tmp_path / "judge.sqlite"), 2000
     context = multiprocessing.get_context("spawn")

@@ -6,7 +6,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from culturesafe_ext.judge.cache import JudgeCache, cache_key
+from culturesafe_ext.llm.cache import JudgeCache, cache_key
 
 MESSAGES = [{"role": "system", "content": "rubric"}, {"role": "user", "content": "prompt"}]
 PARAMS = {"temperature": 0.0, "max_tokens": 64, "extra_body": {}}

@@ -194,7 +194,7 @@ def test_key_never_over_plain_http_to_another_host(url: str, allowed: bool, monk
 
 @pytest.mark.parametrize("name", ["pad_token", "pad_token_id", "eos_token", "max_tokens", "tokenizer", "session_name"])
 def test_tokenizer_words_are_not_secrets(name: str) -> None:
-    from culturesafe_ext.judge.config import find_secrets
+    from culturesafe_ext.llm.settings import find_secrets
 
     assert find_secrets({name: "<pad>", "n": {name: 2}}, "metadata") == []
 
@@ -202,3 +202,21 @@ def test_tokenizer_words_are_not_secrets(name: str) -> None:
 def test_url_signature_is_a_secret() -> None:
     with pytest.raises(ValueError, match="query parameter 'sig'"):
         JudgeConfig.from_dict({**OPENAI, "base_url": "https://x.blob.example/v1?sv=2024&sig=abc%2Bdef"}, env={})
+
+
+def test_public_settings_is_the_one_filter_for_files() -> None:
+    """Reports, manifests and cards write settings through one filter: secret names and values go, at any depth."""
+    from culturesafe_ext.llm.settings import IDENTITY_KEYS, public_settings
+
+    settings = {
+        "backend": "openai",
+        "model": "m",
+        "api_key": "sk-should-never-appear-1234567890",
+        "extra_body": {"headers": {"X-Api-Key": "abc"}, "top_k": 5},
+        "base_url": "http://127.0.0.1:8000/v1?api_key=sk-abcdefghijklmnopqrstuv",
+        "note": "Bearer abcdefghijklmnop",
+        "max_tokens": 16,
+    }
+    public = public_settings(settings)
+    assert public == {"backend": "openai", "model": "m", "extra_body": {"headers": {}, "top_k": 5}, "max_tokens": 16}
+    assert public_settings(settings, IDENTITY_KEYS) == {"backend": "openai", "model": "m"}

@@ -16,8 +16,8 @@ from support.openai_standin import Fault, StandIn, expected_score
 from test_judge_openai import SENTINEL, config_for, make_items, messages_of
 
 from culturesafe_ext.judge import Judge, JudgeConfig
-from culturesafe_ext.judge.backends.openai_http import content_text, reply_of
-from culturesafe_ext.judge.cache import CacheError, JudgeCache
+from culturesafe_ext.llm.backends.openai_http import content_text, reply_of
+from culturesafe_ext.llm.cache import CacheError, JudgeCache
 
 
 def test_truncated_filtered_and_parts(tmp_path: Path) -> None:
@@ -211,8 +211,8 @@ def test_logged_results_are_re_derived_with_todays_rules(
 ) -> None:
     """The leaderboard validator's path: interpret(item, Reply.from_logged(logged result))."""
     from culturesafe_ext.judge import JudgeItem
-    from culturesafe_ext.judge.backends import Reply
     from culturesafe_ext.judge.judge import interpret
+    from culturesafe_ext.llm.backends import Reply
 
     result = interpret(JudgeItem("custom", "Japan", "q", "a"), Reply.from_logged(logged))
     assert (result.score, result.failure) == (score, failure)
@@ -279,7 +279,7 @@ def test_generator_replies_follow_the_same_rules(tmp_path: Path) -> None:
 def test_generator_stops_at_a_refused_key(tmp_path: Path) -> None:
     from culturesafe_ext.builders.generate.engine import run
 
-    from culturesafe_ext.judge.backends import JudgeRunError
+    from culturesafe_ext.llm.backends import JudgeRunError
 
     with StandIn(faults=[Fault("401")], max_lifetime=60) as server:
         judge = Judge(config_for(server, tmp_path, concurrency=1))

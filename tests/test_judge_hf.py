@@ -11,8 +11,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from culturesafe_ext.judge import Judge, JudgeConfig, JudgeItem  # noqa: E402
-from culturesafe_ext.judge.backends.hf_local import HFBackend, find_score_tokens  # noqa: E402
 from culturesafe_ext.judge.rubric import load_rubric  # noqa: E402
+from culturesafe_ext.llm.backends.hf_local import HFBackend, find_score_tokens  # noqa: E402
 
 CHAT = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"

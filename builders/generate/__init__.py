@@ -2,6 +2,6 @@
 
 ``culturesafe generate adaculturesafe|culturax`` writes review files; ``culturesafe generate
 review-import`` applies the reviewers' decisions and writes the Hub layout (see README, "Generate a
-new culture's benchmark"). Every LLM call goes through the project's one client, ``Judge.complete``,
+new culture's benchmark"). Every LLM call goes through the project's one client, ``LLMClient.complete``,
 so every reply is cached on disk and a killed run resumes without repeating a call.
 """

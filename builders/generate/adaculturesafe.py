@@ -16,7 +16,7 @@ from pathlib import Path
 
 from culturesafe_ext.data.adaculturesafe_schema import ALL, KINDS, SPLIT, config_name, option_letters, safety_query
 from culturesafe_ext.data.textio import norm
-from culturesafe_ext.judge import Judge
+from culturesafe_ext.llm import LLMClient
 
 from ..adaculturesafe import gold_letter_stats
 from ..hub_layout import CardText, ConfigTable, write_hub_dataset
@@ -77,7 +77,7 @@ def tasks_for(descriptions: list[Description], n_knowledge: int, n_safety: int, 
 def generate(
     descriptions_path: Path,
     work: Path,
-    judge: Judge,
+    judge: LLMClient,
     *,
     n_knowledge: int = 5,
     n_safety: int = 5,

@@ -109,13 +109,13 @@ def generator_config(args: argparse.Namespace):
 
 
 def _run_generate(args: argparse.Namespace) -> int:
-    from culturesafe_ext.judge import Judge
+    from culturesafe_ext.llm import LLMClient
 
     from . import workdir
     from .inputs import InputError
 
     try:
-        judge = Judge(generator_config(args))
+        judge = LLMClient(generator_config(args))
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

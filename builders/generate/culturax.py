@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from culturesafe_ext.data.culturax_schema import ALL, DOMAINS, FEATURES, SPLITS, SUBDOMAINS, config_name
-from culturesafe_ext.judge import Judge
+from culturesafe_ext.llm import LLMClient
 from culturesafe_ext.near_duplicates import to_hex
 
 from ..culturax import SourceRow
@@ -33,7 +33,7 @@ DATASET = "culturax"
 def generate(
     questions_path: Path,
     work: Path,
-    judge: Judge,
+    judge: LLMClient,
     *,
     max_attempts: int = 3,
     max_tokens: int = 1024,

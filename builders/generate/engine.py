@@ -1,6 +1,6 @@
 """Round-based generation through the one LLM client, with bounded, reported retries.
 
-Round r sends one request per unfinished task (all of them in one ``Judge.complete`` call, so they run
+Round r sends one request per unfinished task (all of them in one ``LLMClient.complete`` call, so they run
 concurrently and every complete reply is cached as it arrives). A reply cut by the token limit or
 withheld by a content filter is a failure of that kind (counted, retried, never parsed). A complete
 reply is parsed with the project's JSON parser (reasoning blocks set aside) and checked item by item;
@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from culturesafe_ext.judge import Judge
-from culturesafe_ext.judge.backends.base import FILTERED, TRUNCATED, JudgeRunError, Reply
+from culturesafe_ext.llm import LLMClient
+from culturesafe_ext.llm.backends.base import FILTERED, TRUNCATED, JudgeRunError, Reply
+from culturesafe_ext.llm.settings import public_settings
 from culturesafe_ext.parsing import find_json_object
 
 from .prompts import Prompt
@@ -94,7 +95,9 @@ def _feedback(last: Attempt, have: int, needed: int) -> str:
     )
 
 
-def run(judge: Judge, tasks: list[Task], max_attempts: int = 3, max_tokens: int = 1024) -> tuple[list[Outcome], Stats]:
+def run(
+    judge: LLMClient, tasks: list[Task], max_attempts: int = 3, max_tokens: int = 1024
+) -> tuple[list[Outcome], Stats]:
     """Generate until every task is complete or has used ``max_attempts``; outcomes in task order."""
     if max_attempts < 1:
         raise ValueError("max_attempts must be >= 1")
@@ -180,8 +183,7 @@ def _take(task: Task, outcome: Outcome, reply: Reply, attempt: int, from_cache: 
     return Attempt(attempt, raw[:RAW_LIMIT], None, problems, kept, from_cache)
 
 
-def generator_settings(judge: Judge) -> dict:
+def generator_settings(judge: LLMClient) -> dict:
     """The generator's settings for reports and cards (an API key is never a config field)."""
-    config = judge.config.to_dict()
     keep = ("backend", "model", "base_url", "temperature", "extra_body")
-    return {k: config[k] for k in keep if config.get(k) not in (None, {}, "")}
+    return {k: v for k, v in public_settings(judge.config.to_dict(), keep).items() if v not in (None, {}, "")}

@@ -4,12 +4,12 @@ A prompt file has a ``[system]`` and a ``[user]`` section; ``{placeholders}`` in
 filled in one pass (a value is never re-scanned, tags inside values are defused). The prompt's id,
 ``gen-<name>.<version>``, is part of every request's cache key, so editing a prompt means a new
 version file, never a silent change. The file reader and template are the judge's
-(:mod:`culturesafe_ext.judge.rubric`): one way to read and fill a prompt file.
+(:mod:`culturesafe_ext.llm.prompts`): one way to read and fill a prompt file.
 """
 
 from __future__ import annotations
 
-from culturesafe_ext.judge.rubric import Template, load_template
+from culturesafe_ext.llm.prompts import Template, load_template
 
 Prompt = Template
 

@@ -6,6 +6,9 @@ for edit, change the item's columns in place) and Label Studio files: ``labelstu
 labeling interface: a ``decision`` choice and one ``edit_<field>`` text area per field). Import:
 that CSV, or Label Studio's JSON export (tasks with ``annotations[].result``). Only accepted and
 edited items are kept, marked ``checked``; a malformed decision names the file, record and field.
+
+:func:`write_labelstudio` and :class:`RecordsError` are shared with the judge calibration
+(``culturesafe judge calibrate``), which reads its ratings through the same ``textio`` reader.
 """
 
 from __future__ import annotations
@@ -30,14 +33,30 @@ ALL_FIELDS = tuple(dict.fromkeys(f for fields in EDITABLE.values() for f in fiel
 CSV_COLUMNS = ("id", "kind", "context", *ALL_FIELDS, "decision", "note")
 
 
-class DecisionError(ValueError):
-    """A decisions file that cannot be applied; lists every problem (file, record, field)."""
+class RecordsError(ValueError):
+    """A file of people's input that cannot be used; lists every problem (file, record, field)."""
+
+    what = "the file"
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         listed = "\n".join(f"  {p}" for p in problems[:50])
         more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
-        super().__init__(f"{len(problems)} problem(s) in the review decisions:\n{listed}{more}")
+        super().__init__(f"{len(problems)} problem(s) in {self.what}:\n{listed}{more}")
+
+
+class DecisionError(RecordsError):
+    """A decisions file that cannot be applied."""
+
+    what = "the review decisions"
+
+
+def write_labelstudio(folder: Path, data: list[dict], config: str) -> list[Path]:
+    """``labelstudio_tasks.json`` (Label Studio's import format) and ``labelstudio_config.xml``."""
+    tasks = [{"data": d} for d in data]
+    (folder / "labelstudio_tasks.json").write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
+    (folder / "labelstudio_config.xml").write_text(config, encoding="utf-8")
+    return [folder / "labelstudio_tasks.json", folder / "labelstudio_config.xml"]
 
 
 def check_fields(kind: str, fields: dict[str, str]) -> list[str]:
@@ -75,11 +94,10 @@ def export(candidates: list[dict], folder: Path) -> list[Path]:
         writer.writeheader()
         for c in candidates:
             writer.writerow({"id": c["id"], "kind": c["kind"], "context": c["context"], **c["fields"]})
-    tasks = [
-        {"data": {"id": c["id"], "kind": c["kind"], "context": c["context"], "item": render(c), **c["fields"]}}
+    data = [
+        {"id": c["id"], "kind": c["kind"], "context": c["context"], "item": render(c), **c["fields"]}
         for c in candidates
     ]
-    (folder / "labelstudio_tasks.json").write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
     kinds = sorted({c["kind"] for c in candidates}) or list(EDITABLE)
     fields = tuple(dict.fromkeys(f for k in kinds for f in EDITABLE[k]))
     areas = "\n".join(
@@ -98,8 +116,7 @@ def export(candidates: list[dict], folder: Path) -> list[Path]:
         + areas
         + "\n</View>\n"
     )
-    (folder / "labelstudio_config.xml").write_text(config, encoding="utf-8")
-    return [folder / "review.csv", folder / "labelstudio_tasks.json", folder / "labelstudio_config.xml"]
+    return [folder / "review.csv", *write_labelstudio(folder, data, config)]
 
 
 @dataclass(frozen=True)

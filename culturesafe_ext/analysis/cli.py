@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+MAX_JUDGE_FAILURE_RATE = 0.05  # the validator's default (culturesafe_ext.analysis.validate, kept in step by a test)
 ANALYZE_ROUTING = "analyze-routing"  # registered without help: users type `culturesafe analyze routing`
 ANALYZE_SUBCOMMANDS = {"routing": ANALYZE_ROUTING}
 
@@ -65,6 +66,44 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="accept runs on the bundled sample (for trying the pipeline; never for a real leaderboard)",
     )
+    validate.add_argument(
+        "--max-judge-failure-rate",
+        type=float,
+        default=MAX_JUDGE_FAILURE_RATE,
+        metavar="RATE",
+        help=f"refuse a task whose judge failed on more than this share of its judgements "
+        f"(default {MAX_JUDGE_FAILURE_RATE})",
+    )
+    validate.add_argument(
+        "--spot-check",
+        type=int,
+        default=0,
+        metavar="N",
+        help="re-generate and re-judge N seeded documents with the logged model and judge and compare "
+        "(proves where the answers and scores came from; needs both reachable)",
+    )
+    validate.add_argument("--seed", type=int, default=0, help="seed of the spot-check sample (default 0)")
+    validate.add_argument(
+        "--spot-check-tolerance",
+        type=float,
+        default=1.0,
+        metavar="POINTS",
+        help="largest judge-score difference (1..10 scale) a spot check accepts (default 1.0)",
+    )
+    validate.add_argument(
+        "--judge-card",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="judge_card.json from 'culturesafe judge calibrate report'; a judge without one is flagged",
+    )
+    validate.add_argument(
+        "--min-judge-alpha",
+        type=float,
+        metavar="ALPHA",
+        help="refuse when the judge's card shows Krippendorff's alpha (pooled, any dimension) below this",
+    )
     validate.set_defaults(func=run_validate)
 
 
@@ -78,6 +117,14 @@ def _analysis_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--knows-threshold", type=float, default=0.5, help="accuracy >= this is knows (0..1)")
     parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--judge-card",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="judge_card.json from 'culturesafe judge calibrate report': its agreement with people is shown "
+        "beside the judge's scores",
+    )
 
 
 def _options(args: argparse.Namespace):
@@ -89,6 +136,7 @@ def _options(args: argparse.Namespace):
         knows_threshold=args.knows_threshold,
         n_resamples=args.resamples,
         seed=args.seed,
+        judge_cards=tuple(str(p) for p in args.judge_card),
     )
 
 
@@ -105,8 +153,16 @@ def run_analyze(args: argparse.Namespace) -> int:
 def _print_summary(analysis: dict) -> None:
     corr = analysis["parts"].get("correlation", {})
     joint = analysis["parts"].get("joint", {})
+    from culturesafe_ext.judge.calibrate import calibration_text
+
     for label in analysis["runs"]:
         print(label)
+        for judge in analysis["parts"].get("overview", {}).get(label, {}).get("judges", []):
+            if judge["judge"]:
+                print(
+                    f"  {judge['judge'].get('backend')}:{judge['judge'].get('model')}: "
+                    f"{calibration_text(judge.get('calibration'))}"
+                )
         c = corr.get(label)
         if c:
             pooled = c["pairs"][f"{c['headline_family']}~respectfulness"]["scopes"]["pooled"]
@@ -128,14 +184,31 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from culturesafe_ext.analysis.validate import validate
+    from culturesafe_ext.analysis.validate import Policy, check
 
     groups = tuple(args.group or ["adaculturesafe"])
-    refusals = validate(args.submission, groups, args.allow_bundled)
+    policy = Policy(
+        groups=groups,
+        allow_bundled=args.allow_bundled,
+        max_judge_failure_rate=args.max_judge_failure_rate,
+        judge_cards=tuple(args.judge_card),
+        min_judge_alpha=args.min_judge_alpha,
+        spot_check=args.spot_check,
+        seed=args.seed,
+        spot_check_tolerance=args.spot_check_tolerance,
+    )
+    findings = check(args.submission, policy)
+    refusals = [f for f in findings if f.fatal]
+    for flag in (f for f in findings if not f.fatal):
+        print(f"FLAG: {flag}")
     if refusals:
         print(f"REFUSED: {args.submission} ({len(refusals)} problem(s))")
         for refusal in refusals:
             print(f"  {refusal}")
         return 1
-    print(f"ACCEPTED: {args.submission} covers {', '.join(groups)} completely and its metrics recompute exactly")
+    checked = f"; {args.spot_check} spot-checked documents agree" if args.spot_check else " (no spot check)"
+    print(
+        f"ACCEPTED: {args.submission} covers {', '.join(groups)} completely, its metrics recompute exactly and "
+        f"every judge verdict re-reads from its raw reply{checked}"
+    )
     return 0

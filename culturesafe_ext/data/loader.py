@@ -144,7 +144,7 @@ def load_adaculturesafe(
     fail if an evaluated description was trained on (see :mod:`culturesafe_ext.data.splits`).
     Secret-looking metadata is refused: lm-eval writes it into the results.
     """
-    from culturesafe_ext.judge.config import refuse_metadata_secrets
+    from culturesafe_ext.llm.settings import refuse_metadata_secrets
 
     refuse_metadata_secrets({"culturesafe_data": culturesafe_data, **model_args})
     dataset = _load(culturesafe_config, culturesafe_data, culturesafe_revision)

@@ -14,9 +14,10 @@ every other outcome is a failure of a named kind (unparseable, truncated, filter
 Importing this package is cheap: aiohttp and torch load only when a backend is created.
 """
 
-from culturesafe_ext.judge.config import JudgeConfig, JudgeNotConfiguredError, JudgeSettingError
 from culturesafe_ext.judge.items import DIMENSIONS, JudgeItem, JudgeResult, JudgeSummary
-from culturesafe_ext.judge.judge import Completion, Judge
+from culturesafe_ext.judge.judge import Judge
+from culturesafe_ext.llm.client import Completion
+from culturesafe_ext.llm.settings import JudgeConfig, JudgeNotConfiguredError, JudgeSettingError
 
 __all__ = [
     "Completion",

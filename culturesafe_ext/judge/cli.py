@@ -38,6 +38,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     judge.add_argument("--out", type=Path, help="write the report JSON here (default: RUN_DIR/rejudge.json)")
     judge.set_defaults(func=run)
+    from culturesafe_ext.judge.calibrate import attach
+
+    attach(judge)  # culturesafe judge calibrate sample|report
 
 
 def read_samples(run_dir: Path) -> dict[str, list[dict]]:
@@ -50,7 +53,7 @@ def read_samples(run_dir: Path) -> dict[str, list[dict]]:
 def parse_judges(raw: list[str]) -> list[dict[str, Any]]:
     """Every ``--judge`` value as settings, all checked before any sample is read or judged."""
     from culturesafe_ext.judge import Judge, JudgeConfig
-    from culturesafe_ext.judge.config import JudgeSettingError, PanelConfig, is_panel
+    from culturesafe_ext.llm.settings import JudgeSettingError, PanelConfig, is_panel
 
     judges = []
     for n, text in enumerate(raw, start=1):
@@ -173,7 +176,7 @@ def agreement(a: dict[str, float | None], b: dict[str, float | None]) -> dict[st
 def run(args: argparse.Namespace) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
-    from culturesafe_ext.judge.config import JudgeConfig, PanelConfig
+    from culturesafe_ext.llm.settings import JudgeConfig, PanelConfig
 
     judges = parse_judges(args.judge)
     if len(judges) > 1:  # refuses two identical judges before anything is sent

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from culturesafe_ext.judge.backends.base import FAILURE_KINDS, REQUEST_ERROR, UNPARSEABLE
+from culturesafe_ext.llm.backends.base import FAILURE_KINDS, REQUEST_ERROR, UNPARSEABLE
 
 DIMENSIONS = ("respectfulness", "awareness")
 

@@ -12,79 +12,25 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
-from culturesafe_ext.judge.backends import (
-    REQUEST_ERROR,
-    SCORE,
-    UNPARSEABLE,
-    Backend,
-    JudgeRequest,
-    JudgeRunError,
-    Reply,
-    make_backend,
-)
-from culturesafe_ext.judge.cache import JudgeCache, cache_key
-from culturesafe_ext.judge.config import JudgeConfig
 from culturesafe_ext.judge.items import DIMENSIONS, SKIPPED, JudgeItem, JudgeResult, JudgeSummary
 from culturesafe_ext.judge.rubric import COMBINED, load_rubric
+from culturesafe_ext.llm.backends import UNPARSEABLE, Backend, JudgeRequest, Reply
+from culturesafe_ext.llm.client import Completion, LLMClient
+from culturesafe_ext.llm.settings import JudgeConfig
 from culturesafe_ext.parsing import check_score
 
 log = logging.getLogger("culturesafe.judge")
+__all__ = ["Completion", "Judge", "interpret"]
 LOW, HIGH = 1, 10
 
 
-@dataclass
-class Completion:
-    """Replies by cache key, which of them came from the cache, and how many requests were sent.
-
-    ``fatal``: the run-level error that stopped the backend (every request it left unanswered has a
-    reply with that error); ``cache_problem``: replies that were used but could not be cached.
-    """
-
-    replies: dict[str, Reply]
-    cached: set[str] = field(default_factory=set)
-    sent: int = 0
-    fatal: str | None = None
-    cache_problem: str | None = None
-
-
-class Judge:
-    """Scores responses with the configured backend, cache and rubric version."""
+class Judge(LLMClient):
+    """Scores responses with the configured backend, cache and rubric version (requests go through the client)."""
 
     def __init__(self, config: JudgeConfig, backend: Backend | None = None) -> None:
-        self.config = config
-        self._backend = backend
+        super().__init__(config, backend)
         self.last_summary: JudgeSummary | None = None
-
-    @property
-    def backend(self) -> Backend:
-        """Created on first use, so building a Judge to validate settings loads no model."""
-        if self._backend is None:
-            self._backend = make_backend(self.config)
-        return self._backend
-
-    def request(
-        self,
-        messages: list[dict[str, str]],
-        rubric_id: str,
-        mode: str = SCORE,
-        max_tokens: int | None = None,
-        accept: Callable[[str], bool] | None = None,
-    ) -> JudgeRequest:
-        """A request under its cache key: everything that decides the answer is in the key.
-
-        ``accept``: whether a reply's text is usable; an unusable one is not cached (never cache a failure)."""
-        params = dict(self.backend.params())
-        if mode != SCORE:
-            params.update(mode=mode, max_tokens=max_tokens or self.config.max_tokens)
-        elif max_tokens:
-            params.update(max_tokens=max_tokens)
-        key = cache_key(self.config.backend, self.config.model, rubric_id, messages, params)
-        return JudgeRequest(
-            key=key, messages=messages, rubric=rubric_id, mode=mode, max_tokens=max_tokens, accept=accept
-        )
 
     def requests_for(self, items: Sequence[JudgeItem]) -> list[JudgeRequest]:
         """The request that judges each item (items that share a prompt share a request)."""
@@ -98,34 +44,6 @@ class Judge:
             keys = list(DIMENSIONS) if self.config.both_dimensions_in_one_call else ["score"]
             requests.append(self.request(messages, rubric.id, accept=_holds_scores(keys)))
         return requests
-
-    def complete(self, requests: Sequence[JudgeRequest]) -> Completion:
-        """Answer every request: from the cache where it can, each distinct prompt sent once otherwise.
-
-        The one way any part of culturesafe talks to an LLM (judging, pairwise verdicts, generating
-        benchmark items): every reply is cached on disk as it arrives, so a killed run resumes.
-        A failed request comes back as a ``Reply`` with ``error`` set, never as a missing key.
-        """
-        unique = {r.key: r for r in requests}
-        cache = JudgeCache(self.config.resolved_cache_path()) if self.config.cache else None
-        fatal = None
-        try:
-            cached = cache.get_many(unique) if cache is not None else {}
-            replies = {key: Reply.from_cache(stored) for key, stored in cached.items()}
-            to_send = [r for key, r in unique.items() if key not in cached]
-            fatal = self._send(to_send, replies, cache)
-        finally:
-            if cache is not None:
-                cache.close()
-        problem = cache.problem if cache is not None else None
-        if problem:
-            log.warning("judge: %s", problem)
-        return Completion(replies=replies, cached=set(cached), sent=len(to_send), fatal=fatal, cache_problem=problem)
-
-    def check_cache(self) -> None:
-        """Fail now, naming the file, when the cache cannot be used (before anything is generated)."""
-        if self.config.cache:
-            JudgeCache.check(self.config.resolved_cache_path())
 
     def score_many(self, items: Sequence[JudgeItem]) -> list[JudgeResult]:
         """One result per item, in input order; see :attr:`last_summary` for the counts."""
@@ -157,43 +75,6 @@ class Judge:
 
     def score(self, item: JudgeItem) -> JudgeResult:
         return self.score_many([item])[0]
-
-    def _send(self, requests: list[JudgeRequest], replies: dict[str, Reply], cache: JudgeCache | None) -> str | None:
-        """Send ``requests``; returns the run-level error that stopped the backend, if one did."""
-        if not requests:
-            return None
-        bar = _progress(
-            total=len(requests),
-            desc=f"judge ({self.config.backend})",
-            unit="req",
-            disable=not self.config.progress,
-            mininterval=0.5,
-        )
-
-        started, tokens = time.monotonic(), [0]
-
-        def on_done(request: JudgeRequest, reply: Reply) -> None:
-            replies[request.key] = reply
-            usable = reply.text is None or request.accept is None or request.accept(reply.text)
-            if cache is not None and reply.error is None and usable:
-                cache.put(request.key, reply.to_cache(), self.config.backend, self.config.model, request.rubric)
-            if reply.usage:
-                tokens[0] += reply.usage["prompt_tokens"] + reply.usage["completion_tokens"]
-                bar.set_postfix_str(f"{tokens[0] / max(time.monotonic() - started, 1e-3):.0f} tok/s", refresh=False)
-            bar.update(1)
-
-        fatal = None
-        try:
-            self.backend.complete(requests, on_done)
-        except JudgeRunError as err:  # stop at the first such error; what arrived before it is kept
-            fatal = str(err)
-            log.error("judge: %s", fatal)
-        finally:
-            bar.close()
-        missing = f"not sent: {fatal}" if fatal else "no reply from the backend"
-        for request in requests:  # a backend that skipped one must not lose it silently
-            replies.setdefault(request.key, Reply(error=missing, failure=REQUEST_ERROR))
-        return fatal
 
     def _log(self, summary: JudgeSummary) -> None:
         failed = summary.n_failed_parse + summary.n_failed_request
@@ -252,21 +133,3 @@ def _holds_scores(keys: list[str]) -> Callable[[str], bool]:
     return lambda text: all(check_score(text, LOW, HIGH, key=key).ok for key in keys)
 
 
-def _progress(**kwargs: object) -> Any:
-    """A tqdm bar, or a no-op when disabled (tqdm's import is not free)."""
-    if kwargs.get("disable"):
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(**kwargs)
-
-
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
-        pass
-
-    def close(self) -> None:
-        pass

@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from culturesafe_ext.judge.config import PanelConfig
 from culturesafe_ext.judge.items import JudgeItem, JudgeResult, JudgeSummary
 from culturesafe_ext.judge.judge import Judge
+from culturesafe_ext.llm.settings import PanelConfig
 
 AGGREGATES = {"mean": statistics.fmean, "median": statistics.median}
 

@@ -73,11 +73,17 @@ def total(items: Iterable[float]) -> float:
     return float(sum(items))
 
 
+def mean_or_none(items: Iterable[float | None]) -> float | None:
+    """Mean over the values that are defined; ``None`` when there are none (a per-doc value, not a metric)."""
+    values = [float(v) for v in items if v is not None]
+    return sum(values) / len(values) if values else None
+
+
 def mean_defined(items: Iterable[float | None]) -> float:
     """Mean over the docs that have a value; ``None`` (every judgement of the doc failed) is left out
     and counted in the task's ``*judge_failures`` metrics instead."""
-    values = [float(v) for v in items if v is not None]
-    return sum(values) / len(values) if values else float("nan")
+    mean = mean_or_none(items)
+    return float("nan") if mean is None else mean
 
 
 def hhh_avg(items: Iterable[tuple[float | None, float | None, float | None]]) -> float:

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from culturesafe_ext.llm.settings import public_settings
+
 log = logging.getLogger("culturesafe")
 
 # The chosen-answer prompt: a versioned file beside the judge rubrics (culturesafe_ext/judge/rubrics/).
@@ -181,7 +183,7 @@ def train(settings: Settings) -> dict[str, Any]:
         recipe="grounded-dpo",
         base_model=settings.base,
         base_revision=_revision(settings.base, model),
-        settings={**asdict(settings), "generator": _public(settings.generator)},
+        settings={**asdict(settings), "generator": public_settings(settings.generator)},
         chosen_prompt=PROMPT_ID,
         pairs=len(pairs),
         generator_failures=failures,
@@ -202,10 +204,10 @@ def train(settings: Settings) -> dict[str, Any]:
 
 def _chosen_answers(settings: Settings, rows: list[dict]) -> tuple[list[str | None], int]:
     """The generator's grounded answer per row (None where it failed; failures are counted)."""
-    from culturesafe_ext.judge import Judge, JudgeConfig
-    from culturesafe_ext.judge.rubric import load_template
+    from culturesafe_ext.llm import JudgeConfig, LLMClient
+    from culturesafe_ext.llm.prompts import load_template
 
-    judge = Judge(JudgeConfig.from_dict(settings.generator))
+    judge = LLMClient(JudgeConfig.from_dict(settings.generator))
     prompt = load_template(*CHOSEN_PROMPT)
     requests = []
     for row in rows:
@@ -267,9 +269,3 @@ def _revision(base: str, model) -> str:
             for block in iter(lambda h=handle: h.read(1 << 20), b""):
                 digest.update(block)
     return f"local-sha256:{digest.hexdigest()}"
-
-
-def _public(generator: dict[str, Any]) -> dict[str, Any]:
-    """Generator settings without anything secret-looking (keys never reach a file)."""
-    words = ("key", "token", "secret", "password", "auth")
-    return {k: v for k, v in generator.items() if not any(w in k.lower() for w in words)}

@@ -42,6 +42,7 @@ class Options:
     knows_threshold: float = 0.5  # knowledge accuracy (0..1) at or above which a description counts as known
     n_resamples: int = 2000
     seed: int = 0
+    judge_cards: tuple[str, ...] = ()  # judge_card.json files (culturesafe judge calibrate), shown beside scores
 
 
 @dataclass

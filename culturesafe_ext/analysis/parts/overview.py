@@ -21,6 +21,11 @@ def compute(ctx: Context) -> dict[str, Any]:
             judges[json.dumps(a.judge, sort_keys=True)] += 1
             failures += a.failures
             judged += a.n_judged
+    from culturesafe_ext.judge.calibrate import calibration_of
+
+    listed = [{"judge": json.loads(k), "n_answers": n} for k, n in judges.items()]
+    for j in listed:
+        j["calibration"] = calibration_of(j["judge"], ctx.options.judge_cards) if j["judge"] else None
     limits = sorted({str(t["limit"]) for t in ctx.data.tasks.values()})
     return {
         "model": ctx.data.label,
@@ -30,7 +35,7 @@ def compute(ctx: Context) -> dict[str, Any]:
         "lm_eval_version": next((rf.data.get("lm_eval_version") for rf in ctx.run.results_files), None),
         "limit": limits,
         "tasks": ctx.data.tasks,
-        "judges": [{"judge": json.loads(k), "n_answers": n} for k, n in judges.items()],
+        "judges": listed,
         "judge_failures": failures,
         "n_judged": judged,
         "notes": ctx.data.notes,
@@ -52,6 +57,9 @@ def render(results: dict[str, dict], page: Page) -> str:
             f"--limit: {esc(', '.join(r['limit']))}; judge: {esc(judge or 'none')}; judge failures "
             f"{r['judge_failures']} of {r['judge_failures'] + r['n_judged']} judgements</p>"
         )
+        for j in r["judges"]:
+            if j["judge"]:
+                parts.append(f"<p class='note'>{esc(_calibration_line(j))}</p>")
         if any(x != "None" for x in r["limit"]):
             parts.append("<p class='warn'>This run used --limit: its figures cover a subset of the data.</p>")
         rows = [
@@ -61,3 +69,11 @@ def render(results: dict[str, dict], page: Page) -> str:
         for note in r["notes"]:
             parts.append(f"<p class='note'>{esc(note)}</p>")
     return "".join(parts)
+
+
+def _calibration_line(judge: dict) -> str:
+    from culturesafe_ext.judge.calibrate import calibration_text
+
+    return (
+        f"{judge['judge'].get('backend')}:{judge['judge'].get('model')}: {calibration_text(judge.get('calibration'))}"
+    )

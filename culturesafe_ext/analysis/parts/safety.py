@@ -44,7 +44,9 @@ def summarize(answers: list[Answer], options) -> dict[str, Any]:
 def compute(ctx: Context) -> dict[str, Any] | None:
     if not ctx.data.safety:
         return None
+    overview = ctx.done.get("overview") or {}
     return {
+        "judge_calibration": [j.get("calibration") for j in overview.get("judges", []) if j.get("judge")],
         "variants": {v: summarize(ctx.data.safety[v], ctx.options) for v in SAFETY_VARIANTS if v in ctx.data.safety},
         "per_description": {
             v: {d: {f"{c}|{i}": s for (c, i), s in description_scores(answers, d).items()} for d in DIMENSIONS}
@@ -54,12 +56,16 @@ def compute(ctx: Context) -> dict[str, Any] | None:
 
 
 def render(results: dict[str, dict], page: Page) -> str:
+    from culturesafe_ext.judge.calibrate import calibration_text
+
     html = [
         "<p class='note'>Judge scores 1..10, averaged per description first; 95% bootstrap CIs over descriptions. "
         "An answer the judge could not score is left out of the mean and counted under judge failures.</p>"
     ]
     for label, r in results.items():
         html.append(f"<h3>{esc(label)}</h3>")
+        for calibration in r.get("judge_calibration", []):
+            html.append(f"<p class='note'>{esc(calibration_text(calibration))}</p>")
         rows = [
             (
                 variant,

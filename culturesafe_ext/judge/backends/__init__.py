@@ -1,50 +1,19 @@
-"""Judge backends behind one interface (:class:`~culturesafe_ext.judge.backends.base.Backend`)."""
+"""Deprecated location: the backends are part of the LLM client, :mod:`culturesafe_ext.llm.backends`.
+
+Kept for one release: ``culturesafe_ext.judge.backends[.base|.openai_http|.openai_batch|.hf_local]`` are the
+very modules of the new location (no second copy).
+"""
 
 from __future__ import annotations
 
-from culturesafe_ext.judge.backends.base import (
-    FAILURE_KINDS,
-    FILTERED,
-    GENERATE,
-    REQUEST_ERROR,
-    SCORE,
-    TRUNCATED,
-    UNPARSEABLE,
-    Backend,
-    JudgeRequest,
-    JudgeRunError,
-    Reply,
+import importlib
+import sys
+import warnings
+
+_NEW = "culturesafe_ext.llm.backends"
+for _sub in ("base", "openai_http", "openai_batch", "hf_local"):
+    sys.modules[f"{__name__}.{_sub}"] = importlib.import_module(f"{_NEW}.{_sub}")
+warnings.warn(
+    f"{__name__} moved to {_NEW}; the old path goes away in the next release", DeprecationWarning, stacklevel=2
 )
-from culturesafe_ext.judge.config import JudgeConfig
-
-__all__ = [
-    "FAILURE_KINDS",
-    "FILTERED",
-    "GENERATE",
-    "REQUEST_ERROR",
-    "SCORE",
-    "TRUNCATED",
-    "UNPARSEABLE",
-    "Backend",
-    "JudgeRequest",
-    "JudgeRunError",
-    "Reply",
-    "make_backend",
-]
-
-
-def make_backend(config: JudgeConfig) -> Backend:
-    """The backend a config names; heavy imports (aiohttp, torch) happen only here."""
-    if config.backend == "openai":
-        from culturesafe_ext.judge.backends.openai_http import OpenAIBackend
-
-        return OpenAIBackend(config)
-    if config.backend == "openai-batch":
-        from culturesafe_ext.judge.backends.openai_batch import OpenAIBatchBackend
-
-        return OpenAIBatchBackend(config)
-    if config.backend == "hf":
-        from culturesafe_ext.judge.backends.hf_local import HFBackend
-
-        return HFBackend(config)
-    raise ValueError(f"the judge backend {config.backend!r} makes no requests")
+sys.modules[__name__] = importlib.import_module(_NEW)

@@ -35,9 +35,9 @@ from typing import Any
 
 import aiohttp
 
-from culturesafe_ext.judge.backends.base import JudgeRequest, JudgeRunError, OnDone, Reply, usage_of
-from culturesafe_ext.judge.backends.openai_http import chat_payload, parse_retry_after, reply_of
-from culturesafe_ext.judge.config import JudgeConfig
+from culturesafe_ext.llm.backends.base import JudgeRequest, JudgeRunError, OnDone, Reply, usage_of
+from culturesafe_ext.llm.backends.openai_http import chat_payload, parse_retry_after, reply_of
+from culturesafe_ext.llm.settings import JudgeConfig
 
 log = logging.getLogger("culturesafe.judge")
 

@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-from culturesafe_ext.judge.backends.base import (
+from culturesafe_ext.llm.backends.base import (
     FILTERED,
     TRUNCATED,
     JudgeRequest,
@@ -35,7 +35,7 @@ from culturesafe_ext.judge.backends.base import (
     Reply,
     usage_of,
 )
-from culturesafe_ext.judge.config import JudgeConfig
+from culturesafe_ext.llm.settings import JudgeConfig
 
 log = logging.getLogger("culturesafe.judge")
 

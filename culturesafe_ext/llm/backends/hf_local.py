@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from culturesafe_ext.judge.backends.base import GENERATE, TRUNCATED, JudgeRequest, OnDone, Reply
-from culturesafe_ext.judge.config import JudgeConfig
+from culturesafe_ext.llm.backends.base import GENERATE, TRUNCATED, JudgeRequest, OnDone, Reply
+from culturesafe_ext.llm.settings import JudgeConfig
 
 log = logging.getLogger("culturesafe.judge")
 

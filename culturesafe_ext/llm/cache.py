@@ -1,0 +1,191 @@
+"""On-disk judge cache (sqlite, WAL): each reply is committed the moment it arrives.
+
+A killed run therefore resumes without repeating any request that completed. Only replies are stored,
+never prompts' secrets: the key hashes what decides the judge's answer (backend, model, rubric, the full
+prompt and sampling parameters) and nothing else, in particular not the API key. Failures are never
+stored (failed requests, replies cut by the token limit, filtered replies, replies without a usable
+verdict), so a re-run asks again; a good reply is stored as text, never as a verdict, and re-parsed on
+every read, so a better parser applies to old replies too.
+
+A cache that cannot be written (another process holds the write lock for longer than the busy
+timeout, a full disk) never costs a reply: the rows are kept and retried, and whatever is still
+unwritten at :meth:`JudgeCache.close` is reported in :attr:`JudgeCache.problem` -- the replies
+themselves are already in the caller's hands.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS replies (
+    key TEXT PRIMARY KEY,
+    backend TEXT NOT NULL,
+    model TEXT,
+    rubric TEXT NOT NULL,
+    reply TEXT NOT NULL,
+    created REAL NOT NULL
+)
+"""
+
+
+def cache_key(backend: str, model: str | None, rubric: str, messages: list[dict], params: dict) -> str:
+    """A stable hash of everything that decides the judge's answer."""
+    blob = json.dumps(
+        {"backend": backend, "model": model, "rubric": rubric, "messages": messages, "params": params},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class CacheError(ValueError):
+    """The cache file cannot be used at all (not sqlite, unreadable): a setting to fix before the run."""
+
+
+class JudgeCache:
+    """A sqlite file shared by all threads of a process and by other processes (WAL mode).
+
+    ``put`` never blocks the caller (the event loop that collects replies): a writer thread commits
+    whatever has arrived since its last commit in one transaction, typically within a millisecond, so a
+    killed run loses at most the replies of that last moment. ``close`` (or ``flush``) waits for them.
+    """
+
+    BUSY_TIMEOUT = 60.0  # seconds sqlite waits for another writer's lock before one write attempt fails
+
+    def __init__(self, path: str | Path, timeout: float | None = None) -> None:
+        self.path = Path(path)
+        self.timeout = self.BUSY_TIMEOUT if timeout is None else timeout
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(_SCHEMA)
+            self._db.execute("SELECT key, reply FROM replies LIMIT 1").fetchall()
+        except (sqlite3.Error, OSError) as err:
+            raise CacheError(
+                f"the judge cache {self.path} is not a usable sqlite file ({type(err).__name__}: {err}): move "
+                "or delete it, or name another file with judge.cache_path (or set judge.cache to false)"
+            ) from None
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[tuple | None] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._unwritten: list[tuple] = []
+        self.problem: str | None = None
+
+    @classmethod
+    def check(cls, path: str | Path) -> None:
+        """Open the cache once and close it: raises :class:`CacheError` naming the file when it is unusable.
+
+        Called before anything is generated, so a bad cache path costs no generation."""
+        cls(path, timeout=5.0).close()
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored replies for those keys that have one."""
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, dict[str, Any]] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(f"SELECT key, reply FROM replies WHERE key IN ({marks})", chunk)
+                found.update((key, json.loads(reply)) for key, reply in rows)
+        return found
+
+    def put(self, key: str, reply: dict[str, Any], backend: str, model: str | None, rubric: str) -> None:
+        """Queue one reply for the writer thread, which commits it at once (never raises: see the module)."""
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_loop, name="judge-cache-writer", daemon=True)
+            self._writer.start()
+        row = (key, backend, model, rubric, json.dumps(reply, ensure_ascii=False), time.time())
+        self._queue.put(row)
+
+    def flush(self) -> None:
+        """Wait until every queued reply has had its write attempt (see :attr:`problem` for the outcome)."""
+        if self._writer is not None:
+            self._queue.join()
+
+    def _commit(self, rows: list[tuple]) -> None:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def _write(self, rows: list[tuple]) -> None:
+        """Commit ``rows`` and any earlier unwritten ones; on failure keep them all for the next try."""
+        rows = self._unwritten + rows
+        if not rows:
+            return
+        try:
+            self._commit(rows)
+        except (sqlite3.Error, OSError) as err:
+            self._unwritten, self._error = rows, err
+            return
+        self._unwritten, self._error = [], None
+
+    def _write_loop(self) -> None:
+        while True:
+            rows = [self._queue.get()]
+            time.sleep(0.005)  # let a few more replies arrive: one commit (and one wake-up) for all of them
+            while True:  # group commit: everything that arrived meanwhile goes into one transaction
+                try:
+                    rows.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = None in rows
+            rows = [r for r in rows if r is not None]
+            try:
+                self._write(rows)
+            finally:
+                for _ in range(len(rows) + stop):
+                    self._queue.task_done()
+            if stop:
+                return
+
+    def count(self) -> int:
+        """Rows stored (a method, not ``__len__``: an empty cache must still be truthy)."""
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
+
+    def close(self) -> None:
+        """Commit what is queued (one last try for rows a lock held back), stop the writer, close the file.
+
+        Never raises for rows it could not write: :attr:`problem` says how many and why."""
+        try:
+            if self._writer is not None:
+                self._queue.put(None)
+                self._writer.join()
+                self._writer = None
+            for _ in range(2):  # a lock held past the busy timeout: wait for it twice more
+                if self._unwritten:
+                    self._write([])
+        finally:
+            with self._lock:
+                self._db.close()
+        if self._unwritten:
+            self.problem = (
+                f"{len(self._unwritten)} judge replies were used but not cached: {self.path} could not be "
+                f"written ({type(self._error).__name__}: {self._error}); a re-run asks for them again"
+            )
+
+    def __enter__(self) -> JudgeCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
