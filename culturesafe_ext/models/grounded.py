@@ -34,6 +34,7 @@ from lm_eval.models.huggingface import HFLM
 
 from culturesafe_ext.grounding import cad, prompts
 from culturesafe_ext.grounding.retrieve import DOCS, BM25Index, Hit, Recall, load_passages
+from culturesafe_ext.models import ranks
 from culturesafe_ext.models.lm_eval_internals import (
     doc_hash,
     handle_non_serializable,
@@ -95,6 +96,8 @@ class GroundedHFLM(HFLM):
         self._user_text: dict[str, str] = {}
         self.recall = Recall(self.top_k)
         self.documents = self.empty_knowledge = 0  # logged (task, doc, context) lines; those with no knowledge
+        # documents, empty_knowledge and recall hits / n summed over data-parallel ranks (the model info's figures)
+        self.totals: dict[str, int] = {"documents": 0, "empty_knowledge": 0, "hits": 0, "n": 0}
         self.grounding_log = Path(grounding_log or self._default_log()).expanduser()
 
     # --- lm-eval entry points --------------------------------------------------------------------
@@ -138,11 +141,25 @@ class GroundedHFLM(HFLM):
             "cad_source": self.cad_source if self.grounding == "cad" else None,
             "knowledge_max_tokens": self.knowledge_max_tokens,
             "log": str(self.grounding_log),
-            "documents": self.documents,
-            "empty_knowledge": self.empty_knowledge,
-            "retrieval_recall": self.recall.to_dict() if self._retrieves else None,
+            "documents": self.totals["documents"],
+            "empty_knowledge": self.totals["empty_knowledge"],
+            "retrieval_recall": self._total_recall().to_dict() if self._retrieves else None,
         }
         return info
+
+    def _sum_over_ranks(self) -> None:
+        """Take the whole run's counts (every rank's; a collective at the end of each request call, since only
+        rank 0 writes the model info). One process: the local counts."""
+        mine = {"documents": self.documents, "empty_knowledge": self.empty_knowledge}
+        mine.update(hits=self.recall.hits, n=self.recall.n)
+        self.totals = dict(ranks.summed_counts(self, mine)) if ranks.world_size(self) > 1 else mine
+        for key in ("documents", "empty_knowledge", "hits", "n"):
+            self.totals.setdefault(key, 0)
+
+    def _total_recall(self) -> Recall:
+        if ranks.world_size(self) == 1:
+            return self.recall
+        return Recall(self.top_k, hits=self.totals["hits"], n=self.totals["n"])
 
     # --- grounding --------------------------------------------------------------------------------
     @property
@@ -165,11 +182,25 @@ class GroundedHFLM(HFLM):
         if self.grounding == "none":
             found = {c: Grounding() for c in contexts}
         elif self._retrieves:
-            found = self._retrieve(contexts, [r.doc for r in requests])
+            found = self._retrieve(contexts, self._whole_document_set(requests))
         else:
             found = self._elicit(contexts)
         self._log(requests, found)
+        self._sum_over_ranks()
         return found
+
+    def _whole_document_set(self, requests: list[Instance]) -> list[dict]:
+        """The documents of this call on every data-parallel rank, in the one-process order (tasks in the
+        order they come, each task's documents by id): a ``docs`` index built from one rank's share would
+        make retrieval depend on the number of processes. A collective (see :mod:`.ranks`); one process:
+        the requests' own documents, in request order."""
+        if ranks.world_size(self) == 1:
+            return [r.doc for r in requests]
+        mine = list({(r.task_name, r.doc_id): r.doc for r in requests}.items())
+        parts = ranks.all_objects(self, mine)
+        task_order = list(dict.fromkeys(task for part in parts for (task, _), _ in part))
+        merged = {key: doc for part in parts for key, doc in part}
+        return [merged[key] for key in sorted(merged, key=lambda k: (task_order.index(k[0]), k[1]))]
 
     def _retrieve(self, contexts: list[str], docs: list[dict]) -> dict[str, Grounding]:
         if self._index is None or self.knowledge_source == DOCS:

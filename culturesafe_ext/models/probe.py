@@ -33,6 +33,7 @@ from lm_eval.models.huggingface import HFLM
 
 from culturesafe_ext import __version__
 from culturesafe_ext.models import lm_eval_internals as internals
+from culturesafe_ext.models import ranks
 from culturesafe_ext.probing.layout import find_mlp_sites
 from culturesafe_ext.probing.recorder import ActivationRecorder
 from culturesafe_ext.probing.stats import TaskStats, bucket_of
@@ -340,29 +341,47 @@ class ProbeHFLM(HFLM):
             "layers": [site.name for site in self._sites],
             "tokens": self.probe_tokens,
             "dtype": str(self.model.dtype),
-            "rank": self.rank,
             "culturesafe": __version__,
         }
 
+    def _whole_run(self, tasks: set[str]) -> tuple[dict[str, TaskStats], set[str]]:
+        """Every rank's statistics summed (a collective, at the end of each request call; see :mod:`.ranks`).
+
+        A document's bucket is a hash of its tokens and the sums are exact on the 2^-24 grid, so the sum over
+        ranks equals the one-process statistics whatever the sharding. One process: the stats themselves."""
+        if ranks.world_size(self) == 1:
+            return self._stats, tasks
+        touched = sorted({t for part in ranks.all_objects(self, sorted(tasks)) for t in part})
+        names = sorted({t for part in ranks.all_objects(self, sorted(self._stats)) for t in part})
+        merged = {}
+        for task in names:  # every rank walks the same sorted names, so the reductions pair up
+            merged[task] = self._stats_for(task).copy()
+            ranks.sum_tensors(self, (merged[task].act_sum, merged[task].topk_count, merged[task].tokens))
+            merged[task].n_docs = sum(ranks.all_objects(self, self._stats[task].n_docs))
+        return merged, set(touched)
+
     def write_stats(self, tasks: set[str] | None = None) -> dict[str, Path]:
         """Write the stats of ``tasks`` (default: every task), overwriting: lm-eval never says which call is
-        its last, so each call rewrites the tasks it touched; the summary lists every task."""
-        suffix = "" if self.rank == 0 else f".rank{self.rank}"
+        its last, so each call rewrites the tasks it touched; the summary lists every task. Under data
+        parallelism every rank must call it (it sums the ranks' stats) and rank 0 writes the whole run's."""
+        stats, tasks = self._whole_run(set(self._stats) if tasks is None else tasks)
+        if self.rank != 0:
+            return {}
         meta = self.probe_meta()
-        for task, stats in self._stats.items():
-            if tasks is None or task in tasks:
-                stats.save(self.probe_out, task + suffix, meta)
-        written = {task: self.probe_out / f"{task}{suffix}.npz" for task in self._stats}
+        for task, task_stats in stats.items():
+            if task in tasks:
+                task_stats.save(self.probe_out, task, meta)
+        written = {task: self.probe_out / f"{task}.npz" for task in stats}
         if written:
             summary = {
                 task: {
                     "file": path.name,
-                    "n_docs": self._stats[task].n_docs,
-                    "n_tokens": int(self._stats[task].tokens.sum()),
+                    "n_docs": stats[task].n_docs,
+                    "n_tokens": int(stats[task].tokens.sum()),
                 }
                 for task, path in written.items()
             }
-            (self.probe_out / f"probe_stats{suffix}.json").write_text(
+            (self.probe_out / "probe_stats.json").write_text(
                 json.dumps({**meta, "k": self.probe_topk, "width": self._sites[0].width, "tasks": summary}, indent=2)
                 + "\n"
             )

@@ -35,7 +35,7 @@ from typing import Any
 from lm_eval.models.huggingface import HFLM
 
 from culturesafe_ext.data.adaculturesafe_schema import slug
-from culturesafe_ext.models import route_tags
+from culturesafe_ext.models import ranks, route_tags
 from culturesafe_ext.models.culture_router import ROUTER_FILE, CultureRouter, file_fingerprint, hf_forward, mean_pooled
 from culturesafe_ext.models.route_tags import BASE
 
@@ -132,6 +132,9 @@ class HFRouterLM(HFLM):
         self._active_route: str | None = None  # the route of the group being evaluated (for the cache hook)
         self.route_counts: Counter[str] = Counter()
         self.fallback_counts: Counter[str] = Counter()  # culture without an adapter -> requests run on the base
+        # the same, summed over data-parallel ranks after each request call (what the model info reports)
+        self.total_route_counts: Counter[str] = Counter()
+        self.total_fallback_counts: Counter[str] = Counter()
         self.prompt_format = "raw"  # "chat" once lm-eval renders a request through apply_chat_template
         self.adapters_prompt_format = _trained_prompt_format(Path(adapters))
         self._format_checked = False
@@ -216,7 +219,9 @@ class HFRouterLM(HFLM):
     # --- deciding routes -----------------------------------------------------------------------------
     def culturesafe_tag_requests(self, requests: list) -> None:
         """Append the route tag to every request that has none (idempotent; called before caching)."""
-        todo = [r for r in requests if route_tags.tag_of(r.args) is None]
+        # one Instance can come several times (its ``repeats``, and lm-eval's data-parallel padding repeats a
+        # rank's last request): tag and count each object once
+        todo = list({id(r): r for r in requests if route_tags.tag_of(r.args) is None}.values())
         if not todo:
             return
         self._check_prompt_format()
@@ -301,7 +306,14 @@ class HFRouterLM(HFLM):
                 results = run(stripped)
             for i, result in zip(members, results, strict=True):
                 out[i] = result
+        self._sum_over_ranks()
         return out
+
+    def _sum_over_ranks(self) -> None:
+        """Route and fallback counts of the whole run (every rank's, summed; a collective, see :mod:`.ranks`).
+        Only rank 0 writes the model info, so the totals are taken at the end of every request call."""
+        self.total_route_counts = ranks.summed_counts(self, self.route_counts)
+        self.total_fallback_counts = ranks.summed_counts(self, self.fallback_counts)
 
     def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         return self._by_route(requests, lambda group: super(HFRouterLM, self).loglikelihood(group, disable_tqdm))
@@ -328,14 +340,15 @@ class HFRouterLM(HFLM):
 
     def get_model_info(self) -> dict:
         info = super().get_model_info()
+        one_process = ranks.world_size(self) == 1  # then the local counters are the totals, even between calls
         info.update(
             routing=str(self.routing),
             adapters=sorted(self.adapter_dirs),
             adapters_fingerprint=self.adapters_fingerprint,
             router_fingerprint=self.router_fingerprint,
-            route_counts=dict(self.route_counts),
+            route_counts=dict(self.route_counts if one_process else self.total_route_counts),
             missing_adapter=self.missing_adapter,
-            fallback_counts=dict(self.fallback_counts),
+            fallback_counts=dict(self.fallback_counts if one_process else self.total_fallback_counts),
             prompt_format=self.prompt_format,
             trained_prompt_formats=self.trained_prompt_formats(),
         )

@@ -114,6 +114,12 @@ class TaskStats:
         self.act_sum[layer].scatter_add_(0, index, row_sums.to(self.device))
         self.topk_count[layer].scatter_add_(0, index, row_counts.to(self.device))
 
+    def copy(self) -> TaskStats:
+        """An independent copy (to sum over data-parallel ranks without touching the running sums)."""
+        out = TaskStats(self.n_layers, self.width, self.k, self.n_buckets, self.device, self.n_docs)
+        out.act_sum, out.topk_count, out.tokens = self.act_sum.clone(), self.topk_count.clone(), self.tokens.clone()
+        return out
+
     def nbytes(self) -> int:
         """Bytes held by the accumulators (the memory test's measure)."""
         return sum(t.numel() * t.element_size() for t in (self.act_sum, self.topk_count, self.tokens))
