@@ -80,7 +80,7 @@ def main() -> None:
     from culturesafe_ext.grounding.retrieve import BM25Index, passages_from_docs
 
     if args.model is None:
-        from culturesafe_ext.models.demo_model import demo_model_dir
+        from culturesafe_ext.demo_model import demo_model_dir
 
         args.model = str(demo_model_dir())
     if args.threads:

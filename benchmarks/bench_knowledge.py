@@ -60,7 +60,7 @@ def main() -> None:
     from lm_eval.tasks import TaskManager
 
     from culturesafe_ext.data.loader import bundled_dataset_dir
-    from culturesafe_ext.models.demo_model import demo_model_dir
+    from culturesafe_ext.demo_model import demo_model_dir
 
     data = args.data or bundled_dataset_dir()
     parquet = data / f"knowledge_{args.country}" / "test.parquet"

@@ -77,7 +77,7 @@ def random_model(size: str, dtype: torch.dtype, device: str, folder: Path, token
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     if tokenizer is None:
-        from culturesafe_ext.models.demo_model import demo_model_dir
+        from culturesafe_ext.demo_model import demo_model_dir
 
         tokenizer = str(demo_model_dir())
     tok = AutoTokenizer.from_pretrained(tokenizer)
@@ -166,7 +166,7 @@ def make_router(model_dir: Path, requests: list, device: str, dtype: torch.dtype
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from culturesafe_ext.data.adaculturesafe_schema import slug
-    from culturesafe_ext.models.culture_router import CultureRouter, hf_forward, mean_pooled
+    from culturesafe_ext.routing.classifier import CultureRouter, hf_forward, mean_pooled
 
     prompts = {r.args[0]: slug(r.doc["country"]) for r in requests}
     tok = AutoTokenizer.from_pretrained(model_dir)
@@ -258,7 +258,7 @@ def timed_call(lm, kind: str, reqs: list, device: str, timing: Timing) -> None:
         if kind == "generate_until":
             timing.new_tokens = sum(len(lm.tok_encode(text)) for text in result) or 1
         if timing.method.startswith("router-"):
-            from culturesafe_ext.models import route_tags
+            from culturesafe_ext.routing import route_tags
 
             timing.extra["routes"] = [route_tags.tag_of(r.args)[route_tags.ROUTE_KEY] for r in batch]
 
@@ -387,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
             model_dir = random_model(args.random_size, dtype, device, scratch, args.tokenizer)
             model_name = f"random Llama {args.random_size}"
         else:
-            from culturesafe_ext.models.demo_model import demo_model_dir
+            from culturesafe_ext.demo_model import demo_model_dir
 
             model_dir = Path(args.model) if args.model else demo_model_dir()
             model_name = model_dir.name

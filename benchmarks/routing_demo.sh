@@ -9,7 +9,7 @@ VENV="${CULTURESAFE_VENV:-$ROOT/.venv}"
 export PATH="$VENV/bin:$PATH" HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 STEPS="${1:-8}"
 WORK="$(mktemp -d)"
-BASE="$(python -c 'from culturesafe_ext.models.demo_model import demo_model_dir; print(demo_model_dir())')"
+BASE="$(python -c 'from culturesafe_ext.demo_model import demo_model_dir; print(demo_model_dir())')"
 culturesafe train adapters --base "$BASE" --data bundled --out "$WORK/adapters" --max-steps "$STEPS" | tail -8
 culturesafe train router --base "$BASE" --data bundled --out "$WORK/router" --split "$WORK/adapters/split.json"
 META="{\"culturesafe_data\": \"bundled\", \"culturesafe_split\": \"$WORK/adapters/split.json\"}"

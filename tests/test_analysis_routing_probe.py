@@ -16,8 +16,8 @@ from culturesafe_ext.analysis.parts import routing as routing_part
 from culturesafe_ext.analysis.report import analyze, render_html
 from culturesafe_ext.analysis.routing_compare import FORMAT, compare
 from culturesafe_ext.cli import main
-from culturesafe_ext.models.route_tags import make_tag
 from culturesafe_ext.probing.overlap import REPORT, chance
+from culturesafe_ext.routing.route_tags import make_tag
 
 # acc per (routing mode, country); questions per task: 4
 ACC = {

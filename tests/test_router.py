@@ -77,7 +77,7 @@ def three_adapters(tiny_model: Path, three_cultures: Path, tmp_path_factory: pyt
 
 
 def test_router_beats_chance_on_heldout_descriptions(tiny_model: Path, three_cultures: Path, tmp_path: Path) -> None:
-    from culturesafe_ext.models.culture_router import CultureRouter
+    from culturesafe_ext.routing.classifier import CultureRouter
     from culturesafe_ext.training.router import train_router
 
     ev = train_router(str(tiny_model), str(three_cultures), tmp_path / "router")
@@ -184,7 +184,7 @@ def _router_always(culture: str, hidden: int, folder: Path) -> Path:
     """A router over the three cultures that routes every prompt to ``culture`` (by its intercept)."""
     import numpy as np
 
-    from culturesafe_ext.models.culture_router import CultureRouter
+    from culturesafe_ext.routing.classifier import CultureRouter
 
     classes = ["aldoria", "borvia", "cendrel"]
     intercept = np.array([5.0 if c == culture else 0.0 for c in classes])

@@ -35,9 +35,10 @@ from typing import Any
 from lm_eval.models.huggingface import HFLM
 
 from culturesafe_ext.data.adaculturesafe_schema import slug
-from culturesafe_ext.models import ranks, route_tags
-from culturesafe_ext.models.culture_router import ROUTER_FILE, CultureRouter, file_fingerprint, hf_forward, mean_pooled
-from culturesafe_ext.models.route_tags import BASE
+from culturesafe_ext.models import ranks
+from culturesafe_ext.routing import route_tags
+from culturesafe_ext.routing.classifier import ROUTER_FILE, CultureRouter, file_fingerprint, hf_forward, mean_pooled
+from culturesafe_ext.routing.route_tags import BASE
 
 log = logging.getLogger("culturesafe")
 
@@ -79,7 +80,7 @@ def discover_adapters(folder: str | Path) -> dict[str, Path]:
 
 def _trained_prompt_format(folder: Path) -> str | None:
     """The prompt format ``culturesafe train adapters`` recorded for this folder (older runs: raw)."""
-    from culturesafe_ext.training.adapters import SUMMARY_FILE
+    from culturesafe_ext.data.manifests import ADAPTERS_SUMMARY_FILE as SUMMARY_FILE
 
     path = folder.expanduser() / SUMMARY_FILE
     if not path.is_file():

@@ -2,7 +2,7 @@
 
 Inputs are the task-format prompts of :mod:`.task_items` (what lm-eval sends the model), labelled with
 their culture. Features are the base model's mean-pooled last hidden state; the classifier is
-scikit-learn's ``LogisticRegression`` (see :mod:`culturesafe_ext.models.culture_router`). It is trained
+scikit-learn's ``LogisticRegression`` (see :mod:`culturesafe_ext.routing.classifier`). It is trained
 on the training descriptions' prompts and scored on the held-out descriptions' prompts, so the accuracy
 is on cultures' unseen descriptions. Writes ``OUT/router.json``, ``OUT/router_eval.json`` (accuracy,
 chance, confusion matrix, counts) and the training manifest.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from culturesafe_ext.data import splits
 from culturesafe_ext.data.manifests import ROUTER_EVAL_FILE, SPLIT_FILE
-from culturesafe_ext.models.culture_router import FEATURE, CultureRouter, hf_forward, mean_pooled
+from culturesafe_ext.routing.classifier import FEATURE, CultureRouter, hf_forward, mean_pooled
 from culturesafe_ext.training import task_items
 
 
