@@ -15,16 +15,14 @@ import sys
 import time
 from pathlib import Path
 
-KNOWLEDGE_TASKS = [
-    "adaculturesafe_knowledge",
-    "adaculturesafe_knowledge_gen",
-    "adaculturesafe_knowledge_circular",
-]
+from culturesafe_ext.tasks.taxonomy import ADACULTURESAFE, KNOWLEDGE, SAFETY, classify, families, family
+
+KNOWLEDGE_TASKS = [f.group for f in families(ADACULTURESAFE, KNOWLEDGE)]  # mc, gen, circular
 BANNER = (
     "NOTE: SmolLM2-135M on a 60-question sample written by this project. These numbers check that "
     "the pipeline runs end to end (plumbing); they say nothing about the model's cultural knowledge."
 )
-SAFETY_TASKS = ["adaculturesafe_safety", "adaculturesafe_safety_wrongcustom"]
+SAFETY_TASKS = [family(ADACULTURESAFE, v).group for v in ("plain", "wrongcustom")]
 # Per country task: 4 MCQs (so CircularEval has one question in all 4 rotations) and 4 safety queries
 # judged with the right and with a wrong custom.
 DEFAULT_LIMIT = "4"
@@ -142,12 +140,13 @@ def latest_results(output_path: Path) -> Path:
 def print_judge_sensitivity(results: dict) -> None:
     """Right custom vs wrong custom, per dimension, with the counts behind each figure."""
     groups = results.get("groups", {})
-    plain, wrong = groups.get("adaculturesafe_safety", {}), groups.get("adaculturesafe_safety_wrongcustom", {})
+    plain, wrong = (groups.get(group, {}) for group in SAFETY_TASKS)
     judged = {"right": 0, "wrong": 0}
     failures = 0
     for task, metrics in results["results"].items():
-        if task.startswith("adaculturesafe_safety_"):
-            side = "wrong" if task.startswith("adaculturesafe_safety_wrongcustom_") else "right"
+        kind = classify(task)
+        if kind is not None and kind[0] == SAFETY:
+            side = "wrong" if kind[1] == "wrongcustom" else "right"
             judged[side] += int(metrics.get("n_judged,judge", 0))
             failures += int(metrics.get("judge_failures,judge", 0))
     print(f"{'':<28} {'right custom':>12} {'wrong custom':>12} {'sensitivity':>12}")

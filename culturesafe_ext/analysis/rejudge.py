@@ -16,7 +16,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-SAMPLES_GLOB = "samples_adaculturesafe_safety*.jsonl"
+from culturesafe_ext.tasks.taxonomy import ADACULTURESAFE, family
+
+SAMPLES_GLOB = f"samples_{family(ADACULTURESAFE, 'plain').group}*.jsonl"  # every safety variant's samples
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from culturesafe_ext.analysis.runs import Run, read_jsonl, read_run
+from culturesafe_ext.tasks.taxonomy import ADACULTURESAFE, BENCHMARKS, benchmark_of
 
 TOLERANCE = 1e-9
 MAX_JUDGE_FAILURE_RATE = 0.05  # default of --max-judge-failure-rate: 1 failed judgement in 20 at most
@@ -457,8 +458,9 @@ def _check_task(
     if data.get("versions", {}).get(task) is None:
         out.append(Refusal(where, f"task {task!r}: no task version recorded"))
     metadata = config.get("metadata", {}) or {}
-    prefix = "culturax" if task.startswith("culturax_") else "culturesafe"  # each dataset's own metadata keys
-    source, revision = metadata.get(f"{prefix}_data"), metadata.get(f"{prefix}_revision")
+    benchmark = benchmark_of(task) or BENCHMARKS[ADACULTURESAFE]  # each dataset's own metadata keys
+    data_key, revision_key = benchmark.metadata_key, benchmark.revision_key
+    source, revision = metadata.get(data_key), metadata.get(revision_key)
     if source == "bundled":
         if not policy.allow_bundled:
             out.append(Refusal(where, f"task {task!r}: evaluated on the bundled sample, not the released dataset"))
@@ -466,8 +468,8 @@ def _check_task(
         out.append(
             Refusal(
                 where,
-                f"task {task!r}: dataset revision not recorded (metadata {prefix}_data={source!r}, "
-                f"{prefix}_revision={revision!r}): pass both in --metadata so they are logged",
+                f"task {task!r}: dataset revision not recorded (metadata {data_key}={source!r}, "
+                f"{revision_key}={revision!r}): pass both in --metadata so they are logged",
             )
         )
     samples_path = run.samples_path(task)

@@ -30,10 +30,11 @@ from culturesafe_ext.tasks.judging import (
     summary_problem,
     unpadded,
 )
+from culturesafe_ext.tasks.taxonomy import SAFETY_VARIANTS
 
 log = logging.getLogger("culturesafe")
 
-VARIANTS = ("plain", "elicit", "oracle", "wrongcustom")
+VARIANTS = SAFETY_VARIANTS  # the taxonomy's safety families
 ELICIT_INSTRUCTION = SAFETY_ELICIT_INSTRUCTION  # one definition, beside the grounded prompts
 
 

@@ -31,6 +31,11 @@ class Benchmark:
     env_var: str
     hub_id: str
 
+    @property
+    def revision_key(self) -> str:
+        """The --metadata key that pins the Hub revision (``culturesafe_revision``, ``culturax_revision``)."""
+        return self.metadata_key.replace("_data", "_revision")
+
 
 BENCHMARKS = {
     ADACULTURESAFE: Benchmark(ADACULTURESAFE, "culturesafe_data", "CULTURESAFE_DATA", "culturesafe/adaculturesafe"),
