@@ -62,11 +62,13 @@ class Server:
             self._standin = StandIn(latency=latency, max_requests=1_000_000, max_lifetime=1800).start()
             self.base_url = self._standin.base_url
             return
-        script = REPO / "tests" / "support" / "openai_standin.py"
+        paths = [str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
         self._proc = subprocess.Popen(
-            [sys.executable, str(script), "--latency", str(latency), "--max-lifetime", "1800"],
+            [sys.executable, "-m", "support.openai_standin", "--latency", str(latency), "--max-lifetime", "1800"],
             stdout=subprocess.PIPE,
             text=True,
+            env=env,
         )
         line = self._proc.stdout.readline()
         if not line.startswith("PORT "):

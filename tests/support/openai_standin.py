@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from support.loopback import LoopbackServer
+
 KINDS = (
     "429",
     "500",
@@ -88,8 +90,10 @@ def _fraction(*parts: object) -> float:
     return int(digest[:8], 16) / 0xFFFFFFFF
 
 
-class StandIn:
+class StandIn(LoopbackServer):
     """The server. Use as a context manager: ``with StandIn(latency=0.1) as server: server.base_url``."""
+
+    name = "openai-standin"
 
     def __init__(
         self,
@@ -114,18 +118,9 @@ class StandIn:
         self.answered: Counter[str] = Counter()
         self.faults_served: Counter[str] = Counter()
         self.authorizations: Counter[str | None] = Counter()
-        self.port: int | None = None
+        self._init_server()
         self._total = 0  # requests over the server's lifetime (the max_requests bound; reset() keeps it)
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
 
     @property
     def n_requests(self) -> int:
@@ -151,54 +146,10 @@ class StandIn:
 
     # -- running ---------------------------------------------------------------------------------
 
-    def start(self) -> StandIn:
-        self._thread = threading.Thread(target=self._run, name="openai-standin", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10) or self._error is not None:
-            raise RuntimeError(f"the stand-in did not start: {self._error!r}")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> StandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self.serve())
-        except BaseException as err:  # surfaced by start()
-            self._error = err
-            self._ready.set()
-
-    async def serve(self, port: int = 0, announce: bool = False) -> None:
-        """Serve until stopped, ``max_lifetime`` passes or ``max_requests`` is exceeded."""
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        app = web.Application()
+    def install(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/stats", self._stats)
         self.add_routes(app)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", port, backlog=4096)
-        await site.start()
-        self.port = runner.addresses[0][1]
-        if announce:
-            print(f"PORT {self.port}", flush=True)
-        self._ready.set()
-        try:
-            await asyncio.wait_for(self._stop.wait(), self.max_lifetime)
-        except asyncio.TimeoutError:
-            pass
-        finally:
-            await runner.cleanup()
 
     def add_routes(self, app: web.Application) -> None:
         """More endpoints for a subclass (the batch stand-in adds the files and batches APIs)."""

@@ -26,9 +26,14 @@ from typing import Any
 
 from aiohttp import web
 
+from support.loopback import LoopbackServer
 
-class ServedModel:
+
+class ServedModel(LoopbackServer):
     """``with ServedModel(model_dir) as server: server.base_url`` (``http://127.0.0.1:PORT/v1``)."""
+
+    name = "served-model-standin"
+    client_max_size = 64 * 1024 * 1024
 
     def __init__(self, model_dir: str | Path, max_lifetime: float = 900.0) -> None:
         import torch
@@ -40,58 +45,14 @@ class ServedModel:
         self.counts: Counter[str] = Counter()  # requests per endpoint and kind
         self.generations: list[str] = []
         self.seeds: list[Any] = []  # the ``seed`` of every generation request, as received
-        self.port: int | None = None
+        self._init_server()
         self._compute = threading.Lock()  # one model call at a time (torch threads are shared)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
 
     # -- running ---------------------------------------------------------------------------------
 
-    def __enter__(self) -> ServedModel:
-        self._thread = threading.Thread(target=self._run, name="served-model-standin", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(30) or self._error is not None:
-            raise RuntimeError(f"the served-model stand-in did not start: {self._error!r}")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as err:  # surfaced by __enter__
-            self._error = err
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def install(self, app: web.Application) -> None:
         app.router.add_post("/v1/completions", self._completions)
         app.router.add_post("/v1/chat/completions", self._chat)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
-        await site.start()
-        self.port = runner.addresses[0][1]
-        self._ready.set()
-        try:
-            await asyncio.wait_for(self._stop.wait(), self.max_lifetime)
-        except asyncio.TimeoutError:
-            pass
-        finally:
-            await runner.cleanup()
 
     # -- handlers --------------------------------------------------------------------------------
 
