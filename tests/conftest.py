@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.lm_eval_run import OFFLINE_ENV, run_lm_eval
+from support.tiny_models import tiny_causal_lm
+
+__all__ = ["OFFLINE_ENV", "run_lm_eval"]  # the test modules' `from conftest import ...` keeps working
 
 REPO = Path(__file__).resolve().parent.parent
 UPSTREAM = REPO.parent / "shared" / "upstream"
-OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -55,42 +55,11 @@ def demo_model() -> Path:
 def tiny_model(demo_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer random Llama with the demo model's real tokenizer: fast, and a real HF folder."""
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(demo_model)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
     folder = tmp_path_factory.mktemp("tiny") / "tiny-llama"
-    LlamaForCausalLM(config).save_pretrained(folder)
+    tiny_causal_lm(tokenizer).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
-
-
-def run_lm_eval(args: list[str], tmp_path: Path, env: dict | None = None, timeout: int = 900) -> dict:
-    """Run the real ``lm_eval`` CLI of this venv in a subprocess; return the parsed results JSON."""
-    out = tmp_path / "lm_eval_out"
-    command = [str(Path(sys.executable).parent / "lm_eval"), "run", *args, "--output_path", str(out)]
-    done = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **OFFLINE_ENV, **(env or {})},
-    )
-    assert done.returncode == 0, f"lm_eval failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-6000:]}"
-    results = sorted(out.rglob("results_*.json"))
-    assert results, f"no results file under {out}"
-    data = json.loads(results[-1].read_text())
-    data["_dir"] = str(results[-1].parent)
-    data["_stdout"] = done.stdout
-    return data

@@ -1,6 +1,7 @@
 """Judging at scale through the real lm_eval CLI: the Batch API backend, usage and cost, judge panels.
 
-Judges are stand-in servers on 127.0.0.1 (chat completions, and the files and batches APIs).
+Judges are stand-in servers on 127.0.0.1 (chat completions, and the files and batches APIs). The three
+scenarios are independent, so the module fixture starts their lm_eval runs side by side.
 """
 
 from __future__ import annotations
@@ -9,15 +10,15 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import krippendorff
 import numpy as np
 import pytest
-from conftest import OFFLINE_ENV, run_lm_eval
 from support.batch_standin import BatchStandIn
+from support.lm_eval_run import BIN, OFFLINE_ENV, culturesafe, lm_eval_args, run_lm_eval, side_by_side
 from support.openai_standin import StandIn, expected_score
 
 pytestmark = pytest.mark.e2e
@@ -26,21 +27,7 @@ PRICE = {"input": 1.25, "output": 5.0}
 
 
 def args(model: Path, judge: dict, limit: int = 4) -> list[str]:
-    return [
-        "--model",
-        "hf",
-        "--model_args",
-        f"pretrained={model}",
-        "--tasks",
-        TASK,
-        "--limit",
-        str(limit),
-        "--metadata",
-        json.dumps({"culturesafe_data": "bundled", "judge": judge}),
-        "--gen_kwargs",
-        "max_gen_toks=8",
-        "--log_samples",
-    ]
+    return lm_eval_args(model, TASK, {"culturesafe_data": "bundled", "judge": judge}, limit=limit, max_gen_toks=8)
 
 
 def batch_judge(server: BatchStandIn, tmp_path: Path, **extra) -> dict:
@@ -66,36 +53,22 @@ def verdicts(run: dict, dimension: str) -> list[dict]:
     return [json.loads(e)[dimension] for row in samples(run) for e in row["filtered_resps"][0]]
 
 
-def test_batch_backend_expired_batch_line_errors_and_cost(tiny_model: Path, tmp_path: Path) -> None:
+def expired_run(model: Path, tmp_path: Path) -> dict:
     # every awareness line fails at the line level; the first batch expires with half its lines done
     with BatchStandIn(expire_first=1, line_error_match="AWARENESS: The awareness") as server:
         judge = batch_judge(server, tmp_path, price_per_million=PRICE)
-        run = run_lm_eval(args(tiny_model, judge), tmp_path)
+        run = run_lm_eval(args(model, judge), tmp_path)
         statuses = [b["status"] for b in server.batches.values()]
         first, second = (len(server.files[b["input_file_id"]].splitlines()) for b in server.batches.values())
-    assert statuses == ["expired", "completed"] and (first, second) == (8, 4)  # only the missing half again
-    metrics = run["results"][TASK]
-    assert metrics["n_judged,judge"] == 4 and metrics["judge_failures,judge"] == 4
-    aware = verdicts(run, "awareness")
-    assert all(v["score"] is None and "HTTP 400" in v["error"] and "flagged" in v["error"] for v in aware)
-    respect = verdicts(run, "respectfulness")
-    assert all(v["score"] is not None and v["usage"]["prompt_tokens"] > 0 for v in respect)
-    prompt = sum(v["usage"]["prompt_tokens"] for v in respect)
-    completion = sum(v["usage"]["completion_tokens"] for v in respect)
-    assert metrics["judge_prompt_tokens,judge"] == prompt and metrics["judge_new_prompt_tokens,judge"] == prompt
-    assert metrics["judge_completion_tokens,judge"] == completion
-    assert metrics["judge_cost,judge"] == pytest.approx((prompt * 1.25 + completion * 5.0) / 1e6)
+    return {"run": run, "statuses": statuses, "lines": (first, second)}
 
 
-def test_batch_backend_killed_while_polling_resumes_the_same_batch(tiny_model: Path, tmp_path: Path) -> None:
+def killed_then_resumed(model: Path, tmp_path: Path) -> dict:
+    """The first run is killed while it polls a held batch; the second resumes it (checks in between included)."""
     with BatchStandIn() as server:
         server.hold()  # batches stay in_progress: the first run is killed while it polls
         out = tmp_path / "killed"
-        command = [
-            str(Path(sys.executable).parent / "lm_eval"),
-            "run",
-            *args(tiny_model, batch_judge(server, tmp_path)),
-        ]
+        command = [str(BIN / "lm_eval"), "run", *args(model, batch_judge(server, tmp_path))]
         with open(tmp_path / "killed.log", "w") as log:
             proc = subprocess.Popen(
                 [*command, "--output_path", str(out)],
@@ -115,11 +88,10 @@ def test_batch_backend_killed_while_polling_resumes_the_same_batch(tiny_model: P
         assert server.uploads == 1 and len(server.batches) == 1
         [state] = (tmp_path / "batches").glob("*.json")
         server.release()
-        run = run_lm_eval(args(tiny_model, batch_judge(server, tmp_path)), tmp_path)
+        run = run_lm_eval(args(model, batch_judge(server, tmp_path)), tmp_path)
         assert server.uploads == 1 and len(server.batches) == 1  # no second batch was paid for
         assert not state.exists()
-    metrics = run["results"][TASK]
-    assert metrics["n_judged,judge"] == 8 and metrics["judge_failures,judge"] == 0
+    return run
 
 
 def other_judge(messages: list[dict]) -> str:
@@ -128,45 +100,86 @@ def other_judge(messages: list[dict]) -> str:
     return json.dumps({"score": score if score % 3 else min(10, score + 2)})
 
 
-def test_panel_of_two_judges_mean_alpha_and_a_cached_rerun(tiny_model: Path, tmp_path: Path) -> None:
-    with StandIn() as first, StandIn(responder=other_judge) as second:
-        panel = {
-            "judges": [
-                {"backend": "openai", "model": "judge-a", "base_url": first.base_url, "price_per_million": PRICE},
-                {"backend": "openai", "model": "judge-b", "base_url": second.base_url},
-            ],
-            "cache_path": str(tmp_path / "panel.sqlite"),
-            "progress": False,
-        }
-        run = run_lm_eval(args(tiny_model, panel, limit=6), tmp_path / "one")
-        assert first.n_requests == 12 and second.n_requests == 12
-        first.reset()
-        second.reset()
-        again = run_lm_eval(args(tiny_model, panel, limit=6), tmp_path / "two")
-        assert first.n_requests == 0 and second.n_requests == 0  # every judge answered from its cache
-        # `culturesafe judge` with the same two judges, repeated --judge: the same panel, all from cache
-        shared = {k: v for k, v in panel.items() if k != "judges"}
-        done = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "culturesafe"),
-                "judge",
-                run["_dir"],
-                *[x for j in panel["judges"] for x in ("--judge", json.dumps({**shared, **j}))],
-            ],
-            capture_output=True,
-            text=True,
-            env={**os.environ, **OFFLINE_ENV},
-            timeout=600,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        assert first.n_requests == 0 and second.n_requests == 0
-        assert "Krippendorff's alpha respectfulness" in done.stdout
-        rejudged = json.loads((Path(run["_dir"]) / "rejudge.json").read_text())
-        from culturesafe_ext.cli import main  # the panel's settings as one --judge stand for its two judges
+def panel_runs(model: Path, tmp_path: Path, first: StandIn, second: StandIn) -> dict:
+    """A run judged by a panel of two, the same run again (all from cache), and `culturesafe judge` on it."""
+    panel = {
+        "judges": [
+            {"backend": "openai", "model": "judge-a", "base_url": first.base_url, "price_per_million": PRICE},
+            {"backend": "openai", "model": "judge-b", "base_url": second.base_url},
+        ],
+        "cache_path": str(tmp_path / "panel.sqlite"),
+        "progress": False,
+    }
+    run = run_lm_eval(args(model, panel, limit=6), tmp_path / "one")
+    requests = {"first_run": (first.n_requests, second.n_requests)}
+    first.reset()
+    second.reset()
+    again = run_lm_eval(args(model, panel, limit=6), tmp_path / "two")
+    requests["cached_run"] = (first.n_requests, second.n_requests)
+    # `culturesafe judge` with the same two judges, repeated --judge: the same panel, all from cache
+    shared = {k: v for k, v in panel.items() if k != "judges"}
+    judges = [x for j in panel["judges"] for x in ("--judge", json.dumps({**shared, **j}))]
+    done = culturesafe("judge", run["_dir"], *judges)
+    requests["rejudge"] = (first.n_requests, second.n_requests)
+    return {"panel": panel, "run": run, "again": again, "done": done, "requests": requests}
 
-        assert main(["judge", run["_dir"], "--judge", json.dumps(panel), "--out", str(tmp_path / "r.json")]) == 0
-        assert first.n_requests == 0 and second.n_requests == 0
-        assert json.loads((tmp_path / "r.json").read_text())["panel"] == rejudged["panel"]
+
+@pytest.fixture(scope="module")
+def panel_judges():
+    with StandIn() as first, StandIn(responder=other_judge) as second:
+        yield first, second
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory, panel_judges) -> dict[str, Future]:
+    jobs = {
+        "panel": lambda: panel_runs(tiny_model, tmp_path_factory.mktemp("panel"), *panel_judges),
+        "killed": lambda: killed_then_resumed(tiny_model, tmp_path_factory.mktemp("killed")),
+        "expired": lambda: expired_run(tiny_model, tmp_path_factory.mktemp("expired")),
+    }
+    return side_by_side(jobs)
+
+
+def test_batch_backend_expired_batch_line_errors_and_cost(runs: dict[str, Future]) -> None:
+    out = runs["expired"].result()
+    run, statuses, (first, second) = out["run"], out["statuses"], out["lines"]
+    assert statuses == ["expired", "completed"] and (first, second) == (8, 4)  # only the missing half again
+    metrics = run["results"][TASK]
+    assert metrics["n_judged,judge"] == 4 and metrics["judge_failures,judge"] == 4
+    aware = verdicts(run, "awareness")
+    assert all(v["score"] is None and "HTTP 400" in v["error"] and "flagged" in v["error"] for v in aware)
+    respect = verdicts(run, "respectfulness")
+    assert all(v["score"] is not None and v["usage"]["prompt_tokens"] > 0 for v in respect)
+    prompt = sum(v["usage"]["prompt_tokens"] for v in respect)
+    completion = sum(v["usage"]["completion_tokens"] for v in respect)
+    assert metrics["judge_prompt_tokens,judge"] == prompt and metrics["judge_new_prompt_tokens,judge"] == prompt
+    assert metrics["judge_completion_tokens,judge"] == completion
+    assert metrics["judge_cost,judge"] == pytest.approx((prompt * 1.25 + completion * 5.0) / 1e6)
+
+
+def test_batch_backend_killed_while_polling_resumes_the_same_batch(runs: dict[str, Future]) -> None:
+    run = runs["killed"].result()
+    metrics = run["results"][TASK]
+    assert metrics["n_judged,judge"] == 8 and metrics["judge_failures,judge"] == 0
+
+
+def test_panel_of_two_judges_mean_alpha_and_a_cached_rerun(
+    runs: dict[str, Future], panel_judges: tuple[StandIn, StandIn], tmp_path: Path
+) -> None:
+    first, second = panel_judges
+    out = runs["panel"].result()
+    panel, run, again, done, requests = out["panel"], out["run"], out["again"], out["done"], out["requests"]
+    assert requests["first_run"] == (12, 12)
+    assert requests["cached_run"] == (0, 0)  # every judge answered from its cache
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert requests["rejudge"] == (0, 0)
+    assert "Krippendorff's alpha respectfulness" in done.stdout
+    rejudged = json.loads((Path(run["_dir"]) / "rejudge.json").read_text())
+    from culturesafe_ext.cli import main  # the panel's settings as one --judge stand for its two judges
+
+    assert main(["judge", run["_dir"], "--judge", json.dumps(panel), "--out", str(tmp_path / "r.json")]) == 0
+    assert first.n_requests == 0 and second.n_requests == 0
+    assert json.loads((tmp_path / "r.json").read_text())["panel"] == rejudged["panel"]
     metrics = run["results"][TASK]
     for dimension in ("respectfulness", "awareness"):
         rows = verdicts(run, dimension)

@@ -11,11 +11,11 @@ import pytest
 import torch
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
+from support.tiny_models import tiny_causal_lm
 from transformers import (
     AutoTokenizer,
     GPT2Config,
     GPT2LMHeadModel,
-    LlamaConfig,
     LlamaForCausalLM,
     OPTConfig,
     OPTForCausalLM,
@@ -94,33 +94,7 @@ def word_id(tokenizer_dir: Path) -> int:
 def tiny(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path, word_id: int, layout: str) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     torch.manual_seed(0)
-    if layout == "llama":
-        model = LlamaForCausalLM(
-            LlamaConfig(
-                vocab_size=len(tokenizer),
-                hidden_size=32,
-                intermediate_size=64,
-                num_hidden_layers=2,
-                num_attention_heads=2,
-                num_key_value_heads=2,
-                max_position_embeddings=512,
-                bos_token_id=tokenizer.bos_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-            )
-        )
-    else:
-        model = GPT2LMHeadModel(
-            GPT2Config(
-                vocab_size=len(tokenizer),
-                n_embd=32,
-                n_inner=64,
-                n_layer=2,
-                n_head=2,
-                n_positions=512,
-                bos_token_id=tokenizer.bos_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-            )
-        )
+    model = tiny_causal_lm(tokenizer, layout, max_positions=512)
     plant(model, word_id)
     folder = tmp_path_factory.mktemp(layout) / f"planted-{layout}"
     model.save_pretrained(folder)

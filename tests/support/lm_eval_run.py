@@ -1,0 +1,113 @@
+"""The one way tests start this venv's real ``lm_eval`` and ``culturesafe`` CLIs in subprocesses.
+
+Why one module: every end-to-end test pays ~7 s of start-up per ``lm_eval`` process (imports, then lm-eval's
+TaskManager indexing every task YAML). Tests share a run where they can (module fixtures, several tasks in one
+``--tasks``) and start independent runs side by side with :func:`side_by_side`: start-up is single-threaded, so
+two cores finish two runs in about the time of one. Each run is still the real CLI in its own process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+BIN = Path(sys.executable).parent
+T = TypeVar("T")
+
+
+def lm_eval_args(
+    model: Path | str,
+    tasks: str | Iterable[str],
+    metadata: dict | None = None,
+    *,
+    limit: int | None = None,
+    max_gen_toks: int | None = None,
+    batch_size: int | None = None,
+    model_type: str = "hf",
+    model_args: str = "",
+    log_samples: bool = True,
+    extra: Iterable[str] = (),
+) -> list[str]:
+    """``lm_eval run`` arguments for ``model`` on ``tasks``; ``model_args`` are appended after ``pretrained=``."""
+    pretrained = f"pretrained={model}" + (f",{model_args}" if model_args else "")
+    names = tasks if isinstance(tasks, str) else ",".join(tasks)
+    args = ["--model", model_type, "--model_args", pretrained, "--tasks", names]
+    if limit is not None:
+        args += ["--limit", str(limit)]
+    if metadata is not None:
+        args += ["--metadata", json.dumps(metadata)]
+    if batch_size is not None:
+        args += ["--batch_size", str(batch_size)]
+    if max_gen_toks is not None:
+        args += ["--gen_kwargs", f"max_gen_toks={max_gen_toks}"]
+    if log_samples:
+        args.append("--log_samples")
+    return [*args, *extra]
+
+
+def _env(env: dict | None, base: dict | None = None) -> dict:
+    return {**(os.environ if base is None else base), **OFFLINE_ENV, **(env or {})}
+
+
+def lm_eval_raw(
+    args: list[str], out: Path, env: dict | None = None, timeout: int = 900, base_env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """``lm_eval run ARGS --output_path OUT``, whatever its exit code (for tests of failures).
+
+    The child gets ``base_env`` (default: this process's environment) + offline settings + ``env``.
+    """
+    command = [str(BIN / "lm_eval"), "run", *args, "--output_path", str(out)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=_env(env, base_env))
+
+
+def read_results(out: Path) -> dict:
+    """The newest results JSON under ``out``, with ``_dir`` (its folder) added."""
+    results = sorted(out.rglob("results_*.json"))
+    assert results, f"no results file under {out}"
+    data = json.loads(results[-1].read_text())
+    data["_dir"] = str(results[-1].parent)
+    return data
+
+
+def run_lm_eval(args: list[str], tmp_path: Path, env: dict | None = None, timeout: int = 900) -> dict:
+    """Run the real ``lm_eval`` CLI of this venv in a subprocess; return the parsed results JSON."""
+    out = tmp_path / "lm_eval_out"
+    done = lm_eval_raw(args, out, env, timeout)
+    assert done.returncode == 0, f"lm_eval failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-6000:]}"
+    data = read_results(out)
+    data["_stdout"] = done.stdout
+    return data
+
+
+def samples(run: dict, task: str) -> list[dict]:
+    """The logged samples of ``task`` in a run's folder (exactly one samples file)."""
+    [path] = Path(run["_dir"]).glob(f"samples_{task}_*.jsonl")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def culturesafe(*args: object, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """The installed ``culturesafe`` CLI in a subprocess."""
+    command = [str(BIN / "culturesafe"), *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, env=_env(env), timeout=timeout)
+
+
+def workers() -> int:
+    """Runs side by side: one per core, at most two (each run also wants some memory)."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def side_by_side(jobs: dict[str, Callable[[], T]]) -> dict[str, Future[T]]:
+    """Start independent jobs (each one or more CLI runs) on :func:`workers` threads; wait for all of them.
+
+    Returns futures, so a job that failed fails only the test that calls ``.result()`` on it.
+    """
+    with ThreadPoolExecutor(workers(), thread_name_prefix="lm_eval") as pool:
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+    return futures
