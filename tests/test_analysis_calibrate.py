@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import krippendorff
 import numpy as np
 import pytest
-from conftest import OFFLINE_ENV, run_lm_eval
 from scipy.stats import kendalltau, spearmanr
 from sklearn.metrics import cohen_kappa_score
+from support.lm_eval_run import culturesafe, lm_eval_args, run_lm_eval
 from support.openai_standin import StandIn
 
 from culturesafe_ext.analysis.runs import read_samples
@@ -33,25 +30,13 @@ BOB = [(8, 3), (3, 1), (9, 7), (4, 5), (8, 5), (2, 1), (6, 6), (5, 3), (9, 8), (
 CARL = [(7, 4), (2, 2), (10, 6), (5, 4), (7, 4), (1, 2), (7, 7), (4, 2), (10, 9), (2, 3), (7, 5), (6, 4)]
 
 
-def culturesafe(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "culturesafe"), *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **OFFLINE_ENV},
-        timeout=600,
-    )
-
-
 @pytest.fixture(scope="module")
 def run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("calibrate_run")
     with StandIn(max_lifetime=600) as server:
         judge = {"backend": "openai", "model": "standin", "base_url": server.base_url, "progress": False}
         judge["cache_path"] = str(tmp / "judge.sqlite")
-        args = ["--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks", ",".join(TASKS)]
-        args += ["--metadata", json.dumps({"culturesafe_data": "bundled", "judge": judge})]
-        args += ["--gen_kwargs", "max_gen_toks=4", "--log_samples"]
+        args = lm_eval_args(tiny_model, TASKS, {"culturesafe_data": "bundled", "judge": judge}, max_gen_toks=4)
         return Path(run_lm_eval(args, tmp)["_dir"]).parent
 
 

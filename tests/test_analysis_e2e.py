@@ -6,15 +6,12 @@ The report is opened in a real headless browser (Debian's chromium + chromium-dr
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import OFFLINE_ENV, run_lm_eval
 from support.lm_eval_files import knowledge_rows, safety_rows, write_run
+from support.lm_eval_run import culturesafe, lm_eval_args, run_lm_eval
 from support.openai_standin import StandIn
 
 from culturesafe_ext.analysis.validate import validate
@@ -27,16 +24,6 @@ TASKS = [
 ]
 
 
-def culturesafe(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "culturesafe"), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **OFFLINE_ENV},
-        timeout=300,
-    )
-
-
 @pytest.fixture(scope="module")
 def run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A complete run (no --limit) of three China tasks on the bundled sample, judged by the stand-in."""
@@ -44,9 +31,7 @@ def run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     with StandIn(max_lifetime=600) as server:
         judge = {"backend": "openai", "model": "standin", "base_url": server.base_url}
         judge |= {"cache_path": str(tmp / "judge.sqlite"), "progress": False}
-        args = ["--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks", ",".join(TASKS)]
-        args += ["--metadata", json.dumps({"culturesafe_data": "bundled", "judge": judge})]
-        args += ["--gen_kwargs", "max_gen_toks=4", "--log_samples"]
+        args = lm_eval_args(tiny_model, TASKS, {"culturesafe_data": "bundled", "judge": judge}, max_gen_toks=4)
         return run_lm_eval(args, tmp)
 
 

@@ -2,20 +2,20 @@
 
 One real lm_eval run (tiny model, stand-in judge on 127.0.0.1, bundled sample) is copied and edited the
 way a forger would: every count, metric, aggregate and hash recomputed after the edit (:func:`reseal`),
-so only the new checks can catch it. Two more real runs have a judge that failed on most answers.
+so only the new checks can catch it. Two more real runs have a judge that failed on most answers; the
+three runs are made side by side.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
-from conftest import OFFLINE_ENV, run_lm_eval
+from support.lm_eval_run import culturesafe, lm_eval_args, lm_eval_raw, run_lm_eval, side_by_side
 from support.openai_standin import Fault, StandIn
 
 from culturesafe_ext.analysis import cli as analysis_cli
@@ -28,10 +28,11 @@ SAFETY, KNOWLEDGE = "adaculturesafe_safety_china", "adaculturesafe_knowledge_chi
 TASKS = (SAFETY, KNOWLEDGE)
 
 
-def lm_eval_args(model: Path, judge: dict, tasks: tuple[str, ...]) -> list[str]:
-    args = ["--model", "hf", "--model_args", f"pretrained={model}", "--tasks", ",".join(tasks)]
-    args += ["--metadata", json.dumps({"culturesafe_data": "bundled", "judge": judge})]
-    return args + ["--gen_kwargs", "max_gen_toks=4", "--log_samples"]
+def judged_args(model: Path, judge: dict, tasks: tuple[str, ...]) -> list[str]:
+    return lm_eval_args(model, tasks, {"culturesafe_data": "bundled", "judge": judge}, max_gen_toks=4)
+
+
+FAILING = {"prose80": (Fault("prose", rate=0.8), 6), "500all": (Fault("500", rate=1.0), 0)}
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +41,34 @@ def standin():
         yield server
 
 
-@pytest.fixture(scope="module")
-def run(tiny_model: Path, standin: StandIn, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def clean_run(model: Path, standin: StandIn, tmp: Path) -> Path:
     """The clean run; the stand-in stays up for the module, so a spot check can reach the judge."""
-    tmp = tmp_path_factory.mktemp("validate_run")
     judge = {"backend": "openai", "model": "standin", "base_url": standin.base_url, "progress": False}
     judge["cache_path"] = str(tmp / "judge.sqlite")
-    return Path(run_lm_eval(lm_eval_args(tiny_model, judge, TASKS), tmp)["_dir"]).parent
+    return Path(run_lm_eval(judged_args(model, judge, TASKS), tmp)["_dir"]).parent
+
+
+def failing_run(model: Path, tmp_path: Path, fault: Fault, retries: int) -> tuple[subprocess.CompletedProcess, Path]:
+    """A run whose judge fails on most answers (lm_eval may exit 3 on it: every judged metric NaN)."""
+    with StandIn(faults=[fault], max_lifetime=600) as server:
+        judge = {"backend": "openai", "model": "standin", "base_url": server.base_url, "progress": False}
+        judge |= {"cache_path": str(tmp_path / "judge.sqlite"), "max_retries": retries}
+        out = tmp_path / "lm_eval_out"
+        return lm_eval_raw(judged_args(model, judge, (SAFETY,)), out, timeout=600), out
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_model: Path, standin: StandIn, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Future]:
+    """The clean run and the two failing ones, side by side."""
+    jobs = {"clean": lambda: clean_run(tiny_model, standin, tmp_path_factory.mktemp("validate_run"))}
+    for name, (fault, retries) in FAILING.items():
+        jobs[name] = lambda f=fault, r=retries, n=name: failing_run(tiny_model, tmp_path_factory.mktemp(n), f, r)
+    return side_by_side(jobs)
+
+
+@pytest.fixture(scope="module")
+def run(runs: dict[str, Future]) -> Path:
+    return runs["clean"].result()
 
 
 def refusals(folder: Path, **policy) -> str:
@@ -109,14 +131,7 @@ def copy(run: Path, tmp_path: Path, name: str) -> Path:
 # --- the tests -----------------------------------------------------------------------------------------
 def test_the_clean_run_is_accepted_by_the_cli_with_a_flag_for_the_uncalibrated_judge(run: Path) -> None:
     groups = [arg for task in TASKS for arg in ("--group", task)]
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "culturesafe"), "leaderboard", "validate", str(run), "--allow-bundled"]
-        + groups,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **OFFLINE_ENV},
-        timeout=300,
-    )
+    done = culturesafe("leaderboard", "validate", run, "--allow-bundled", *groups, timeout=300)
     assert done.returncode == 0 and "ACCEPTED" in done.stdout, done.stdout + done.stderr[-3000:]
     assert "FLAG:" in done.stdout and "judge not calibrated: no judge card for openai:standin" in done.stdout
     assert analysis_cli.MAX_JUDGE_FAILURE_RATE == MAX_JUDGE_FAILURE_RATE == 0.05
@@ -194,23 +209,10 @@ def test_an_aggregate_inflated_with_its_metric_entry_removed(run: Path, tmp_path
     assert f"task {SAFETY!r}: configs lists metrics ['awareness'," in found
 
 
-@pytest.mark.parametrize(
-    ("fault", "retries"), [(Fault("prose", rate=0.8), 6), (Fault("500", rate=1.0), 0)], ids=["prose80", "500all"]
-)
-def test_runs_whose_judge_failed_on_most_answers(tiny_model: Path, tmp_path: Path, fault: Fault, retries: int) -> None:
+@pytest.mark.parametrize("case", list(FAILING))
+def test_runs_whose_judge_failed_on_most_answers(case: str, runs: dict[str, Future]) -> None:
     """lm_eval itself may exit non-zero on such a run (all judged metrics NaN), but it writes results and samples."""
-    with StandIn(faults=[fault], max_lifetime=600) as server:
-        judge = {"backend": "openai", "model": "standin", "base_url": server.base_url, "progress": False}
-        judge |= {"cache_path": str(tmp_path / "judge.sqlite"), "max_retries": retries}
-        out = tmp_path / "lm_eval_out"
-        command = [str(Path(sys.executable).parent / "lm_eval"), "run", *lm_eval_args(tiny_model, judge, (SAFETY,))]
-        done = subprocess.run(
-            [*command, "--output_path", str(out)],
-            capture_output=True,
-            text=True,
-            env={**os.environ, **OFFLINE_ENV},
-            timeout=600,
-        )
+    done, out = runs[case].result()
     [results] = out.rglob("results_*.json")
     assert done.returncode in (0, 3), done.stderr[-3000:]  # 3: the judge failed on every answer (said so)
     data = {**json.loads(results.read_text()), "_dir": str(results.parent)}

@@ -47,12 +47,14 @@ def write(folder: Path, name: str, data: object) -> Path:
     return path
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "culturesafe_ext.cli", *args], capture_output=True, text=True)
+def build(src: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    """``culturesafe build adaculturesafe --source SRC --out OUT EXTRA...`` in a subprocess."""
+    command = [sys.executable, "-m", "culturesafe_ext.cli", "build", "adaculturesafe", "--source", str(src)]
+    return subprocess.run([*command, "--out", str(out), *extra], capture_output=True, text=True)
 
 
 def test_real_release_counts(upstream_adaculturesafe: Path, tmp_path: Path) -> None:
-    done = cli("build", "adaculturesafe", "--source", str(upstream_adaculturesafe), "--out", str(tmp_path / "d"))
+    done = build(upstream_adaculturesafe, tmp_path / "d")
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "d" / "build_report.json").read_text())
     totals = {
@@ -146,7 +148,7 @@ BAD_CASES = {
 def test_bad_records_name_file_record_field(case: str, tmp_path: Path) -> None:
     data, field, message = BAD_CASES[case]
     write(tmp_path / "src", CHINA, data)
-    done = cli("build", "adaculturesafe", "--source", str(tmp_path / "src"), "--out", str(tmp_path / "out"))
+    done = build(tmp_path / "src", tmp_path / "out")
     assert done.returncode == 1
     assert f"{CHINA}: record 'k-item_1-0': field '{field}'" in done.stderr and message in done.stderr
 
@@ -159,7 +161,7 @@ def test_invalid_json_and_encoding_name_the_file(tmp_path: Path) -> None:
         json.dumps({"k-item_1-0": record(Location="Espa\u00f1a")}, ensure_ascii=False).encode("cp1252")
     )
     (src / "not a tuple.json").write_text("{}", encoding="utf-8")
-    done = cli("build", "adaculturesafe", "--source", str(src), "--out", str(tmp_path / "out"))
+    done = build(src, tmp_path / "out")
     assert done.returncode == 1
     assert f"{CHINA}: record '-': field 'json': invalid JSON at line 1" in done.stderr
     assert "'Spain', 'ES', 'ESP', '724', '是').json: record '-': field 'encoding': not UTF-8" in done.stderr
@@ -173,15 +175,7 @@ def test_skip_invalid_writes_rejects_and_balances_counts(tmp_path: Path) -> None
         "k-item_3-0": record(),
     }
     write(tmp_path / "src", CHINA, data)
-    done = cli(
-        "build",
-        "adaculturesafe",
-        "--source",
-        str(tmp_path / "src"),
-        "--out",
-        str(tmp_path / "out"),
-        "--skip-invalid",
-    )
+    done = build(tmp_path / "src", tmp_path / "out", "--skip-invalid")
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "out" / "build_report.json").read_text())["countries"]["China"]
     assert report["descriptions"] == {"read": 3, "written": 2, "rejected": 1}
@@ -201,17 +195,7 @@ def test_skip_invalid_writes_rejects_and_balances_counts(tmp_path: Path) -> None
 
 def test_push_dry_run_lists_the_folder(tmp_path: Path) -> None:
     write(tmp_path / "src", CHINA, {"k-item_1-0": record()})
-    done = cli(
-        "build",
-        "adaculturesafe",
-        "--source",
-        str(tmp_path / "src"),
-        "--out",
-        str(tmp_path / "out"),
-        "--push",
-        "someone/adaculturesafe",
-        "--dry-run",
-    )
+    done = build(tmp_path / "src", tmp_path / "out", "--push", "someone/adaculturesafe", "--dry-run")
     assert done.returncode == 0, done.stderr
     assert "would upload 6 files to https://huggingface.co/datasets/someone/adaculturesafe" in done.stdout
     assert push_to_hub(tmp_path / "out", "x/y", dry_run=True) == [

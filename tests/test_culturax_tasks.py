@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_lm_eval
+from support.lm_eval_run import lm_eval_args, run_lm_eval
 from support.openai_standin import Fault, StandIn, prompt_text
 
 from culturesafe_ext.parsing import parse_choice, parse_flags
@@ -178,24 +178,7 @@ def test_lm_eval_group_run_with_the_standin_judge(tiny_model: Path, tmp_path: Pa
             "cache_path": str(tmp_path / "judge.sqlite"),
         }
         meta = {"culturax_data": "bundled", "judge": judge}
-        run = run_lm_eval(
-            [
-                "--model",
-                "hf",
-                "--model_args",
-                f"pretrained={tiny_model}",
-                "--tasks",
-                "culturax",
-                "--limit",
-                "1",
-                "--metadata",
-                json.dumps(meta),
-                "--gen_kwargs",
-                "max_gen_toks=6",
-                "--log_samples",
-            ],
-            tmp_path,
-        )
+        run = run_lm_eval(lm_eval_args(tiny_model, "culturax", meta, limit=1, max_gen_toks=6), tmp_path)
         served = server.faults_served.get("garbage", 0)
     results = run["results"]
     domain_tasks = [t for t in results if t.startswith("culturax_")]

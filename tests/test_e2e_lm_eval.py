@@ -1,47 +1,54 @@
-"""End to end: the real ``lm_eval`` CLI in a subprocess, against the installed package, no --include_path."""
+"""End to end: the real ``lm_eval`` CLI in a subprocess, against the installed package, no --include_path.
+
+The module's three lm_eval processes are independent and start side by side.
+"""
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
-from conftest import run_lm_eval
+from support.lm_eval_run import BIN, lm_eval_args, run_lm_eval, samples, side_by_side
 
 from culturesafe_ext.parsing import parse_choice_letter
 
 pytestmark = pytest.mark.e2e
 
 
-def samples(run: dict, task: str) -> list[dict]:
-    [path] = Path(run["_dir"]).glob(f"samples_{task}_*.jsonl")
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def test_three_scoring_families_on_the_real_release(built_upstream: Path, tiny_model: Path, tmp_path: Path) -> None:
+def release_run(built_upstream: Path, tiny_model: Path, tmp_path: Path) -> dict:
     tasks = "adaculturesafe_knowledge_china,adaculturesafe_knowledge_gen_china,adaculturesafe_knowledge_circular_china"
-    run = run_lm_eval(
-        [
-            "--model",
-            "hf",
-            "--model_args",
-            f"pretrained={tiny_model}",
-            "--tasks",
-            tasks,
-            "--limit",
-            "12",
-            "--metadata",
-            json.dumps({"culturesafe_data": str(built_upstream)}),
-            "--log_samples",
-            "--batch_size",
-            "4",
-            "--gen_kwargs",
-            "max_gen_toks=8",
-        ],
-        tmp_path,
-    )
+    metadata = {"culturesafe_data": str(built_upstream)}
+    return run_lm_eval(lm_eval_args(tiny_model, tasks, metadata, limit=12, batch_size=4, max_gen_toks=8), tmp_path)
+
+
+def demo_groups_run(demo_model: Path, tmp_path: Path) -> dict:
+    tasks = "adaculturesafe_knowledge,adaculturesafe_knowledge_gen"
+    metadata = {"culturesafe_data": "bundled"}
+    args = lm_eval_args(demo_model, tasks, metadata, limit=4, batch_size=8, model_args="dtype=float32")
+    return run_lm_eval([*args, "--apply_chat_template"], tmp_path)
+
+
+def ls_tasks() -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "lm_eval"), "ls", "tasks"], capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def runs(
+    built_upstream: Path, tiny_model: Path, demo_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Future]:
+    """The module's three lm_eval processes, side by side."""
+    jobs = {
+        "demo": lambda: demo_groups_run(demo_model, tmp_path_factory.mktemp("demo")),
+        "release": lambda: release_run(built_upstream, tiny_model, tmp_path_factory.mktemp("release")),
+        "ls": ls_tasks,
+    }
+    return side_by_side(jobs)
+
+
+def test_three_scoring_families_on_the_real_release(built_upstream: Path, runs: dict[str, Future]) -> None:
+    run = runs["release"].result()
     results = run["results"]
     mc = results["adaculturesafe_knowledge_china"]
     assert {"acc,none", "acc_norm,none", "acc_by_description,none"} <= set(mc)
@@ -71,26 +78,8 @@ def test_three_scoring_families_on_the_real_release(built_upstream: Path, tiny_m
     assert run["configs"]["adaculturesafe_knowledge_china"]["metadata"]["culturesafe_data"] == str(built_upstream)
 
 
-def test_groups_on_the_bundled_sample_with_the_demo_model(demo_model: Path, tmp_path: Path) -> None:
-    run = run_lm_eval(
-        [
-            "--model",
-            "hf",
-            "--model_args",
-            f"pretrained={demo_model},dtype=float32",
-            "--tasks",
-            "adaculturesafe_knowledge,adaculturesafe_knowledge_gen",
-            "--apply_chat_template",
-            "--metadata",
-            json.dumps({"culturesafe_data": "bundled"}),
-            "--batch_size",
-            "8",
-            "--log_samples",
-            "--limit",
-            "4",
-        ],
-        tmp_path,
-    )
+def test_groups_on_the_bundled_sample_with_the_demo_model(runs: dict[str, Future]) -> None:
+    run = runs["demo"].result()
     groups = run["groups"]
     assert set(groups) >= {"adaculturesafe_knowledge", "adaculturesafe_knowledge_gen"}
     countries = [t for t in run["results"] if t.startswith("adaculturesafe_knowledge_gen_")]
@@ -102,13 +91,8 @@ def test_groups_on_the_bundled_sample_with_the_demo_model(demo_model: Path, tmp_
     assert groups["adaculturesafe_knowledge_gen"]["invalid_rate,none"] < 1.0
 
 
-def test_lm_eval_ls_tasks_lists_ours() -> None:
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "lm_eval"), "ls", "tasks"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def test_lm_eval_ls_tasks_lists_ours(runs: dict[str, Future]) -> None:
+    done = runs["ls"].result()
     assert done.returncode == 0, done.stderr
     for name in (
         "adaculturesafe",

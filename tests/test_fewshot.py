@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_lm_eval
+from support.lm_eval_run import lm_eval_args, run_lm_eval
 
 from culturesafe_ext.tasks.fewshot import OtherDescriptionSampler, group_of
 
@@ -80,28 +80,9 @@ def _prompts(sample: dict) -> list[str]:
 def test_no_prompt_shows_its_own_description(tiny_model: Path, tmp_path: Path) -> None:
     from culturesafe_ext.data.loader import load_adaculturesafe, load_culturax
 
-    run = run_lm_eval(
-        [
-            "--model",
-            "hf",
-            "--model_args",
-            f"pretrained={tiny_model}",
-            "--tasks",
-            ",".join([*ADA_TASKS, CULTURAX_TASK]),
-            "--num_fewshot",
-            "3",
-            "--limit",
-            "10",
-            "--metadata",
-            json.dumps({"culturesafe_data": "bundled", "culturax_data": "bundled", "judge": {"backend": "none"}}),
-            "--log_samples",
-            "--batch_size",
-            "8",
-            "--gen_kwargs",
-            "max_gen_toks=2",
-        ],
-        tmp_path,
-    )
+    metadata = {"culturesafe_data": "bundled", "culturax_data": "bundled", "judge": {"backend": "none"}}
+    args = lm_eval_args(tiny_model, [*ADA_TASKS, CULTURAX_TASK], metadata, limit=10, batch_size=8, max_gen_toks=2)
+    run = run_lm_eval([*args, "--num_fewshot", "3"], tmp_path)
     folder = Path(run["_dir"])
     for task, config in ADA_TASKS.items():
         rows = load_adaculturesafe(config, "bundled")["test"]

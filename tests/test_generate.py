@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import datasets
-from conftest import OFFLINE_ENV, run_lm_eval
+from support.lm_eval_run import OFFLINE_ENV, lm_eval_args, run_lm_eval
 from support.openai_standin import StandIn
 from support.scripted_generator import respond
 
@@ -145,20 +145,8 @@ def test_generate_review_publish_and_evaluate(tmp_path: Path, tiny_model: Path, 
     assert written and not [p for p in written if SENTINEL.encode() in p.read_bytes()]
 
     # The published folder is what the tasks read.
-    run = run_lm_eval(
-        [
-            "--model",
-            "hf",
-            "--model_args",
-            f"pretrained={tiny_model}",
-            "--tasks",
-            "adaculturesafe_knowledge_thailand",
-            "--metadata",
-            json.dumps({"culturesafe_data": str(out)}),
-            "--log_samples",
-        ],
-        tmp_path,
-    )
+    metadata = {"culturesafe_data": str(out)}
+    run = run_lm_eval(lm_eval_args(tiny_model, "adaculturesafe_knowledge_thailand", metadata), tmp_path)
     [samples] = Path(run["_dir"]).glob("samples_adaculturesafe_knowledge_thailand_*.jsonl")
     logged = [json.loads(line) for line in samples.read_text().splitlines()]
     assert len(logged) == 13 and {s["doc"]["id"] for s in logged} == set(knowledge["id"])

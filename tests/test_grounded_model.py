@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
-from conftest import run_lm_eval
+from support.lm_eval_run import lm_eval_args, run_lm_eval, side_by_side
 
 from culturesafe_ext.grounding import prompts
 from culturesafe_ext.grounding.retrieve import BM25Index, Passage, Recall, load_passages, passages_from_jsonl
@@ -108,41 +109,32 @@ def _samples(run: dict, task: str) -> list[dict]:
 TASKS = "adaculturesafe_knowledge_china,adaculturesafe_safety_china"
 
 
-@pytest.mark.e2e
-@pytest.mark.parametrize(
-    "mode, extra",
-    [
-        ("retrieve", ["--apply_chat_template"]),
-        ("elicit", []),
-        ("cad", []),
-    ],
-)
-def test_each_mode_end_to_end_through_lm_eval(mode, extra, tiny_model, tmp_path):
+MODES = {"retrieve": ["--apply_chat_template"], "elicit": [], "cad": []}
+
+
+def grounded_run(mode: str, extra: list[str], model: Path, tmp_path: Path) -> tuple[dict, Path]:
     log = tmp_path / "grounding.jsonl"
-    model_args = f"pretrained={tiny_model},grounding={mode},knowledge_max_tokens=6,grounding_log={log}"
-    run = run_lm_eval(
-        [
-            "--model",
-            "hf-grounded",
-            "--model_args",
-            model_args,
-            "--tasks",
-            TASKS,
-            "--limit",
-            "2",
-            "--batch_size",
-            "4",
-            "--device",
-            "cpu",
-            "--log_samples",
-            "--gen_kwargs",
-            "max_gen_toks=6",
-            "--metadata",
-            json.dumps({"culturesafe_data": "bundled", "judge": {"backend": "none"}}),
-            *extra,
-        ],
-        tmp_path,
-    )
+    model_args = f"grounding={mode},knowledge_max_tokens=6,grounding_log={log}"
+    metadata = {"culturesafe_data": "bundled", "judge": {"backend": "none"}}
+    args = lm_eval_args(model, TASKS, limit=2, batch_size=4, model_type="hf-grounded", model_args=model_args)
+    args += ["--device", "cpu", "--gen_kwargs", "max_gen_toks=6", "--metadata", json.dumps(metadata), *extra]
+    return run_lm_eval(args, tmp_path), log
+
+
+@pytest.fixture(scope="module")
+def grounded_runs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Future]:
+    """The three modes' lm_eval runs, side by side."""
+
+    def job(mode: str, extra: list[str]):
+        return lambda: grounded_run(mode, extra, tiny_model, tmp_path_factory.mktemp(mode))
+
+    return side_by_side({mode: job(mode, extra) for mode, extra in MODES.items()})
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("mode", list(MODES))
+def test_each_mode_end_to_end_through_lm_eval(mode: str, grounded_runs: dict[str, Future]) -> None:
+    run, log = grounded_runs[mode].result()
     assert run["results"]["adaculturesafe_knowledge_china"]["acc,none"] is not None
     assert len(_samples(run, "adaculturesafe_safety_china")) == 2
     info = run["config"]["grounding"]

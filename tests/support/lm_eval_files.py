@@ -13,17 +13,16 @@ DATE_ID = "2026-01-01T00-00-00.000000"
 JUDGE = {"backend": "openai", "model": "judge-x", "rubric_version": "v1", "temperature": 0.0}
 
 
+def _doc(kind: str, i: int, country: str, description_id: str, **fields: object) -> dict:
+    """A logged doc: item ``i`` of kind ``k`` (knowledge) or ``s`` (safety) under one description."""
+    return {"id": f"{description_id}/{kind}{i}", "description_id": description_id, "country": country, **fields}
+
+
 def knowledge_rows(country: str, description_id: str, correct: list[int], gold: str = "B") -> list[dict]:
     rows = []
+    mcq = {"options": ["w", "x", "y", "z"], "gold_letter": gold, "gold_index": "ABCD".index(gold)}
     for i, ok in enumerate(correct):
-        doc = {
-            "id": f"{description_id}/k{i}",
-            "description_id": description_id,
-            "country": country,
-            "options": ["w", "x", "y", "z"],
-            "gold_letter": gold,
-            "gold_index": "ABCD".index(gold),
-        }
+        doc = _doc("k", i, country, description_id, **mcq)
         rows.append({"doc": doc, "filter": "none", "acc": float(ok), "acc_by_description": [description_id, float(ok)]})
     return rows
 
@@ -32,14 +31,9 @@ def safety_rows(
     country: str, description_id: str, scores: list[float | None], variant: str = "plain", awareness: float = 5.0
 ) -> list[dict]:
     rows = []
+    settings = json.dumps({**JUDGE, "base_url": "http://127.0.0.1:1/v1"})
     for i, score in enumerate(scores):
-        doc = {
-            "id": f"{description_id}/s{i}",
-            "description_id": description_id,
-            "country": country,
-            "variant": variant,
-            "judge_settings": json.dumps({**JUDGE, "base_url": "http://127.0.0.1:1/v1"}),
-        }
+        doc = _doc("s", i, country, description_id, variant=variant, judge_settings=settings)
         failed = score is None
         rows.append(
             {
