@@ -30,14 +30,23 @@ BOB = [(8, 3), (3, 1), (9, 7), (4, 5), (8, 5), (2, 1), (6, 6), (5, 3), (9, 8), (
 CARL = [(7, 4), (2, 2), (10, 6), (5, 4), (7, 4), (1, 2), (7, 7), (4, 2), (10, 9), (2, 3), (7, 5), (6, 4)]
 
 
-@pytest.fixture(scope="module")
-def run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("calibrate_run")
+def judged_run(model: Path, tmp: Path) -> Path:
     with StandIn(max_lifetime=600) as server:
         judge = {"backend": "openai", "model": "standin", "base_url": server.base_url, "progress": False}
         judge["cache_path"] = str(tmp / "judge.sqlite")
-        args = lm_eval_args(tiny_model, TASKS, {"culturesafe_data": "bundled", "judge": judge}, max_gen_toks=4)
+        args = lm_eval_args(model, TASKS, {"culturesafe_data": "bundled", "judge": judge}, max_gen_toks=4)
         return Path(run_lm_eval(args, tmp)["_dir"]).parent
+
+
+def lm_eval_jobs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The module's one run (started early by conftest's ``lm_eval_pool``)."""
+    tmp = tmp_path_factory.mktemp("calibrate_run")
+    return {"run": lambda: judged_run(tiny_model, tmp)}
+
+
+@pytest.fixture(scope="module")
+def run(lm_eval_runs: dict) -> Path:
+    return lm_eval_runs["run"].result()
 
 
 @pytest.fixture(scope="module")

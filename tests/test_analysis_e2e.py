@@ -25,14 +25,23 @@ TASKS = [
 
 
 @pytest.fixture(scope="module")
-def run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def run(lm_eval_runs: dict) -> dict:
     """A complete run (no --limit) of three China tasks on the bundled sample, judged by the stand-in."""
-    tmp = tmp_path_factory.mktemp("analysis_run")
+    return lm_eval_runs["run"].result()
+
+
+def judged_run(model: Path, tmp: Path) -> dict:
     with StandIn(max_lifetime=600) as server:
         judge = {"backend": "openai", "model": "standin", "base_url": server.base_url}
         judge |= {"cache_path": str(tmp / "judge.sqlite"), "progress": False}
-        args = lm_eval_args(tiny_model, TASKS, {"culturesafe_data": "bundled", "judge": judge}, max_gen_toks=4)
+        args = lm_eval_args(model, TASKS, {"culturesafe_data": "bundled", "judge": judge}, max_gen_toks=4)
         return run_lm_eval(args, tmp)
+
+
+def lm_eval_jobs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The module's one run (started early by conftest's ``lm_eval_pool``)."""
+    tmp = tmp_path_factory.mktemp("analysis_run")
+    return {"run": lambda: judged_run(tiny_model, tmp)}
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 One real lm_eval run (tiny model, stand-in judge on 127.0.0.1, bundled sample) is copied and edited the
 way a forger would: every count, metric, aggregate and hash recomputed after the edit (:func:`reseal`),
 so only the new checks can catch it. Two more real runs have a judge that failed on most answers; the
-three runs are made side by side.
+three runs are started early, side by side (`lm_eval_jobs`, conftest's ``lm_eval_pool``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
-from support.lm_eval_run import culturesafe, lm_eval_args, lm_eval_raw, run_lm_eval, side_by_side
+from support.lm_eval_run import culturesafe, lm_eval_args, lm_eval_raw, run_lm_eval
 from support.openai_standin import Fault, StandIn
 
 from culturesafe_ext.analysis import cli as analysis_cli
@@ -35,17 +35,16 @@ def judged_args(model: Path, judge: dict, tasks: tuple[str, ...]) -> list[str]:
 FAILING = {"prose80": (Fault("prose", rate=0.8), 6), "500all": (Fault("500", rate=1.0), 0)}
 
 
-@pytest.fixture(scope="module")
-def standin():
-    with StandIn(max_lifetime=900) as server:
-        yield server
-
-
-def clean_run(model: Path, standin: StandIn, tmp: Path) -> Path:
-    """The clean run; the stand-in stays up for the module, so a spot check can reach the judge."""
-    judge = {"backend": "openai", "model": "standin", "base_url": standin.base_url, "progress": False}
-    judge["cache_path"] = str(tmp / "judge.sqlite")
-    return Path(run_lm_eval(judged_args(model, judge, TASKS), tmp)["_dir"]).parent
+def clean_run(model: Path, tmp: Path) -> tuple[Path, StandIn]:
+    """The clean run; its stand-in stays up (fixture ``run`` stops it), so a spot check can reach the judge."""
+    standin = StandIn(max_lifetime=1800).start()
+    try:
+        judge = {"backend": "openai", "model": "standin", "base_url": standin.base_url, "progress": False}
+        judge["cache_path"] = str(tmp / "judge.sqlite")
+        return Path(run_lm_eval(judged_args(model, judge, TASKS), tmp)["_dir"]).parent, standin
+    except BaseException:
+        standin.stop()
+        raise
 
 
 def failing_run(model: Path, tmp_path: Path, fault: Fault, retries: int) -> tuple[subprocess.CompletedProcess, Path]:
@@ -57,18 +56,21 @@ def failing_run(model: Path, tmp_path: Path, fault: Fault, retries: int) -> tupl
         return lm_eval_raw(judged_args(model, judge, (SAFETY,)), out, timeout=600), out
 
 
-@pytest.fixture(scope="module")
-def runs(tiny_model: Path, standin: StandIn, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Future]:
-    """The clean run and the two failing ones, side by side."""
-    jobs = {"clean": lambda: clean_run(tiny_model, standin, tmp_path_factory.mktemp("validate_run"))}
+def lm_eval_jobs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The clean run and the two failing ones (started early by conftest's ``lm_eval_pool``)."""
+    clean = tmp_path_factory.mktemp("validate_run")
+    jobs = {"clean": lambda: clean_run(tiny_model, clean)}
     for name, (fault, retries) in FAILING.items():
-        jobs[name] = lambda f=fault, r=retries, n=name: failing_run(tiny_model, tmp_path_factory.mktemp(n), f, r)
-    return side_by_side(jobs)
+        tmp = tmp_path_factory.mktemp(name)
+        jobs[name] = lambda f=fault, r=retries, t=tmp: failing_run(tiny_model, t, f, r)
+    return jobs
 
 
 @pytest.fixture(scope="module")
-def run(runs: dict[str, Future]) -> Path:
-    return runs["clean"].result()
+def run(lm_eval_runs: dict[str, Future]):
+    folder, standin = lm_eval_runs["clean"].result()
+    yield folder
+    standin.stop()
 
 
 def refusals(folder: Path, **policy) -> str:
@@ -210,9 +212,9 @@ def test_an_aggregate_inflated_with_its_metric_entry_removed(run: Path, tmp_path
 
 
 @pytest.mark.parametrize("case", list(FAILING))
-def test_runs_whose_judge_failed_on_most_answers(case: str, runs: dict[str, Future]) -> None:
+def test_runs_whose_judge_failed_on_most_answers(case: str, lm_eval_runs: dict[str, Future]) -> None:
     """lm_eval itself may exit non-zero on such a run (all judged metrics NaN), but it writes results and samples."""
-    done, out = runs[case].result()
+    done, out = lm_eval_runs[case].result()
     [results] = out.rglob("results_*.json")
     assert done.returncode in (0, 3), done.stderr[-3000:]  # 3: the judge failed on every answer (said so)
     data = {**json.loads(results.read_text()), "_dir": str(results.parent)}

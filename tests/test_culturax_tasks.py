@@ -167,8 +167,8 @@ def test_classifier_ss_backend(tiny_model: Path, tmp_path: Path) -> None:
     assert all(v["error"] is None for v in verdicts)
 
 
-@pytest.mark.e2e
-def test_lm_eval_group_run_with_the_standin_judge(tiny_model: Path, tmp_path: Path) -> None:
+def group_run(model: Path, tmp_path: Path) -> tuple[dict, int]:
+    """The culturax group through lm_eval, judged by a stand-in that sometimes answers garbage."""
     with StandIn(responder=hhh_responder, faults=[Fault("garbage", rate=0.1)]) as server:
         judge = {
             "backend": "openai",
@@ -178,8 +178,19 @@ def test_lm_eval_group_run_with_the_standin_judge(tiny_model: Path, tmp_path: Pa
             "cache_path": str(tmp_path / "judge.sqlite"),
         }
         meta = {"culturax_data": "bundled", "judge": judge}
-        run = run_lm_eval(lm_eval_args(tiny_model, "culturax", meta, limit=1, max_gen_toks=6), tmp_path)
-        served = server.faults_served.get("garbage", 0)
+        run = run_lm_eval(lm_eval_args(model, "culturax", meta, limit=1, max_gen_toks=6), tmp_path)
+        return run, server.faults_served.get("garbage", 0)
+
+
+def lm_eval_jobs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The module's one run (started early by conftest's ``lm_eval_pool``)."""
+    tmp = tmp_path_factory.mktemp("culturax_group")
+    return {"group": lambda: group_run(tiny_model, tmp)}
+
+
+@pytest.mark.e2e
+def test_lm_eval_group_run_with_the_standin_judge(lm_eval_runs: dict) -> None:
+    run, served = lm_eval_runs["group"].result()
     results = run["results"]
     domain_tasks = [t for t in results if t.startswith("culturax_")]
     assert len(domain_tasks) == 8

@@ -1,7 +1,7 @@
 """Judging at scale through the real lm_eval CLI: the Batch API backend, usage and cost, judge panels.
 
 Judges are stand-in servers on 127.0.0.1 (chat completions, and the files and batches APIs). The three
-scenarios are independent, so the module fixture starts their lm_eval runs side by side.
+scenarios are independent: `lm_eval_jobs` lists their runs and conftest starts them early, side by side.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import krippendorff
 import numpy as np
 import pytest
 from support.batch_standin import BatchStandIn
-from support.lm_eval_run import BIN, OFFLINE_ENV, culturesafe, lm_eval_args, run_lm_eval, side_by_side
+from support.lm_eval_run import BIN, child_env, culturesafe, lm_eval_args, run_lm_eval
 from support.openai_standin import StandIn, expected_score
 
 pytestmark = pytest.mark.e2e
@@ -74,7 +74,7 @@ def killed_then_resumed(model: Path, tmp_path: Path) -> dict:
                 [*command, "--output_path", str(out)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **OFFLINE_ENV},
+                env=child_env(),
                 start_new_session=True,
             )
             try:
@@ -124,24 +124,38 @@ def panel_runs(model: Path, tmp_path: Path, first: StandIn, second: StandIn) -> 
     return {"panel": panel, "run": run, "again": again, "done": done, "requests": requests}
 
 
-@pytest.fixture(scope="module")
-def panel_judges():
-    with StandIn() as first, StandIn(responder=other_judge) as second:
-        yield first, second
+def panel_job(model: Path, tmp_path: Path) -> dict:
+    """The panel's runs; its two judges stay up (fixture ``panel`` stops them) for the in-process re-judging."""
+    first = StandIn(max_lifetime=1800).start()
+    second = StandIn(responder=other_judge, max_lifetime=1800).start()
+    try:
+        return {**panel_runs(model, tmp_path, first, second), "judges": (first, second)}
+    except BaseException:
+        first.stop()
+        second.stop()
+        raise
 
 
-@pytest.fixture(scope="module")
-def runs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory, panel_judges) -> dict[str, Future]:
-    jobs = {
-        "panel": lambda: panel_runs(tiny_model, tmp_path_factory.mktemp("panel"), *panel_judges),
-        "killed": lambda: killed_then_resumed(tiny_model, tmp_path_factory.mktemp("killed")),
-        "expired": lambda: expired_run(tiny_model, tmp_path_factory.mktemp("expired")),
+def lm_eval_jobs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The three scenarios' runs (started early by conftest's ``lm_eval_pool``)."""
+    tmp = {name: tmp_path_factory.mktemp(name) for name in ("panel", "killed", "expired")}
+    return {
+        "panel": lambda: panel_job(tiny_model, tmp["panel"]),
+        "killed": lambda: killed_then_resumed(tiny_model, tmp["killed"]),
+        "expired": lambda: expired_run(tiny_model, tmp["expired"]),
     }
-    return side_by_side(jobs)
 
 
-def test_batch_backend_expired_batch_line_errors_and_cost(runs: dict[str, Future]) -> None:
-    out = runs["expired"].result()
+@pytest.fixture(scope="module")
+def panel(lm_eval_runs: dict[str, Future]):
+    out = lm_eval_runs["panel"].result()
+    yield out
+    for server in out["judges"]:
+        server.stop()
+
+
+def test_batch_backend_expired_batch_line_errors_and_cost(lm_eval_runs: dict[str, Future]) -> None:
+    out = lm_eval_runs["expired"].result()
     run, statuses, (first, second) = out["run"], out["statuses"], out["lines"]
     assert statuses == ["expired", "completed"] and (first, second) == (8, 4)  # only the missing half again
     metrics = run["results"][TASK]
@@ -157,18 +171,16 @@ def test_batch_backend_expired_batch_line_errors_and_cost(runs: dict[str, Future
     assert metrics["judge_cost,judge"] == pytest.approx((prompt * 1.25 + completion * 5.0) / 1e6)
 
 
-def test_batch_backend_killed_while_polling_resumes_the_same_batch(runs: dict[str, Future]) -> None:
-    run = runs["killed"].result()
+def test_batch_backend_killed_while_polling_resumes_the_same_batch(lm_eval_runs: dict[str, Future]) -> None:
+    run = lm_eval_runs["killed"].result()
     metrics = run["results"][TASK]
     assert metrics["n_judged,judge"] == 8 and metrics["judge_failures,judge"] == 0
 
 
-def test_panel_of_two_judges_mean_alpha_and_a_cached_rerun(
-    runs: dict[str, Future], panel_judges: tuple[StandIn, StandIn], tmp_path: Path
-) -> None:
-    first, second = panel_judges
-    out = runs["panel"].result()
-    panel, run, again, done, requests = out["panel"], out["run"], out["again"], out["done"], out["requests"]
+def test_panel_of_two_judges_mean_alpha_and_a_cached_rerun(panel: dict, tmp_path: Path) -> None:
+    out = panel
+    first, second = out["judges"]
+    run, again, done, requests = out["run"], out["again"], out["done"], out["requests"]
     assert requests["first_run"] == (12, 12)
     assert requests["cached_run"] == (0, 0)  # every judge answered from its cache
     assert done.returncode == 0, done.stderr[-3000:]
@@ -177,7 +189,7 @@ def test_panel_of_two_judges_mean_alpha_and_a_cached_rerun(
     rejudged = json.loads((Path(run["_dir"]) / "rejudge.json").read_text())
     from culturesafe_ext.cli import main  # the panel's settings as one --judge stand for its two judges
 
-    assert main(["judge", run["_dir"], "--judge", json.dumps(panel), "--out", str(tmp_path / "r.json")]) == 0
+    assert main(["judge", run["_dir"], "--judge", json.dumps(out["panel"]), "--out", str(tmp_path / "r.json")]) == 0
     assert first.n_requests == 0 and second.n_requests == 0
     assert json.loads((tmp_path / "r.json").read_text())["panel"] == rejudged["panel"]
     metrics = run["results"][TASK]

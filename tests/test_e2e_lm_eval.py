@@ -10,7 +10,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
-from support.lm_eval_run import BIN, lm_eval_args, run_lm_eval, samples, side_by_side
+from support.lm_eval_run import BIN, lm_eval_args, run_lm_eval, samples
 
 from culturesafe_ext.parsing import parse_choice_letter
 
@@ -34,21 +34,20 @@ def ls_tasks() -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "lm_eval"), "ls", "tasks"], capture_output=True, text=True, timeout=600)
 
 
-@pytest.fixture(scope="module")
-def runs(
+def lm_eval_jobs(
     built_upstream: Path, tiny_model: Path, demo_model: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Future]:
-    """The module's three lm_eval processes, side by side."""
-    jobs = {
-        "demo": lambda: demo_groups_run(demo_model, tmp_path_factory.mktemp("demo")),
-        "release": lambda: release_run(built_upstream, tiny_model, tmp_path_factory.mktemp("release")),
+) -> dict:
+    """The module's three lm_eval processes (started early by conftest's ``lm_eval_pool``)."""
+    demo, release = tmp_path_factory.mktemp("demo"), tmp_path_factory.mktemp("release")
+    return {
+        "demo": lambda: demo_groups_run(demo_model, demo),
+        "release": lambda: release_run(built_upstream, tiny_model, release),
         "ls": ls_tasks,
     }
-    return side_by_side(jobs)
 
 
-def test_three_scoring_families_on_the_real_release(built_upstream: Path, runs: dict[str, Future]) -> None:
-    run = runs["release"].result()
+def test_three_scoring_families_on_the_real_release(built_upstream: Path, lm_eval_runs: dict[str, Future]) -> None:
+    run = lm_eval_runs["release"].result()
     results = run["results"]
     mc = results["adaculturesafe_knowledge_china"]
     assert {"acc,none", "acc_norm,none", "acc_by_description,none"} <= set(mc)
@@ -78,8 +77,8 @@ def test_three_scoring_families_on_the_real_release(built_upstream: Path, runs: 
     assert run["configs"]["adaculturesafe_knowledge_china"]["metadata"]["culturesafe_data"] == str(built_upstream)
 
 
-def test_groups_on_the_bundled_sample_with_the_demo_model(runs: dict[str, Future]) -> None:
-    run = runs["demo"].result()
+def test_groups_on_the_bundled_sample_with_the_demo_model(lm_eval_runs: dict[str, Future]) -> None:
+    run = lm_eval_runs["demo"].result()
     groups = run["groups"]
     assert set(groups) >= {"adaculturesafe_knowledge", "adaculturesafe_knowledge_gen"}
     countries = [t for t in run["results"] if t.startswith("adaculturesafe_knowledge_gen_")]
@@ -91,8 +90,8 @@ def test_groups_on_the_bundled_sample_with_the_demo_model(runs: dict[str, Future
     assert groups["adaculturesafe_knowledge_gen"]["invalid_rate,none"] < 1.0
 
 
-def test_lm_eval_ls_tasks_lists_ours(runs: dict[str, Future]) -> None:
-    done = runs["ls"].result()
+def test_lm_eval_ls_tasks_lists_ours(lm_eval_runs: dict[str, Future]) -> None:
+    done = lm_eval_runs["ls"].result()
     assert done.returncode == 0, done.stderr
     for name in (
         "adaculturesafe",

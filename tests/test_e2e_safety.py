@@ -1,17 +1,16 @@
 """Safety tasks end to end: the real lm_eval CLI, judged through the stand-in server on 127.0.0.1.
 
-Every test here reads its own lm_eval run; the module fixture starts those independent runs side by side.
+Every test here reads its own lm_eval run; `lm_eval_jobs` lists them, and conftest starts them early, side by side.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
-from support.lm_eval_run import culturesafe, lm_eval_args, lm_eval_raw, run_lm_eval, samples, side_by_side
+from support.lm_eval_run import child_env, culturesafe, lm_eval_args, lm_eval_raw, run_lm_eval, samples
 from support.openai_standin import Fault, StandIn
 
 pytestmark = pytest.mark.e2e
@@ -70,7 +69,7 @@ def wrong_custom_run(model: Path, tmp: Path) -> dict:
 
 
 def no_judge_run(model: Path, tmp: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CULTURESAFE_JUDGE_")}
+    env = {k: v for k, v in child_env().items() if not k.startswith("CULTURESAFE_JUDGE_")}
     done = lm_eval_raw(safety_args(model, {"culturesafe_data": "bundled"}), tmp / "out", timeout=600, base_env=env)
     return {"done": done, "out": tmp / "out"}
 
@@ -106,12 +105,14 @@ def unusable_run(model: Path, tmp: Path, judge_extra: dict, metadata_extra: dict
         return {"done": done, "requests": server.n_requests}
 
 
-@pytest.fixture(scope="module")
-def runs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Future]:
-    def job(name: str, fn, *args):
-        return name, lambda: fn(tiny_model, tmp_path_factory.mktemp(name), *args)
+def lm_eval_jobs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Each test's own run (started early by conftest's ``lm_eval_pool``)."""
 
-    jobs = dict(
+    def job(name: str, fn, *args):
+        tmp = tmp_path_factory.mktemp(name)
+        return name, lambda: fn(tiny_model, tmp, *args)
+
+    return dict(
         [
             job("judge_none", judge_none_then_rejudge),
             job("faults", faults_run),
@@ -121,11 +122,10 @@ def runs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
             *(job(f"unusable{i}", unusable_run, j, m) for i, (j, m, _) in enumerate(UNUSABLE)),
         ]
     )
-    return side_by_side(jobs)
 
 
-def test_faults_are_counted_and_the_key_is_nowhere(runs: dict[str, Future]) -> None:
-    out = runs["faults"].result()
+def test_faults_are_counted_and_the_key_is_nowhere(lm_eval_runs: dict[str, Future]) -> None:
+    out = lm_eval_runs["faults"].result()
     run, served = out["run"], out["served"]
     assert out["sent_key"] > 0  # the key was sent ...
     assert served.get("garbage", 0) + served.get("out_of_range", 0) > 0
@@ -148,8 +148,8 @@ def test_faults_are_counted_and_the_key_is_nowhere(runs: dict[str, Future]) -> N
     assert SENTINEL not in run["_stdout"]
 
 
-def test_wrong_custom_reaches_the_judge(runs: dict[str, Future]) -> None:
-    run = runs["wrong_custom"].result()
+def test_wrong_custom_reaches_the_judge(lm_eval_runs: dict[str, Future]) -> None:
+    run = lm_eval_runs["wrong_custom"].result()
     plain, wrong = (samples(run, t) for t in TASKS.split(","))
     for a, b in zip(plain, wrong, strict=True):
         assert a["doc"]["judge_custom"] == a["doc"]["description"]
@@ -157,16 +157,16 @@ def test_wrong_custom_reaches_the_judge(runs: dict[str, Future]) -> None:
         assert a["resps"] == b["resps"]  # same greedy answers: only the custom shown to the judge differs
 
 
-def test_no_judge_fails_before_generating(runs: dict[str, Future]) -> None:
-    out = runs["no_judge"].result()
+def test_no_judge_fails_before_generating(lm_eval_runs: dict[str, Future]) -> None:
+    out = lm_eval_runs["no_judge"].result()
     done = out["done"]
     assert done.returncode != 0
     assert "No judge is configured" in done.stderr and '"backend": "none"' in done.stderr
     assert "Running generate_until requests" not in done.stderr and not out["out"].exists()
 
 
-def test_judge_none_logs_responses_and_rejudge_compares_judges(runs: dict[str, Future]) -> None:
-    out = runs["judge_none"].result()
+def test_judge_none_logs_responses_and_rejudge_compares_judges(lm_eval_runs: dict[str, Future]) -> None:
+    out = lm_eval_runs["judge_none"].result()
     run, done = out["run"], out["done"]
     assert run["results"]["adaculturesafe_safety_china"]["n_judged,judge"] == 0
     assert all(r["resps"][0][0] is not None for r in samples(run, "adaculturesafe_safety_china"))
@@ -179,9 +179,9 @@ def test_judge_none_logs_responses_and_rejudge_compares_judges(runs: dict[str, F
     assert pair["n"] == 6 and {"spearman_rho", "exact", "within_1"} <= set(pair)
 
 
-def test_refused_judge_stops_keeps_the_answers_and_exits_non_zero(runs: dict[str, Future]) -> None:
+def test_refused_judge_stops_keeps_the_answers_and_exits_non_zero(lm_eval_runs: dict[str, Future]) -> None:
     """Issue 20: a judge answering 401 to everything got every prompt, and lm_eval exited 0 with NaN."""
-    out = runs["refused"].result()
+    out = lm_eval_runs["refused"].result()
     done, sent = out["done"], out["sent"]
     assert done.returncode == 3, done.stderr[-3000:]
     assert sent == 2  # one per task: each stops at its first refusal (16 requests before)
@@ -199,8 +199,8 @@ def test_refused_judge_stops_keeps_the_answers_and_exits_non_zero(runs: dict[str
 
 
 @pytest.mark.parametrize(("case", "expected"), [(i, expected) for i, (_, _, expected) in enumerate(UNUSABLE)])
-def test_unusable_settings_fail_before_generating(case: int, expected: str, runs: dict[str, Future]) -> None:
-    out = runs[f"unusable{case}"].result()
+def test_unusable_settings_fail_before_generating(case: int, expected: str, lm_eval_runs: dict[str, Future]) -> None:
+    out = lm_eval_runs[f"unusable{case}"].result()
     done = out["done"]
     assert out["requests"] == 0
     assert done.returncode != 0 and expected in done.stderr

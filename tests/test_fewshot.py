@@ -76,13 +76,23 @@ def _prompts(sample: dict) -> list[str]:
     return [args["arg_0"] for args in sample["arguments"].values()]
 
 
+def fewshot_run(model: Path, tmp_path: Path) -> dict:
+    metadata = {"culturesafe_data": "bundled", "culturax_data": "bundled", "judge": {"backend": "none"}}
+    args = lm_eval_args(model, [*ADA_TASKS, CULTURAX_TASK], metadata, limit=10, batch_size=8, max_gen_toks=2)
+    return run_lm_eval([*args, "--num_fewshot", "3"], tmp_path)
+
+
+def lm_eval_jobs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The module's one run (started early by conftest's ``lm_eval_pool``)."""
+    tmp = tmp_path_factory.mktemp("fewshot")
+    return {"fewshot": lambda: fewshot_run(tiny_model, tmp)}
+
+
 @pytest.mark.e2e
-def test_no_prompt_shows_its_own_description(tiny_model: Path, tmp_path: Path) -> None:
+def test_no_prompt_shows_its_own_description(lm_eval_runs: dict) -> None:
     from culturesafe_ext.data.loader import load_adaculturesafe, load_culturax
 
-    metadata = {"culturesafe_data": "bundled", "culturax_data": "bundled", "judge": {"backend": "none"}}
-    args = lm_eval_args(tiny_model, [*ADA_TASKS, CULTURAX_TASK], metadata, limit=10, batch_size=8, max_gen_toks=2)
-    run = run_lm_eval([*args, "--num_fewshot", "3"], tmp_path)
+    run = lm_eval_runs["fewshot"].result()
     folder = Path(run["_dir"])
     for task, config in ADA_TASKS.items():
         rows = load_adaculturesafe(config, "bundled")["test"]

@@ -7,7 +7,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
-from support.lm_eval_run import lm_eval_args, run_lm_eval, side_by_side
+from support.lm_eval_run import lm_eval_args, run_lm_eval
 
 from culturesafe_ext.grounding import prompts
 from culturesafe_ext.grounding.retrieve import BM25Index, Passage, Recall, load_passages, passages_from_jsonl
@@ -121,20 +121,20 @@ def grounded_run(mode: str, extra: list[str], model: Path, tmp_path: Path) -> tu
     return run_lm_eval(args, tmp_path), log
 
 
-@pytest.fixture(scope="module")
-def grounded_runs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Future]:
-    """The three modes' lm_eval runs, side by side."""
+def lm_eval_jobs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The three modes' lm_eval runs (started early by conftest's ``lm_eval_pool``)."""
 
     def job(mode: str, extra: list[str]):
-        return lambda: grounded_run(mode, extra, tiny_model, tmp_path_factory.mktemp(mode))
+        tmp = tmp_path_factory.mktemp(mode)
+        return lambda: grounded_run(mode, extra, tiny_model, tmp)
 
-    return side_by_side({mode: job(mode, extra) for mode, extra in MODES.items()})
+    return {mode: job(mode, extra) for mode, extra in MODES.items()}
 
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("mode", list(MODES))
-def test_each_mode_end_to_end_through_lm_eval(mode: str, grounded_runs: dict[str, Future]) -> None:
-    run, log = grounded_runs[mode].result()
+def test_each_mode_end_to_end_through_lm_eval(mode: str, lm_eval_runs: dict[str, Future]) -> None:
+    run, log = lm_eval_runs[mode].result()
     assert run["results"]["adaculturesafe_knowledge_china"]["acc,none"] is not None
     assert len(_samples(run, "adaculturesafe_safety_china")) == 2
     info = run["config"]["grounding"]

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_lm_eval
+from support.lm_eval_run import lm_eval_args, run_lm_eval
 
 from culturesafe_ext.data import loader, splits
 
@@ -49,20 +49,22 @@ def test_loader_restricts_to_heldout_and_refuses_trained_descriptions(tmp_path: 
         splits.write_training_manifest(tmp_path / "bad", split, split.heldout[:1])
 
 
-def test_lm_eval_scores_only_the_heldout_descriptions(tiny_model: Path, tmp_path: Path) -> None:
+def heldout_run(model: Path, tmp_path: Path) -> tuple[dict, splits.DescriptionSplit]:
     rows = [r for r in bundled_rows() if r["country"] == "China"]
     split = splits.split_descriptions(rows, 0.5, seed=1)
     split_file = split.save(tmp_path / "split.json")
-    run = run_lm_eval(
-        [
-            "--model", "hf",
-            "--model_args", f"pretrained={tiny_model}",
-            "--tasks", "adaculturesafe_knowledge_china",
-            "--metadata", json.dumps({"culturesafe_data": "bundled", "culturesafe_split": str(split_file)}),
-            "--log_samples",
-        ],
-        tmp_path,
-    )  # fmt: skip
+    metadata = {"culturesafe_data": "bundled", "culturesafe_split": str(split_file)}
+    return run_lm_eval(lm_eval_args(model, "adaculturesafe_knowledge_china", metadata), tmp_path), split
+
+
+def lm_eval_jobs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The module's one run (started early by conftest's ``lm_eval_pool``)."""
+    tmp = tmp_path_factory.mktemp("heldout")
+    return {"heldout": lambda: heldout_run(tiny_model, tmp)}
+
+
+def test_lm_eval_scores_only_the_heldout_descriptions(lm_eval_runs: dict) -> None:
+    run, split = lm_eval_runs["heldout"].result()
     [samples] = Path(run["_dir"]).glob("samples_adaculturesafe_knowledge_china_*.jsonl")
     docs = [json.loads(line)["doc"] for line in samples.read_text().splitlines()]
     assert {d["description_id"] for d in docs} == set(split.heldout)

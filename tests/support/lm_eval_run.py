@@ -1,9 +1,11 @@
 """The one way tests start this venv's real ``lm_eval`` and ``culturesafe`` CLIs in subprocesses.
 
 Why one module: every end-to-end test pays ~7 s of start-up per ``lm_eval`` process (imports, then lm-eval's
-TaskManager indexing every task YAML). Tests share a run where they can (module fixtures, several tasks in one
-``--tasks``) and start independent runs side by side with :func:`side_by_side`: start-up is single-threaded, so
-two cores finish two runs in about the time of one. Each run is still the real CLI in its own process.
+TaskManager indexing every task YAML), mostly on one core. Tests share a run where they can (one run read by
+several tests, several tasks in one ``--tasks``), and independent runs go to a :class:`RunPool`: a module that
+defines ``lm_eval_jobs(<fixtures>) -> {name: job}`` has its jobs started at session start (conftest), on
+:func:`workers` threads, so they overlap each other and the in-process tests; its tests read the futures
+(fixture ``lm_eval_runs``). Each run is still the real CLI in its own process.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -52,8 +55,14 @@ def lm_eval_args(
     return [*args, *extra]
 
 
-def _env(env: dict | None, base: dict | None = None) -> dict:
-    return {**(os.environ if base is None else base), **OFFLINE_ENV, **(env or {})}
+_worker = threading.local()  # a pool thread's environment: os.environ as it was when the pool started
+
+
+def child_env(env: dict | None = None, base: dict | None = None) -> dict:
+    """A child process's environment: ``base`` (default: this process's, or the pool's snapshot) + offline + ``env``."""
+    if base is None:  # a pool's job must not see what a test running meanwhile sets with monkeypatch.setenv
+        base = getattr(_worker, "environ", None) or os.environ
+    return {**base, **OFFLINE_ENV, **(env or {})}
 
 
 def lm_eval_raw(
@@ -64,7 +73,7 @@ def lm_eval_raw(
     The child gets ``base_env`` (default: this process's environment) + offline settings + ``env``.
     """
     command = [str(BIN / "lm_eval"), "run", *args, "--output_path", str(out)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=_env(env, base_env))
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=child_env(env, base_env))
 
 
 def read_results(out: Path) -> dict:
@@ -95,7 +104,7 @@ def samples(run: dict, task: str) -> list[dict]:
 def culturesafe(*args: object, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """The installed ``culturesafe`` CLI in a subprocess."""
     command = [str(BIN / "culturesafe"), *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, env=_env(env), timeout=timeout)
+    return subprocess.run(command, capture_output=True, text=True, env=child_env(env), timeout=timeout)
 
 
 def workers() -> int:
@@ -103,11 +112,30 @@ def workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def side_by_side(jobs: dict[str, Callable[[], T]]) -> dict[str, Future[T]]:
-    """Start independent jobs (each one or more CLI runs) on :func:`workers` threads; wait for all of them.
+def _remember(environ: dict) -> None:
+    _worker.environ = environ
 
-    Returns futures, so a job that failed fails only the test that calls ``.result()`` on it.
-    """
-    with ThreadPoolExecutor(workers(), thread_name_prefix="lm_eval") as pool:
-        futures = {name: pool.submit(job) for name, job in jobs.items()}
-    return futures
+
+class RunPool:
+    """Threads that start independent jobs (each one or more CLI runs); a job's failure is its future's."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(
+            workers(), thread_name_prefix="lm_eval", initializer=_remember, initargs=(dict(os.environ),)
+        )
+
+    def submit(self, jobs: dict[str, Callable[[], T]]) -> dict[str, Future[T]]:
+        return {name: self._pool.submit(job) for name, job in jobs.items()}
+
+    def close(self, cancel: bool = True) -> None:
+        """Wait for the running jobs (their servers and subprocesses end); ``cancel`` drops those not started."""
+        self._pool.shutdown(wait=True, cancel_futures=cancel)
+
+
+def side_by_side(jobs: dict[str, Callable[[], T]]) -> dict[str, Future[T]]:
+    """Run jobs on a pool of their own and wait for all of them (futures, so a failure fails only its test)."""
+    pool = RunPool()
+    try:
+        return pool.submit(jobs)
+    finally:
+        pool.close(cancel=False)
