@@ -292,20 +292,15 @@ def _mlp_input_and_neurons(model: torch.nn.Module, site_module: torch.nn.Module,
     return seen["x"], seen["neurons"]
 
 
+SMALL = {"vocab_size": 64, "hidden_size": 16, "num_attention_heads": 2}  # the layout tests' random models
+
+
 @pytest.mark.parametrize("family", sorted(GATED))
 def test_gated_layouts_probe_act_gate_times_up(family: str) -> None:
     import transformers
 
     config_cls, model_cls = (getattr(transformers, name) for name in GATED[family])
-    config = config_cls(
-        vocab_size=64,
-        hidden_size=16,
-        intermediate_size=40,
-        num_hidden_layers=3,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=8,
-    )
+    config = config_cls(**SMALL, num_hidden_layers=3, intermediate_size=40, num_key_value_heads=1, head_dim=8)
     torch.manual_seed(0)
     model = model_cls(config).eval()
     sites = find_mlp_sites(model)
@@ -324,22 +319,12 @@ def test_gpt2_and_neox_layouts_probe_act_of_w_in() -> None:
     mlp = gpt2.transformer.h[2].mlp
     x, neurons = _mlp_input_and_neurons(gpt2, sites[2].module, mlp)
     torch.testing.assert_close(neurons, mlp.act(mlp.c_fc(x)))
-    small = {"vocab_size": 64, "hidden_size": 16, "num_hidden_layers": 3, "num_attention_heads": 2}
-    neox = GPTNeoXForCausalLM(GPTNeoXConfig(**small, intermediate_size=40)).eval()
+    neox = GPTNeoXForCausalLM(GPTNeoXConfig(**SMALL, num_hidden_layers=3, intermediate_size=40)).eval()
     assert [s.name for s in find_mlp_sites(neox)] == [f"gpt_neox.layers.{i}.mlp.dense_4h_to_h" for i in range(3)]
 
 
 def test_no_mlp_found_names_the_model_class() -> None:
-    opt = OPTForCausalLM(
-        OPTConfig(
-            vocab_size=64,
-            hidden_size=16,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            ffn_dim=40,
-            word_embed_proj_dim=16,
-        )
-    )
+    opt = OPTForCausalLM(OPTConfig(**SMALL, num_hidden_layers=2, ffn_dim=40, word_embed_proj_dim=16))
     with pytest.raises(ValueError, match=r"no MLP down projection in OPTForCausalLM.*mlp\.down_proj"):
         find_mlp_sites(opt)
 
