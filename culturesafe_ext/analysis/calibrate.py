@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from culturesafe_ext.data.human_review import RecordsError, csv_rows, labelstudio_tasks, write_labelstudio
+from culturesafe_ext.judge.agreement import bootstrap, half_up, krippendorff_alpha, percentile_ci
 from culturesafe_ext.judge.items import DIMENSIONS
 from culturesafe_ext.llm.settings import identity
 
@@ -361,12 +362,6 @@ def read_ratings(paths: list[Path], answer_ids: set[str]) -> tuple[list[Rating],
 
 
 # --- agreement ----------------------------------------------------------------------------------------------
-def half_up(values) -> Any:
-    import numpy as np
-
-    return np.floor(np.asarray(values, dtype=float) + 0.5).astype(int)
-
-
 def agreement_figures(judge, human) -> dict[str, float | None]:
     """Each figure of one judge-vs-people comparison (None where it is undefined, e.g. constant scores)."""
     import numpy as np
@@ -374,7 +369,7 @@ def agreement_figures(judge, human) -> dict[str, float | None]:
     from sklearn.metrics import cohen_kappa_score
 
     j, h = np.asarray(judge, dtype=float), np.asarray(human, dtype=float)
-    jr, hr = half_up(j), half_up(h)
+    jr, hr = half_up(j).astype(int), half_up(h).astype(int)
     out: dict[str, float | None] = {
         "mae": float(np.mean(np.abs(j - h))),
         "exact": float(np.mean(jr == hr)),
@@ -388,46 +383,13 @@ def agreement_figures(judge, human) -> dict[str, float | None]:
     with np.errstate(all="ignore"):
         kappa = cohen_kappa_score(jr, hr, weights="quadratic", labels=list(range(LOW, HIGH + 1)))
     out["qw_kappa"] = None if not np.isfinite(kappa) else float(kappa)
-    out["krippendorff_alpha"] = _alpha(np.vstack([j, h]))
+    out["krippendorff_alpha"] = krippendorff_alpha(np.vstack([j, h]))
     return out
 
 
-def _alpha(matrix) -> float | None:
-    """Krippendorff's alpha (interval) of a raters x units matrix with NaN for missing; None if undefined."""
-    import krippendorff
-    import numpy as np
-
-    paired = np.sum(~np.isnan(matrix), axis=0) >= 2
-    if paired.sum() < 1 or len(np.unique(matrix[:, paired][~np.isnan(matrix[:, paired])])) < 2:
-        return None
-    with np.errstate(all="ignore"):
-        value = krippendorff.alpha(reliability_data=matrix, level_of_measurement="interval")
-    return float(value) if np.isfinite(value) else None
-
-
-def with_ci(values: dict[str, float | None], resampled: dict[str, list[float]], n: int) -> dict[str, dict]:
-    import numpy as np
-
-    out = {}
-    for metric in values:
-        draws = np.array([v for v in resampled.get(metric, []) if v is not None and np.isfinite(v)])
-        ci = [float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))] if len(draws) >= 10 else None
-        out[metric] = {"value": values[metric], "ci95": ci, "n": n}
-    return out
-
-
-def bootstrap(fn, columns: list, n_resamples: int, seed: int) -> dict[str, list[float]]:
-    """``fn`` over ``n_resamples`` resamples (with replacement) of the units in ``columns``, seeded."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    n = len(columns[0])
-    out: dict[str, list[float]] = defaultdict(list)
-    for _ in range(n_resamples):
-        idx = rng.integers(0, n, n)
-        for metric, value in fn(*[np.asarray(c)[..., idx] for c in columns]).items():
-            out[metric].append(value)
-    return out
+def with_ci(values: dict[str, float | None], resampled: dict[str, list], n: int) -> dict[str, dict]:
+    """Each figure with its n and its percentile 95% CI (None from fewer than 10 defined resamples)."""
+    return {m: {"value": values[m], "ci95": percentile_ci(resampled.get(m, []), min_draws=10), "n": n} for m in values}
 
 
 def report(cal: Path, rating_paths: list[Path], n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
@@ -463,8 +425,8 @@ def report(cal: Path, rating_paths: list[Path], n_resamples: int = 1000, seed: i
                 matrix = np.array(
                     [[by[(a["answer_id"], dimension)].get(r, np.nan) for a in units] for r in raters], dtype=float
                 )
-                alpha = {"krippendorff_alpha": _alpha(matrix)}
-                draws = bootstrap(lambda m: {"krippendorff_alpha": _alpha(m)}, [matrix], n_resamples, seed)
+                alpha = {"krippendorff_alpha": krippendorff_alpha(matrix)}
+                draws = bootstrap(lambda m: {"krippendorff_alpha": krippendorff_alpha(m)}, [matrix], n_resamples, seed)
                 n_multi = int(np.sum(np.sum(~np.isnan(matrix), axis=0) >= 2))
                 inter[dimension][scope] = with_ci(alpha, draws, n_multi)["krippendorff_alpha"]
     judge_settings = data["judge"]

@@ -1,4 +1,5 @@
-"""Judge settings: from lm-eval ``--metadata '{"judge": {...}}'`` over ``CULTURESAFE_JUDGE_*`` env vars.
+"""LLM settings, parsed in one place: the judge's from lm-eval ``--metadata '{"judge": {...}}'`` over
+``CULTURESAFE_JUDGE_*`` env vars; the generator's from ``--generator`` (no env vars).
 
 The API key is deliberately *not* a field: lm-eval writes the merged metadata into its results files,
 and dataclass ``repr``/``asdict`` would put any field into logs and caches. :meth:`LLMConfig.api_key`
@@ -11,12 +12,12 @@ import dataclasses
 import ipaddress
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from culturesafe_ext.llm.secrets import find_secrets, public_settings, url_secrets  # noqa: F401 - public_settings re-exported
 from culturesafe_ext.paths import CACHE_ENV, cache_dir  # noqa: F401 - CACHE_ENV re-exported
 
 BACKENDS = ("openai", "openai-batch", "hf", "none")
@@ -310,52 +311,6 @@ def parse_settings(value: Any, where: str) -> Any:
     return {"backend": backend.strip(), **({"model": model.strip()} if model.strip() else {})}
 
 
-_SECRET_WORDS = {
-    "key", "apikey", "token", "secret", "password", "passwd", "pwd", "auth", "authorization",
-    "credential", "credentials", "bearer", "signature", "cookie",
-}  # fmt: skip
-_SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_-]{12,}|hf_[A-Za-z0-9]{16,}|Bearer\s+\S{8,})")
-
-
-_TOKENIZER_WORDS = {"pad", "eos", "bos", "unk", "sep", "cls", "mask", "end", "start", "special", "think", "max", "new"}
-
-
-def _secret_name(name: str) -> bool:
-    """``api_key``, ``hf-token``, ``X-Api-Key``, ``accessToken`` -- not ``max_tokens``, ``tokenizer``, ``pad_token``."""
-    parts = re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
-    for i, part in enumerate(parts):
-        if part == "token" and i and parts[i - 1] in _TOKENIZER_WORDS:
-            continue  # a tokenizer's special token, not a credential
-        if part in _SECRET_WORDS:
-            return True
-    return "apikey" in name.lower().replace("-", "").replace("_", "")
-
-
-def find_secrets(value: Any, where: str) -> list[str]:
-    """Where ``value`` (any depth of dicts and lists, URLs included) carries something secret-looking.
-
-    Why: lm-eval writes the metadata into results files, and the settings travel in every logged
-    sample; a secret may only come from the environment. Returns paths like ``extra_body.headers.Authorization``.
-    """
-    found: list[str] = []
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            path = f"{where}.{key}"
-            if _secret_name(str(key)) and isinstance(item, str) and item:
-                found.append(path)
-            else:
-                found.extend(find_secrets(item, path))
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            found.extend(find_secrets(item, f"{where}[{i}]"))
-    elif isinstance(value, str):
-        if _SECRET_VALUE.search(value):
-            found.append(where)
-        elif "://" in value:
-            found.extend(_url_secrets(value, where))
-    return found
-
-
 IDENTITY_KEYS = ("backend", "model", "rubric_version", "temperature")  # who answered: what reports and cards name
 # ... and what else changes a verdict: two judges agree on all of these or are not the same judge (calibration cards)
 VERDICT_KEYS = (*IDENTITY_KEYS, "both_dimensions_in_one_call")
@@ -365,24 +320,6 @@ def identity(settings: Mapping[str, Any], keys: tuple[str, ...] = VERDICT_KEYS) 
     """``keys`` of logged settings, a missing one read as its default (settings logged before it existed)."""
     defaults = {f.name: f.default for f in dataclasses.fields(LLMConfig)}
     return {k: settings.get(k, defaults.get(k)) for k in keys}
-
-
-def public_settings(values: Mapping[str, Any], keys: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """The one filter for settings written to files: ``keys`` (default all) minus anything secret-looking.
-
-    A secret-looking name (:func:`_secret_name`) is dropped at any depth, and so is a value that carries a secret
-    (:func:`find_secrets`), so a report or manifest never holds a key even where the settings were not refused.
-    """
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if (keys is not None and key not in keys) or _secret_name(str(key)):
-            continue
-        if isinstance(value, Mapping):
-            value = public_settings(value)
-        elif find_secrets(value, str(key)):
-            continue
-        out[key] = value
-    return out
 
 
 def refuse_metadata_secrets(metadata: Mapping[str, Any]) -> None:
@@ -396,22 +333,6 @@ def refuse_metadata_secrets(metadata: Mapping[str, Any]) -> None:
             f"secret-looking metadata {secrets}: lm-eval writes the metadata into its results files; pass keys "
             "only through the environment (CULTURESAFE_JUDGE_API_KEY, HF_TOKEN)"
         )
-
-
-def _url_secrets(url: str, where: str) -> list[str]:
-    from urllib.parse import parse_qsl, urlsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return []
-    found = [f"{where} (user:password@ in the URL)"] if parts.password or parts.username else []
-    found += [
-        f"{where} (query parameter {k!r})"
-        for k, _ in parse_qsl(parts.query)
-        if _secret_name(k) or k.lower() in ("sig", "code", "session", "sessionid")
-    ]
-    return found
 
 
 def _secret_message(paths: list[str]) -> str:
@@ -453,7 +374,7 @@ def _check_url(url: str) -> None:
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError as err:
         raise JudgeSettingError(f"judge setting 'base_url' is not a URL: {err}") from None
-    secrets = _url_secrets(url, "base_url")
+    secrets = url_secrets(url, "base_url")
     if secrets:
         raise JudgeSettingError(_secret_message(secrets))
     if parts.scheme not in ("http", "https") or not parts.hostname:

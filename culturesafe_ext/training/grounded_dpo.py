@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from culturesafe_ext.llm.settings import public_settings
+from culturesafe_ext.llm.secrets import public_settings
 
 log = logging.getLogger("culturesafe")
 
