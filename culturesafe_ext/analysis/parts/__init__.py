@@ -9,10 +9,12 @@ append its import path to :data:`PARTS`; nothing else changes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from culturesafe_ext.analysis.extract import RunData
+from culturesafe_ext.analysis.html import esc
 from culturesafe_ext.analysis.runs import Run
 from culturesafe_ext.tasks.taxonomy import KNOWLEDGE_FAMILIES
 
@@ -71,3 +73,26 @@ def scopes(keys) -> list[tuple[str, set]]:
     out = [(c, {k for k in keys if k[0] == c}) for c in countries_of(keys)]
     out.append((POOLED, keys))
     return out
+
+
+def per_run(note: str | None, results: dict[str, dict], section: Callable[[str, dict], list[str]]) -> str:
+    """A part's section as every part lays it out: the note, then per run its label and ``section(label, r)``.
+
+    ``note`` is HTML (it may hold markup), ``None`` for a part whose notes depend on the run; the label is
+    escaped here.
+    """
+    html = [f"<p class='note'>{note}</p>"] if note is not None else []
+    for label, r in results.items():
+        html.append(f"<h3>{esc(label)}</h3>")
+        html += section(label, r)
+    return "".join(html)
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend: reports are drawn headless (CI, servers, no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
