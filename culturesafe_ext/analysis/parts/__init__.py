@@ -3,8 +3,9 @@
 A part is a module with ``NAME`` (its key in ``analysis.json``), ``TITLE``,
 ``compute(ctx: Context) -> dict | None`` (per run; None when the run has nothing for it) and
 ``render(results: dict[label, dict], page: Page) -> str`` (HTML of its section, figures through
-``page.figure``). To add one (e.g. per-layer probe overlap, router modes), write such a module and
-append its import path to :data:`PARTS`; nothing else changes.
+``page.figure``; :func:`per_run` builds it from a per-run section). To add one (e.g. per-layer probe
+overlap, router modes), write such a module and append its import path to :data:`PARTS`; nothing else
+changes.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from culturesafe_ext.analysis.extract import RunData
-from culturesafe_ext.analysis.html import esc
+from culturesafe_ext.analysis.html import Page, esc
 from culturesafe_ext.analysis.runs import Run
+from culturesafe_ext.probing.plots import pyplot  # noqa: F401  (the parts' one headless pyplot)
 from culturesafe_ext.tasks.taxonomy import KNOWLEDGE_FAMILIES
 
 PARTS = [
@@ -75,24 +77,22 @@ def scopes(keys) -> list[tuple[str, set]]:
     return out
 
 
-def per_run(note: str | None, results: dict[str, dict], section: Callable[[str, dict], list[str]]) -> str:
-    """A part's section as every part lays it out: the note, then per run its label and ``section(label, r)``.
+Section = Callable[[str, dict, Page], list[str]]
+
+
+def per_run(note: str | None, section: Section) -> Callable[[dict[str, dict], Page], str]:
+    """A part's ``render`` laid out as every part's is: the note, then per run its label and what
+    ``section(label, result, page)`` renders for it.
 
     ``note`` is HTML (it may hold markup), ``None`` for a part whose notes depend on the run; the label is
     escaped here.
     """
-    html = [f"<p class='note'>{note}</p>"] if note is not None else []
-    for label, r in results.items():
-        html.append(f"<h3>{esc(label)}</h3>")
-        html += section(label, r)
-    return "".join(html)
 
+    def render(results: dict[str, dict], page: Page) -> str:
+        html = [f"<p class='note'>{note}</p>"] if note is not None else []
+        for label, r in results.items():
+            html.append(f"<h3>{esc(label)}</h3>")
+            html += section(label, r, page)
+        return "".join(html)
 
-def pyplot():
-    """matplotlib's pyplot on the Agg backend: reports are drawn headless (CI, servers, no display)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return render

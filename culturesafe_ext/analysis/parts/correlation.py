@@ -50,10 +50,6 @@ NOTE = (
 )
 
 
-def render(results: dict[str, dict], page: Page) -> str:
-    return per_run(NOTE, results, lambda label, r: _section(label, r, page))
-
-
 def _section(label: str, r: dict, page: Page) -> list[str]:
     import numpy as np
 
@@ -97,3 +93,6 @@ def _section(label: str, r: dict, page: Page) -> list[str]:
     )
     html.append(page.figure(fig, caption))
     return html
+
+
+render = per_run(NOTE, _section)

@@ -42,10 +42,6 @@ def compute(ctx: Context) -> dict[str, Any] | None:
     return out
 
 
-def render(results: dict[str, dict], page: Page) -> str:
-    return per_run(None, results, lambda label, r: _section(label, r, page))
-
-
 def _section(label: str, r: dict, page: Page) -> list[str]:
     plt = pyplot()
     html = [
@@ -77,3 +73,6 @@ def _section(label: str, r: dict, page: Page) -> list[str]:
     ax.set_title(f"pooled, n={pooled['n']} descriptions", fontsize=9)
     html.append(page.figure(fig, f"{label}: knows x safe cross-tab (pooled)"))
     return html
+
+
+render = per_run(None, _section)

@@ -40,11 +40,7 @@ def compute(ctx: Context) -> dict[str, Any] | None:
     return out
 
 
-def render(results: dict[str, dict], page: Page) -> str:
-    return per_run(None, results, _section)
-
-
-def _section(label: str, r: dict) -> list[str]:
+def _section(label: str, r: dict, page: Page) -> list[str]:
     rows = [
         (
             variant,
@@ -63,3 +59,6 @@ def _section(label: str, r: dict) -> list[str]:
         f"({esc(r['family'])}, by description), s = {esc(r['rescaling'])}.</p>",
         table(["variant", "country", "acc", "respect (1-10)", "respect (0-1)", "F1", "descriptions k / s"], rows),
     ]
+
+
+render = per_run(None, _section)

@@ -78,11 +78,7 @@ NOTE = (
 )
 
 
-def render(results: dict[str, dict], page: Page) -> str:
-    return per_run(NOTE, results, _section)
-
-
-def _section(label: str, r: dict) -> list[str]:
+def _section(label: str, r: dict, page: Page) -> list[str]:
     rows = [
         (task, *(int(t[name] or 0) for name in TOKENS), num(t["cost"], 4))
         for task, t in [*r["tasks"].items(), ("total", r["totals"])]
@@ -106,3 +102,6 @@ def _section(label: str, r: dict) -> list[str]:
     if panel_rows:
         html.append(table(["task", "dimension", "panel score", "each judge", "alpha [95% CI]"], panel_rows))
     return html
+
+
+render = per_run(NOTE, _section)

@@ -78,10 +78,6 @@ NOTE = (
 )
 
 
-def render(results: dict[str, dict], page: Page) -> str:
-    return per_run(NOTE, results, lambda label, r: _section(label, r, page))
-
-
 def _section(label: str, r: dict, page: Page) -> list[str]:
     rows = [
         (
@@ -125,3 +121,6 @@ def _section(label: str, r: dict, page: Page) -> list[str]:
     ax.legend(fontsize=8)
     html.append(page.figure(fig, f"{label}: knowledge accuracy ({family}) per country, 95% CI; black: random baseline"))
     return html
+
+
+render = per_run(NOTE, _section)

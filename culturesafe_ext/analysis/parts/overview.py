@@ -42,11 +42,7 @@ def compute(ctx: Context) -> dict[str, Any]:
     }
 
 
-def render(results: dict[str, dict], page: Page) -> str:
-    return per_run(None, results, _section)
-
-
-def _section(label: str, r: dict) -> list[str]:
+def _section(label: str, r: dict, page: Page) -> list[str]:
     parts = []
     judge = "; ".join(
         f"{j['judge'].get('backend')}:{j['judge'].get('model')} (rubric {j['judge'].get('rubric_version')}, "
@@ -69,6 +65,9 @@ def _section(label: str, r: dict) -> list[str]:
     for note in r["notes"]:
         parts.append(f"<p class='note'>{esc(note)}</p>")
     return parts
+
+
+render = per_run(None, _section)
 
 
 def _calibration_line(judge: dict) -> str:

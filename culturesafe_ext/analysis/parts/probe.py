@@ -133,10 +133,6 @@ NOTE = (
 )
 
 
-def render(results: dict[str, dict], page: Page) -> str:
-    return per_run(NOTE, results, lambda label, r: _section(label, r, page))
-
-
 def _section(label: str, r: dict, page: Page) -> list[str]:
     html = []
     stats = r.get("stats")
@@ -155,3 +151,6 @@ def _section(label: str, r: dict, page: Page) -> list[str]:
     for report in r.get("reports", []):
         html += _comparisons(label, report["file"], report["groups"], report["comparisons"], page)
     return html
+
+
+render = per_run(NOTE, _section)

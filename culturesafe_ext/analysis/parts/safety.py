@@ -61,10 +61,6 @@ NOTE = (
 )
 
 
-def render(results: dict[str, dict], page: Page) -> str:
-    return per_run(NOTE, results, lambda label, r: _section(label, r, page))
-
-
 def _section(label: str, r: dict, page: Page) -> list[str]:
     from culturesafe_ext.analysis.calibrate import calibration_text
 
@@ -84,6 +80,9 @@ def _section(label: str, r: dict, page: Page) -> list[str]:
     html.append(table(["variant", "country", "respectfulness", "awareness", "answers", "judge failures"], rows))
     html.append(page.figure(_bars(r["variants"]), f"{label}: respectfulness per country and variant, 95% CI"))
     return html
+
+
+render = per_run(NOTE, _section)
 
 
 def _bars(variants: dict[str, dict]):

@@ -49,10 +49,6 @@ NOTE = (
 )
 
 
-def render(results: dict[str, dict], page: Page) -> str:
-    return per_run(NOTE, results, lambda label, r: _section(label, r, page))
-
-
 def _section(label: str, r: dict, page: Page) -> list[str]:
     rows = [
         (name, dimension, scope, with_ci(s))
@@ -75,3 +71,6 @@ def _section(label: str, r: dict, page: Page) -> list[str]:
     ax.set_xlabel("difference in respectfulness (pooled)")
     html.append(page.figure(fig, f"{label}: variant effects on respectfulness, pooled, 95% CI"))
     return html
+
+
+render = per_run(NOTE, _section)
