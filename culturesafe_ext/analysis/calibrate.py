@@ -4,9 +4,8 @@
 country and by the judge's respectfulness bin (1-3, 4-7, 8-10), so low and high scores are both rated;
 it writes ``CAL/sample.json`` (the answers with the judge's scores and identity), ``CAL/ratings.csv``
 (one row per answer and dimension, ``human_score`` and ``rater`` empty, the judge's score NOT shown so it
-cannot anchor the raters) and Label Studio files, through the review tooling of ``culturesafe generate``
-(:mod:`culturesafe_ext.builders.generate.review`); ratings are read, as review decisions are, through the
-project's one text reader (``culturesafe_ext.data.textio``).
+cannot anchor the raters) and Label Studio files, written and read back as ``culturesafe generate``'s
+review files are (:mod:`culturesafe_ext.data.human_review`, over the one text reader ``data.textio``).
 
 ``report CAL --ratings FILE...`` reads filled-in CSVs or Label Studio exports (several raters allowed;
 each (answer, dimension, rater) at most once; a bad record is an error naming file, line and field) and
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from culturesafe_ext.data.human_review import RecordsError, csv_rows, labelstudio_tasks, write_labelstudio
 from culturesafe_ext.judge.items import DIMENSIONS
 
 CARD_SCHEMA = "culturesafe.judge_card"
@@ -211,8 +211,6 @@ def stratified(answers: list[dict], n: int, seed: int) -> list[dict]:
 
 def sample(run_dirs: list[Path], n: int, out: Path, seed: int = 0) -> dict[str, Any]:
     """Write CAL/sample.json, CAL/ratings.csv and the Label Studio files; returns the sample."""
-    from culturesafe_ext.builders.generate.review import write_labelstudio
-
     answers, skipped = judged_answers(run_dirs)
     judges = {json.dumps(identity(a["judge"]), sort_keys=True) for a in answers}
     if len(judges) > 1:
@@ -264,13 +262,8 @@ LABELSTUDIO_CONFIG = """<View>
 
 
 # --- reading ratings ----------------------------------------------------------------------------------------
-def _ratings_error():
-    from culturesafe_ext.builders.generate.review import RecordsError
-
-    class RatingsError(RecordsError):
-        what = "the ratings"
-
-    return RatingsError
+class RatingsError(RecordsError):
+    what = "the ratings"
 
 
 @dataclass(frozen=True)
@@ -300,19 +293,10 @@ def _records(path: Path, error: type) -> list[tuple[str, str, str, str, Any]]:
         raise error([str(p) for p in err.problems]) from None
     out = []
     if table is not None:
-        if table.problems:
-            raise error([str(p) for p in table.problems])
-        missing = [c for c in ("answer_id", "dimension", "human_score", "rater") if c not in table.header]
-        if missing:
-            raise error([f"{path.name}: header: field {missing[0]!r}: missing column"])
-        for record in table.records:
-            row = {h: c for h, c in zip(table.header, record.cells, strict=False) if h}
-            if not any(cell.strip() for cell in record.cells):
-                continue
-            where = f"line {record.line}"
+        for record, row in csv_rows(path.name, table, ("answer_id", "dimension", "human_score", "rater"), error):
             out.append(
                 (
-                    where,
+                    f"line {record.line}",
                     row.get("answer_id", ""),
                     row.get("dimension", ""),
                     row.get("rater", ""),
@@ -320,9 +304,7 @@ def _records(path: Path, error: type) -> list[tuple[str, str, str, str, Any]]:
                 )
             )
         return out
-    if not isinstance(tasks, list):
-        raise error([f"{path.name}: top level: expected a list of tasks (Label Studio JSON export)"])
-    for n, task in enumerate(tasks):
+    for n, task in enumerate(labelstudio_tasks(path.name, tasks, error)):
         data = task.get("data") if isinstance(task, dict) else None
         answer_id = data.get("answer_id", "") if isinstance(data, dict) else ""
         done = [a for a in (task.get("annotations") or []) if isinstance(a, dict) and not a.get("was_cancelled")]
@@ -342,7 +324,7 @@ def _records(path: Path, error: type) -> list[tuple[str, str, str, str, Any]]:
 
 def read_ratings(paths: list[Path], answer_ids: set[str]) -> tuple[list[Rating], int]:
     """Every rating, and how many rows were left unrated; any bad record is an error (file, line, field)."""
-    error = _ratings_error()
+    error = RatingsError
     problems, ratings, unrated = [], [], 0
     first: dict[tuple[str, str, str], str] = {}
     for path in paths:
@@ -550,8 +532,6 @@ def run_sample(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from culturesafe_ext.builders.generate.review import RecordsError
-
     try:
         card = report(args.cal, args.ratings, args.resamples, args.seed)
     except (RecordsError, ValueError, FileNotFoundError) as err:
