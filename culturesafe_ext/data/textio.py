@@ -84,7 +84,7 @@ class TextInputError(ValueError):
     heading = "problem(s) reading the input"
     advice = ""
 
-    def __init__(self, problems: list[InputProblem]) -> None:
+    def __init__(self, problems: list[InputProblem] | list[str]) -> None:
         self.problems = problems
         listed = "\n".join(f"  {p}" for p in problems[:50])
         more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
