@@ -33,11 +33,11 @@ from typing import Any
 
 from culturesafe_ext.data.human_review import RecordsError, csv_rows, labelstudio_tasks, write_labelstudio
 from culturesafe_ext.judge.items import DIMENSIONS
+from culturesafe_ext.llm.settings import identity
 
 CARD_SCHEMA = "culturesafe.judge_card"
 SAMPLE_SCHEMA = "culturesafe.calibration_sample"
 CARD_VERSION = 1
-IDENTITY = ("backend", "model", "rubric_version", "both_dimensions_in_one_call", "temperature")
 SAMPLES_GLOB = "samples_adaculturesafe_safety*.jsonl"
 LOW, HIGH = 1, 10
 BINS = ((3.5, "1-3"), (7.5, "4-7"), (math.inf, "8-10"))  # by the judge's respectfulness score
@@ -47,12 +47,6 @@ METRICS = ("spearman", "kendall_tau_b", "qw_kappa", "krippendorff_alpha", "mae",
 
 
 # --- judge identity and cards ---------------------------------------------------------------------------
-def identity(settings: dict[str, Any]) -> dict[str, Any]:
-    """What makes two judges the same judge (the settings that change a verdict, not where it is served)."""
-    defaults = {"rubric_version": "v1", "both_dimensions_in_one_call": False, "temperature": 0.0}
-    return {k: settings.get(k, defaults.get(k)) for k in IDENTITY}
-
-
 def judge_name(settings: dict[str, Any]) -> str:
     return f"{settings.get('backend')}:{settings.get('model')} (rubric {settings.get('rubric_version')})"
 
