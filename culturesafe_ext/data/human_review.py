@@ -16,16 +16,14 @@ from pathlib import Path
 from culturesafe_ext.data import textio
 
 
-class RecordsError(ValueError):
-    """A file of people's input that cannot be used; lists every problem (file, record, field)."""
+class RecordsError(textio.TextInputError):
+    """A file of people's input that cannot be used; lists every problem (file, record, field), as text."""
 
     what = "the file"
 
     def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        listed = "\n".join(f"  {p}" for p in problems[:50])
-        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
-        super().__init__(f"{len(problems)} problem(s) in {self.what}:\n{listed}{more}")
+        self.heading = f"problem(s) in {self.what}"
+        super().__init__(problems)
 
 
 def write_labelstudio(folder: Path, data: list[dict], config: str) -> list[Path]:
