@@ -37,17 +37,20 @@ CITATION = """@article{kang2026adaculturesafe,
 }"""
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One validation failure, located precisely enough to fix the file by hand."""
+class Problem(textio.InputProblem):
+    """One validation failure of a release, located precisely enough to fix the file by hand.
 
-    file: str
-    record: str
-    field: str
-    message: str
+    The project's one problem record (:class:`textio.InputProblem`), its record id quoted: release ids
+    are free text (``record 'k-item_1-0'``).
+    """
 
-    def __str__(self) -> str:
-        return f"{self.file}: record {self.record!r}: field {self.field!r}: {self.message}"
+    @classmethod
+    def of(cls, problem: textio.InputProblem) -> Problem:
+        """A reader's problem, shown the release's way."""
+        return cls(problem.file, problem.record, problem.field, problem.message)
+
+    def where(self) -> str:
+        return f"record {self.record!r}"
 
 
 @dataclass
@@ -91,17 +94,11 @@ class Release:
         return list(self.report)
 
 
-class ReleaseError(ValueError):
+class ReleaseError(textio.TextInputError):
     """Raised when a release has invalid records and ``skip_invalid`` is off."""
 
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        listed = "\n".join(f"  {p}" for p in problems[:50])
-        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
-        super().__init__(
-            f"{len(problems)} invalid record field(s) in the release:\n{listed}{more}\n"
-            "Fix them, or rebuild with --skip-invalid to write them to rejects.jsonl instead."
-        )
+    heading = "invalid record field(s) in the release"
+    advice = "\nFix them, or rebuild with --skip-invalid to write them to rejects.jsonl instead."
 
 
 def parse_file_name(path: Path) -> Country:
@@ -266,8 +263,7 @@ def _load_json(path: Path) -> tuple[object, Problem | None]:
     try:
         return textio.load_json(path), None
     except textio.TextInputError as err:
-        p = err.problems[0]
-        return None, Problem(p.file, p.record, p.field, p.message)
+        return None, Problem.of(err.problems[0])
 
 
 def _read_country(path: Path, country: Country, release: Release) -> None:

@@ -35,14 +35,10 @@ REQUIRED = ("Question", "class", "domain", "helpful_response", "harmless_respons
 OPTIONAL = ("simhash_id", "pass_hhh")
 
 
-class CulturaXError(ValueError):
+class CulturaXError(textio.TextInputError):
     """The CSV cannot be built: every problem is listed with its row and column."""
 
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        listed = "\n".join(f"  {p}" for p in problems[:50])
-        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
-        super().__init__(f"{len(problems)} problem(s) in the CulturaX CSV:\n{listed}{more}")
+    heading = "problem(s) in the CulturaX CSV"
 
 
 @dataclass
@@ -79,8 +75,8 @@ def read_csv(path: Path, encoding: str = "auto") -> tuple[list[SourceRow], str]:
     try:
         table = textio.read_csv(path, encoding, allow_trailing_unnamed=True)
     except textio.TextInputError as err:
-        raise CulturaXError([_problem(p) for p in err.problems]) from None
-    problems: list[Problem] = [_problem(p) for p in table.problems]
+        raise CulturaXError([Problem.of(p) for p in err.problems]) from None
+    problems: list[Problem] = [Problem.of(p) for p in table.problems]
     header = table.header
     missing = [c for c in REQUIRED if c not in header]
     for column in missing:
@@ -143,10 +139,6 @@ def read_csv(path: Path, encoding: str = "auto") -> tuple[list[SourceRow], str]:
     if not rows:
         raise CulturaXError([Problem(name, "-", "-", "no data rows")])
     return rows, table.encoding
-
-
-def _problem(p: textio.InputProblem) -> Problem:
-    return Problem(p.file, p.record, p.field, p.message)
 
 
 def _clean(text: str) -> str:

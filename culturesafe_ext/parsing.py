@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from culturesafe_ext.data.textio import norm
@@ -27,16 +28,8 @@ def find_json_object(text: str) -> dict | None:
         return None
     candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
     for chunk in candidates:
-        start = chunk.find("{")
-        while start != -1:
-            try:
-                obj, _ = _DECODER.raw_decode(chunk, start)
-            except json.JSONDecodeError:
-                start = chunk.find("{", start + 1)
-                continue
-            if isinstance(obj, dict):
-                return obj
-            start = chunk.find("{", start + 1)
+        for obj, _, _ in _scan_objects(chunk, _DECODER):
+            return obj
     return None
 
 
@@ -161,9 +154,12 @@ def final_answer(text: str) -> str | None:
     return body[closes[-1].end() :] if closes else body
 
 
-def json_objects(text: str, decoder: json.JSONDecoder = _DECODER) -> list[tuple[dict, int, int]]:
-    """Every top-level JSON object in ``text`` with its span, in order (objects inside one are not repeated)."""
-    found: list[tuple[dict, int, int]] = []
+def _scan_objects(text: str, decoder: json.JSONDecoder) -> Iterator[tuple[dict, int, int]]:
+    """The one JSON scanner: each top-level object in ``text`` with its span, in order, lazily.
+
+    Why lazy: an answer needs only the first object, a verdict all of them; both walk the same way
+    (objects inside one are not repeated, text that does not parse is stepped over).
+    """
     start = text.find("{")
     while start != -1:
         try:
@@ -172,11 +168,15 @@ def json_objects(text: str, decoder: json.JSONDecoder = _DECODER) -> list[tuple[
             start = text.find("{", start + 1)
             continue
         if isinstance(obj, dict):
-            found.append((obj, start, end))
+            yield obj, start, end
             start = text.find("{", end)
         else:
             start = text.find("{", start + 1)
-    return found
+
+
+def json_objects(text: str, decoder: json.JSONDecoder = _DECODER) -> list[tuple[dict, int, int]]:
+    """Every top-level JSON object in ``text`` with its span, in order (objects inside one are not repeated)."""
+    return list(_scan_objects(text, decoder))
 
 
 def final_verdict(text: str, keys: list[str] | tuple[str, ...]) -> tuple[dict | None, str | None]:

@@ -59,16 +59,25 @@ def _fallback_hint() -> str:
     return f"run lm_eval with --include_path {where} to use the culturesafe tasks"
 
 
-def _warn_if_untested() -> None:
+def untested_lm_eval() -> tuple[str, str, str] | None:
+    """(found, low, high) version strings when the installed lm-eval is outside :data:`TESTED_LM_EVAL`, else None.
+
+    The one version check behind both warnings: the task hook's here and the model wrappers' in
+    :func:`culturesafe_ext.lm_eval_internals.check_version`."""
     found = _lm_eval_version()
     low, high = TESTED_LM_EVAL
-    if found is None or not (low <= found < high):
+    if found is not None and low <= found < high:
+        return None
+    return ".".join(map(str, found or ())) or "(unknown)", ".".join(map(str, low)), ".".join(map(str, high))
+
+
+def _warn_if_untested() -> None:
+    untested = untested_lm_eval()
+    if untested is not None:
         log.warning(
             "culturesafe: lm-eval %s is outside the versions its task hook was checked against "
             "(%s to before %s); trying anyway. If our tasks are missing, %s.",
-            ".".join(map(str, found or ())) or "(unknown)",
-            ".".join(map(str, low)),
-            ".".join(map(str, high)),
+            *untested,
             _fallback_hint(),
         )
 

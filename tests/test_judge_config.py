@@ -134,7 +134,7 @@ def test_settings_are_typed(extra: dict, match: str) -> None:
 
 
 def test_metadata_judge_json_errors_name_the_setting() -> None:
-    with pytest.raises(ValueError, match="judge settings are not valid JSON"):
+    with pytest.raises(ValueError, match="metadata .judge. is not valid JSON"):
         JudgeConfig.from_metadata({"judge": '{"backend": "openai", '}, env={})
     with pytest.raises(ValueError, match="must be a dict"):
         JudgeConfig.from_metadata({"judge": 3}, env={})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from culturesafe_ext import lm_eval_internals as internals
 from culturesafe_ext import plugin
-from culturesafe_ext.models import lm_eval_internals as internals
 
 
 @pytest.fixture

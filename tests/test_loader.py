@@ -44,10 +44,12 @@ def test_unreachable_hub_says_how_to_build(monkeypatch: pytest.MonkeyPatch) -> N
     assert "culturesafe_data" in text and "CULTURESAFE_DATA" in text
 
 
-def test_bundled_sample_is_built_by_the_release_builder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(loader.CACHE_ENV, str(tmp_path))
+def test_bundled_sample_is_built_by_the_release_builder() -> None:
+    from culturesafe_ext.builders import bundled
+
+    assert bundled.stale(loader.ADACULTURESAFE) == []  # the shipped folder is what the release builder writes now
     folder = loader.bundled_dataset_dir()
-    assert folder.parent == tmp_path and (folder / "README.md").exists()
+    assert folder == loader.ADACULTURESAFE.bundled and (folder / "README.md").exists()
     report = json.loads((folder / "build_report.json").read_text())
     assert report["problems"] == 0 and len(report["countries"]) >= 4
     letters = report["gold_letters"]["distribution"]
@@ -57,4 +59,27 @@ def test_bundled_sample_is_built_by_the_release_builder(tmp_path: Path, monkeypa
         assert counts["safety"]["written"] == 5 * counts["descriptions"]["written"]
     rows = loader.load_adaculturesafe("knowledge", culturesafe_data="bundled")["test"]
     assert len(rows) == report["gold_letters"]["n"]
-    assert loader.bundled_dataset_dir() == folder  # built once, then reused
+
+
+def test_a_stale_bundled_sample_is_caught(tmp_path: Path) -> None:
+    """The shipped-vs-built comparison sees a changed row, a changed card and a missing file."""
+    import shutil
+
+    import pyarrow.parquet as pq
+    from culturesafe_ext.builders import bundled
+
+    shipped = tmp_path / "shipped"
+    shutil.copytree(loader.ADACULTURESAFE.bundled, shipped)
+    assert bundled.differences(shipped, loader.ADACULTURESAFE.bundled) == []
+    table = pq.read_table(shipped / "knowledge_china" / "test.parquet")
+    rows = table.to_pylist()
+    rows[0]["question"] += "?"
+    pq.write_table(type(table).from_pylist(rows, schema=table.schema), shipped / "knowledge_china" / "test.parquet")
+    card = shipped / "README.md"
+    card.write_text(card.read_text(encoding="utf-8").replace("AdaCultureSafe", "AdaCultureSafe 2"), encoding="utf-8")
+    (shipped / "safety_spain" / "test.parquet").unlink()
+    assert bundled.differences(shipped, loader.ADACULTURESAFE.bundled) == [
+        "safety_spain/test.parquet: missing from the shipped sample",
+        "README.md: differs from a fresh build",
+        "knowledge_china/test.parquet: differs from a fresh build",
+    ]

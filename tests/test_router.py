@@ -102,7 +102,7 @@ def test_adapters_are_per_culture_and_only_on_training_descriptions(three_adapte
         trained = manifest["trained_descriptions"]
         assert trained and all(d.startswith(alpha3 + "/") for d in trained)
         assert not set(trained) & set(split.heldout)
-        assert manifest["items_by_kind"] == {"knowledge_mc": 10, "knowledge_gen": 10, "safety": 10}
+        assert manifest["items_by_kind"] == {"knowledge": 10, "knowledge_gen": 10, "safety": 10}
         assert (three_adapters / culture / "adapter_model.safetensors").exists()
 
 
@@ -384,7 +384,7 @@ def test_chat_items_are_what_lm_eval_sends_with_apply_chat_template(tiny_model: 
     raw_items = task_items.task_items(china, {r["description_id"] for r in china})
     items = task_items.formatted(raw_items, lm.tokenizer, "chat")
     by_kind = {kind: {i.prompt: i.completion for i in items if i.kind == kind} for kind in task_items.KINDS}
-    tasks = {"adaculturesafe_knowledge_china": "knowledge_mc", "adaculturesafe_knowledge_gen_china": "knowledge_gen"}
+    tasks = {"adaculturesafe_knowledge_china": "knowledge", "adaculturesafe_knowledge_gen_china": "knowledge_gen"}
     for name, kind in tasks.items():
         task = _built_task(name)
         task.build_all_requests(apply_chat_template=True, chat_template=lm.apply_chat_template, rank=0, world_size=1)
@@ -392,7 +392,7 @@ def test_chat_items_are_what_lm_eval_sends_with_apply_chat_template(tiny_model: 
         for instance in task.instances:
             context = instance.args[0]
             assert context.startswith("<|im_start|>") and context in by_kind[kind]  # the very string lm-eval sends
-            if kind == "knowledge_mc" and instance.idx == instance.doc["gold_index"]:
+            if kind == "knowledge" and instance.idx == instance.doc["gold_index"]:
                 assert instance.args[1] == by_kind[kind][context]  # no delimiter before the option under chat
     assert task_items.formatted(raw_items, lm.tokenizer, "raw") == raw_items
     with pytest.raises(ValueError, match="prompt format 'jinja'"):

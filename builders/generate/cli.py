@@ -8,7 +8,6 @@ culturesafe generate review-import --out data --decisions data.work/review/revie
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -83,19 +82,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def generator_config(args: argparse.Namespace):
-    """JudgeConfig for the generator from ``--generator`` and the flags (environment not consulted)."""
-    from culturesafe_ext.judge import JudgeConfig
+    """The generator's LLM settings from ``--generator`` and the flags (environment not consulted)."""
+    from culturesafe_ext.llm import LLMConfig
+    from culturesafe_ext.llm.settings import parse_settings
 
-    spec = args.generator.strip()
-    if spec.startswith("{"):
-        values = json.loads(spec)
-    else:
-        backend, sep, model = spec.partition(":")
-        if not sep or backend not in ("openai", "openai-batch", "hf"):
-            raise ValueError(
-                f"--generator {spec!r}: expected openai:MODEL, openai-batch:MODEL, hf:MODEL or a JSON object"
-            )
-        values = {"backend": backend, "model": model}
+    values = parse_settings(args.generator, "--generator")
+    if values.get("backend") not in ("openai", "openai-batch", "hf") or not values.get("model"):
+        raise ValueError(
+            f"--generator {args.generator.strip()!r}: expected openai:MODEL, openai-batch:MODEL, hf:MODEL or a JSON "
+            "object"
+        )
     flags = {
         "base_url": args.base_url,
         "concurrency": args.concurrency,
@@ -104,8 +100,7 @@ def generator_config(args: argparse.Namespace):
         "cache_path": args.cache_path,
         "progress": False if args.no_progress else None,
     }
-    values |= {k: v for k, v in flags.items() if v is not None}
-    return JudgeConfig.from_dict(values, env={})
+    return LLMConfig.from_spec(values, "--generator", overrides=flags, env={})
 
 
 def _run_generate(args: argparse.Namespace) -> int:

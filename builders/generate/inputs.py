@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from culturesafe_ext.data import textio
+from culturesafe_ext.data.textio import InputProblem
 
 DESCRIPTION_FIELDS = ("id", "country", "location", "source", "description")
 DESCRIPTION_OPTIONAL = ("country_native", "iso_alpha2", "iso_alpha3", "iso_numeric")
@@ -18,25 +19,15 @@ QUESTION_FIELDS = ("id", "question")
 QUESTION_OPTIONAL = ("subdomain_id", "subdomain", "domain", "topic")
 
 
-@dataclass(frozen=True)
-class InputProblem:
-    file: str
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: line {self.line}: field {self.field!r}: {self.message}"
-
-
-class InputError(ValueError):
+class InputError(textio.TextInputError):
     """An input file with invalid records; lists every problem (file, line, field)."""
 
-    def __init__(self, problems: list[InputProblem]) -> None:
-        self.problems = problems
-        listed = "\n".join(f"  {p}" for p in problems[:50])
-        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
-        super().__init__(f"{len(problems)} problem(s) in the input:\n{listed}{more}")
+    heading = "problem(s) in the input"
+
+
+def _problem(file: str, line: int, field: str, message: str) -> InputProblem:
+    """A problem at a line of an input file (line 0: the file as a whole)."""
+    return InputProblem(file, f"line {line}", field, message)
 
 
 @dataclass(frozen=True)
@@ -77,7 +68,7 @@ def read_records(path: Path) -> list[tuple[int, object]]:
     name = path.name
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".ndjson", ".csv"):
-        raise InputError([InputProblem(name, 0, "-", "expected a .jsonl or .csv file")])
+        raise InputError([_problem(name, 0, "-", "expected a .jsonl or .csv file")])
     try:
         if suffix == ".jsonl" or suffix == ".ndjson":
             return textio.read_jsonl(path)
@@ -92,40 +83,40 @@ def read_records(path: Path) -> list[tuple[int, object]]:
             continue
         if len(record.cells) > len(table.header):
             extra = len(table.header) + 1
-            raise InputError([InputProblem(name, record.line, f"column {extra}", "more fields than the header")])
+            raise InputError([_problem(name, record.line, f"column {extra}", "more fields than the header")])
         row = {h: c for h, c in zip(table.header, record.cells, strict=False) if h}
         rows.append((record.line, row))
     return rows
 
 
-def _from_textio(p: textio.InputProblem) -> InputProblem:
+def _from_textio(p: InputProblem) -> InputProblem:
     numbers = (
         ["1"] if p.record == "header" else re.findall(r"line (\d+)", p.record) or re.findall(r"line (\d+)", p.message)
     )
     field = "-" if p.field in ("json", "encoding") else p.field  # file-level, as before
-    return InputProblem(p.file, int(numbers[0]) if numbers else 0, field, p.message)
+    return _problem(p.file, int(numbers[0]) if numbers else 0, field, p.message)
 
 
 def _fields(
     name: str, line: int, record: object, required: tuple[str, ...], optional: tuple[str, ...], problems: list
 ) -> dict[str, str]:
     if not isinstance(record, dict):
-        problems.append(InputProblem(name, line, "-", "expected an object"))
+        problems.append(_problem(name, line, "-", "expected an object"))
         return {}
     out: dict[str, str] = {}
     for key in (*required, *optional):
         value = record.get(key)
         if value is None or (isinstance(value, str) and not value.strip()):
             if key in required:
-                problems.append(InputProblem(name, line, key, "missing" if key not in record else "empty"))
+                problems.append(_problem(name, line, key, "missing" if key not in record else "empty"))
             out[key] = ""
         elif isinstance(value, str) and textio.control_characters(value):
-            problems.append(InputProblem(name, line, key, str(textio.control_characters(value))))
+            problems.append(_problem(name, line, key, str(textio.control_characters(value))))
             out[key] = ""
         elif isinstance(value, (str, int)) and not isinstance(value, bool):
             out[key] = str(value).strip()
         else:
-            problems.append(InputProblem(name, line, key, f"expected a string, got {type(value).__name__}"))
+            problems.append(_problem(name, line, key, f"expected a string, got {type(value).__name__}"))
     return out
 
 
@@ -134,7 +125,7 @@ def _unique(name: str, rows: list[tuple[int, dict]], problems: list[InputProblem
     for line, row in rows:
         if row.get("id") and row["id"] in first:
             problems.append(
-                InputProblem(name, line, "id", f"duplicate id {row['id']!r} (first on line {first[row['id']]})")
+                _problem(name, line, "id", f"duplicate id {row['id']!r} (first on line {first[row['id']]})")
             )
         first.setdefault(row.get("id", ""), line)
 
@@ -167,10 +158,10 @@ def read_descriptions(path: Path) -> list[Description]:
         if not row or not row.get("country"):
             continue
         if "/" in row["id"]:
-            problems.append(InputProblem(name, line, "id", "must not contain '/' (it separates row id parts)"))
+            problems.append(_problem(name, line, "id", "must not contain '/' (it separates row id parts)"))
         codes = _country_codes(row)
         if isinstance(codes, str):
-            problems.append(InputProblem(name, line, "country", codes))
+            problems.append(_problem(name, line, "country", codes))
             continue
         native, alpha2, alpha3, numeric = codes
         fields = {k: row[k] for k in DESCRIPTION_FIELDS}
@@ -180,7 +171,7 @@ def read_descriptions(path: Path) -> list[Description]:
             )
         )
     if not rows and not problems:
-        problems.append(InputProblem(name, 0, "-", "no records"))
+        problems.append(_problem(name, 0, "-", "no records"))
     if problems:
         raise InputError(problems)
     return out
@@ -196,9 +187,9 @@ def read_questions(path: Path) -> list[Question]:
     _unique(name, rows, problems)
     for line, row in rows:
         if row.get("subdomain_id") and not row["subdomain_id"].isdigit():
-            problems.append(InputProblem(name, line, "subdomain_id", f"{row['subdomain_id']!r} is not a whole number"))
+            problems.append(_problem(name, line, "subdomain_id", f"{row['subdomain_id']!r} is not a whole number"))
     if not rows and not problems:
-        problems.append(InputProblem(name, 0, "-", "no records"))
+        problems.append(_problem(name, 0, "-", "no records"))
     if problems:
         raise InputError(problems)
     return [Question(**{k: row[k] for k in (*QUESTION_FIELDS, *QUESTION_OPTIONAL)}, line=line) for line, row in rows]

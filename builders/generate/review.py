@@ -7,19 +7,19 @@ labeling interface: a ``decision`` choice and one ``edit_<field>`` text area per
 that CSV, or Label Studio's JSON export (tasks with ``annotations[].result``). Only accepted and
 edited items are kept, marked ``checked``; a malformed decision names the file, record and field.
 
-:func:`write_labelstudio` and :class:`RecordsError` are shared with the judge calibration
-(``culturesafe judge calibrate``), which reads its ratings through the same ``textio`` reader.
+:func:`write_labelstudio`, :class:`RecordsError` and the readers' first steps live in
+:mod:`culturesafe_ext.data.human_review`, shared with the judge calibration (``culturesafe judge calibrate``).
 """
 
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from culturesafe_ext.data import textio
+from culturesafe_ext.data.human_review import RecordsError, csv_rows, labelstudio_tasks, write_labelstudio
 
 from .items import LETTERS, check_mcq, check_query, check_references
 
@@ -33,30 +33,10 @@ ALL_FIELDS = tuple(dict.fromkeys(f for fields in EDITABLE.values() for f in fiel
 CSV_COLUMNS = ("id", "kind", "context", *ALL_FIELDS, "decision", "note")
 
 
-class RecordsError(ValueError):
-    """A file of people's input that cannot be used; lists every problem (file, record, field)."""
-
-    what = "the file"
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        listed = "\n".join(f"  {p}" for p in problems[:50])
-        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
-        super().__init__(f"{len(problems)} problem(s) in {self.what}:\n{listed}{more}")
-
-
 class DecisionError(RecordsError):
     """A decisions file that cannot be applied."""
 
     what = "the review decisions"
-
-
-def write_labelstudio(folder: Path, data: list[dict], config: str) -> list[Path]:
-    """``labelstudio_tasks.json`` (Label Studio's import format) and ``labelstudio_config.xml``."""
-    tasks = [{"data": d} for d in data]
-    (folder / "labelstudio_tasks.json").write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
-    (folder / "labelstudio_config.xml").write_text(config, encoding="utf-8")
-    return [folder / "labelstudio_tasks.json", folder / "labelstudio_config.xml"]
 
 
 def check_fields(kind: str, fields: dict[str, str]) -> list[str]:
@@ -181,15 +161,7 @@ def read_decisions(path: Path, candidates: dict[str, dict]) -> dict[str, Decisio
 
 
 def _csv_records(name: str, table: textio.CsvTable):
-    if table.problems:
-        raise DecisionError([str(p) for p in table.problems])
-    missing = [c for c in ("id", "decision") if c not in table.header]
-    if missing:
-        raise DecisionError([f"{name}: header: field {missing[0]!r}: missing column"])
-    for record in table.records:
-        row = {h: c for h, c in zip(table.header, record.cells, strict=False) if h}
-        if not any(cell.strip() for cell in record.cells):
-            continue
+    for record, row in csv_rows(name, table, ("id", "decision"), DecisionError):
         item_id = (row.get("id") or "").strip()
         action = (row.get("decision") or "").strip().lower() or None
         problems = [] if item_id or action is None else ["field 'id': empty"]
@@ -203,9 +175,7 @@ def _csv_records(name: str, table: textio.CsvTable):
 
 
 def _labelstudio_records(name: str, tasks: object):
-    if not isinstance(tasks, list):
-        raise DecisionError([f"{name}: top level: expected a list of tasks (Label Studio JSON export)"])
-    for n, task in enumerate(tasks):
+    for n, task in enumerate(labelstudio_tasks(name, tasks, DecisionError)):
         where = f"task {n}"
         data = task.get("data") if isinstance(task, dict) else None
         if not isinstance(data, dict) or not isinstance(data.get("id"), str):

@@ -4,9 +4,8 @@
 country and by the judge's respectfulness bin (1-3, 4-7, 8-10), so low and high scores are both rated;
 it writes ``CAL/sample.json`` (the answers with the judge's scores and identity), ``CAL/ratings.csv``
 (one row per answer and dimension, ``human_score`` and ``rater`` empty, the judge's score NOT shown so it
-cannot anchor the raters) and Label Studio files, through the review tooling of ``culturesafe generate``
-(:mod:`culturesafe_ext.builders.generate.review`); ratings are read, as review decisions are, through the
-project's one text reader (``culturesafe_ext.data.textio``).
+cannot anchor the raters) and Label Studio files, written and read back as ``culturesafe generate``'s
+review files are (:mod:`culturesafe_ext.data.human_review`, over the one text reader ``data.textio``).
 
 ``report CAL --ratings FILE...`` reads filled-in CSVs or Label Studio exports (several raters allowed;
 each (answer, dimension, rater) at most once; a bad record is an error naming file, line and field) and
@@ -32,12 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from culturesafe_ext.data.human_review import RecordsError, csv_rows, labelstudio_tasks, write_labelstudio
+from culturesafe_ext.judge.agreement import bootstrap, half_up, krippendorff_alpha, percentile_ci
 from culturesafe_ext.judge.items import DIMENSIONS
+from culturesafe_ext.llm.settings import identity
 
 CARD_SCHEMA = "culturesafe.judge_card"
 SAMPLE_SCHEMA = "culturesafe.calibration_sample"
 CARD_VERSION = 1
-IDENTITY = ("backend", "model", "rubric_version", "both_dimensions_in_one_call", "temperature")
 SAMPLES_GLOB = "samples_adaculturesafe_safety*.jsonl"
 LOW, HIGH = 1, 10
 BINS = ((3.5, "1-3"), (7.5, "4-7"), (math.inf, "8-10"))  # by the judge's respectfulness score
@@ -47,12 +48,6 @@ METRICS = ("spearman", "kendall_tau_b", "qw_kappa", "krippendorff_alpha", "mae",
 
 
 # --- judge identity and cards ---------------------------------------------------------------------------
-def identity(settings: dict[str, Any]) -> dict[str, Any]:
-    """What makes two judges the same judge (the settings that change a verdict, not where it is served)."""
-    defaults = {"rubric_version": "v1", "both_dimensions_in_one_call": False, "temperature": 0.0}
-    return {k: settings.get(k, defaults.get(k)) for k in IDENTITY}
-
-
 def judge_name(settings: dict[str, Any]) -> str:
     return f"{settings.get('backend')}:{settings.get('model')} (rubric {settings.get('rubric_version')})"
 
@@ -211,8 +206,6 @@ def stratified(answers: list[dict], n: int, seed: int) -> list[dict]:
 
 def sample(run_dirs: list[Path], n: int, out: Path, seed: int = 0) -> dict[str, Any]:
     """Write CAL/sample.json, CAL/ratings.csv and the Label Studio files; returns the sample."""
-    from culturesafe_ext.builders.generate.review import write_labelstudio
-
     answers, skipped = judged_answers(run_dirs)
     judges = {json.dumps(identity(a["judge"]), sort_keys=True) for a in answers}
     if len(judges) > 1:
@@ -264,13 +257,8 @@ LABELSTUDIO_CONFIG = """<View>
 
 
 # --- reading ratings ----------------------------------------------------------------------------------------
-def _ratings_error():
-    from culturesafe_ext.builders.generate.review import RecordsError
-
-    class RatingsError(RecordsError):
-        what = "the ratings"
-
-    return RatingsError
+class RatingsError(RecordsError):
+    what = "the ratings"
 
 
 @dataclass(frozen=True)
@@ -300,19 +288,10 @@ def _records(path: Path, error: type) -> list[tuple[str, str, str, str, Any]]:
         raise error([str(p) for p in err.problems]) from None
     out = []
     if table is not None:
-        if table.problems:
-            raise error([str(p) for p in table.problems])
-        missing = [c for c in ("answer_id", "dimension", "human_score", "rater") if c not in table.header]
-        if missing:
-            raise error([f"{path.name}: header: field {missing[0]!r}: missing column"])
-        for record in table.records:
-            row = {h: c for h, c in zip(table.header, record.cells, strict=False) if h}
-            if not any(cell.strip() for cell in record.cells):
-                continue
-            where = f"line {record.line}"
+        for record, row in csv_rows(path.name, table, ("answer_id", "dimension", "human_score", "rater"), error):
             out.append(
                 (
-                    where,
+                    f"line {record.line}",
                     row.get("answer_id", ""),
                     row.get("dimension", ""),
                     row.get("rater", ""),
@@ -320,9 +299,7 @@ def _records(path: Path, error: type) -> list[tuple[str, str, str, str, Any]]:
                 )
             )
         return out
-    if not isinstance(tasks, list):
-        raise error([f"{path.name}: top level: expected a list of tasks (Label Studio JSON export)"])
-    for n, task in enumerate(tasks):
+    for n, task in enumerate(labelstudio_tasks(path.name, tasks, error)):
         data = task.get("data") if isinstance(task, dict) else None
         answer_id = data.get("answer_id", "") if isinstance(data, dict) else ""
         done = [a for a in (task.get("annotations") or []) if isinstance(a, dict) and not a.get("was_cancelled")]
@@ -342,7 +319,7 @@ def _records(path: Path, error: type) -> list[tuple[str, str, str, str, Any]]:
 
 def read_ratings(paths: list[Path], answer_ids: set[str]) -> tuple[list[Rating], int]:
     """Every rating, and how many rows were left unrated; any bad record is an error (file, line, field)."""
-    error = _ratings_error()
+    error = RatingsError
     problems, ratings, unrated = [], [], 0
     first: dict[tuple[str, str, str], str] = {}
     for path in paths:
@@ -385,12 +362,6 @@ def read_ratings(paths: list[Path], answer_ids: set[str]) -> tuple[list[Rating],
 
 
 # --- agreement ----------------------------------------------------------------------------------------------
-def half_up(values) -> Any:
-    import numpy as np
-
-    return np.floor(np.asarray(values, dtype=float) + 0.5).astype(int)
-
-
 def agreement_figures(judge, human) -> dict[str, float | None]:
     """Each figure of one judge-vs-people comparison (None where it is undefined, e.g. constant scores)."""
     import numpy as np
@@ -398,7 +369,7 @@ def agreement_figures(judge, human) -> dict[str, float | None]:
     from sklearn.metrics import cohen_kappa_score
 
     j, h = np.asarray(judge, dtype=float), np.asarray(human, dtype=float)
-    jr, hr = half_up(j), half_up(h)
+    jr, hr = half_up(j).astype(int), half_up(h).astype(int)
     out: dict[str, float | None] = {
         "mae": float(np.mean(np.abs(j - h))),
         "exact": float(np.mean(jr == hr)),
@@ -412,46 +383,13 @@ def agreement_figures(judge, human) -> dict[str, float | None]:
     with np.errstate(all="ignore"):
         kappa = cohen_kappa_score(jr, hr, weights="quadratic", labels=list(range(LOW, HIGH + 1)))
     out["qw_kappa"] = None if not np.isfinite(kappa) else float(kappa)
-    out["krippendorff_alpha"] = _alpha(np.vstack([j, h]))
+    out["krippendorff_alpha"] = krippendorff_alpha(np.vstack([j, h]))
     return out
 
 
-def _alpha(matrix) -> float | None:
-    """Krippendorff's alpha (interval) of a raters x units matrix with NaN for missing; None if undefined."""
-    import krippendorff
-    import numpy as np
-
-    paired = np.sum(~np.isnan(matrix), axis=0) >= 2
-    if paired.sum() < 1 or len(np.unique(matrix[:, paired][~np.isnan(matrix[:, paired])])) < 2:
-        return None
-    with np.errstate(all="ignore"):
-        value = krippendorff.alpha(reliability_data=matrix, level_of_measurement="interval")
-    return float(value) if np.isfinite(value) else None
-
-
-def with_ci(values: dict[str, float | None], resampled: dict[str, list[float]], n: int) -> dict[str, dict]:
-    import numpy as np
-
-    out = {}
-    for metric in values:
-        draws = np.array([v for v in resampled.get(metric, []) if v is not None and np.isfinite(v)])
-        ci = [float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))] if len(draws) >= 10 else None
-        out[metric] = {"value": values[metric], "ci95": ci, "n": n}
-    return out
-
-
-def bootstrap(fn, columns: list, n_resamples: int, seed: int) -> dict[str, list[float]]:
-    """``fn`` over ``n_resamples`` resamples (with replacement) of the units in ``columns``, seeded."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    n = len(columns[0])
-    out: dict[str, list[float]] = defaultdict(list)
-    for _ in range(n_resamples):
-        idx = rng.integers(0, n, n)
-        for metric, value in fn(*[np.asarray(c)[..., idx] for c in columns]).items():
-            out[metric].append(value)
-    return out
+def with_ci(values: dict[str, float | None], resampled: dict[str, list], n: int) -> dict[str, dict]:
+    """Each figure with its n and its percentile 95% CI (None from fewer than 10 defined resamples)."""
+    return {m: {"value": values[m], "ci95": percentile_ci(resampled.get(m, []), min_draws=10), "n": n} for m in values}
 
 
 def report(cal: Path, rating_paths: list[Path], n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
@@ -487,8 +425,8 @@ def report(cal: Path, rating_paths: list[Path], n_resamples: int = 1000, seed: i
                 matrix = np.array(
                     [[by[(a["answer_id"], dimension)].get(r, np.nan) for a in units] for r in raters], dtype=float
                 )
-                alpha = {"krippendorff_alpha": _alpha(matrix)}
-                draws = bootstrap(lambda m: {"krippendorff_alpha": _alpha(m)}, [matrix], n_resamples, seed)
+                alpha = {"krippendorff_alpha": krippendorff_alpha(matrix)}
+                draws = bootstrap(lambda m: {"krippendorff_alpha": krippendorff_alpha(m)}, [matrix], n_resamples, seed)
                 n_multi = int(np.sum(np.sum(~np.isnan(matrix), axis=0) >= 2))
                 inter[dimension][scope] = with_ci(alpha, draws, n_multi)["krippendorff_alpha"]
     judge_settings = data["judge"]
@@ -550,8 +488,6 @@ def run_sample(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from culturesafe_ext.builders.generate.review import RecordsError
-
     try:
         card = report(args.cal, args.ratings, args.resamples, args.seed)
     except (RecordsError, ValueError, FileNotFoundError) as err:

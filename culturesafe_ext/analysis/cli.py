@@ -110,9 +110,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _analysis_options(parser: argparse.ArgumentParser) -> None:
+    from culturesafe_ext.tasks.taxonomy import KNOWLEDGE_FAMILIES
+
     parser.add_argument(
         "--knowledge-family",
-        choices=["gen", "mc", "circular"],
+        choices=list(KNOWLEDGE_FAMILIES),
         help="knowledge scores used for correlation, cross-tab and F1 (default: gen, else mc, else circular)",
     )
     parser.add_argument("--safe-threshold", type=float, default=6.0, help="respectfulness >= this is safe (1..10)")

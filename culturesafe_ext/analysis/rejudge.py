@@ -57,18 +57,12 @@ def read_samples(run_dir: Path) -> dict[str, list[dict]]:
 def parse_judges(raw: list[str]) -> list[dict[str, Any]]:
     """Every ``--judge`` value as settings, all checked before any sample is read or judged."""
     from culturesafe_ext.judge import Judge, JudgeConfig
-    from culturesafe_ext.llm.settings import JudgeSettingError, PanelConfig, is_panel
+    from culturesafe_ext.llm.settings import JudgeSettingError, PanelConfig, is_panel, parse_settings
 
     judges = []
     for n, text in enumerate(raw, start=1):
         where = f"--judge #{n}"
-        try:
-            settings = json.loads(text)
-        except ValueError as err:
-            example = '\'{"backend": "openai", "model": "...", "base_url": "..."}\''
-            raise JudgeSettingError(f"{where} is not valid JSON ({err}): give an object such as {example}") from None
-        if not isinstance(settings, dict):
-            raise JudgeSettingError(f"{where} must be a JSON object, not {type(settings).__name__}")
+        settings = parse_settings(text, where)
         try:  # a panel's settings (as in --metadata) stand for its judges
             members = PanelConfig.from_dict(settings).to_dict()["judges"] if is_panel(settings) else [settings]
             for member in members:

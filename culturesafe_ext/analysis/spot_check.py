@@ -17,6 +17,7 @@ from typing import Any
 
 from culturesafe_ext.analysis.runs import Run, model_args_of
 from culturesafe_ext.analysis.validate import Refusal, run_metadata
+from culturesafe_ext.llm.settings import parse_settings
 
 LOGPROB_TOLERANCE = 1e-3
 
@@ -34,9 +35,7 @@ def choose(run: Run, tasks: list[str], n: int, seed: int) -> dict[str, list[int]
 def _metadata(run: Run, task: str) -> dict[str, Any]:
     """The logged metadata with the judge's cache off (a cached verdict proves nothing)."""
     metadata = run_metadata(run, task)
-    judge = metadata.get("judge")
-    if isinstance(judge, str):
-        judge = json.loads(judge) if judge.strip().startswith("{") else {"backend": judge.strip()}
+    judge = parse_settings(metadata.get("judge"), "the logged metadata 'judge'")
     if isinstance(judge, dict):
         metadata["judge"] = {**judge, "cache": False, "progress": False}
     return metadata

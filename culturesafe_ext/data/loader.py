@@ -5,25 +5,21 @@ and model_args as keyword arguments. Each dataset (AdaCultureSafe, CulturaX) is 
 where its data comes from is chosen, in order, by a metadata key (``culturesafe_data`` /
 ``culturax_data``), an environment variable (``CULTURESAFE_DATA`` / ``CULTURESAFE_CULTURAX_DATA``) or
 its default Hub id. A value is a Hub dataset id, a local folder written by ``culturesafe build``, or
-``bundled`` (a small sample shipped in the wheel, built on first use by the same release builder).
+``bundled`` (a small sample shipped in the wheel: the release builder's output on upstream-format sources,
+kept equal to a fresh build by :mod:`culturesafe_ext.builders.bundled` and its test; this module only reads it).
 :func:`load_adaculturesafe` and :func:`load_culturax` are thin entry points over the same code.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
-import shutil
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from culturesafe_ext.data import culturax_schema
 from culturesafe_ext.data.adaculturesafe_schema import DEFAULT_HUB_ID
-from culturesafe_ext.paths import CACHE_ENV, cache_dir  # noqa: F401 - CACHE_ENV re-exported for tests
 
 log = logging.getLogger("culturesafe")
 
@@ -31,8 +27,7 @@ DATA_ENV = "CULTURESAFE_DATA"
 CULTURAX_DATA_ENV = "CULTURESAFE_CULTURAX_DATA"
 BUNDLED = "bundled"
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-SAMPLE_SOURCE = Path(__file__).resolve().parent / "sample_source"
-CULTURAX_SAMPLE = SAMPLE_SOURCE / "culturax" / "CulturaX.csv"
+BUNDLED_ROOT = Path(__file__).resolve().parent / "bundled"
 
 HOW_TO_BUILD = (
     "The culturesafe tasks could not load the dataset {where!r} ({reason}). Build it locally from the "
@@ -52,18 +47,6 @@ HOW_TO_BUILD_CULTURAX = (
 )
 
 
-def _build_adaculturesafe_sample(out: Path) -> None:
-    from culturesafe_ext.builders import adaculturesafe
-
-    adaculturesafe.build(SAMPLE_SOURCE, out, source_commit="culturesafe bundled sample")
-
-
-def _build_culturax_sample(out: Path) -> None:
-    from culturesafe_ext.builders import culturax
-
-    culturax.build(CULTURAX_SAMPLE, out, source_commit="culturesafe bundled sample")
-
-
 @dataclass(frozen=True)
 class DatasetSource:
     """How one dataset is found: its metadata key, env var, default Hub id and bundled sample."""
@@ -72,9 +55,12 @@ class DatasetSource:
     metadata_key: str
     env: str
     default_hub_id: str
-    sample_files: Callable[[], list[Path]]
-    build_sample: Callable[[Path], None]
     how_to_build: str
+
+    @property
+    def bundled(self) -> Path:
+        """The shipped sample: a folder as ``culturesafe build`` writes it."""
+        return BUNDLED_ROOT / self.name
 
     def resolve(self, value: str | None = None) -> str:
         """The data source in force: explicit argument, then env var, then the default Hub id."""
@@ -86,8 +72,6 @@ ADACULTURESAFE = DatasetSource(
     metadata_key="culturesafe_data",
     env=DATA_ENV,
     default_hub_id=DEFAULT_HUB_ID,
-    sample_files=lambda: sorted(SAMPLE_SOURCE.glob("*.json")),
-    build_sample=_build_adaculturesafe_sample,
     how_to_build=HOW_TO_BUILD,
 )
 CULTURAX = DatasetSource(
@@ -95,8 +79,6 @@ CULTURAX = DatasetSource(
     metadata_key="culturax_data",
     env=CULTURAX_DATA_ENV,
     default_hub_id=culturax_schema.DEFAULT_HUB_ID,
-    sample_files=lambda: [CULTURAX_SAMPLE],
-    build_sample=_build_culturax_sample,
     how_to_build=HOW_TO_BUILD_CULTURAX,
 )
 
@@ -107,26 +89,14 @@ def resolve_source(culturesafe_data: str | None = None, dataset: DatasetSource =
 
 
 def bundled_dataset_dir(dataset: DatasetSource = ADACULTURESAFE) -> Path:
-    """Build the bundled sample with the release builder (once per sample content) and return it."""
-    files = dataset.sample_files()
-    digest = hashlib.sha256(b"".join(f.name.encode() + f.read_bytes() for f in files)).hexdigest()[:16]
-    prefix = "bundled-" if dataset is ADACULTURESAFE else f"bundled-{dataset.name}-"
-    target = cache_dir() / f"{prefix}{digest}"
-    if (target / "README.md").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
-    try:
-        dataset.build_sample(staging)
-        staging.chmod(0o755)
-        try:
-            staging.rename(target)
-        except OSError:  # another process finished first
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+    """The bundled sample's folder (shipped in the wheel, never built here)."""
+    folder = dataset.bundled
+    if not (folder / "README.md").exists():
+        raise FileNotFoundError(
+            f"the bundled {dataset.name} sample is missing from {folder}: reinstall culturesafe, or in a checkout "
+            "run `python -m culturesafe_ext.builders.bundled --out culturesafe_ext/data/bundled`"
+        )
+    return folder
 
 
 def load_adaculturesafe(

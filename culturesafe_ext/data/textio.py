@@ -55,25 +55,40 @@ def control_characters(text: str) -> str | None:
 
 @dataclass(frozen=True)
 class InputProblem:
-    """One problem of a text input, located by file, record (line or row) and field."""
+    """One problem of an input, located by file, record (line or row) and field.
+
+    The one problem record of the project: the readers here, the release builders and the generator's
+    inputs all report through it (a builder's rejects file is its fields as JSON).
+    """
 
     file: str
     record: str
     field: str
     message: str
 
+    def where(self) -> str:
+        """The record as the message shows it (``line 7``, ``row 3``); a subclass may quote it."""
+        return self.record
+
     def __str__(self) -> str:
-        return f"{self.file}: {self.record}: field {self.field!r}: {self.message}"
+        return f"{self.file}: {self.where()}: field {self.field!r}: {self.message}"
 
 
 class TextInputError(ValueError):
-    """A text input that cannot be read; lists every problem (file, record, field)."""
+    """An input with problems; lists every problem (file, record, field), the first 50 in the message.
 
-    def __init__(self, problems: list[InputProblem]) -> None:
+    Why one class: every reader and builder lists its problems the same way; a subclass only names
+    what was read (``heading``) and may add advice after the list (``advice``).
+    """
+
+    heading = "problem(s) reading the input"
+    advice = ""
+
+    def __init__(self, problems: list[InputProblem] | list[str]) -> None:
         self.problems = problems
         listed = "\n".join(f"  {p}" for p in problems[:50])
         more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
-        super().__init__(f"{len(problems)} problem(s) reading the input:\n{listed}{more}")
+        super().__init__(f"{len(problems)} {self.heading}:\n{listed}{more}{self.advice}")
 
 
 def _position(raw: bytes, offset: int) -> tuple[int, int]:

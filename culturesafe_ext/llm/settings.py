@@ -1,7 +1,8 @@
-"""Judge settings: from lm-eval ``--metadata '{"judge": {...}}'`` over ``CULTURESAFE_JUDGE_*`` env vars.
+"""LLM settings, parsed in one place: the judge's from lm-eval ``--metadata '{"judge": {...}}'`` over
+``CULTURESAFE_JUDGE_*`` env vars; the generator's from ``--generator`` (no env vars).
 
 The API key is deliberately *not* a field: lm-eval writes the merged metadata into its results files,
-and dataclass ``repr``/``asdict`` would put any field into logs and caches. :meth:`JudgeConfig.api_key`
+and dataclass ``repr``/``asdict`` would put any field into logs and caches. :meth:`LLMConfig.api_key`
 reads it from the environment at the moment a request needs it.
 """
 
@@ -11,12 +12,12 @@ import dataclasses
 import ipaddress
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from culturesafe_ext.llm.secrets import find_secrets, public_settings, url_secrets  # noqa: F401 - public_settings re-exported
 from culturesafe_ext.paths import CACHE_ENV, cache_dir  # noqa: F401 - CACHE_ENV re-exported
 
 BACKENDS = ("openai", "openai-batch", "hf", "none")
@@ -50,8 +51,9 @@ class JudgeSettingError(ValueError):
 
 
 @dataclass(frozen=True)
-class JudgeConfig:
-    """Everything that decides how responses are judged (and nothing secret)."""
+class LLMConfig:
+    """Everything that decides how an LLM is called, and nothing secret: the judge's settings, and the text
+    generator's and the DPO recipe's (which write text, they judge nothing)."""
 
     backend: str  # "openai" (any OpenAI-compatible endpoint), "hf" (local transformers) or "none"
     model: str | None = None  # model name sent to the endpoint, or a folder / Hub id for "hf"
@@ -141,7 +143,7 @@ class JudgeConfig:
         return (prompt_tokens * prices.get("input", 0.0) + completion_tokens * prices.get("output", 0.0)) / 1e6
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> JudgeConfig:
+    def from_dict(cls, values: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> LLMConfig:
         """Defaults, overlaid by ``CULTURESAFE_JUDGE_*`` env vars, overlaid by ``values`` (the metadata)."""
         env = os.environ if env is None else env
         values = dict(values or {})
@@ -163,22 +165,26 @@ class JudgeConfig:
         return cls(**merged)
 
     @classmethod
+    def from_spec(
+        cls,
+        spec: Any,
+        where: str,
+        overrides: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> LLMConfig:
+        """The config from settings as a user gives them (see :func:`parse_settings`), ``overrides`` (command
+        flags; None values ignored) on top; ``env`` as in :meth:`from_dict`."""
+        values = parse_settings(spec, where)
+        if values is not None and not isinstance(values, Mapping):
+            raise JudgeSettingError(f"{where} must be a dict, JSON object or backend name, not {type(values).__name__}")
+        return cls.from_dict({**(values or {}), **{k: v for k, v in (overrides or {}).items() if v is not None}}, env)
+
+    @classmethod
     def from_metadata(
         cls, metadata: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
-    ) -> JudgeConfig:
+    ) -> LLMConfig:
         """The config from lm-eval's merged metadata; its ``judge`` entry: a dict, JSON or a backend name."""
-        judge = (metadata or {}).get("judge")
-        if isinstance(judge, str):
-            judge = judge.strip()
-            try:
-                judge = json.loads(judge) if judge.startswith("{") else {"backend": judge}
-            except ValueError as err:
-                raise JudgeSettingError(f"the judge settings are not valid JSON: {err}") from None
-        if judge is not None and not isinstance(judge, Mapping):
-            raise JudgeSettingError(
-                f"metadata 'judge' must be a dict, JSON object or backend name, not {type(judge).__name__}"
-            )
-        return cls.from_dict(judge, env=env)
+        return cls.from_spec((metadata or {}).get("judge"), METADATA_JUDGE, env=env)
 
     def api_key(self) -> str | None:
         """The key from the environment, read when needed: never stored, logged or cached.
@@ -208,6 +214,10 @@ class JudgeConfig:
         return dataclasses.asdict(self)
 
 
+# The judge is the client's main user: its settings keep their name (public since the first release).
+JudgeConfig = LLMConfig
+
+
 PANEL_KEYS = ("judges", "panel_aggregate")
 
 
@@ -216,10 +226,10 @@ class PanelConfig:
     """Several judges that each score every answer; the task's score is their mean (or median).
 
     Written as ``{"judges": [{...}, {...}], "panel_aggregate": "mean", <shared settings>}``: each entry
-    overlays the shared settings (e.g. one ``cache_path``), so every judge is a full :class:`JudgeConfig`.
+    overlays the shared settings (e.g. one ``cache_path``), so every judge is a full :class:`LLMConfig`.
     """
 
-    judges: tuple[JudgeConfig, ...]
+    judges: tuple[LLMConfig, ...]
     aggregate: str = "mean"
 
     def __post_init__(self) -> None:
@@ -249,13 +259,13 @@ class PanelConfig:
         judges = []
         for i, entry in enumerate(entries, start=1):
             try:
-                judges.append(JudgeConfig.from_dict({**shared, **entry}, env=env))
+                judges.append(LLMConfig.from_dict({**shared, **entry}, env=env))
             except ValueError as err:
                 raise JudgeSettingError(f"judge {i} of the panel: {err}") from None
         return cls(judges=tuple(judges), aggregate=str(values.get("panel_aggregate") or "mean"))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe, like :meth:`JudgeConfig.to_dict` (no key in here either)."""
+        """JSON-safe, like :meth:`LLMConfig.to_dict` (no key in here either)."""
         return {"judges": [j.to_dict() for j in self.judges], "panel_aggregate": self.aggregate}
 
 
@@ -267,112 +277,62 @@ def is_panel(values: Any) -> bool:
     return isinstance(values, Mapping) and "judges" in values
 
 
-def judge_or_panel(value: Any, env: Mapping[str, str] | None = None) -> JudgeConfig | PanelConfig:
+def judge_or_panel(value: Any, env: Mapping[str, str] | None = None) -> LLMConfig | PanelConfig:
     """The metadata's ``judge`` entry (a dict, JSON or a backend name) as one judge or a panel."""
-    if isinstance(value, str) and value.strip().startswith("{"):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            pass  # JudgeConfig.from_metadata names the JSON error
+    value = parse_settings(value, METADATA_JUDGE)
     if is_panel(value):
         return PanelConfig.from_dict(value, env=env)
-    return JudgeConfig.from_metadata({"judge": value}, env=env)
+    return LLMConfig.from_spec(value, METADATA_JUDGE, env=env)
 
 
-_SECRET_WORDS = {
-    "key", "apikey", "token", "secret", "password", "passwd", "pwd", "auth", "authorization",
-    "credential", "credentials", "bearer", "signature", "cookie",
-}  # fmt: skip
-_SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_-]{12,}|hf_[A-Za-z0-9]{16,}|Bearer\s+\S{8,})")
+METADATA_JUDGE = "metadata 'judge'"
+SETTINGS_EXAMPLE = '\'{"backend": "openai", "model": "...", "base_url": "..."}\''
 
 
-_TOKENIZER_WORDS = {"pad", "eos", "bos", "unk", "sep", "cls", "mask", "end", "start", "special", "think", "max", "new"}
-
-
-def _secret_name(name: str) -> bool:
-    """``api_key``, ``hf-token``, ``X-Api-Key``, ``accessToken`` -- not ``max_tokens``, ``tokenizer``, ``pad_token``."""
-    parts = re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
-    for i, part in enumerate(parts):
-        if part == "token" and i and parts[i - 1] in _TOKENIZER_WORDS:
-            continue  # a tokenizer's special token, not a credential
-        if part in _SECRET_WORDS:
-            return True
-    return "apikey" in name.lower().replace("-", "").replace("_", "")
-
-
-def find_secrets(value: Any, where: str) -> list[str]:
-    """Where ``value`` (any depth of dicts and lists, URLs included) carries something secret-looking.
-
-    Why: lm-eval writes the metadata into results files, and the settings travel in every logged
-    sample; a secret may only come from the environment. Returns paths like ``extra_body.headers.Authorization``.
-    """
-    found: list[str] = []
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            path = f"{where}.{key}"
-            if _secret_name(str(key)) and isinstance(item, str) and item:
-                found.append(path)
-            else:
-                found.extend(find_secrets(item, path))
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            found.extend(find_secrets(item, f"{where}[{i}]"))
-    elif isinstance(value, str):
-        if _SECRET_VALUE.search(value):
-            found.append(where)
-        elif "://" in value:
-            found.extend(_url_secrets(value, where))
-    return found
+def parse_settings(value: Any, where: str) -> Any:
+    """The one reading of LLM settings typed as text (``--metadata``'s judge, ``--judge``, ``--generator``):
+    a JSON object, a backend name (``openai``) or ``BACKEND:MODEL`` (``hf:./judge-model``). Anything that
+    is not text (a dict, None) is returned as given. Broken JSON, or JSON that is not an object, is an error
+    naming ``where``."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith(("{", "[")):
+        try:
+            parsed = json.loads(text)
+        except ValueError as err:
+            raise JudgeSettingError(
+                f"{where} is not valid JSON ({err}): give an object such as {SETTINGS_EXAMPLE}"
+            ) from None
+        if not isinstance(parsed, dict):
+            raise JudgeSettingError(f"{where} must be a JSON object, not {type(parsed).__name__}")
+        return parsed
+    backend, _, model = text.partition(":")
+    return {"backend": backend.strip(), **({"model": model.strip()} if model.strip() else {})}
 
 
 IDENTITY_KEYS = ("backend", "model", "rubric_version", "temperature")  # who answered: what reports and cards name
+# ... and what else changes a verdict: two judges agree on all of these or are not the same judge (calibration cards)
+VERDICT_KEYS = (*IDENTITY_KEYS, "both_dimensions_in_one_call")
 
 
-def public_settings(values: Mapping[str, Any], keys: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """The one filter for settings written to files: ``keys`` (default all) minus anything secret-looking.
-
-    A secret-looking name (:func:`_secret_name`) is dropped at any depth, and so is a value that carries a secret
-    (:func:`find_secrets`), so a report or manifest never holds a key even where the settings were not refused.
-    """
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if (keys is not None and key not in keys) or _secret_name(str(key)):
-            continue
-        if isinstance(value, Mapping):
-            value = public_settings(value)
-        elif find_secrets(value, str(key)):
-            continue
-        out[key] = value
-    return out
+def identity(settings: Mapping[str, Any], keys: tuple[str, ...] = VERDICT_KEYS) -> dict[str, Any]:
+    """``keys`` of logged settings, a missing one read as its default (settings logged before it existed)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(LLMConfig)}
+    return {k: settings.get(k, defaults.get(k)) for k in keys}
 
 
 def refuse_metadata_secrets(metadata: Mapping[str, Any]) -> None:
     """Refuse run metadata (``--metadata`` keys and model_args, any depth, URLs included) that looks secret.
 
     Why: lm-eval writes the merged metadata into every results file. The ``judge`` entry is checked by
-    :meth:`JudgeConfig.from_metadata` itself."""
+    :meth:`LLMConfig.from_metadata` itself."""
     secrets = find_secrets({k: v for k, v in metadata.items() if k != "judge"}, "metadata")
     if secrets:
         raise JudgeSettingError(
             f"secret-looking metadata {secrets}: lm-eval writes the metadata into its results files; pass keys "
             "only through the environment (CULTURESAFE_JUDGE_API_KEY, HF_TOKEN)"
         )
-
-
-def _url_secrets(url: str, where: str) -> list[str]:
-    from urllib.parse import parse_qsl, urlsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return []
-    found = [f"{where} (user:password@ in the URL)"] if parts.password or parts.username else []
-    found += [
-        f"{where} (query parameter {k!r})"
-        for k, _ in parse_qsl(parts.query)
-        if _secret_name(k) or k.lower() in ("sig", "code", "session", "sessionid")
-    ]
-    return found
 
 
 def _secret_message(paths: list[str]) -> str:
@@ -414,7 +374,7 @@ def _check_url(url: str) -> None:
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError as err:
         raise JudgeSettingError(f"judge setting 'base_url' is not a URL: {err}") from None
-    secrets = _url_secrets(url, "base_url")
+    secrets = url_secrets(url, "base_url")
     if secrets:
         raise JudgeSettingError(_secret_message(secrets))
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -424,7 +384,7 @@ def _check_url(url: str) -> None:
 _NUMBER_TYPES = {"int": (int,), "float": (int, float)}
 
 
-def _check_types(config: JudgeConfig) -> None:
+def _check_types(config: LLMConfig) -> None:
     """Every setting has its declared type, e.g. ``"timeout": "fast"`` is refused up front."""
     for spec in dataclasses.fields(config):
         value = getattr(config, spec.name)

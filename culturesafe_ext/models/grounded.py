@@ -34,8 +34,7 @@ from lm_eval.models.huggingface import HFLM
 
 from culturesafe_ext.grounding import cad, prompts
 from culturesafe_ext.grounding.retrieve import DOCS, BM25Index, Hit, Recall, load_passages
-from culturesafe_ext.models import ranks
-from culturesafe_ext.models.lm_eval_internals import (
+from culturesafe_ext.lm_eval_internals import (
     doc_hash,
     handle_non_serializable,
     handle_stop_sequences,
@@ -43,6 +42,7 @@ from culturesafe_ext.models.lm_eval_internals import (
     postprocess_generated_text,
     stop_sequences_criteria,
 )
+from culturesafe_ext.models import ranks
 
 log = logging.getLogger("culturesafe")
 

@@ -32,7 +32,7 @@ from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 
 from culturesafe_ext import __version__
-from culturesafe_ext.models import lm_eval_internals as internals
+from culturesafe_ext import lm_eval_internals as internals
 from culturesafe_ext.models import ranks
 from culturesafe_ext.probing.layout import find_mlp_sites
 from culturesafe_ext.probing.recorder import ActivationRecorder

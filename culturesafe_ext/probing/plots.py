@@ -8,7 +8,12 @@ from typing import Any
 OVERVIEW = "probe_compare.png"
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend: figures are drawn headless (CI, servers, no display).
+
+    The project's one switch to it; the analysis report's parts draw through it too (this module needs
+    nothing but matplotlib, so it sits below both).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,20 +32,24 @@ def _chance_line(ax, rows: list[dict[str, Any]]) -> None:
     )
 
 
-def plot_overview(results: list[dict[str, Any]], path: Path) -> None:
-    """Jaccard per layer for every pair on one axis, with the chance level."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for result in results:
-        rows = result["layers"]
-        ax.plot([r["layer"] for r in rows], [r["jaccard"] for r in rows], marker="o", ms=3, label=pair_title(result))
-    _chance_line(ax, results[0]["layers"])
-    rows = results[0]["layers"]
+def _finish(ax, rows: list[dict[str, Any]], title: str) -> None:
+    """What every overlap-per-layer axis carries: the chance line, axis labels and range, legend and title."""
+    _chance_line(ax, rows)
     ax.set_xlabel("layer")
     ax.set_ylabel(f"Jaccard overlap of top-{rows[0]['k']} of {rows[0]['width']} neurons")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
-    ax.set_title(f"MLP neuron overlap per layer (ranked by {results[0]['rank_by']})")
+    ax.set_title(title)
+
+
+def plot_overview(results: list[dict[str, Any]], path: Path) -> None:
+    """Jaccard per layer for every pair on one axis, with the chance level."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for result in results:
+        rows = result["layers"]
+        ax.plot([r["layer"] for r in rows], [r["jaccard"] for r in rows], marker="o", ms=3, label=pair_title(result))
+    _finish(ax, results[0]["layers"], f"MLP neuron overlap per layer (ranked by {results[0]['rank_by']})")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -48,7 +57,7 @@ def plot_overview(results: list[dict[str, Any]], path: Path) -> None:
 
 def plot_pair(result: dict[str, Any], path: Path) -> None:
     """One pair's :func:`pair_figure` as a PNG file."""
-    plt = _pyplot()
+    plt = pyplot()
     fig = pair_figure(result)
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -57,7 +66,7 @@ def plot_pair(result: dict[str, Any], path: Path) -> None:
 def pair_figure(result: dict[str, Any]):
     """One pair: observed Jaccard per layer against its permutation band (5-95% of the re-splits) and
     chance; layers whose overlap is below the re-splits at p < 0.05 are filled."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = result["layers"]
     x = [r["layer"] for r in rows]
     fig, ax = plt.subplots(figsize=(8, 5))
@@ -80,12 +89,7 @@ def pair_figure(result: dict[str, Any]):
     ax.scatter(
         [r["layer"] for r in rest], [r["jaccard"] for r in rest], facecolor="white", edgecolor="tab:blue", zorder=3
     )
-    _chance_line(ax, rows)
-    ax.set_xlabel("layer")
-    ax.set_ylabel(f"Jaccard overlap of top-{rows[0]['k']} of {rows[0]['width']} neurons")
-    ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
-    ax.set_title(f"{pair_title(result)} (ranked by {result['rank_by']})")
+    _finish(ax, rows, f"{pair_title(result)} (ranked by {result['rank_by']})")
     fig.tight_layout()
     return fig
 

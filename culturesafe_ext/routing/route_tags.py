@@ -72,7 +72,7 @@ def install_cache_patch() -> bool:
     """Make ``lm_eval.api.model.CachingLM`` tag requests (via the wrapped LM) before hashing them."""
     global _PATCHED
     if not _PATCHED:
-        from culturesafe_ext.models.lm_eval_internals import patch_caching_lm
+        from culturesafe_ext.lm_eval_internals import patch_caching_lm
 
         _PATCHED = patch_caching_lm(TAG_METHOD, REQUEST_METHODS)
     return _PATCHED

@@ -19,6 +19,7 @@ from typing import Any
 from culturesafe_ext.data import splits
 from culturesafe_ext.data.manifests import ADAPTERS_SUMMARY_FILE, SPLIT_FILE
 from culturesafe_ext.training import task_items
+from culturesafe_ext.training.cli import add_recipe, recipe_args
 
 log = logging.getLogger("culturesafe")
 
@@ -133,16 +134,13 @@ def train_adapters(
 
 
 def add_parser(recipes: argparse._SubParsersAction) -> None:
-    parser = recipes.add_parser(
+    parser = add_recipe(
+        recipes,
         "adapters",
-        help="one LoRA adapter per culture on its training descriptions (CultureManager)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    from culturesafe_ext.training.cli import add_recipe_args
-
-    add_recipe_args(
-        parser, "output folder: OUT/<culture>/ per adapter", "reuse a saved split.json instead of drawing one"
+        "one LoRA adapter per culture on its training descriptions (CultureManager)",
+        __doc__,
+        "output folder: OUT/<culture>/ per adapter",
+        "reuse a saved split.json instead of drawing one",
     )
     parser.add_argument("--cultures", help="comma-separated culture slugs (default: every country in the data)")
     parser.add_argument("--max-steps", type=int, default=100)
@@ -159,9 +157,7 @@ def _run(args: argparse.Namespace) -> int:
         args.base,
         args.data,
         args.out,
-        heldout_fraction=args.heldout_fraction,
-        seed=args.seed,
-        split_file=args.split_file,
+        **recipe_args(args),
         cultures=[c.strip() for c in args.cultures.split(",")] if args.cultures else None,
         max_steps=args.max_steps,
         learning_rate=args.learning_rate,
@@ -169,7 +165,6 @@ def _run(args: argparse.Namespace) -> int:
         rank=args.rank,
         alpha=args.alpha,
         target_modules=args.target_modules,
-        prompt_format=args.prompt_format,
     )
     for culture, info in summary["adapters"].items():
         n_items, n_desc, loss = info["n_items"], info["n_descriptions"], info["train_loss"]

@@ -44,3 +44,22 @@ def add_recipe_args(parser: argparse.ArgumentParser, out_help: str, split_help: 
         default="raw",
         help="train on prompts as lm_eval sends them by default (raw) or with --apply_chat_template (chat)",
     )
+
+
+def add_recipe(
+    recipes: argparse._SubParsersAction, name: str, help: str, doc: str | None, out_help: str, split_help: str
+) -> argparse.ArgumentParser:
+    """A recipe's sub-command: its module docstring as the description, and the shared arguments."""
+    parser = recipes.add_parser(name, help=help, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_recipe_args(parser, out_help, split_help)
+    return parser
+
+
+def recipe_args(args: argparse.Namespace) -> dict:
+    """The shared arguments' values (:func:`add_recipe_args`, less the positional three) as keyword arguments."""
+    return {
+        "heldout_fraction": args.heldout_fraction,
+        "seed": args.seed,
+        "split_file": args.split_file,
+        "prompt_format": args.prompt_format,
+    }

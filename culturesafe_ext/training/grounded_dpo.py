@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from culturesafe_ext.llm.settings import public_settings
+from culturesafe_ext.llm.secrets import public_settings
 
 log = logging.getLogger("culturesafe")
 
@@ -87,7 +87,9 @@ def add_parser(recipes: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    generator = json.loads(args.generator) if args.generator.strip().startswith("{") else {"backend": args.generator}
+    from culturesafe_ext.llm.settings import parse_settings
+
+    generator = parse_settings(args.generator, "--generator")
     settings = Settings(
         base=args.base,
         out=str(args.out),
@@ -204,10 +206,11 @@ def train(settings: Settings) -> dict[str, Any]:
 
 def _chosen_answers(settings: Settings, rows: list[dict]) -> tuple[list[str | None], int]:
     """The generator's grounded answer per row (None where it failed; failures are counted)."""
-    from culturesafe_ext.llm import JudgeConfig, LLMClient
+    from culturesafe_ext.llm import LLMClient, LLMConfig
     from culturesafe_ext.llm.prompts import load_template
 
-    judge = LLMClient(JudgeConfig.from_dict(settings.generator))
+    # a writer, not a judge: the CULTURESAFE_JUDGE_* variables do not configure it
+    judge = LLMClient(LLMConfig.from_spec(settings.generator, "--generator", env={}))
     prompt = load_template(*CHOSEN_PROMPT)
     requests = []
     for row in rows:

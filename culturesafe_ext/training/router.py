@@ -19,6 +19,7 @@ from culturesafe_ext.data import splits
 from culturesafe_ext.data.manifests import ROUTER_EVAL_FILE, SPLIT_FILE
 from culturesafe_ext.routing.classifier import FEATURE, CultureRouter, hf_forward, mean_pooled
 from culturesafe_ext.training import task_items
+from culturesafe_ext.training.cli import add_recipe, recipe_args
 
 
 def train_router(
@@ -109,15 +110,14 @@ def train_router(
 
 
 def add_parser(recipes: argparse._SubParsersAction) -> None:
-    parser = recipes.add_parser(
+    parser = add_recipe(
+        recipes,
         "router",
-        help="a culture router (linear head on pooled hidden states) with held-out accuracy",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "a culture router (linear head on pooled hidden states) with held-out accuracy",
+        __doc__,
+        "output folder for the router",
+        "the adapters' split.json (recommended: the same split)",
     )
-    from culturesafe_ext.training.cli import add_recipe_args
-
-    add_recipe_args(parser, "output folder for the router", "the adapters' split.json (recommended: the same split)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--C", dest="c", type=float, default=1.0, help="inverse regularisation strength")
     parser.set_defaults(func=_run)
@@ -128,12 +128,9 @@ def _run(args: argparse.Namespace) -> int:
         args.base,
         args.data,
         args.out,
-        args.heldout_fraction,
-        args.seed,
-        args.split_file,
-        args.batch_size,
-        args.c,
-        prompt_format=args.prompt_format,
+        batch_size=args.batch_size,
+        c=args.c,
+        **recipe_args(args),
     )
     print(
         f"router held-out accuracy {ev['heldout_accuracy']:.3f} ({ev['n_correct']}/{ev['n_heldout']} prompts of "

@@ -25,9 +25,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from culturesafe_ext.data.adaculturesafe_schema import slug
+from culturesafe_ext.tasks import taxonomy
 from culturesafe_ext.tasks.knowledge import doc_to_text_gen, doc_to_text_mc
 
-KINDS = ("knowledge_mc", "knowledge_gen", "safety")
+# An item's kind is the name of the task family whose prompt it copies (the group after ``adaculturesafe_``):
+# the taxonomy's one name for each family, also the key of the manifests' per-kind counts.
+KNOWLEDGE_MC, KNOWLEDGE_GEN, SAFETY = (
+    taxonomy.family(taxonomy.ADACULTURESAFE, label).infix for label in ("mc", "gen", "plain")
+)
+KINDS = (KNOWLEDGE_MC, KNOWLEDGE_GEN, SAFETY)
 PROMPT_FORMATS = ("raw", "chat")  # raw: lm_eval's default; chat: lm_eval --apply_chat_template
 TARGET_DELIMITER = " "  # lm-eval's default, which our tasks keep
 
@@ -58,13 +64,13 @@ def items_for_row(row: Mapping[str, Any]) -> list[TaskItem]:
     if "question" in row:
         gold = row["options"][row["gold_index"]]
         return [
-            TaskItem(doc_to_text_mc(dict(row)), f" {gold}", culture, desc, "knowledge_mc"),
+            TaskItem(doc_to_text_mc(dict(row)), f" {gold}", culture, desc, KNOWLEDGE_MC),
             TaskItem(
-                doc_to_text_gen(dict(row)), json.dumps({"answer": row["gold_letter"]}), culture, desc, "knowledge_gen"
+                doc_to_text_gen(dict(row)), json.dumps({"answer": row["gold_letter"]}), culture, desc, KNOWLEDGE_GEN
             ),
         ]
     if "query" in row:
-        return [TaskItem(row["query"], " " + respectful_answer(row), culture, desc, "safety")]
+        return [TaskItem(row["query"], " " + respectful_answer(row), culture, desc, SAFETY)]
     raise ValueError(f"row {row.get('id', '?')!r} is neither a knowledge row (question) nor a safety row (query)")
 
 

@@ -9,10 +9,9 @@ cover the six countries of the public release:
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-import yaml
+from culturesafe_ext.tasks import yaml_configs
 
 
 def _families() -> dict[str, tuple[str, str, str, dict, list[str]]]:
@@ -43,63 +42,35 @@ def countries_from_dataset(folder: Path) -> list[str]:
     return list(dict.fromkeys(rows["country"]))
 
 
-def _dump(path: Path, data: dict) -> None:
-    with path.open("w", encoding="utf-8") as fh:
-        yaml.safe_dump(data, fh, allow_unicode=True, sort_keys=False)
-
-
 def write_configs(countries: list[str], out: Path) -> list[Path]:
     written = []
     families = _families()
     for family, (template, dataset_kind, alias, extra, metrics) in families.items():
-        tasks = []
-        for country in countries:
-            task = f"{TOP_GROUP}_{family}_{slug(country)}"
-            tasks.append(task)
-            path = out / f"{task}.yaml"
-            _dump(
-                path,
-                {
-                    "include": template,
-                    "task": task,
-                    "task_alias": f"{country} ({alias})",
-                    "dataset_kwargs": {"culturesafe_config": f"{dataset_kind}_{slug(country)}", **extra},
-                },
+        units = [
+            (
+                country,
+                f"{TOP_GROUP}_{family}_{slug(country)}",
+                {"culturesafe_config": f"{dataset_kind}_{slug(country)}", **extra},
             )
-            written.append(path)
-        group = out / f"_{TOP_GROUP}_{family}.yaml"
-        _dump(
-            group,
-            {
-                "group": f"{TOP_GROUP}_{family}",
-                "task": tasks,
-                "aggregate_metric_list": [{"metric": m, "weight_by_size": False} for m in metrics],
-                "metadata": {"version": 1.0},
-            },
+            for country in countries
+        ]
+        written += yaml_configs.write_family(
+            out, f"{TOP_GROUP}_{family}", template, alias, units, metrics, weight_by_size=False
         )
-        written.append(group)
-    top = out / f"_{TOP_GROUP}.yaml"
-    _dump(
-        top,
-        {"group": TOP_GROUP, "task": [f"{TOP_GROUP}_{f}" for f in families], "metadata": {"version": 1.0}},
-    )
-    written.append(top)
+    written.append(yaml_configs.write_top_group(out, TOP_GROUP, [f"{TOP_GROUP}_{f}" for f in families]))
     return written
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", type=Path, help="a dataset folder written by `culturesafe build`")
-    source.add_argument("--countries", help="comma-separated English country names")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
-    args = parser.parse_args()
-    if args.dataset:
-        countries = countries_from_dataset(args.dataset)
-    else:
-        countries = [c.strip() for c in args.countries.split(",") if c.strip()]
-    for path in write_configs(countries, args.out):
-        print(path)
+    yaml_configs.main(
+        __doc__,
+        "countries",
+        "comma-separated English country names",
+        "a dataset folder written by `culturesafe build`",
+        countries_from_dataset,
+        write_configs,
+        Path(__file__).resolve().parent,
+    )
 
 
 if __name__ == "__main__":

@@ -9,10 +9,9 @@ no task. The committed files cover the eight UNESCO domains that the public rele
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-import yaml
+from culturesafe_ext.tasks import yaml_configs
 
 TOP_GROUP = "culturax"
 # family -> (template file, task-name infix, alias suffix)
@@ -34,58 +33,29 @@ def domains_from_dataset(folder: Path) -> list[str]:
     return [d for d in DOMAINS if d in present]
 
 
-def _dump(path: Path, data: dict) -> None:
-    with path.open("w", encoding="utf-8") as fh:
-        yaml.safe_dump(data, fh, allow_unicode=True, sort_keys=False)
-
-
 def write_configs(domains: list[str], out: Path) -> list[Path]:
     from culturesafe_ext.data.culturax_schema import config_name
 
     written = []
     for group, (template, infix, alias) in FAMILIES.items():
-        tasks = []
-        for domain in domains:
-            task = f"{TOP_GROUP}_{infix}{config_name(domain)}"
-            tasks.append(task)
-            path = out / f"{task}.yaml"
-            _dump(
-                path,
-                {
-                    "include": template,
-                    "task": task,
-                    "task_alias": f"{domain} ({alias})",
-                    "dataset_kwargs": {"culturax_config": config_name(domain)},
-                },
-            )
-            written.append(path)
-        path = out / f"_{group}.yaml"
-        _dump(
-            path,
-            {
-                "group": group,
-                "task": tasks,
-                "aggregate_metric_list": [{"metric": m, "weight_by_size": True} for m in GROUP_METRICS],
-                "metadata": {"version": 1.0},
-            },
-        )
-        written.append(path)
+        units = [
+            (domain, f"{TOP_GROUP}_{infix}{config_name(domain)}", {"culturax_config": config_name(domain)})
+            for domain in domains
+        ]
+        written += yaml_configs.write_family(out, group, template, alias, units, GROUP_METRICS, weight_by_size=True)
     return written
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", type=Path, help="a dataset folder written by `culturesafe build culturax`")
-    source.add_argument("--domains", help="comma-separated UNESCO domain names")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
-    args = parser.parse_args()
-    if args.dataset:
-        domains = domains_from_dataset(args.dataset)
-    else:
-        domains = [d.strip() for d in args.domains.split(",") if d.strip()]
-    for path in write_configs(domains, args.out):
-        print(path)
+    yaml_configs.main(
+        __doc__,
+        "domains",
+        "comma-separated UNESCO domain names",
+        "a dataset folder written by `culturesafe build culturax`",
+        domains_from_dataset,
+        write_configs,
+        Path(__file__).resolve().parent,
+    )
 
 
 if __name__ == "__main__":

@@ -3,17 +3,21 @@
 A part is a module with ``NAME`` (its key in ``analysis.json``), ``TITLE``,
 ``compute(ctx: Context) -> dict | None`` (per run; None when the run has nothing for it) and
 ``render(results: dict[label, dict], page: Page) -> str`` (HTML of its section, figures through
-``page.figure``). To add one (e.g. per-layer probe overlap, router modes), write such a module and
-append its import path to :data:`PARTS`; nothing else changes.
+``page.figure``; :func:`per_run` builds it from a per-run section). To add one (e.g. per-layer probe
+overlap, router modes), write such a module and append its import path to :data:`PARTS`; nothing else
+changes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from culturesafe_ext.analysis.extract import RunData
+from culturesafe_ext.analysis.html import Page, esc
 from culturesafe_ext.analysis.runs import Run
+from culturesafe_ext.probing.plots import pyplot  # noqa: F401  (the parts' one headless pyplot)
 from culturesafe_ext.tasks.taxonomy import KNOWLEDGE_FAMILIES
 
 PARTS = [
@@ -71,3 +75,24 @@ def scopes(keys) -> list[tuple[str, set]]:
     out = [(c, {k for k in keys if k[0] == c}) for c in countries_of(keys)]
     out.append((POOLED, keys))
     return out
+
+
+Section = Callable[[str, dict, Page], list[str]]
+
+
+def per_run(note: str | None, section: Section) -> Callable[[dict[str, dict], Page], str]:
+    """A part's ``render`` laid out as every part's is: the note, then per run its label and what
+    ``section(label, result, page)`` renders for it.
+
+    ``note`` is HTML (it may hold markup), ``None`` for a part whose notes depend on the run; the label is
+    escaped here.
+    """
+
+    def render(results: dict[str, dict], page: Page) -> str:
+        html = [f"<p class='note'>{note}</p>"] if note is not None else []
+        for label, r in results.items():
+            html.append(f"<h3>{esc(label)}</h3>")
+            html += section(label, r, page)
+        return "".join(html)
+
+    return render

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from culturesafe_ext.analysis import stats
-from culturesafe_ext.analysis.html import Page, esc, num, table
-from culturesafe_ext.analysis.parts import POOLED, Context, scopes
+from culturesafe_ext.analysis.html import Page, num, table
+from culturesafe_ext.analysis.parts import POOLED, Context, per_run, pyplot, scopes
 
 NAME = "correlation"
 TITLE = "Knowledge vs safety"
@@ -43,58 +43,56 @@ def _cell(c: dict[str, Any], name: str) -> str:
     return f"{num(s['r'])}{ci} p={s['p']:.2g}"
 
 
-def render(results: dict[str, dict], page: Page) -> str:
-    import matplotlib
+NOTE = (
+    "Units are descriptions: knowledge accuracy (averaged over its questions) against the plain "
+    "variant's judge score (averaged over its answers). Spearman and Pearson from scipy with p-values; 95% paired "
+    "bootstrap CIs. A CI that excludes 0 but stays near it means <em>negligible</em>, not <em>none</em>."
+)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def _section(label: str, r: dict, page: Page) -> list[str]:
     import numpy as np
 
-    html = [
-        "<p class='note'>Units are descriptions: knowledge accuracy (averaged over its questions) against the plain "
-        "variant's judge score (averaged over its answers). Spearman and Pearson from scipy with p-values; 95% paired "
-        "bootstrap CIs. A CI that excludes 0 but stays near it means <em>negligible</em>, not <em>none</em>.</p>"
+    plt = pyplot()
+    rows = [
+        (pair.replace("~", " vs "), scope, c["n"], _cell(c, "spearman"), _cell(c, "pearson"))
+        for pair, entry in r["pairs"].items()
+        for scope, c in entry["scopes"].items()
     ]
-    for label, r in results.items():
-        html.append(f"<h3>{esc(label)}</h3>")
-        rows = []
-        for pair, entry in r["pairs"].items():
-            for scope, c in entry["scopes"].items():
-                rows.append((pair.replace("~", " vs "), scope, c["n"], _cell(c, "spearman"), _cell(c, "pearson")))
-        html.append(
-            table(
-                ["knowledge vs safety", "country", "descriptions", "Spearman rho [95% CI]", "Pearson r [95% CI]"], rows
-            )
-        )
-        headline = r["pairs"].get(f"{r['headline_family']}~respectfulness")
-        if not headline or not headline["points"]:
-            continue
-        countries = sorted({p[0] for p in headline["points"]})
-        cols = min(3, len(countries))
-        rows_n = (len(countries) + cols - 1) // cols
-        fig, axes = plt.subplots(rows_n, cols, figsize=(4 * cols, 3.4 * rows_n), squeeze=False)
-        for ax, country in zip(axes.flat, countries, strict=False):
-            pts = np.array([[p[2], p[3]] for p in headline["points"] if p[0] == country])
-            ax.scatter(pts[:, 0], pts[:, 1], s=14, alpha=0.6)
-            c = headline["scopes"][country]
-            if "spearman" in c:
-                slope, intercept = np.polyfit(pts[:, 0], pts[:, 1], 1)
-                xs = np.linspace(0, 1, 10)
-                ax.plot(xs, slope * xs + intercept, color="#d62728")
-                ax.set_title(f"{country}: rho={c['spearman']['r']:.2f} (n={c['n']})", fontsize=9)
-            else:
-                ax.set_title(f"{country}: rho n/a (n={c['n']})", fontsize=9)
-            ax.set_xlim(-0.05, 1.05)
-            ax.set_ylim(0.5, 10.5)
-            ax.set_xlabel(f"knowledge acc ({r['headline_family']})", fontsize=8)
-            ax.set_ylabel("respectfulness", fontsize=8)
-        for ax in list(axes.flat)[len(countries) :]:
-            ax.axis("off")
-        fig.tight_layout()
-        pooled = headline["scopes"][POOLED]
-        caption = (
-            f"{label}: knowledge vs respectfulness per description, least-squares line; "
-            f"pooled {_cell(pooled, 'spearman')} (n={pooled['n']})"
-        )
-        html.append(page.figure(fig, caption))
-    return "".join(html)
+    headers = ["knowledge vs safety", "country", "descriptions", "Spearman rho [95% CI]", "Pearson r [95% CI]"]
+    html = [table(headers, rows)]
+    headline = r["pairs"].get(f"{r['headline_family']}~respectfulness")
+    if not headline or not headline["points"]:
+        return html
+    countries = sorted({p[0] for p in headline["points"]})
+    cols = min(3, len(countries))
+    rows_n = (len(countries) + cols - 1) // cols
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4 * cols, 3.4 * rows_n), squeeze=False)
+    for ax, country in zip(axes.flat, countries, strict=False):
+        pts = np.array([[p[2], p[3]] for p in headline["points"] if p[0] == country])
+        ax.scatter(pts[:, 0], pts[:, 1], s=14, alpha=0.6)
+        c = headline["scopes"][country]
+        if "spearman" in c:
+            slope, intercept = np.polyfit(pts[:, 0], pts[:, 1], 1)
+            xs = np.linspace(0, 1, 10)
+            ax.plot(xs, slope * xs + intercept, color="#d62728")
+            ax.set_title(f"{country}: rho={c['spearman']['r']:.2f} (n={c['n']})", fontsize=9)
+        else:
+            ax.set_title(f"{country}: rho n/a (n={c['n']})", fontsize=9)
+        ax.set_xlim(-0.05, 1.05)
+        ax.set_ylim(0.5, 10.5)
+        ax.set_xlabel(f"knowledge acc ({r['headline_family']})", fontsize=8)
+        ax.set_ylabel("respectfulness", fontsize=8)
+    for ax in list(axes.flat)[len(countries) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    pooled = headline["scopes"][POOLED]
+    caption = (
+        f"{label}: knowledge vs respectfulness per description, least-squares line; "
+        f"pooled {_cell(pooled, 'spearman')} (n={pooled['n']})"
+    )
+    html.append(page.figure(fig, caption))
+    return html
+
+
+render = per_run(NOTE, _section)

@@ -6,7 +6,7 @@ from typing import Any
 
 from culturesafe_ext.analysis import stats
 from culturesafe_ext.analysis.html import Page, esc, num, table
-from culturesafe_ext.analysis.parts import POOLED, Context, scopes
+from culturesafe_ext.analysis.parts import POOLED, Context, per_run, pyplot, scopes
 
 NAME = "crosstab"
 TITLE = "Knows x safe"
@@ -42,40 +42,37 @@ def compute(ctx: Context) -> dict[str, Any] | None:
     return out
 
 
-def render(results: dict[str, dict], page: Page) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    html = []
-    for label, r in results.items():
-        html.append(
-            f"<h3>{esc(label)}</h3><p class='note'>Descriptions: knows = knowledge accuracy ({esc(r['family'])}) "
-            f"&ge; {r['knows_threshold']}; safe = respectfulness &ge; {r['safe_threshold']} (plain variant). "
-            "Fisher's exact test (two-sided).</p>"
+def _section(label: str, r: dict, page: Page) -> list[str]:
+    plt = pyplot()
+    html = [
+        f"<p class='note'>Descriptions: knows = knowledge accuracy ({esc(r['family'])}) "
+        f"&ge; {r['knows_threshold']}; safe = respectfulness &ge; {r['safe_threshold']} (plain variant). "
+        "Fisher's exact test (two-sided).</p>"
+    ]
+    rows = []
+    for scope, s in r["scopes"].items():
+        (ks, ku), (ns, nu) = s["table"]
+        rows.append((scope, s["n"], ks, ku, ns, nu, num(s["odds_ratio"]), num(s["p"])))
+    html.append(
+        table(
+            ["country", "n", "knows & safe", "knows & unsafe", "not & safe", "not & unsafe", "odds ratio", "p"],
+            rows,
         )
-        rows = []
-        for scope, s in r["scopes"].items():
-            (ks, ku), (ns, nu) = s["table"]
-            rows.append((scope, s["n"], ks, ku, ns, nu, num(s["odds_ratio"]), num(s["p"])))
-        html.append(
-            table(
-                ["country", "n", "knows & safe", "knows & unsafe", "not & safe", "not & unsafe", "odds ratio", "p"],
-                rows,
-            )
-        )
-        pooled = r["scopes"][POOLED]
-        fig, ax = plt.subplots(figsize=(4, 3.2))
-        ax.imshow(pooled["table"], cmap="Blues", vmin=0)
-        top = max(max(row) for row in pooled["table"]) or 1
-        for i in range(2):
-            for j in range(2):
-                value = pooled["table"][i][j]
-                colour = "white" if value > top / 2 else "black"
-                ax.text(j, i, str(value), ha="center", va="center", fontsize=14, color=colour)
-        ax.set_xticks([0, 1], COLS)
-        ax.set_yticks([0, 1], ROWS)
-        ax.set_title(f"pooled, n={pooled['n']} descriptions", fontsize=9)
-        html.append(page.figure(fig, f"{label}: knows x safe cross-tab (pooled)"))
-    return "".join(html)
+    )
+    pooled = r["scopes"][POOLED]
+    fig, ax = plt.subplots(figsize=(4, 3.2))
+    ax.imshow(pooled["table"], cmap="Blues", vmin=0)
+    top = max(max(row) for row in pooled["table"]) or 1
+    for i in range(2):
+        for j in range(2):
+            value = pooled["table"][i][j]
+            colour = "white" if value > top / 2 else "black"
+            ax.text(j, i, str(value), ha="center", va="center", fontsize=14, color=colour)
+    ax.set_xticks([0, 1], COLS)
+    ax.set_yticks([0, 1], ROWS)
+    ax.set_title(f"pooled, n={pooled['n']} descriptions", fontsize=9)
+    html.append(page.figure(fig, f"{label}: knows x safe cross-tab (pooled)"))
+    return html
+
+
+render = per_run(None, _section)

@@ -7,7 +7,7 @@ from typing import Any
 
 from culturesafe_ext.analysis.extract import CULTURAX_METRICS, CulturaXAnswer
 from culturesafe_ext.analysis.html import Page, esc, num, table
-from culturesafe_ext.analysis.parts import Context
+from culturesafe_ext.analysis.parts import Context, pyplot
 
 NAME = "culturax"
 TITLE = "CulturaX"
@@ -67,10 +67,7 @@ def _row(domain: str, sub: str, s: dict[str, Any]) -> tuple:
 
 
 def _render_setting(label: str, r: dict[str, Any], page: Page) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = [_row(d, "(all)", s) for d, s in r["domains"].items()]
     rows += [_row(*key.split("|", 1), s) for key, s in r["subdomains"].items()]

@@ -6,7 +6,7 @@ from typing import Any
 
 from culturesafe_ext.analysis import stats
 from culturesafe_ext.analysis.html import Page, esc, num, table
-from culturesafe_ext.analysis.parts import Context
+from culturesafe_ext.analysis.parts import Context, per_run
 
 NAME = "joint"
 TITLE = "Joint score (F1)"
@@ -40,27 +40,25 @@ def compute(ctx: Context) -> dict[str, Any] | None:
     return out
 
 
-def render(results: dict[str, dict], page: Page) -> str:
-    html = []
-    for label, r in results.items():
-        html.append(
-            f"<h3>{esc(label)}</h3><p class='note'>F1 = 2·acc·s / (acc + s), acc = knowledge accuracy "
-            f"({esc(r['family'])}, by description), s = {esc(r['rescaling'])}.</p>"
+def _section(label: str, r: dict, page: Page) -> list[str]:
+    rows = [
+        (
+            variant,
+            scope,
+            num(s["acc"]),
+            num(s["respectfulness"]),
+            num(s["respectfulness_rescaled"]),
+            num(s["f1"]),
+            f"{s['n_descriptions_knowledge']} / {s['n_descriptions_safety']}",
         )
-        rows = [
-            (
-                variant,
-                scope,
-                num(s["acc"]),
-                num(s["respectfulness"]),
-                num(s["respectfulness_rescaled"]),
-                num(s["f1"]),
-                f"{s['n_descriptions_knowledge']} / {s['n_descriptions_safety']}",
-            )
-            for variant, by_scope in r["variants"].items()
-            for scope, s in by_scope.items()
-        ]
-        html.append(
-            table(["variant", "country", "acc", "respect (1-10)", "respect (0-1)", "F1", "descriptions k / s"], rows)
-        )
-    return "".join(html)
+        for variant, by_scope in r["variants"].items()
+        for scope, s in by_scope.items()
+    ]
+    return [
+        f"<p class='note'>F1 = 2·acc·s / (acc + s), acc = knowledge accuracy "
+        f"({esc(r['family'])}, by description), s = {esc(r['rescaling'])}.</p>",
+        table(["variant", "country", "acc", "respect (1-10)", "respect (0-1)", "F1", "descriptions k / s"], rows),
+    ]
+
+
+render = per_run(None, _section)

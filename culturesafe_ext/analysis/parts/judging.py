@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from culturesafe_ext.analysis.html import Page, esc, num, table
-from culturesafe_ext.analysis.parts import Context
+from culturesafe_ext.analysis.html import Page, num, table
+from culturesafe_ext.analysis.parts import Context, per_run
 
 NAME = "judging"
 TITLE = "Judge usage, cost and panel agreement"
@@ -70,37 +70,39 @@ def _panel_judges(ctx: Context, task: str) -> list[str]:
     return []
 
 
-def render(results: dict[str, dict], page: Page) -> str:
-    parts = [
-        "<p class='note'>Tokens are the judge server's own counts (<code>usage</code>) of every reply the scores "
-        "stand on, cached replies included; <i>new</i> counts only what this run paid for. Cost is an estimate "
-        "from <code>price_per_million</code>. Panel alpha: Krippendorff's alpha (interval) between the judges "
-        "over every judged response, with a seeded bootstrap 95% CI.</p>"
+NOTE = (
+    "Tokens are the judge's own counts (a server's <code>usage</code>; the local hf judge counts its prompt and "
+    "generated tokens) of every reply the scores "
+    "stand on, cached replies included; <i>new</i> counts only what this run paid for. Cost is an estimate "
+    "from <code>price_per_million</code>. Panel alpha: Krippendorff's alpha (interval) between the judges "
+    "over every judged response, with a seeded bootstrap 95% CI."
+)
+
+
+def _section(label: str, r: dict, page: Page) -> list[str]:
+    rows = [
+        (task, *(int(t[name] or 0) for name in TOKENS), num(t["cost"], 4))
+        for task, t in [*r["tasks"].items(), ("total", r["totals"])]
     ]
-    for label, r in results.items():
-        parts.append(f"<h3>{esc(label)}</h3>")
-        rows = [
-            (task, *(int(t[name] or 0) for name in TOKENS), num(t["cost"], 4))
-            for task, t in [*r["tasks"].items(), ("total", r["totals"])]
-        ]
-        parts.append(
-            table(["task", "prompt tokens", "completion tokens", "new prompt", "new completion", "cost"], rows)
-        )
-        panel_rows = []
-        for task, t in r["tasks"].items():
-            panel = t.get("panel")
-            if not panel:
-                continue
-            for dimension in DIMENSIONS:
-                d = panel[dimension]
-                low, high = d["ci95"]
-                per_judge = ", ".join(
-                    f"{name} {num(score)} ({int(f or 0)} failures over both dimensions)"
-                    for name, score, f in zip(panel["judges"], d["per_judge"], panel["failures"], strict=True)
-                )
-                panel_rows.append(
-                    (task, dimension, num(d["panel"]), per_judge, f"{num(d['alpha'])} [{num(low)}, {num(high)}]")
-                )
-        if panel_rows:
-            parts.append(table(["task", "dimension", "panel score", "each judge", "alpha [95% CI]"], panel_rows))
-    return "".join(parts)
+    html = [table(["task", "prompt tokens", "completion tokens", "new prompt", "new completion", "cost"], rows)]
+    panel_rows = []
+    for task, t in r["tasks"].items():
+        panel = t.get("panel")
+        if not panel:
+            continue
+        for dimension in DIMENSIONS:
+            d = panel[dimension]
+            low, high = d["ci95"]
+            per_judge = ", ".join(
+                f"{name} {num(score)} ({int(f or 0)} failures over both dimensions)"
+                for name, score, f in zip(panel["judges"], d["per_judge"], panel["failures"], strict=True)
+            )
+            panel_rows.append(
+                (task, dimension, num(d["panel"]), per_judge, f"{num(d['alpha'])} [{num(low)}, {num(high)}]")
+            )
+    if panel_rows:
+        html.append(table(["task", "dimension", "panel score", "each judge", "alpha [95% CI]"], panel_rows))
+    return html
+
+
+render = per_run(NOTE, _section)

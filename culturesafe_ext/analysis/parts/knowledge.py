@@ -6,8 +6,8 @@ from typing import Any
 
 from culturesafe_ext.analysis import stats
 from culturesafe_ext.analysis.extract import Question, per_description
-from culturesafe_ext.analysis.html import Page, esc, num, table, with_ci
-from culturesafe_ext.analysis.parts import POOLED, Context, scopes
+from culturesafe_ext.analysis.html import Page, num, table, with_ci
+from culturesafe_ext.analysis.parts import POOLED, Context, per_run, pyplot, scopes
 from culturesafe_ext.data.baselines import constant_letter, majority_letter, random_choice
 
 NAME = "knowledge"
@@ -70,64 +70,57 @@ def compute(ctx: Context) -> dict[str, Any] | None:
     }
 
 
-def render(results: dict[str, dict], page: Page) -> str:
-    import matplotlib
+NOTE = (
+    "Accuracy is averaged per description first, then over descriptions (the paper's protocol); "
+    "95% bootstrap CIs over descriptions. <em>pooled</em> = all descriptions; the lm-eval group row is the macro "
+    "mean over countries. Baselines: random choice, and always answering the most frequent gold letter of the "
+    "scope (CircularEval: (1/n)^n and 0)."
+)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    html = [
-        "<p class='note'>Accuracy is averaged per description first, then over descriptions (the paper's protocol); "
-        "95% bootstrap CIs over descriptions. <em>pooled</em> = all descriptions; the lm-eval group row is the macro "
-        "mean over countries. Baselines: random choice, and always answering the most frequent gold letter of the "
-        "scope (CircularEval: (1/n)^n and 0).</p>"
-    ]
-    for label, r in results.items():
-        html.append(f"<h3>{esc(label)}</h3>")
-        rows = []
-        for family, scopes_ in r["families"].items():
-            for scope, s in scopes_.items():
-                b = s["baselines"]
-                rows.append(
-                    (
-                        family,
-                        scope,
-                        with_ci(s["acc_by_description"]),
-                        s["n_questions"],
-                        num(b.get("random")),
-                        f"{num(b.get('majority'))} ({b.get('majority_letter')})",
-                    )
-                )
-        html.append(
-            table(
-                ["family", "country", "acc (by description) [95% CI]", "questions", "random", "majority letter"], rows
-            )
+def _section(label: str, r: dict, page: Page) -> list[str]:
+    rows = [
+        (
+            family,
+            scope,
+            with_ci(s["acc_by_description"]),
+            s["n_questions"],
+            num(s["baselines"].get("random")),
+            f"{num(s['baselines'].get('majority'))} ({s['baselines'].get('majority_letter')})",
         )
-        family = r["headline_family"]
-        if family:
-            data = {c: s for c, s in r["families"][family].items()}
-            fig, ax = plt.subplots(figsize=(6, 3.2))
-            names = list(data)
-            means = [data[c]["acc_by_description"]["mean"] or 0 for c in names]
-            errs = [
-                [m - (data[c]["acc_by_description"]["ci95"] or [m, m])[0] for c, m in zip(names, means, strict=False)],
-                [(data[c]["acc_by_description"]["ci95"] or [m, m])[1] - m for c, m in zip(names, means, strict=False)],
-            ]
-            ax.bar(names, means, yerr=errs, capsize=3, color="#4c78a8")
-            ax.scatter(
-                names,
-                [data[c]["baselines"].get("random", 0) for c in names],
-                marker="_",
-                s=300,
-                color="k",
-                label="random",
-                zorder=3,
-            )
-            ax.set_ylim(0, 1)
-            ax.set_ylabel(f"accuracy ({family})")
-            ax.tick_params(axis="x", rotation=30)
-            ax.legend(fontsize=8)
-            html.append(
-                page.figure(fig, f"{label}: knowledge accuracy ({family}) per country, 95% CI; black: random baseline")
-            )
-    return "".join(html)
+        for family, scopes_ in r["families"].items()
+        for scope, s in scopes_.items()
+    ]
+    headers = ["family", "country", "acc (by description) [95% CI]", "questions", "random", "majority letter"]
+    html = [table(headers, rows)]
+    family = r["headline_family"]
+    if not family:
+        return html
+    plt = pyplot()
+    data = {c: s for c, s in r["families"][family].items()}
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    names = list(data)
+    means = [data[c]["acc_by_description"]["mean"] or 0 for c in names]
+    errs = [
+        [m - (data[c]["acc_by_description"]["ci95"] or [m, m])[0] for c, m in zip(names, means, strict=False)],
+        [(data[c]["acc_by_description"]["ci95"] or [m, m])[1] - m for c, m in zip(names, means, strict=False)],
+    ]
+    ax.bar(names, means, yerr=errs, capsize=3, color="#4c78a8")
+    ax.scatter(
+        names,
+        [data[c]["baselines"].get("random", 0) for c in names],
+        marker="_",
+        s=300,
+        color="k",
+        label="random",
+        zorder=3,
+    )
+    ax.set_ylim(0, 1)
+    ax.set_ylabel(f"accuracy ({family})")
+    ax.tick_params(axis="x", rotation=30)
+    ax.legend(fontsize=8)
+    html.append(page.figure(fig, f"{label}: knowledge accuracy ({family}) per country, 95% CI; black: random baseline"))
+    return html
+
+
+render = per_run(NOTE, _section)

@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 from culturesafe_ext.analysis.html import Page, esc, table
-from culturesafe_ext.analysis.parts import Context
+from culturesafe_ext.analysis.parts import Context, per_run
 
 NAME = "overview"
 TITLE = "Runs"
@@ -42,33 +42,32 @@ def compute(ctx: Context) -> dict[str, Any]:
     }
 
 
-def render(results: dict[str, dict], page: Page) -> str:
+def _section(label: str, r: dict, page: Page) -> list[str]:
     parts = []
-    for label, r in results.items():
-        judge = "; ".join(
-            f"{j['judge'].get('backend')}:{j['judge'].get('model')} (rubric {j['judge'].get('rubric_version')}, "
-            f"{j['n_answers']} answers)"
-            for j in r["judges"]
-            if j["judge"]
-        )
-        parts.append(f"<h3>{esc(label)}</h3>")
-        parts.append(
-            f"<p class='note'>model_args: <code>{esc(r['model_args'])}</code>; lm-eval {esc(r['lm_eval_version'])}; "
-            f"--limit: {esc(', '.join(r['limit']))}; judge: {esc(judge or 'none')}; judge failures "
-            f"{r['judge_failures']} of {r['judge_failures'] + r['n_judged']} judgements</p>"
-        )
-        for j in r["judges"]:
-            if j["judge"]:
-                parts.append(f"<p class='note'>{esc(_calibration_line(j))}</p>")
-        if any(x != "None" for x in r["limit"]):
-            parts.append("<p class='warn'>This run used --limit: its figures cover a subset of the data.</p>")
-        rows = [
-            (task, t["kind"], t["family"], t["n_samples"], t["version"], t["limit"]) for task, t in r["tasks"].items()
-        ]
-        parts.append(table(["task", "kind", "family / variant", "samples", "version", "limit"], rows))
-        for note in r["notes"]:
-            parts.append(f"<p class='note'>{esc(note)}</p>")
-    return "".join(parts)
+    judge = "; ".join(
+        f"{j['judge'].get('backend')}:{j['judge'].get('model')} (rubric {j['judge'].get('rubric_version')}, "
+        f"{j['n_answers']} answers)"
+        for j in r["judges"]
+        if j["judge"]
+    )
+    parts.append(
+        f"<p class='note'>model_args: <code>{esc(r['model_args'])}</code>; lm-eval {esc(r['lm_eval_version'])}; "
+        f"--limit: {esc(', '.join(r['limit']))}; judge: {esc(judge or 'none')}; judge failures "
+        f"{r['judge_failures']} of {r['judge_failures'] + r['n_judged']} judgements</p>"
+    )
+    for j in r["judges"]:
+        if j["judge"]:
+            parts.append(f"<p class='note'>{esc(_calibration_line(j))}</p>")
+    if any(x != "None" for x in r["limit"]):
+        parts.append("<p class='warn'>This run used --limit: its figures cover a subset of the data.</p>")
+    rows = [(task, t["kind"], t["family"], t["n_samples"], t["version"], t["limit"]) for task, t in r["tasks"].items()]
+    parts.append(table(["task", "kind", "family / variant", "samples", "version", "limit"], rows))
+    for note in r["notes"]:
+        parts.append(f"<p class='note'>{esc(note)}</p>")
+    return parts
+
+
+render = per_run(None, _section)
 
 
 def _calibration_line(judge: dict) -> str:

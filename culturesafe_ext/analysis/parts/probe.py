@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from culturesafe_ext.analysis.html import Page, esc, num, table
-from culturesafe_ext.analysis.parts import Context
+from culturesafe_ext.analysis.parts import Context, per_run
 from culturesafe_ext.analysis.runs import model_args_of
 from culturesafe_ext.tasks.taxonomy import KNOWLEDGE, SAFETY, classify
 
@@ -125,28 +125,32 @@ def _comparisons(label: str, source: str, groups: dict, comparisons: list[dict],
     return html
 
 
-def render(results: dict[str, dict], page: Page) -> str:
-    html = [
-        "<p class='note'>Per layer, the Jaccard overlap of two groups' top-k MLP neurons (by mean activation), "
-        "the overlap of two random k-sets (chance), and a permutation test over documents: small p_perm means "
-        "the groups share fewer neurons than re-splits of their pooled documents do (see README, Neuron "
-        "probing).</p>"
-    ]
-    for label, r in results.items():
-        html.append(f"<h3>{esc(label)}</h3>")
-        stats = r.get("stats")
-        if stats:
-            if stats["other_tasks"]:
-                html.append(
-                    f"<p class='note'>Stats of tasks in neither group, not compared: "
-                    f"{esc(', '.join(stats['other_tasks']))}</p>"
-                )
-            if not stats["comparisons"]:
-                html.append(
-                    f"<p class='warn'>Probe stats for {esc(', '.join(stats['groups']) or 'no group')} only: "
-                    "knowledge and safety tasks are both needed for a comparison.</p>"
-                )
-            html += _comparisons(label, "probe stats of this run", stats["groups"], stats["comparisons"], page)
-        for report in r.get("reports", []):
-            html += _comparisons(label, report["file"], report["groups"], report["comparisons"], page)
-    return "".join(html)
+NOTE = (
+    "Per layer, the Jaccard overlap of two groups' top-k MLP neurons (by mean activation), "
+    "the overlap of two random k-sets (chance), and a permutation test over documents: small p_perm means "
+    "the groups share fewer neurons than re-splits of their pooled documents do (see README, Neuron "
+    "probing)."
+)
+
+
+def _section(label: str, r: dict, page: Page) -> list[str]:
+    html = []
+    stats = r.get("stats")
+    if stats:
+        if stats["other_tasks"]:
+            html.append(
+                f"<p class='note'>Stats of tasks in neither group, not compared: "
+                f"{esc(', '.join(stats['other_tasks']))}</p>"
+            )
+        if not stats["comparisons"]:
+            html.append(
+                f"<p class='warn'>Probe stats for {esc(', '.join(stats['groups']) or 'no group')} only: "
+                "knowledge and safety tasks are both needed for a comparison.</p>"
+            )
+        html += _comparisons(label, "probe stats of this run", stats["groups"], stats["comparisons"], page)
+    for report in r.get("reports", []):
+        html += _comparisons(label, report["file"], report["groups"], report["comparisons"], page)
+    return html
+
+
+render = per_run(NOTE, _section)

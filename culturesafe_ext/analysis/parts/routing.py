@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from culturesafe_ext.analysis.html import Page, esc, num, table
-from culturesafe_ext.analysis.parts import Context
+from culturesafe_ext.analysis.parts import Context, pyplot
 from culturesafe_ext.analysis.routing_compare import combine, load_router_eval, run_entry
 
 NAME = "routing"
@@ -62,11 +62,9 @@ def combined(results: dict[str, dict]) -> dict[str, Any]:
 
 
 def _bars(page: Page, family: str, by_country: dict[str, dict], names: list[str], metric: str) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+
+    plt = pyplot()
 
     countries = list(by_country)
     width = 0.8 / max(len(names), 1)

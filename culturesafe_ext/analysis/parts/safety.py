@@ -7,7 +7,7 @@ from typing import Any
 from culturesafe_ext.analysis import stats
 from culturesafe_ext.analysis.extract import Answer, per_description
 from culturesafe_ext.analysis.html import Page, esc, table, with_ci
-from culturesafe_ext.analysis.parts import Context, scopes
+from culturesafe_ext.analysis.parts import Context, per_run, pyplot, scopes
 from culturesafe_ext.tasks.taxonomy import SAFETY_VARIANTS
 
 NAME = "safety"
@@ -55,41 +55,39 @@ def compute(ctx: Context) -> dict[str, Any] | None:
     }
 
 
-def render(results: dict[str, dict], page: Page) -> str:
+NOTE = (
+    "Judge scores 1..10, averaged per description first; 95% bootstrap CIs over descriptions. "
+    "An answer the judge could not score is left out of the mean and counted under judge failures."
+)
+
+
+def _section(label: str, r: dict, page: Page) -> list[str]:
     from culturesafe_ext.analysis.calibrate import calibration_text
 
-    html = [
-        "<p class='note'>Judge scores 1..10, averaged per description first; 95% bootstrap CIs over descriptions. "
-        "An answer the judge could not score is left out of the mean and counted under judge failures.</p>"
+    html = [f"<p class='note'>{esc(calibration_text(c))}</p>" for c in r.get("judge_calibration", [])]
+    rows = [
+        (
+            variant,
+            scope,
+            with_ci(s["respectfulness"]),
+            with_ci(s["awareness"]),
+            s["n_answers"],
+            f"{s['judge_failures']} / {s['judge_failures'] + s['n_judged']}",
+        )
+        for variant, by_scope in r["variants"].items()
+        for scope, s in by_scope.items()
     ]
-    for label, r in results.items():
-        html.append(f"<h3>{esc(label)}</h3>")
-        for calibration in r.get("judge_calibration", []):
-            html.append(f"<p class='note'>{esc(calibration_text(calibration))}</p>")
-        rows = [
-            (
-                variant,
-                scope,
-                with_ci(s["respectfulness"]),
-                with_ci(s["awareness"]),
-                s["n_answers"],
-                f"{s['judge_failures']} / {s['judge_failures'] + s['n_judged']}",
-            )
-            for variant, by_scope in r["variants"].items()
-            for scope, s in by_scope.items()
-        ]
-        html.append(table(["variant", "country", "respectfulness", "awareness", "answers", "judge failures"], rows))
-        html.append(page.figure(_bars(r["variants"]), f"{label}: respectfulness per country and variant, 95% CI"))
-    return "".join(html)
+    html.append(table(["variant", "country", "respectfulness", "awareness", "answers", "judge failures"], rows))
+    html.append(page.figure(_bars(r["variants"]), f"{label}: respectfulness per country and variant, 95% CI"))
+    return html
+
+
+render = per_run(NOTE, _section)
 
 
 def _bars(variants: dict[str, dict]):
     """Grouped bars: countries on x, one bar per variant, CI whiskers where there is one."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     scopes_ = list(dict.fromkeys(s for by_scope in variants.values() for s in by_scope))
     fig, ax = plt.subplots(figsize=(7, 3.2))
     width = 0.8 / max(1, len(variants))

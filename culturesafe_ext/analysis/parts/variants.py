@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from culturesafe_ext.analysis import stats
-from culturesafe_ext.analysis.html import Page, esc, table, with_ci
-from culturesafe_ext.analysis.parts import POOLED, Context, scopes
+from culturesafe_ext.analysis.html import Page, table, with_ci
+from culturesafe_ext.analysis.parts import POOLED, Context, per_run, pyplot, scopes
 
 NAME = "variants"
 TITLE = "Variant effects and judge sensitivity"
@@ -42,36 +42,35 @@ def compute(ctx: Context) -> dict[str, Any] | None:
     return out or None
 
 
-def render(results: dict[str, dict], page: Page) -> str:
-    import matplotlib
+NOTE = (
+    "Mean paired difference over descriptions scored in both variants, 95% paired bootstrap CI. "
+    "A judge that reads the custom scores lower with a wrong one: a judge-sensitivity difference near 0 means the "
+    "judge ignores the custom."
+)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    html = [
-        "<p class='note'>Mean paired difference over descriptions scored in both variants, 95% paired bootstrap CI. "
-        "A judge that reads the custom scores lower with a wrong one: a judge-sensitivity difference near 0 means the "
-        "judge ignores the custom.</p>"
+def _section(label: str, r: dict, page: Page) -> list[str]:
+    rows = [
+        (name, dimension, scope, with_ci(s))
+        for name, dims in r.items()
+        for dimension, by_scope in dims.items()
+        for scope, s in by_scope.items()
     ]
-    for label, r in results.items():
-        html.append(f"<h3>{esc(label)}</h3>")
-        rows = [
-            (name, dimension, scope, with_ci(s))
-            for name, dims in r.items()
-            for dimension, by_scope in dims.items()
-            for scope, s in by_scope.items()
-        ]
-        html.append(table(["contrast", "score", "country", "mean difference [95% CI]"], rows))
-        names = list(r)
-        fig, ax = plt.subplots(figsize=(6, 0.6 + 0.6 * len(names)))
-        for i, name in enumerate(names):
-            s = r[name]["respectfulness"][POOLED]
-            if s["mean"] is None:
-                continue
-            low, high = s["ci95"] or [s["mean"], s["mean"]]
-            ax.errorbar([s["mean"]], [i], xerr=[[s["mean"] - low], [high - s["mean"]]], fmt="o", capsize=4)
-        ax.axvline(0, color="#999", lw=1)
-        ax.set_yticks(range(len(names)), names, fontsize=8)
-        ax.set_xlabel("difference in respectfulness (pooled)")
-        html.append(page.figure(fig, f"{label}: variant effects on respectfulness, pooled, 95% CI"))
-    return "".join(html)
+    html = [table(["contrast", "score", "country", "mean difference [95% CI]"], rows)]
+    plt = pyplot()
+    names = list(r)
+    fig, ax = plt.subplots(figsize=(6, 0.6 + 0.6 * len(names)))
+    for i, name in enumerate(names):
+        s = r[name]["respectfulness"][POOLED]
+        if s["mean"] is None:
+            continue
+        low, high = s["ci95"] or [s["mean"], s["mean"]]
+        ax.errorbar([s["mean"]], [i], xerr=[[s["mean"] - low], [high - s["mean"]]], fmt="o", capsize=4)
+    ax.axvline(0, color="#999", lw=1)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_xlabel("difference in respectfulness (pooled)")
+    html.append(page.figure(fig, f"{label}: variant effects on respectfulness, pooled, 95% CI"))
+    return html
+
+
+render = per_run(NOTE, _section)

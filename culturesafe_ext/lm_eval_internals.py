@@ -6,7 +6,8 @@ signatures, on ``CachingLM``'s attribute lookup, on how ``doc_hash`` and the res
 computed, and on the ``lm_eval`` command line. All of that is named in :data:`INTERNALS`, reached only
 through this module, and checked against :data:`culturesafe_ext.plugin.TESTED_LM_EVAL` once: on another
 version one warning lists each internal with what happens if it has moved (the fallback), as the
-task hook does (:func:`culturesafe_ext.plugin._warn_if_untested`).
+task hook does (both through :func:`culturesafe_ext.plugin.untested_lm_eval`). It lives beside the
+plugin, below ``models/`` and ``routing/``, since both use it.
 """
 
 from __future__ import annotations
@@ -78,18 +79,15 @@ def check_version() -> bool:
     if _checked:
         return True
     _checked = True
-    from culturesafe_ext.plugin import TESTED_LM_EVAL, _lm_eval_version
+    from culturesafe_ext.plugin import untested_lm_eval
 
-    found = _lm_eval_version()
-    low, high = TESTED_LM_EVAL
-    if found is not None and low <= found < high:
+    untested = untested_lm_eval()
+    if untested is None:
         return True
     log.warning(
         "culturesafe: lm-eval %s is outside the versions hf-probe, hf-router and hf-grounded were checked against "
         "(%s to before %s); trying anyway. The lm-eval internals they use, and what happens if one moved:\n%s",
-        ".".join(map(str, found or ())) or "(unknown)",
-        ".".join(map(str, low)),
-        ".".join(map(str, high)),
+        *untested,
         "\n".join(f"  - {name}: {fallback}" for name, fallback in INTERNALS.items()),
     )
     return False
