@@ -7,16 +7,26 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import OFFLINE_ENV, REPO
+import pytest
+from conftest import REPO
+from support.lm_eval_run import child_env
 
 
-def test_bench_methods_runs_every_method_on_a_tiny_random_model(tmp_path: Path) -> None:
-    import os
-
+def bench(out: Path) -> subprocess.CompletedProcess:
     command = [sys.executable, str(REPO / "benchmarks" / "bench_methods.py"), "--device", "cpu", "--random-size",
                "tiny", "--limit", "1", "--max-gen-toks", "4", "--repeats", "1", "--threads", "1",
-               "--out", str(tmp_path)]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **OFFLINE_ENV}, timeout=600)
+               "--out", str(out)]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, env=child_env(), timeout=600)
+
+
+def lm_eval_jobs(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The benchmark's one process (started early by conftest's ``lm_eval_pool``, like the lm_eval runs)."""
+    out = tmp_path_factory.mktemp("bench")
+    return {"bench": lambda: (bench(out), out)}
+
+
+def test_bench_methods_runs_every_method_on_a_tiny_random_model(lm_eval_runs: dict) -> None:
+    done, tmp_path = lm_eval_runs["bench"].result()
     assert done.returncode == 0, done.stderr[-3000:]
     [results] = tmp_path.glob("bench_methods-cpu-tiny-*.json")
     rows = {(r["method"], r["kind"]): r for r in json.loads(results.read_text())["rows"]}
