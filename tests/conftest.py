@@ -89,12 +89,16 @@ def lm_eval_pool(request: pytest.FixtureRequest) -> Iterator[dict[str, dict[str,
         return
     pool = RunPool()
     started: dict[str, dict[str, Future]] = {}
+    shared: dict[str, Future] = {}  # a job named "shared:..." is started once for every module that lists it
     try:
         for module in modules:
             try:
-                started[module.__name__] = pool.submit(_jobs(module, request))
+                jobs = _jobs(module, request)
             except pytest.skip.Exception:  # e.g. no upstream files: the module's own fixture skips its tests
                 continue
+            mine = {name: job for name, job in jobs.items() if name not in shared}
+            started[module.__name__] = {**pool.submit(mine), **{n: shared[n] for n in jobs if n in shared}}
+            shared |= {n: f for n, f in started[module.__name__].items() if n.startswith("shared:")}
         yield started
     finally:
         pool.close()

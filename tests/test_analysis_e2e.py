@@ -11,37 +11,24 @@ from pathlib import Path
 
 import pytest
 from support.lm_eval_files import knowledge_rows, safety_rows, write_run
-from support.lm_eval_run import culturesafe, lm_eval_args, run_lm_eval
-from support.openai_standin import StandIn
+from support.lm_eval_run import CHINA_JUDGED_TASKS, china_judged_run, culturesafe
 
 from culturesafe_ext.analysis.validate import validate
 
 pytestmark = pytest.mark.e2e
-TASKS = [
-    "adaculturesafe_knowledge_china",
-    "adaculturesafe_knowledge_gen_china",
-    "adaculturesafe_safety_china",
-]
+TASKS = list(CHINA_JUDGED_TASKS)
 
 
 @pytest.fixture(scope="module")
 def run(lm_eval_runs: dict) -> dict:
     """A complete run (no --limit) of three China tasks on the bundled sample, judged by the stand-in."""
-    return lm_eval_runs["run"].result()
-
-
-def judged_run(model: Path, tmp: Path) -> dict:
-    with StandIn(max_lifetime=600) as server:
-        judge = {"backend": "openai", "model": "standin", "base_url": server.base_url}
-        judge |= {"cache_path": str(tmp / "judge.sqlite"), "progress": False}
-        args = lm_eval_args(model, TASKS, {"culturesafe_data": "bundled", "judge": judge}, max_gen_toks=4)
-        return run_lm_eval(args, tmp)
+    return lm_eval_runs["shared:china_judged"].result()[0]
 
 
 def lm_eval_jobs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The module's one run (started early by conftest's ``lm_eval_pool``)."""
+    """The run this module shares with test_analysis_validate (started early by conftest's ``lm_eval_pool``)."""
     tmp = tmp_path_factory.mktemp("analysis_run")
-    return {"run": lambda: judged_run(tiny_model, tmp)}
+    return {"shared:china_judged": lambda: china_judged_run(tiny_model, tmp)}
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """``leaderboard validate`` refuses consistently edited copies of a real run (issue 20) and accepts the run itself.
 
-One real lm_eval run (tiny model, stand-in judge on 127.0.0.1, bundled sample) is copied and edited the
+One real lm_eval run (tiny model, stand-in judge on 127.0.0.1, bundled sample; the run test_analysis_e2e
+reads, which also holds adaculturesafe_knowledge_gen_china) is copied and edited the
 way a forger would: every count, metric, aggregate and hash recomputed after the edit (:func:`reseal`),
 so only the new checks can catch it. Two more real runs have a judge that failed on most answers; the
 three runs are started early, side by side (`lm_eval_jobs`, conftest's ``lm_eval_pool``).
@@ -15,7 +16,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
-from support.lm_eval_run import culturesafe, lm_eval_args, lm_eval_raw, run_lm_eval
+from support.lm_eval_run import china_judged_run, culturesafe, lm_eval_args, lm_eval_raw
 from support.openai_standin import Fault, StandIn
 
 from culturesafe_ext.analysis import cli as analysis_cli
@@ -35,18 +36,6 @@ def judged_args(model: Path, judge: dict, tasks: tuple[str, ...]) -> list[str]:
 FAILING = {"prose80": (Fault("prose", rate=0.8), 6), "500all": (Fault("500", rate=1.0), 0)}
 
 
-def clean_run(model: Path, tmp: Path) -> tuple[Path, StandIn]:
-    """The clean run; its stand-in stays up (fixture ``run`` stops it), so a spot check can reach the judge."""
-    standin = StandIn(max_lifetime=1800).start()
-    try:
-        judge = {"backend": "openai", "model": "standin", "base_url": standin.base_url, "progress": False}
-        judge["cache_path"] = str(tmp / "judge.sqlite")
-        return Path(run_lm_eval(judged_args(model, judge, TASKS), tmp)["_dir"]).parent, standin
-    except BaseException:
-        standin.stop()
-        raise
-
-
 def failing_run(model: Path, tmp_path: Path, fault: Fault, retries: int) -> tuple[subprocess.CompletedProcess, Path]:
     """A run whose judge fails on most answers (lm_eval may exit 3 on it: every judged metric NaN)."""
     with StandIn(faults=[fault], max_lifetime=600) as server:
@@ -57,9 +46,10 @@ def failing_run(model: Path, tmp_path: Path, fault: Fault, retries: int) -> tupl
 
 
 def lm_eval_jobs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The clean run and the two failing ones (started early by conftest's ``lm_eval_pool``)."""
+    """The clean run (shared with test_analysis_e2e) and the two failing ones (started early by conftest's
+    ``lm_eval_pool``)."""
     clean = tmp_path_factory.mktemp("validate_run")
-    jobs = {"clean": lambda: clean_run(tiny_model, clean)}
+    jobs = {"shared:china_judged": lambda: china_judged_run(tiny_model, clean)}
     for name, (fault, retries) in FAILING.items():
         tmp = tmp_path_factory.mktemp(name)
         jobs[name] = lambda f=fault, r=retries, t=tmp: failing_run(tiny_model, t, f, r)
@@ -67,10 +57,9 @@ def lm_eval_jobs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="module")
-def run(lm_eval_runs: dict[str, Future]):
-    folder, standin = lm_eval_runs["clean"].result()
-    yield folder
-    standin.stop()
+def run(lm_eval_runs: dict[str, Future]) -> Path:
+    """The clean run; its stand-in stays up, so a spot check can reach the judge."""
+    return Path(lm_eval_runs["shared:china_judged"].result()[0]["_dir"]).parent
 
 
 def refusals(folder: Path, **policy) -> str:

@@ -139,3 +139,28 @@ def side_by_side(jobs: dict[str, Callable[[], T]]) -> dict[str, Future[T]]:
         return pool.submit(jobs)
     finally:
         pool.close(cancel=False)
+
+
+# --- runs shared by several modules ------------------------------------------------------------------------
+CHINA_JUDGED_TASKS = (
+    "adaculturesafe_knowledge_china",
+    "adaculturesafe_knowledge_gen_china",
+    "adaculturesafe_safety_china",
+)
+
+
+def china_judged_run(model: Path, tmp: Path) -> tuple[dict, object]:
+    """A complete run (no --limit) of three China tasks on the bundled sample, judged by a stand-in that stays up
+    (a spot check re-asks it; it stops by itself after 30 minutes). Shared by test_analysis_e2e and
+    test_analysis_validate as the job ``shared:china_judged`` (conftest starts a shared job once)."""
+    from support.openai_standin import StandIn
+
+    standin = StandIn(max_lifetime=1800).start()
+    try:
+        judge = {"backend": "openai", "model": "standin", "base_url": standin.base_url}
+        judge |= {"cache_path": str(tmp / "judge.sqlite"), "progress": False}
+        metadata = {"culturesafe_data": "bundled", "judge": judge}
+        return run_lm_eval(lm_eval_args(model, CHINA_JUDGED_TASKS, metadata, max_gen_toks=4), tmp), standin
+    except BaseException:
+        standin.stop()
+        raise
