@@ -83,8 +83,39 @@ def test_a_rank_whose_requests_are_all_cached_still_joins_the_gather(probe_secon
     results and statistics (of the one uncached document) equal the one-process run's over its own cache."""
     second = probe_second
     assert "Cached requests: 0," not in second["two"]["_stderr"]  # the cache was really used
+    assert "Requests remaining: 0" in second["two"]["_stderr"]  # and a rank found every request in it
     assert_same_run(second["one"], second["two"], WRAPPER_TASKS)
     _assert_same_stats(second["one_dir"] / "probe", second["two_dir"] / "probe", n_docs=1)
+
+
+@pytest.fixture(scope="module")
+def grounded_cached(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """hf-grounded retrieving from the run's own documents: the index is built from every rank's documents
+    (a gather the fully cached rank must join, with none of its own)."""
+    root = tmp_path_factory.mktemp("dp_grounded_cache")
+
+    def make_args(folder: Path, limit: int) -> list[str]:
+        model_args = (
+            f"pretrained={tiny_model},dtype=float32,grounding=retrieve,knowledge_source=docs,top_k=3,"
+            f"grounding_log={folder / 'grounding.jsonl'}"
+        )
+        return _args("hf-grounded", model_args, folder, limit)
+
+    first = _one_and_two(make_args, root, "first", 5)
+    return {"first": first, "second": _one_and_two(make_args, root, "second", 6)}
+
+
+def test_hf_grounded_with_a_fully_cached_rank_equals_the_one_process_run(grounded_cached: dict) -> None:
+    for name, documents in (("first", 2 * 5), ("second", 2 * 1)):  # second: only document 5 is not cached
+        run = grounded_cached[name]
+        assert_same_run(run["one"], run["two"], WRAPPER_TASKS)
+        one, two = run["one"]["config"]["grounding"], run["two"]["config"]["grounding"]
+        assert one["documents"] == documents, name
+        for key in ("documents", "empty_knowledge", "retrieval_recall"):
+            assert two[key] == one[key], (name, key)
+        lines = [sorted(Path(g["log"]).read_text().splitlines()) for g in (one, two)]
+        assert lines[0] == lines[1], name
+    assert "Requests remaining: 0" in grounded_cached["second"]["two"]["_stderr"]
 
 
 # --------------------------------------------------------------------------------------------------
