@@ -58,6 +58,10 @@ INTERNALS: dict[str, str] = {
     "parallelism the patched CachingLM then runs the wrapper's method with no requests, so every rank reaches its "
     "gathers (a CachingLM that calls it anyway is detected by the call count); if CachingLM's shape differs, "
     "hf-probe, hf-router and hf-grounded refuse --use_cache under data parallelism",
+    "evaluate() evens out data-parallel ranks by sending a rank's last Instance again (the same object, "
+    "`repeats` times per missing request)": "hf-probe probe_tokens=generated records a generation only for the "
+    "first `repeats` sends of an Instance; if lm-eval pads otherwise, a padding copy may be recorded (the "
+    "two-process tests compare the statistics with the one-process run)",
     "CacheHook.add_partial(attr, req, res) and CacheHook.dbdict": "hf-router and hf-grounded add the route tag to "
     "partial cache writes; without dbdict nothing is written there (CachingLM still writes at the end)",
     "lm_eval.utils.hash_string(json.dumps(doc, indent=2, default=handle_non_serializable, ensure_ascii=False)) "
