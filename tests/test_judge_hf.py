@@ -160,3 +160,26 @@ def test_generate_mode_matches_unbatched_greedy(judged, tmp_path: Path) -> None:
         assert done.replies[request.key].text == expected
     cut = sum(done.replies[r.key].kind == "truncated" for r in requests)  # 6 tokens, no end token
     assert judge.complete(requests).sent == cut  # a truncated reply is never cached (issue 16)
+
+
+def test_usage_counts_the_prompt_and_the_generated_tokens(judged, tmp_path: Path) -> None:
+    """The local judge reports the tokens it read and wrote, as a server's ``usage`` does (scores: none written)."""
+    import torch
+
+    tokenizer, model = judged
+    judge = judge_for(tokenizer, model, tmp_path, batch_size=3, cache=False)
+    for item, result in zip(items(), judge.score_many(items()), strict=True):
+        fields = (item.custom, item.location, item.query, item.response)
+        prompt = judge.backend.render(load_rubric(item.dimension).messages(*fields))
+        assert result.to_dict()["usage"] == {"prompt_tokens": len(prompt), "completion_tokens": 0}
+    prompts = [[{"role": "user", "content": "Say something " * n}] for n in (1, 4, 9)]
+    requests = [judge.request(m, "gen-test.v1", mode="generate", max_tokens=6) for m in prompts]
+    done = judge.complete(requests)
+    for request in requests:
+        ids = torch.tensor([judge.backend.render(request.messages, answer_prefix=False)])
+        alone = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, do_sample=False,
+                               pad_token_id=tokenizer.pad_token_id)[0, ids.shape[1]:].tolist()  # fmt: skip
+        ends = judge.backend._end_ids()
+        written = next((k + 1 for k, t in enumerate(alone) if t in ends), len(alone))
+        usage = done.replies[request.key].usage
+        assert usage == {"prompt_tokens": ids.shape[1], "completion_tokens": written} and written >= 1

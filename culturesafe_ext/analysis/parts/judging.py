@@ -71,7 +71,8 @@ def _panel_judges(ctx: Context, task: str) -> list[str]:
 
 
 NOTE = (
-    "Tokens are the judge server's own counts (<code>usage</code>) of every reply the scores "
+    "Tokens are the judge's own counts (a server's <code>usage</code>; the local hf judge counts its prompt and "
+    "generated tokens) of every reply the scores "
     "stand on, cached replies included; <i>new</i> counts only what this run paid for. Cost is an estimate "
     "from <code>price_per_million</code>. Panel alpha: Krippendorff's alpha (interval) between the judges "
     "over every judged response, with a seeded bootstrap 95% CI."

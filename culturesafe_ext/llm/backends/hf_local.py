@@ -164,22 +164,24 @@ class HFBackend:
             self.attempts += len(batch)
             limit = max(requests[i].max_tokens or self.config.max_tokens for i in batch)
             try:
-                texts, cut = self.generate_ids([prompts[i] for i in batch], limit, return_cut=True)
+                texts, cut, lengths = self.generate_ids([prompts[i] for i in batch], limit, return_cut=True)
             except Exception as err:
                 log.warning("hf generation batch failed: %s", err)
                 for i in batch:
                     on_done(requests[i], Reply(error=f"hf generation failed: {type(err).__name__}: {err}"))
                 continue
             for row, i in enumerate(batch):
+                usage = {"prompt_tokens": len(prompts[i]), "completion_tokens": lengths[row]}
                 if cut[row]:  # the same rule as finish_reason "length": not a complete reply
                     error = f"truncated: the reply hit the token limit ({limit} new tokens, no end token)"
-                    on_done(requests[i], Reply(text=texts[row], error=error, failure=TRUNCATED))
+                    on_done(requests[i], Reply(text=texts[row], error=error, failure=TRUNCATED, usage=usage))
                 else:
-                    on_done(requests[i], Reply(text=texts[row]))
+                    on_done(requests[i], Reply(text=texts[row], usage=usage))
 
     def generate_ids(self, rows: list[list[int]], max_new_tokens: int, return_cut: bool = False) -> Any:
         """Decode a continuation of each left-padded prompt (and, with ``return_cut``, which rows ran
-        out of tokens before an end-of-sequence token)."""
+        out of tokens before an end-of-sequence token, and how many tokens each generated, its end token
+        included: the ``completion_tokens`` a server would report)."""
         import torch
 
         ids, mask = self._left_pad(rows)
@@ -197,7 +199,8 @@ class HFBackend:
             return texts
         ends = self._end_ids()
         cut = [new.shape[1] >= max_new_tokens and not any(int(t) in ends for t in row) for row in new]
-        return texts, cut
+        lengths = [next((k + 1 for k, t in enumerate(row.tolist()) if t in ends), len(row)) for row in new]
+        return texts, cut, lengths
 
     def _end_ids(self) -> set[int]:
         """Token ids that end a reply: the generation config's eos id(s) and the tokenizer's."""
@@ -233,8 +236,9 @@ class HFBackend:
                 for i in batch:
                     on_done(requests[i], Reply(error=f"hf judge failed: {type(err).__name__}: {err}"))
                 continue
-            for row, i in enumerate(batch):
-                on_done(requests[i], Reply(probs=probs[row], mass=mass[row]))
+            for row, i in enumerate(batch):  # a score is read from the next-token distribution: nothing generated
+                usage = {"prompt_tokens": len(prompts[i]), "completion_tokens": 0}
+                on_done(requests[i], Reply(probs=probs[row], mass=mass[row], usage=usage))
 
     def score_ids(self, rows: list[list[int]]) -> tuple[list[list[float]], list[float]]:
         """Renormalised P(score = 1..10) and the raw mass on valid scores, for each prompt."""
