@@ -27,7 +27,9 @@ log = logging.getLogger("culturesafe")
 
 __all__ = [
     "INTERNALS",
+    "COLLECTIVE",
     "HFLM_PAD_ID",
+    "REQUEST_CALLS",
     "check_version",
     "cli_option",
     "doc_hash",
@@ -37,6 +39,7 @@ __all__ = [
     "normalize_gen_kwargs",
     "patch_caching_lm",
     "postprocess_generated_text",
+    "request_calls",
     "results_model_dir",
     "stop_sequences_criteria",
     "unpadded_length",
@@ -51,6 +54,14 @@ INTERNALS: dict[str, str] = {
     "a changed signature fails loudly (TypeError), nothing is recorded silently",
     "CachingLM.__getattr__ returns the wrapped LM's request methods": "hf-router tags requests with their route "
     "before CachingLM hashes them; if the shape differs, hf-router refuses --use_cache",
+    "CachingLM's request method skips the wrapped LM's method when every request is cached": "under data "
+    "parallelism the patched CachingLM then runs the wrapper's method with no requests, so every rank reaches its "
+    "gathers (a CachingLM that calls it anyway is detected by the call count); if CachingLM's shape differs, "
+    "hf-probe, hf-router and hf-grounded refuse --use_cache under data parallelism",
+    "evaluate() evens out data-parallel ranks by sending a rank's last Instance again (the same object, "
+    "`repeats` times per missing request)": "hf-probe probe_tokens=generated records a generation only for the "
+    "first `repeats` sends of an Instance; if lm-eval pads otherwise, a padding copy may be recorded (the "
+    "two-process tests compare the statistics with the one-process run)",
     "CacheHook.add_partial(attr, req, res) and CacheHook.dbdict": "hf-router and hf-grounded add the route tag to "
     "partial cache writes; without dbdict nothing is written there (CachingLM still writes at the end)",
     "lm_eval.utils.hash_string(json.dumps(doc, indent=2, default=handle_non_serializable, ensure_ascii=False)) "
@@ -143,9 +154,27 @@ def results_model_dir(output_path: str, model_args: dict[str, Any]) -> Path:
 
 
 # --- CachingLM ----------------------------------------------------------------------------------------
+# The protocol between the patched CachingLM and a wrapper (culturesafe_ext.models.ranks.collective sets both):
+# a request method marked COLLECTIVE ends in a gather across data-parallel ranks, and the wrapper counts its
+# calls per method name in the instance attribute REQUEST_CALLS.
+COLLECTIVE = "_culturesafe_collective"
+REQUEST_CALLS = "_culturesafe_request_calls"
+
+
+def request_calls(lm: Any, attr: str) -> int:
+    """How often ``lm``'s request method ``attr`` has run (0 before its first call)."""
+    return getattr(lm, "__dict__", {}).get(REQUEST_CALLS, {}).get(attr, 0)
+
+
 def patch_caching_lm(tag_method: str, request_methods: Sequence[str]) -> bool:
-    """Make ``CachingLM``'s request methods first call the wrapped LM's ``tag_method(requests)`` (when it has
-    one), so a request is tagged before CachingLM hashes it. False when CachingLM's shape is unknown."""
+    """Patch ``CachingLM``'s request methods; False when CachingLM's shape is unknown (nothing patched).
+
+    - They first call the wrapped LM's ``tag_method(requests)`` (when it has one), so a request is tagged before
+      CachingLM hashes it.
+    - Under data parallelism, when the wrapped LM's method is marked :data:`COLLECTIVE` and CachingLM did not
+      call it (lm-eval 0.4.13 skips the model when every request of the rank is cached), they call it with no
+      requests: the other ranks wait for this one in the gather that ends the method.
+    """
     try:
         from lm_eval.api import model as lm_model
     except ImportError:
@@ -153,22 +182,35 @@ def patch_caching_lm(tag_method: str, request_methods: Sequence[str]) -> bool:
     caching = getattr(lm_model, "CachingLM", None)
     original: Callable | None = caching.__dict__.get("__getattr__") if caching is not None else None
     if original is None:
-        log.warning("culturesafe: lm-eval's CachingLM has an unexpected shape; hf-router refuses --use_cache.")
+        log.warning(
+            "culturesafe: lm-eval's CachingLM has an unexpected shape; hf-router refuses --use_cache, and hf-probe "
+            "and hf-grounded refuse it under data parallelism."
+        )
         return False
     if getattr(original, "_culturesafe", False):
         return True
 
     def __getattr__(self, attr: str):
         fn = original(self, attr)
-        tag = getattr(self.__dict__.get("lm"), tag_method, None) if attr in request_methods else None
-        if tag is None:
+        lm = self.__dict__.get("lm")
+        if attr not in request_methods:
+            return fn
+        tag = getattr(lm, tag_method, None)
+        parallel = int(getattr(lm, "world_size", 1) or 1) > 1
+        collective = parallel and getattr(getattr(type(lm), attr, None), COLLECTIVE, False)
+        if tag is None and not collective:
             return fn
 
-        def tagged(requests):
-            tag(requests)
-            return fn(requests)
+        def patched(requests):
+            if tag is not None:
+                tag(requests)
+            before = request_calls(lm, attr)
+            out = fn(requests)
+            if collective and request_calls(lm, attr) == before:  # every request of this rank was cached
+                getattr(lm, attr)([])
+            return out
 
-        return tagged
+        return patched
 
     __getattr__._culturesafe = True  # type: ignore[attr-defined]
     caching.__getattr__ = __getattr__

@@ -113,23 +113,36 @@ class GroundedHFLM(HFLM):
         self._user_text[rendered] = content
         return rendered
 
+    @ranks.collective
     def loglikelihood(self, requests: list[Instance], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         if not requests:
-            return []
+            return self._nothing_to_ground()
         found = self._ground(requests)
         if self.grounding != "cad":
             grounded = [self._with_context(r, self._grounded(r, found)) for r in requests]
             return super().loglikelihood(grounded, disable_tqdm=disable_tqdm)
         return self._cad_loglikelihood(requests, found)
 
+    @ranks.collective
     def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
         if not requests:
-            return []
+            return self._nothing_to_ground()
         found = self._ground(requests)
         if self.grounding != "cad":
             grounded = [self._with_context(r, self._grounded(r, found)) for r in requests]
             return super().generate_until(grounded, disable_tqdm=disable_tqdm)
         return self._cad_generate_until(requests, found)
+
+    def _nothing_to_ground(self) -> list:
+        """A call with no requests (under data parallelism: every request of this rank was cached) still takes
+        part in the gathers of :meth:`_ground`, which the other ranks reach."""
+        if ranks.world_size(self) > 1:
+            self._ground([])
+        return []
+
+    def set_cache_hook(self, cache_hook) -> None:
+        ranks.check_cache(self, cache_hook, "hf-grounded")
+        super().set_cache_hook(cache_hook)
 
     def get_model_info(self) -> dict:
         info = super().get_model_info()
@@ -182,7 +195,8 @@ class GroundedHFLM(HFLM):
         if self.grounding == "none":
             found = {c: Grounding() for c in contexts}
         elif self._retrieves:
-            found = self._retrieve(contexts, self._whole_document_set(requests))
+            docs = self._whole_document_set(requests)  # a collective: also when this rank has no requests
+            found = self._retrieve(contexts, docs) if contexts else {}
         else:
             found = self._elicit(contexts)
         self._log(requests, found)

@@ -74,6 +74,19 @@ def _task_of(request: Instance) -> str:
     return request.task_name or UNNAMED_TASK
 
 
+def _padding(requests: list[Instance]) -> list[bool]:
+    """Which requests are lm-eval's data-parallel padding: lm-eval 0.4.13 sends each instance ``repeats`` times
+    (the same object) and evens out the ranks by sending a rank's last instance ``repeats`` times more, so an
+    object seen more often than its ``repeats`` is padding from there on (the judge filters drop the same
+    answers: ``culturesafe_ext.tasks.judging.unpadded``)."""
+    seen: dict[int, int] = {}
+    out = []
+    for request in requests:
+        seen[id(request)] = seen.get(id(request), 0) + 1
+        out.append(seen[id(request)] > max(int(getattr(request, "repeats", 1) or 1), 1))
+    return out
+
+
 class ProbeHFLM(HFLM):
     """HFLM plus per-task neuron statistics of each layer's MLP (see the module docstring)."""
 
@@ -140,12 +153,14 @@ class ProbeHFLM(HFLM):
                 self._unmatched = 0
             self.write_stats(set(docs))
 
+    @ranks.collective
     def loglikelihood(self, requests: list[Instance], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         with self._call(requests):
             # TemplateLM.loglikelihood encodes the requests in order into one _loglikelihood_tokens call
             self._request_tasks = [_task_of(r) for r in requests]
             return super().loglikelihood(requests, disable_tqdm=disable_tqdm)
 
+    @ranks.collective
     def loglikelihood_rolling(self, requests: list[Instance], disable_tqdm: bool = False) -> list[float]:
         """Rolling windows do not map one to one to requests: run task by task (results in input order)."""
         with self._call(requests):
@@ -163,12 +178,19 @@ class ProbeHFLM(HFLM):
                     out[i] = result
             return out
 
+    @ranks.collective
     def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
         with self._call(requests):
             self._prompt_tasks = {}
-            for request in requests:
-                self._prompt_tasks.setdefault(tuple(self.tok_encode(request.args[0])), []).append(_task_of(request))
+            for request, padding in zip(requests, _padding(requests), strict=True):
+                # a padding copy is generated (lm-eval needs its answer) but recorded for no task (None)
+                task = None if padding else _task_of(request)
+                self._prompt_tasks.setdefault(tuple(self.tok_encode(request.args[0])), []).append(task)
             return super().generate_until(requests, disable_tqdm=disable_tqdm)
+
+    def set_cache_hook(self, cache_hook) -> None:
+        ranks.check_cache(self, cache_hook, "hf-probe")
+        super().set_cache_hook(cache_hook)
 
     def _stats_for(self, task: str) -> TaskStats:
         if task not in self._stats:

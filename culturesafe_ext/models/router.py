@@ -316,12 +316,15 @@ class HFRouterLM(HFLM):
         self.total_route_counts = ranks.summed_counts(self, self.route_counts)
         self.total_fallback_counts = ranks.summed_counts(self, self.fallback_counts)
 
+    @ranks.collective
     def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         return self._by_route(requests, lambda group: super(HFRouterLM, self).loglikelihood(group, disable_tqdm))
 
+    @ranks.collective
     def generate_until(self, requests: list, disable_tqdm: bool = False) -> list[str]:
         return self._by_route(requests, lambda group: super(HFRouterLM, self).generate_until(group, disable_tqdm))
 
+    @ranks.collective
     def loglikelihood_rolling(self, requests: list, disable_tqdm: bool = False) -> list[float]:
         return self._by_route(
             requests, lambda group: super(HFRouterLM, self).loglikelihood_rolling(group, disable_tqdm)

@@ -9,8 +9,11 @@ adapter weights), so an oracle run and a learned run share the cache for request
 
 ``CachingLM`` hashes the arguments *before* it calls the model, so :func:`install_cache_patch` makes
 its request methods first call the wrapped model's ``culturesafe_tag_requests`` (a model without that
-method is untouched). :class:`RoutedCacheHook` keys HFLM's per-answer ``add_partial`` writes the same
-way, so a killed run resumes with the right routes.
+method is untouched). The same patch runs a wrapper's request method with no requests on a data-parallel
+rank whose requests were all cached, so that rank reaches the wrapper's gathers too (see
+:func:`culturesafe_ext.lm_eval_internals.patch_caching_lm` and :mod:`culturesafe_ext.models.ranks`).
+:class:`RoutedCacheHook` keys HFLM's per-answer ``add_partial`` writes the same way, so a killed run
+resumes with the right routes.
 """
 
 from __future__ import annotations
@@ -69,7 +72,8 @@ def cache_patch_installed() -> bool:
 
 
 def install_cache_patch() -> bool:
-    """Make ``lm_eval.api.model.CachingLM`` tag requests (via the wrapped LM) before hashing them."""
+    """Make ``lm_eval.api.model.CachingLM`` tag requests (via the wrapped LM) before hashing them, and run a
+    collective request method of the wrapped LM on a data-parallel rank whose requests were all cached."""
     global _PATCHED
     if not _PATCHED:
         from culturesafe_ext.lm_eval_internals import patch_caching_lm
