@@ -14,6 +14,7 @@ import json
 import math
 import multiprocessing
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -56,13 +57,28 @@ def run_two_processes(args: list[str], tmp_path: Path, env: dict | None = None, 
     ]  # fmt: skip
     full_env = {**os.environ, **OFFLINE_ENV, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", **(env or {})}
     full_env["PATH"] = f"{bindir}:{full_env.get('PATH', '')}"
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=full_env)
+    done = _run_group(command, timeout, full_env)
     assert done.returncode == 0, f"accelerate launch failed:\n{done.stdout[-4000:]}\n{done.stderr[-6000:]}"
     assert "on rank 1..." in done.stderr  # lm-eval really sharded the documents over two ranks
     [results] = sorted(out.rglob("results_*.json"))
     data = json.loads(results.read_text())
     data["_dir"], data["_stderr"] = str(results.parent), done.stderr
     return data
+
+
+def _run_group(command: list[str], timeout: int, env: dict) -> subprocess.CompletedProcess:
+    """Run the launcher in its own process group; on a timeout kill the whole group (the launcher and both
+    ranks: a hung rank would otherwise outlive the test), then fail."""
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+            raise AssertionError(f"accelerate launch ran past {timeout} s (killed):\n{stderr[-6000:]}") from None
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
 
 
 def one_and_two(args: list[str], tmp_path: Path, env: dict | None = None) -> tuple[dict, dict]:
