@@ -54,3 +54,29 @@ def test_many_threads_and_two_connections(tmp_path: Path) -> None:
         assert cache.count() == 8 * 150
         found = cache.get_many(f"t{n}-{i}" for n in range(8) for i in range(150))
         assert len(found) == 1200 and found["t7-149"] == {"text": "149"}
+
+
+def test_judges_opening_one_new_cache_file_at_once_all_get_it(tmp_path: Path) -> None:
+    """A panel's judges (or data-parallel ranks) open the same new file together: sqlite refuses the losers of
+    the switch to WAL with "database is locked" without waiting; the open retries (13 of 200 such trials failed
+    before)."""
+    import threading
+
+    from culturesafe_ext.llm.cache import JudgeCache
+
+    for trial in range(60):
+        path, barrier, errors = tmp_path / f"c{trial}.sqlite", threading.Barrier(4), []
+
+        def open_it(path: Path = path, barrier: threading.Barrier = barrier, errors: list = errors) -> None:
+            barrier.wait()
+            try:
+                JudgeCache(path).close()
+            except Exception as err:  # noqa: BLE001 - every failure is the finding
+                errors.append(err)
+
+        threads = [threading.Thread(target=open_it) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, (trial, errors)

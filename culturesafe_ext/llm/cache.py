@@ -65,24 +65,42 @@ class JudgeCache:
     def __init__(self, path: str | Path, timeout: float | None = None) -> None:
         self.path = Path(path)
         self.timeout = self.BUSY_TIMEOUT if timeout is None else timeout
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
-            self._db.execute("SELECT key, reply FROM replies LIMIT 1").fetchall()
-        except (sqlite3.Error, OSError) as err:
-            raise CacheError(
-                f"the judge cache {self.path} is not a usable sqlite file ({type(err).__name__}: {err}): move "
-                "or delete it, or name another file with judge.cache_path (or set judge.cache to false)"
-            ) from None
+        self._db = self._open()
         self._lock = threading.Lock()
         self._queue: queue.Queue[tuple | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._error: BaseException | None = None
         self._unwritten: list[tuple] = []
         self.problem: str | None = None
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect, switch to WAL and create the table. Several judges (a panel) or ranks opening one new file
+        at once race for it: sqlite answers "database is locked" to the losers of the journal-mode switch
+        without waiting (its busy handler is not called there; 13 of 200 trials of four threads failed), so a
+        locked open is retried until ``timeout``. Any other error means the file is not a usable cache."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline, wait = time.monotonic() + self.timeout, 0.01
+        while True:
+            db = None
+            try:
+                db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute(_SCHEMA)
+                db.execute("SELECT key, reply FROM replies LIMIT 1").fetchall()
+                return db
+            except (sqlite3.Error, OSError) as err:
+                if db is not None:
+                    db.close()
+                locked = isinstance(err, sqlite3.OperationalError) and "locked" in str(err)
+                if locked and time.monotonic() < deadline:
+                    time.sleep(wait)
+                    wait = min(wait * 2, 0.5)
+                    continue
+                raise CacheError(
+                    f"the judge cache {self.path} is not a usable sqlite file ({type(err).__name__}: {err}): move "
+                    "or delete it, or name another file with judge.cache_path (or set judge.cache to false)"
+                ) from None
 
     @classmethod
     def check(cls, path: str | Path) -> None:
