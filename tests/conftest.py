@@ -6,6 +6,8 @@ tests/e2e``) stays light; the lm_eval run pool is in tests/e2e/conftest.py."""
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,31 @@ def pytest_configure(config: pytest.Config) -> None:
             "run the tests with scripts/test.sh (it installs the package and calls pytest)."
         )
     os.environ.update(OFFLINE_ENV)
+
+
+HEAVY = ("torch", "transformers")  # seconds to import each: the fast lane imports them only inside the tests
+_BROUGHT_IN: dict[str, str] = {}  # heavy module -> the test module whose collection imported it
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    before = {name for name in HEAVY if name in sys.modules}
+    yield
+    for name in HEAVY:
+        if name in sys.modules and name not in before:
+            _BROUGHT_IN.setdefault(name, collector.nodeid)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The fast lane (nothing under tests/e2e collected) must not import torch or transformers at collection."""
+    if any(name == "e2e" or name.startswith("e2e.") for name in sys.modules):
+        return
+    heavy = {name: where for name, where in _BROUGHT_IN.items() if name in sys.modules}
+    if heavy:
+        found = "; ".join(f"{name} by {where or 'a plugin'}" for name, where in sorted(heavy.items()))
+        raise pytest.UsageError(
+            f"the fast lane imported {found} at collection: import it inside the test or fixture that needs it"
+        )
 
 
 @pytest.fixture(scope="session")

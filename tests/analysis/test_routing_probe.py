@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from support.lm_eval_files import DATE_ID, knowledge_rows, safety_rows, write_run
-from support.probe_stats import LAYERS, WIDTH, K, write_stats
 
 from culturesafe_ext.analysis.parts import Options
 from culturesafe_ext.analysis.parts import probe as probe_part
@@ -16,7 +15,6 @@ from culturesafe_ext.analysis.parts import routing as routing_part
 from culturesafe_ext.analysis.report import analyze, render_html
 from culturesafe_ext.analysis.routing_compare import FORMAT, compare
 from culturesafe_ext.cli import main
-from culturesafe_ext.probing.overlap import REPORT, chance
 from culturesafe_ext.routing.route_tags import make_tag
 
 # acc per (routing mode, country); questions per task: 4
@@ -127,6 +125,8 @@ def test_routing_warns_when_router_eval_is_missing(router_runs: dict[str, Path],
 
 @pytest.fixture(scope="module")
 def probe_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from support.probe_stats import write_stats
+
     folder = write_run(
         tmp_path_factory.mktemp("probe"),
         {
@@ -141,6 +141,10 @@ def probe_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_probe_section_from_the_runs_stats(probe_run: Path) -> None:
+    from support.probe_stats import LAYERS, WIDTH, K
+
+    from culturesafe_ext.probing.overlap import chance
+
     analysis = analyze([probe_run], Options(n_resamples=200))
     stats = analysis["parts"]["probe"]["handmade"]["stats"]
     assert stats["groups"]["knowledge"]["n_docs"] == 40 and stats["groups"]["safety"]["n_tokens"] == 160
@@ -158,6 +162,8 @@ def test_probe_section_from_the_runs_stats(probe_run: Path) -> None:
 
 def test_probe_section_embeds_a_probe_compare_report(probe_run: Path, tmp_path: Path) -> None:
     import shutil
+
+    from culturesafe_ext.probing.overlap import REPORT
 
     run = tmp_path / "run"
     shutil.copytree(probe_run, run)

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
-import torch.nn.functional as F
-
-from culturesafe_ext.grounding import cad
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +26,11 @@ QUERIES = [
 
 
 def test_contrast_is_the_formula_on_a_hand_built_case():
+    import torch
+    import torch.nn.functional as F
+
+    from culturesafe_ext.grounding import cad
+
     g = torch.tensor([[2.0, 0.0, -1.0]])
     u = torch.tensor([[0.0, 3.0, 0.0]])
     lg, lu = F.log_softmax(g, -1), F.log_softmax(u, -1)
@@ -42,6 +43,11 @@ def test_contrast_is_the_formula_on_a_hand_built_case():
 
 
 def test_generated_scores_match_the_formula_with_full_forward_passes(tiny):
+    import torch
+    import torch.nn.functional as F
+
+    from culturesafe_ext.grounding import cad
+
     model, tok = tiny
     grounded, plain = ids(tok, KNOWLEDGE + QUERIES[0]), ids(tok, QUERIES[0])
     new, scores = cad.generate(model, [grounded], [plain], 0.7, 5, tok.pad_token_id, return_scores=True)
@@ -57,6 +63,10 @@ def test_generated_scores_match_the_formula_with_full_forward_passes(tiny):
 
 def test_matches_transformers_classifier_free_guidance(tiny):
     """CFG with guidance_scale = 1 + alpha and the plain prompt as negative prompt is the reference."""
+    import torch
+
+    from culturesafe_ext.grounding import cad
+
     model, tok = tiny
     grounded, plain = ids(tok, KNOWLEDGE + QUERIES[1]), ids(tok, QUERIES[1])
     alpha, steps = 0.5, 8
@@ -81,6 +91,10 @@ def test_matches_transformers_classifier_free_guidance(tiny):
 
 
 def test_alpha_zero_is_plain_greedy_and_batched_equals_unbatched(tiny):
+    import torch
+
+    from culturesafe_ext.grounding import cad
+
     model, tok = tiny
     grounded = [ids(tok, KNOWLEDGE + q) for q in QUERIES]
     plain = [ids(tok, q) for q in QUERIES]
@@ -103,6 +117,11 @@ def test_alpha_zero_is_plain_greedy_and_batched_equals_unbatched(tiny):
 
 
 def test_score_matches_the_formula_and_batching(tiny):
+    import torch
+    import torch.nn.functional as F
+
+    from culturesafe_ext.grounding import cad
+
     model, tok = tiny
     pairs = [(ids(tok, KNOWLEDGE + q), ids(tok, q), ids(tok, " Bow politely.")) for q in QUERIES]
     alpha = 0.6
@@ -123,6 +142,10 @@ def test_score_matches_the_formula_and_batching(tiny):
 
 def test_min_new_tokens_holds_eos_back_like_transformers(tiny):
     """Each query's first greedy token is made the EOS id: without min_new_tokens every row stops at once."""
+    import torch
+
+    from culturesafe_ext.grounding import cad
+
     model, tok = tiny
     grounded = [ids(tok, KNOWLEDGE + q) for q in QUERIES]
     plain = [ids(tok, q) for q in QUERIES]

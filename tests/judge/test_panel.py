@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from support.openai_standin import StandIn, expected_score, prompt_text
 
-import culturesafe_ext.tasks.culturax as cx
 from culturesafe_ext.judge import Judge, JudgeConfig, JudgeItem
 from culturesafe_ext.judge.panel import Panel, alpha, alpha_ci
 from culturesafe_ext.judge.rubric import load_rubric
@@ -107,6 +106,8 @@ def culturax_responder(messages: list[dict]) -> str:
 
 
 def test_culturax_usage_and_cost_per_doc_and_a_cached_rerun(tmp_path: Path) -> None:
+    import culturesafe_ext.tasks.culturax as cx
+
     docs = [
         {"id": f"r{i}", "question": f"Question {i}?", "helpful": "h", "honest": "o", "wr_order": "model_first"}
         for i in range(3)

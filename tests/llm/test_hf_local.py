@@ -7,12 +7,9 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-
-from culturesafe_ext.judge import Judge, JudgeConfig, JudgeItem  # noqa: E402
-from culturesafe_ext.judge.rubric import load_rubric  # noqa: E402
-from culturesafe_ext.llm.backends.hf_local import HFBackend, find_score_tokens  # noqa: E402
+from culturesafe_ext.judge import Judge, JudgeConfig, JudgeItem
+from culturesafe_ext.judge.rubric import load_rubric
+from culturesafe_ext.llm.backends.hf_local import HFBackend, find_score_tokens
 
 CHAT = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -22,6 +19,7 @@ CHAT = (
 
 def make_tokenizer(split_digits: bool, chat_template: bool = True):
     """A small byte-level BPE trained in-process on the rubric text and on score answers."""
+    import transformers
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
@@ -47,6 +45,9 @@ def make_tokenizer(split_digits: bool, chat_template: bool = True):
 
 
 def make_model(tokenizer):
+    import torch
+    import transformers
+
     torch.manual_seed(0)
     config = transformers.LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
@@ -106,6 +107,8 @@ def test_weighted_mean_argmax_and_batching(judged, tmp_path: Path) -> None:
 
 
 def test_two_step_ten_matches_the_full_sequence(tmp_path: Path) -> None:
+    import torch
+
     tokenizer = make_tokenizer(split_digits=True)
     model = make_model(tokenizer)
     backend = judge_for(tokenizer, model, tmp_path).backend

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.probe_stats import LAYERS, WIDTH, K, write_stats
 
 from culturesafe_ext.cli import main
-from culturesafe_ext.probing.overlap import chance, compare
-from culturesafe_ext.probing.stats import load_stats
 
 
 def test_chance_level() -> None:
+    from support.probe_stats import WIDTH, K
+
+    from culturesafe_ext.probing.overlap import chance
+
     expected_inter, expected_j = chance(WIDTH, K)
     assert expected_inter == pytest.approx(K * K / WIDTH)
     rng = np.random.default_rng(0)
@@ -26,6 +27,11 @@ def test_chance_level() -> None:
 
 
 def test_overlap_chance_and_permutation_test(tmp_path: Path) -> None:
+    from support.probe_stats import LAYERS, K, write_stats
+
+    from culturesafe_ext.probing.overlap import compare
+    from culturesafe_ext.probing.stats import load_stats
+
     a = load_stats(write_stats(tmp_path, "a", range(0, 10), seed=1))
     b = load_stats(write_stats(tmp_path, "b", range(5, 15), seed=2))
     a_again = load_stats(write_stats(tmp_path, "a2", range(0, 10), seed=3))
@@ -41,6 +47,8 @@ def test_overlap_chance_and_permutation_test(tmp_path: Path) -> None:
 
 
 def test_cli_writes_json_and_plot(tmp_path: Path, capsys) -> None:
+    from support.probe_stats import LAYERS, write_stats
+
     write_stats(tmp_path / "run", "knowledge_x", range(0, 10), seed=1)
     write_stats(tmp_path / "run", "knowledge_y", range(0, 10), seed=4)
     safety = write_stats(tmp_path / "other", "safety_x", range(50, 60), seed=2)

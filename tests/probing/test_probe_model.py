@@ -5,25 +5,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
-import torch
-from lm_eval.api.instance import Instance
-from lm_eval.models.huggingface import HFLM
-from support.tiny_models import tiny_causal_lm
-from transformers import (
-    AutoTokenizer,
-    GPT2Config,
-    GPT2LMHeadModel,
-    LlamaForCausalLM,
-    OPTConfig,
-    OPTForCausalLM,
-)
 
-from culturesafe_ext.models.probe import ProbeHFLM, default_out_dir
-from culturesafe_ext.probing.layout import find_mlp_sites
-from culturesafe_ext.probing.stats import TaskStats, load_stats
+if TYPE_CHECKING:  # the heavy imports happen inside the tests: the fast lane's collection stays light
+    import torch
+    from lm_eval.api.instance import Instance
+
+    from culturesafe_ext.models.probe import ProbeHFLM
 
 WORD = " tea"
 LAYER, NEURON = 1, 7
@@ -41,6 +32,8 @@ def prompts(n: int) -> list[str]:
 
 
 def mc_requests(texts: list[str], task: str = "task_mc") -> list[Instance]:
+    from lm_eval.api.instance import Instance
+
     return [
         Instance("loglikelihood", {"q": text}, (text, option), j, (task, d, 1))
         for d, text in enumerate(texts)
@@ -49,6 +42,8 @@ def mc_requests(texts: list[str], task: str = "task_mc") -> list[Instance]:
 
 
 def gen_requests(texts: list[str], task: str = "task_gen", max_gen_toks: int = 5) -> list[Instance]:
+    from lm_eval.api.instance import Instance
+
     kwargs = {"until": ["\n"], "max_gen_toks": max_gen_toks, "do_sample": False}
     return [Instance("generate_until", {"q": t}, (t, dict(kwargs)), 0, (task, d, 1)) for d, t in enumerate(texts)]
 
@@ -56,6 +51,9 @@ def gen_requests(texts: list[str], task: str = "task_gen", max_gen_toks: int = 5
 def plant(model: torch.nn.Module, token: int) -> None:
     """Make neuron NEURON of layer LAYER fire (strongly) on ``token`` only: the token's embedding gets a
     private residual dimension 0 that nothing else writes to, and the neuron reads only that dimension."""
+    import torch
+    from transformers import LlamaForCausalLM
+
     with torch.no_grad():
         emb = model.get_input_embeddings().weight
         emb[:, 0] = 0.0
@@ -87,11 +85,17 @@ def tokenizer_dir(demo_model: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def word_id(tokenizer_dir: Path) -> int:
+    from transformers import AutoTokenizer
+
     [token] = AutoTokenizer.from_pretrained(tokenizer_dir).encode(WORD, add_special_tokens=False)
     return token
 
 
 def tiny(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path, word_id: int, layout: str) -> Path:
+    import torch
+    from support.tiny_models import tiny_causal_lm
+    from transformers import AutoTokenizer
+
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     torch.manual_seed(0)
     model = tiny_causal_lm(tokenizer, layout, max_positions=512)
@@ -113,6 +117,8 @@ def planted_gpt2(tmp_path_factory, tokenizer_dir, word_id) -> Path:
 
 
 def probe(folder: Path, out: Path, batch_size: int = 4, **kwargs) -> ProbeHFLM:
+    from culturesafe_ext.models.probe import ProbeHFLM
+
     kwargs.setdefault("probe_topk", 1)
     return ProbeHFLM(
         pretrained=str(folder),
@@ -130,6 +136,8 @@ def prompt_tokens(lm: ProbeHFLM, texts: list[str]) -> list[list[int]]:
 
 @pytest.mark.parametrize("layout", ["llama", "gpt2"])
 def test_planted_neuron_found_on_its_layer(layout: str, planted_llama, planted_gpt2, word_id, tmp_path) -> None:
+    from culturesafe_ext.probing.stats import load_stats
+
     folder = planted_llama if layout == "llama" else planted_gpt2
     texts = prompts(9)
     lm = probe(folder, tmp_path)
@@ -180,6 +188,9 @@ def test_generated_scope_counts_the_answer_positions(planted_llama, tmp_path) ->
 
 
 def test_rolling_loglikelihood_is_recorded_per_task(planted_llama, tmp_path) -> None:
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
     texts = prompts(4)
     rolling = [Instance("loglikelihood_rolling", {}, (t,), 0, (f"ppl_{d % 2}", d, 1)) for d, t in enumerate(texts)]
     lm = probe(planted_llama, tmp_path, probe_tokens="generated")  # a perplexity text is all continuation
@@ -202,6 +213,8 @@ def test_kept_length_stops_before_the_stop_sequence(planted_llama, tmp_path) -> 
 
 
 def test_same_statistics_in_one_batch_or_many(planted_llama, tmp_path) -> None:
+    import torch
+
     texts = prompts(6)
     runs = {}
     for batch_size in (18, 4):  # 18: every request of a type in one batch; 4: several batches
@@ -228,6 +241,9 @@ def test_same_statistics_in_one_batch_or_many(planted_llama, tmp_path) -> None:
 
 
 def test_outputs_identical_to_hf_with_tasks_mixed_in_one_call(planted_llama, tmp_path) -> None:
+    import torch
+    from lm_eval.models.huggingface import HFLM
+
     texts = prompts(6)
     mc = [r for pair in zip(mc_requests(texts, "a"), mc_requests(texts[::-1], "b"), strict=True) for r in pair]
     gen = gen_requests(texts, "g1") + gen_requests(texts[:3], "g2")  # g2 repeats three prompts of g1
@@ -243,6 +259,10 @@ def test_outputs_identical_to_hf_with_tasks_mixed_in_one_call(planted_llama, tmp
 
 def test_accumulation_is_exact_in_any_order() -> None:
     """The accumulator itself: the same token activations, in one chunk or in shuffled small chunks."""
+    import torch
+
+    from culturesafe_ext.probing.stats import TaskStats
+
     torch.manual_seed(1)
     acts = torch.randn(500, 2, 48) * torch.logspace(-9, 3, 500)[:, None, None]
     buckets = torch.randint(0, 4, (500,))
@@ -280,6 +300,8 @@ GATED = {  # family -> (config class, model class): tiny random models built fro
 
 def _mlp_input_and_neurons(model: torch.nn.Module, site_module: torch.nn.Module, mlp: torch.nn.Module):
     """One forward pass: what enters the MLP block and what the probe site sees."""
+    import torch
+
     seen = {}
     hooks = [
         mlp.register_forward_pre_hook(lambda m, args: seen.setdefault("x", args[0].detach())),
@@ -297,7 +319,10 @@ SMALL = {"vocab_size": 64, "hidden_size": 16, "num_attention_heads": 2}  # the l
 
 @pytest.mark.parametrize("family", sorted(GATED))
 def test_gated_layouts_probe_act_gate_times_up(family: str) -> None:
+    import torch
     import transformers
+
+    from culturesafe_ext.probing.layout import find_mlp_sites
 
     config_cls, model_cls = (getattr(transformers, name) for name in GATED[family])
     config = config_cls(**SMALL, num_hidden_layers=3, intermediate_size=40, num_key_value_heads=1, head_dim=8)
@@ -311,7 +336,10 @@ def test_gated_layouts_probe_act_gate_times_up(family: str) -> None:
 
 
 def test_gpt2_and_neox_layouts_probe_act_of_w_in() -> None:
-    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM
+
+    from culturesafe_ext.probing.layout import find_mlp_sites
 
     gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_embd=16, n_layer=3, n_head=2, n_inner=40)).eval()
     sites = find_mlp_sites(gpt2)
@@ -324,6 +352,10 @@ def test_gpt2_and_neox_layouts_probe_act_of_w_in() -> None:
 
 
 def test_no_mlp_found_names_the_model_class() -> None:
+    from transformers import OPTConfig, OPTForCausalLM
+
+    from culturesafe_ext.probing.layout import find_mlp_sites
+
     opt = OPTForCausalLM(OPTConfig(**SMALL, num_hidden_layers=2, ffn_dim=40, word_embed_proj_dim=16))
     with pytest.raises(ValueError, match=r"no MLP down projection in OPTForCausalLM.*mlp\.down_proj"):
         find_mlp_sites(opt)
@@ -331,6 +363,8 @@ def test_no_mlp_found_names_the_model_class() -> None:
 
 def test_default_output_folder_is_beside_the_results() -> None:
     """lm-eval writes <output_path>/<sanitized model name>/results_<date>.json; the stats go beside it."""
+    from culturesafe_ext.models.probe import default_out_dir
+
     model = {"pretrained": "Org/Model-1"}
     assert default_out_dir(model, ["lm_eval", "run", "--output_path", "out/x"]) == Path(
         "out/x/Org__Model-1/probe_stats"
@@ -343,5 +377,7 @@ def test_default_output_folder_is_beside_the_results() -> None:
 
 
 def test_bad_scope_is_refused_before_loading() -> None:
+    from culturesafe_ext.models.probe import ProbeHFLM
+
     with pytest.raises(ValueError, match="probe_tokens='answers'"):
         ProbeHFLM(pretrained="unused", probe_tokens="answers")
