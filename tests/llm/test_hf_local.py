@@ -9,7 +9,7 @@ import pytest
 
 from culturesafe_ext.judge import Judge, JudgeConfig, JudgeItem
 from culturesafe_ext.judge.rubric import load_rubric
-from culturesafe_ext.llm.backends.hf_local import HFBackend, find_score_tokens
+from culturesafe_ext.llm.backends.hf_local import ANSWER_PREFIX, HFBackend, find_score_tokens
 
 CHAT = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -83,6 +83,25 @@ def judge_for(tokenizer, model, tmp_path: Path, **overrides) -> Judge:
     return Judge(config, backend=HFBackend(config, model=model, tokenizer=tokenizer))
 
 
+def reference_probs(model, tokens, ids: list[int]) -> list[float]:
+    """P(score = 1..10) from unbatched forward passes over the model's own logits, renormalised: when "10" is
+    two tokens, P(10) = P("1") P("0" | "1") and P(1) = P("1") (1 - P("0" | "1"))."""
+    import torch
+
+    with torch.no_grad():
+        p_next = model(torch.tensor([ids])).logits[0, -1].softmax(-1)
+        raw = [p_next[t].item() for t in tokens.first]
+        if tokens.two_step:
+            one = tokens.first[0]
+            p_zero = model(torch.tensor([[*ids, one]])).logits[0, -1].softmax(-1)[tokens.ten_second].item()
+            raw[0], raw[9] = p_next[one].item() * (1 - p_zero), p_next[one].item() * p_zero
+    return [p / sum(raw) for p in raw]
+
+
+def expected_score(probs: list[float]) -> float:
+    return sum(k * p for k, p in enumerate(probs, start=1))
+
+
 def test_score_tokens() -> None:
     split = find_score_tokens(make_tokenizer(split_digits=True))
     assert split.two_step and len(split.shared) == 1 and split.first[9] == split.first[0]
@@ -94,9 +113,13 @@ def test_weighted_mean_argmax_and_batching(judged, tmp_path: Path) -> None:
     tokenizer, model = judged
     batched = judge_for(tokenizer, model, tmp_path, batch_size=4, cache=False).score_many(items())
     single = judge_for(tokenizer, model, tmp_path, batch_size=1, cache=False).score_many(items())
-    for b, s in zip(batched, single, strict=True):
+    backend = judge_for(tokenizer, model, tmp_path).backend
+    for item, b, s in zip(items(), batched, single, strict=True):
         assert b.parse_ok and b.error is None
-        assert 1.0 <= b.score <= 10.0
+        messages = load_rubric(item.dimension).messages(item.custom, item.location, item.query, item.response)
+        assert b.score == pytest.approx(
+            expected_score(reference_probs(model, backend.tokens, backend.render(messages)))
+        )
         probs = json.loads(b.raw)["probs"]
         assert sum(probs) == pytest.approx(1.0, abs=1e-5)
         assert b.argmax == 1 + max(range(10), key=probs.__getitem__)
@@ -135,9 +158,17 @@ def test_cached_rerun_runs_no_model(judged, tmp_path: Path) -> None:
 
 
 def test_tokenizer_without_chat_template(tmp_path: Path) -> None:
+    """Without a chat template the prompt is the messages' contents joined by blank lines, then the answer prefix:
+    each score is the expected score the model's logits give on that text."""
     tokenizer = make_tokenizer(split_digits=True, chat_template=False)
-    results = judge_for(tokenizer, make_model(tokenizer), tmp_path, cache=False).score_many(items()[:2])
-    assert all(1.0 <= r.score <= 10.0 for r in results)
+    model = make_model(tokenizer)
+    judge = judge_for(tokenizer, model, tmp_path, cache=False)
+    results = judge.score_many(items()[:2])
+    for item, result in zip(items()[:2], results, strict=True):
+        messages = load_rubric(item.dimension).messages(item.custom, item.location, item.query, item.response)
+        text = "\n\n".join(m["content"] for m in messages) + "\n\n" + ANSWER_PREFIX
+        ids = [*tokenizer.encode(text), *judge.backend.tokens.shared]
+        assert result.score == pytest.approx(expected_score(reference_probs(model, judge.backend.tokens, ids)))
 
 
 def test_generate_mode_matches_unbatched_greedy(judged, tmp_path: Path) -> None:

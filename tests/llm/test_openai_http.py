@@ -158,12 +158,13 @@ def test_both_dimensions_in_one_call(server: StandIn, tmp_path: Path) -> None:
         assert result.score == expected_score(messages_of(item, "both"), item.dimension)
 
 
-def test_concurrency_limit_is_kept(tmp_path: Path) -> None:
-    with StandIn(latency=0.1, max_lifetime=60) as server:
-        started = time.monotonic()
-        Judge(config_for(server, tmp_path, concurrency=10, timeout=5)).score_many(make_items(40))
-        elapsed = time.monotonic() - started
-    assert 0.38 <= elapsed < 2.0  # 40 requests of 100 ms, 10 at a time: at least 4 rounds
+@pytest.mark.parametrize("concurrency", [3, 10])
+def test_concurrency_limit_is_kept(concurrency: int, tmp_path: Path) -> None:
+    """The server sees exactly ``concurrency`` requests at once at the peak: the limit is used and never exceeded."""
+    with StandIn(latency=0.3, max_lifetime=60) as server:
+        results = Judge(config_for(server, tmp_path, concurrency=concurrency, timeout=5)).score_many(make_items(24))
+        assert server.max_in_flight == concurrency and server.in_flight == 0
+    assert len(results) == 24 and all(r.error is None for r in results)
 
 
 def test_works_inside_a_running_event_loop(server: StandIn, tmp_path: Path) -> None:
