@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import os
 from collections.abc import Iterator
 from concurrent.futures import Future
 from types import ModuleType
@@ -23,9 +22,6 @@ def lm_eval_pool(request: pytest.FixtureRequest) -> Iterator[dict[str, dict[str,
     """Start every selected module's independent lm_eval runs now, two at a time, in the order tests will read
     them: they overlap the in-process tests instead of each module waiting for its own runs in turn."""
     modules: list[ModuleType] = []
-    if os.environ.get("PYTEST_XDIST_WORKER"):  # trial: under xdist each module starts its own runs (lm_eval_runs)
-        yield {}
-        return
     for item in request.session.items:
         module = getattr(item, "module", None)
         if module is not None and hasattr(module, "lm_eval_jobs") and module not in modules:
