@@ -22,7 +22,7 @@ LAYERS = [
     {"judge", "routing"},
     {"tasks", "models"},
     {"training", "builders", "analysis", "lm_eval_tasks"},  # lm_eval_tasks: the YAML generators
-    {"demo", "routing_compare", "cli", "_startup", "__init__"},
+    {"demo", "cli", "_startup", "__init__"},
 ]
 LAYER = {room: n for n, rooms in enumerate(LAYERS) for room in rooms}
 
