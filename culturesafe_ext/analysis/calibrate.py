@@ -15,7 +15,7 @@ interval level (the ``krippendorff`` package), MAE, exact and within-1 agreement
 up), each with its n and a seeded percentile bootstrap 95% CI over answers; and the raters' own
 Krippendorff's alpha when several rated the same answers. It writes ``calibration.json`` and
 ``judge_card.json`` (judge identity as in the results config, rubric version, n, figures, date), which
-``culturesafe analyze --judge-card`` shows and ``culturesafe leaderboard validate --judge-card`` checks.
+``culturesafe analyze report --judge-card`` shows and ``culturesafe leaderboard validate --judge-card`` checks.
 """
 
 from __future__ import annotations
