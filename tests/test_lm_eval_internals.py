@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from packaging.version import Version
 
 from culturesafe_ext import plugin
 
@@ -18,7 +19,7 @@ def fresh_check(monkeypatch: pytest.MonkeyPatch):
 def test_untested_version_warns_once_naming_each_internal_and_fallback(fresh_check, caplog) -> None:
     from culturesafe_ext import lm_eval_internals as internals
 
-    fresh_check.setattr(plugin, "_lm_eval_version", lambda: (0, 6, 1))
+    fresh_check.setattr(plugin, "_lm_eval_version", lambda: Version("0.6.1"))
     with caplog.at_level("WARNING", logger="culturesafe"):
         assert internals.check_version() is False
         assert internals.check_version() is True  # once per process
@@ -33,7 +34,7 @@ def test_untested_version_warns_once_naming_each_internal_and_fallback(fresh_che
 def test_tested_version_is_silent(fresh_check, caplog) -> None:
     from culturesafe_ext import lm_eval_internals as internals
 
-    fresh_check.setattr(plugin, "_lm_eval_version", lambda: (0, 4, 13))
+    fresh_check.setattr(plugin, "_lm_eval_version", lambda: Version("0.4.13"))
     with caplog.at_level("WARNING", logger="culturesafe"):
         assert internals.check_version() is True
     assert not caplog.records

@@ -17,8 +17,8 @@ from culturesafe_ext.data.culturax_schema import ALL, DOMAINS, FEATURES, SPLITS,
 from culturesafe_ext.llm import LLMClient
 from culturesafe_ext.near_duplicates import to_hex
 
-from ..culturax import SourceRow
 from ..culturax_audit import audit_references
+from ..culturax_source import SourceRow
 from ..culturax_split import split_units
 from ..hub_layout import CardText, ConfigTable, write_hub_dataset
 from . import engine, review, workdir

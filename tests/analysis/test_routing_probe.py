@@ -192,8 +192,6 @@ def test_sections_absent_without_their_data(tmp_path: Path) -> None:
 def test_analyze_routing_command_writes_the_same_table(
     router_runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import warnings
-
     from culturesafe_ext.cli import main
 
     out = tmp_path / "cmp.json"
@@ -201,12 +199,3 @@ def test_analyze_routing_command_writes_the_same_table(
     assert main(["analyze", "routing", *runs, "--out", str(out)]) == 0
     assert json.loads(out.read_text(encoding="utf-8")) == compare({name: router_runs[name] for name in ACC})
     assert "router held-out accuracy: 0.800" in capsys.readouterr().out
-    with warnings.catch_warnings(record=True) as caught:  # the old path: a thin re-export that says where to go
-        warnings.simplefilter("always")
-        import importlib
-        import sys
-
-        sys.modules.pop("culturesafe_ext.routing_compare", None)
-        old = importlib.import_module("culturesafe_ext.routing_compare")
-    assert old.compare is compare
-    assert any(issubclass(w.category, DeprecationWarning) and "analyze routing" in str(w.message) for w in caught)

@@ -13,7 +13,7 @@ import pytest
 from support.lm_eval_files import knowledge_rows, safety_rows, write_run
 from support.lm_eval_run import CHINA_JUDGED_TASKS, china_judged_run, culturesafe
 
-from culturesafe_ext.analysis.validate import validate
+from culturesafe_ext.leaderboard.verdict import validate
 
 TASKS = list(CHINA_JUDGED_TASKS)
 
@@ -33,7 +33,7 @@ def lm_eval_jobs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture(scope="module")
 def report(run: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report")
-    done = culturesafe("analyze", str(Path(run["_dir"]).parent), "--out", str(out), "--resamples", "200")
+    done = culturesafe("analyze", "report", str(Path(run["_dir"]).parent), "--out", str(out), "--resamples", "200")
     assert done.returncode == 0, done.stderr
     assert "knowledge (gen) vs respectfulness, pooled" in done.stdout
     return out

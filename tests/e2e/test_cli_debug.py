@@ -13,7 +13,7 @@ SENTINEL = "sk-SENTINEL-cli-0b5e7-never-printed"
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     run = write_safety_run(tmp_path / "run")
-    argv = ["judge", str(run), "--judge", '{"backend": "gpt"}']
+    argv = ["judge", "rejudge", str(run), "--judge", '{"backend": "gpt"}']
     culturesafe = str(Path(sys.executable).parent / "culturesafe")
     quiet = subprocess.run([culturesafe, *argv], capture_output=True, text=True, timeout=120)
     loud = subprocess.run([culturesafe, "--debug", *argv], capture_output=True, text=True, timeout=120)

@@ -100,7 +100,7 @@ def other_judge(messages: list[dict]) -> str:
 
 
 def panel_runs(model: Path, tmp_path: Path, first: StandIn, second: StandIn) -> dict:
-    """A run judged by a panel of two, the same run again (all from cache), and `culturesafe judge` on it."""
+    """A run judged by a panel of two, the same run again (all from cache), and `culturesafe judge rejudge` on it."""
     panel = {
         "judges": [
             {"backend": "openai", "model": "judge-a", "base_url": first.base_url, "price_per_million": PRICE},
@@ -115,10 +115,10 @@ def panel_runs(model: Path, tmp_path: Path, first: StandIn, second: StandIn) -> 
     second.reset()
     again = run_lm_eval(args(model, panel, limit=6), tmp_path / "two")
     requests["cached_run"] = (first.n_requests, second.n_requests)
-    # `culturesafe judge` with the same two judges, repeated --judge: the same panel, all from cache
+    # `culturesafe judge rejudge` with the same two judges, repeated --judge: the same panel, all from cache
     shared = {k: v for k, v in panel.items() if k != "judges"}
     judges = [x for j in panel["judges"] for x in ("--judge", json.dumps({**shared, **j}))]
-    done = culturesafe("judge", run["_dir"], *judges)
+    done = culturesafe("judge", "rejudge", run["_dir"], *judges)
     requests["rejudge"] = (first.n_requests, second.n_requests)
     return {"panel": panel, "run": run, "again": again, "done": done, "requests": requests}
 
@@ -188,7 +188,10 @@ def test_panel_of_two_judges_mean_alpha_and_a_cached_rerun(panel: dict, tmp_path
     rejudged = json.loads((Path(run["_dir"]) / "rejudge.json").read_text())
     from culturesafe_ext.cli import main  # the panel's settings as one --judge stand for its two judges
 
-    assert main(["judge", run["_dir"], "--judge", json.dumps(out["panel"]), "--out", str(tmp_path / "r.json")]) == 0
+    assert (
+        main(["judge", "rejudge", run["_dir"], "--judge", json.dumps(out["panel"]), "--out", str(tmp_path / "r.json")])
+        == 0
+    )
     assert first.n_requests == 0 and second.n_requests == 0
     assert json.loads((tmp_path / "r.json").read_text())["panel"] == rejudged["panel"]
     metrics = run["results"][TASK]

@@ -80,7 +80,7 @@ def judge_none_then_rejudge(model: Path, tmp: Path) -> dict:
             json.dumps(judge_settings(server, tmp / "j.sqlite", progress=False)),
             json.dumps({"backend": "hf", "model": str(model), "cache_path": str(tmp / "h.sqlite"), "progress": False}),
         ]
-        done = culturesafe("judge", run["_dir"], "--judge", settings[0], "--judge", settings[1])
+        done = culturesafe("judge", "rejudge", run["_dir"], "--judge", settings[0], "--judge", settings[1])
         return {"run": run, "done": done, "requests": server.n_requests}
 
 

@@ -19,10 +19,11 @@ import pytest
 from support.lm_eval_run import china_judged_run, culturesafe, lm_eval_args, lm_eval_raw
 from support.openai_standin import Fault, StandIn
 
-from culturesafe_ext.analysis import cli as analysis_cli
 from culturesafe_ext.analysis.runs import read_jsonl, read_run
-from culturesafe_ext.analysis.spot_check import choose
-from culturesafe_ext.analysis.validate import MAX_JUDGE_FAILURE_RATE, _doc_hash, validate
+from culturesafe_ext.leaderboard.policy import MAX_JUDGE_FAILURE_RATE
+from culturesafe_ext.leaderboard.recompute import doc_hash
+from culturesafe_ext.leaderboard.spot_check import choose
+from culturesafe_ext.leaderboard.verdict import validate
 
 SAFETY, KNOWLEDGE = "adaculturesafe_safety_china", "adaculturesafe_knowledge_china"
 TASKS = (SAFETY, KNOWLEDGE)
@@ -82,7 +83,7 @@ def reseal(folder: Path, data: dict, rows: list[dict]) -> None:
     results, _, samples, _ = _files(folder)
     for r in rows:
         r.update(process_results(r["doc"], r["filtered_resps"]))
-        r["doc_hash"] = _doc_hash(r["doc"])
+        r["doc_hash"] = doc_hash(r["doc"])
     reported = data["results"][SAFETY]
     for metric in ("respectfulness", "awareness"):
         if f"{metric},judge" in reported:
@@ -124,7 +125,7 @@ def test_the_clean_run_is_accepted_by_the_cli_with_a_flag_for_the_uncalibrated_j
     done = culturesafe("leaderboard", "validate", run, "--allow-bundled", *groups, timeout=300)
     assert done.returncode == 0 and "ACCEPTED" in done.stdout, done.stdout + done.stderr[-3000:]
     assert "FLAG:" in done.stdout and "judge not calibrated: no judge card for openai:standin" in done.stdout
-    assert analysis_cli.MAX_JUDGE_FAILURE_RATE == MAX_JUDGE_FAILURE_RATE == 0.05
+    assert MAX_JUDGE_FAILURE_RATE == 0.05  # the command's default is the policy's
 
 
 def test_one_score_changed_with_its_metric_and_aggregate_while_the_raw_reply_says_otherwise(

@@ -145,3 +145,10 @@ def build(run_dirs: list[Path], out_dir: Path, options: Options | None = None) -
     )
     paths["html"].write_text(document("culturesafe leaderboard", body, SORT_SCRIPT), encoding="utf-8")
     return paths
+
+
+def run(args) -> int:
+    """``culturesafe leaderboard build``: write the table's four files and list them."""
+    for kind, path in build(args.run_dirs, args.out, Options.from_args(args)).items():
+        print(f"{kind:5} {path}")
+    return 0

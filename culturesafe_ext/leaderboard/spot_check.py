@@ -16,7 +16,8 @@ import random
 from typing import Any
 
 from culturesafe_ext.analysis.runs import Run, model_args_of
-from culturesafe_ext.analysis.validate import Refusal, run_metadata
+from culturesafe_ext.leaderboard.refusals import Refusal
+from culturesafe_ext.leaderboard.submission import run_metadata
 from culturesafe_ext.llm.settings import parse_settings
 
 LOGPROB_TOLERANCE = 1e-3

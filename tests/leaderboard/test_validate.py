@@ -13,9 +13,9 @@ def _judged_row(doc_id: int, results: dict[str, dict], settings: dict) -> dict:
 
 def test_verdicts_of_the_hf_judge_and_of_one_call_for_both_dimensions_are_read_again() -> None:
     """Unit level: the probabilities the hf judge logs, and a combined reply, give back the logged scores."""
-    from culturesafe_ext.analysis.validate import check_verdicts
     from culturesafe_ext.judge import JudgeItem
     from culturesafe_ext.judge.judge import interpret
+    from culturesafe_ext.leaderboard.judging import check_verdicts
     from culturesafe_ext.llm.backends import Reply
 
     weights = [1 / 7, 1 / 9, 1 / 3, 1 / 11, 1 / 13, 1 / 6, 1 / 17, 1 / 19, 1 / 23, 1 / 29]
@@ -46,7 +46,7 @@ def test_verdicts_of_the_hf_judge_and_of_one_call_for_both_dimensions_are_read_a
 
 def test_a_panel_is_read_again_judge_by_judge() -> None:
     """A judge panel logs each judge's own result under ``judges``: each raw reply is re-read."""
-    from culturesafe_ext.analysis.validate import check_verdicts
+    from culturesafe_ext.leaderboard.judging import check_verdicts
 
     members = [{"backend": "openai", "model": "a"}, {"backend": "openai", "model": "b"}]
     own = [{"score": 4.0, "raw": '{"score": 4}', "error": None}, {"score": 6.0, "raw": '{"score": 6}', "error": None}]
