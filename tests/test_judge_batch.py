@@ -81,7 +81,7 @@ def test_an_upload_without_a_batch_is_completed_not_uploaded_again(tmp_path: Pat
     with BatchStandIn() as server:
         judge = Judge(config(server, tmp_path))
         requests = judge.requests_for(ITEMS[:2])
-        backend = judge.backend
+        backend = judge.client.backend
 
         async def upload_only() -> None:
             import aiohttp

@@ -206,7 +206,8 @@ def test_url_signature_is_a_secret() -> None:
 
 def test_public_settings_is_the_one_filter_for_files() -> None:
     """Reports, manifests and cards write settings through one filter: secret names and values go, at any depth."""
-    from culturesafe_ext.llm.settings import IDENTITY_KEYS, public_settings
+    from culturesafe_ext.judge.settings import IDENTITY_KEYS
+    from culturesafe_ext.llm.settings import public_settings
 
     settings = {
         "backend": "openai",

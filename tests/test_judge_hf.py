@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from culturesafe_ext.judge import Judge, JudgeConfig, JudgeItem  # noqa: E402
+from culturesafe_ext.judge.judge import SCALE  # noqa: E402
 from culturesafe_ext.judge.rubric import load_rubric  # noqa: E402
 from culturesafe_ext.llm.backends.hf_local import HFBackend, find_score_tokens  # noqa: E402
 
@@ -79,13 +80,13 @@ def judge_for(tokenizer, model, tmp_path: Path, **overrides) -> Judge:
         "progress": False,
     }
     config = JudgeConfig.from_dict({**values, **overrides}, env={})
-    return Judge(config, backend=HFBackend(config, model=model, tokenizer=tokenizer))
+    return Judge(config, backend=HFBackend(config, model=model, tokenizer=tokenizer, scale=SCALE))
 
 
 def test_score_tokens() -> None:
-    split = find_score_tokens(make_tokenizer(split_digits=True))
+    split = find_score_tokens(make_tokenizer(split_digits=True), SCALE)
     assert split.two_step and len(split.shared) == 1 and split.first[9] == split.first[0]
-    merged = find_score_tokens(make_tokenizer(split_digits=False))
+    merged = find_score_tokens(make_tokenizer(split_digits=False), SCALE)
     assert not merged.two_step and len(set(merged.first)) == 10
 
 
@@ -126,7 +127,7 @@ def test_cached_rerun_runs_no_model(judged, tmp_path: Path) -> None:
     first = judge_for(tokenizer, model, tmp_path).score_many(items())
     judge = judge_for(tokenizer, model, tmp_path)
     second = judge.score_many(items())
-    assert judge.backend.attempts == 0 and all(r.from_cache for r in second)
+    assert judge.client.backend.attempts == 0 and all(r.from_cache for r in second)
     assert [r.score for r in second] == pytest.approx([r.score for r in first])
     assert [r.argmax for r in second] == [r.argmax for r in first]
 
@@ -144,9 +145,9 @@ def test_generate_mode_matches_unbatched_greedy(judged, tmp_path: Path) -> None:
     tokenizer, model = judged
     judge = judge_for(tokenizer, model, tmp_path, batch_size=3)
     prompts = [[{"role": "user", "content": "Say something " * n}] for n in (1, 4, 9, 2)]
-    requests = [judge.request(m, "gen-test.v1", mode="generate", max_tokens=6) for m in prompts]
-    done = judge.complete(requests)
-    backend = judge.backend
+    requests = [judge.client.request(m, "gen-test.v1", mode="generate", max_tokens=6) for m in prompts]
+    done = judge.client.complete(requests)
+    backend = judge.client.backend
     for request in requests:
         ids = torch.tensor([backend.render(request.messages, answer_prefix=False)])
         alone = model.generate(
@@ -159,7 +160,7 @@ def test_generate_mode_matches_unbatched_greedy(judged, tmp_path: Path) -> None:
         expected = tokenizer.decode(alone[0, ids.shape[1] :], skip_special_tokens=True)
         assert done.replies[request.key].text == expected
     cut = sum(done.replies[r.key].kind == "truncated" for r in requests)  # 6 tokens, no end token
-    assert judge.complete(requests).sent == cut  # a truncated reply is never cached (issue 16)
+    assert judge.client.complete(requests).sent == cut  # a truncated reply is never cached (issue 16)
 
 
 def test_usage_counts_the_prompt_and_the_generated_tokens(judged, tmp_path: Path) -> None:
@@ -170,16 +171,16 @@ def test_usage_counts_the_prompt_and_the_generated_tokens(judged, tmp_path: Path
     judge = judge_for(tokenizer, model, tmp_path, batch_size=3, cache=False)
     for item, result in zip(items(), judge.score_many(items()), strict=True):
         fields = (item.custom, item.location, item.query, item.response)
-        prompt = judge.backend.render(load_rubric(item.dimension).messages(*fields))
+        prompt = judge.client.backend.render(load_rubric(item.dimension).messages(*fields))
         assert result.to_dict()["usage"] == {"prompt_tokens": len(prompt), "completion_tokens": 0}
     prompts = [[{"role": "user", "content": "Say something " * n}] for n in (1, 4, 9)]
-    requests = [judge.request(m, "gen-test.v1", mode="generate", max_tokens=6) for m in prompts]
-    done = judge.complete(requests)
+    requests = [judge.client.request(m, "gen-test.v1", mode="generate", max_tokens=6) for m in prompts]
+    done = judge.client.complete(requests)
     for request in requests:
-        ids = torch.tensor([judge.backend.render(request.messages, answer_prefix=False)])
+        ids = torch.tensor([judge.client.backend.render(request.messages, answer_prefix=False)])
         alone = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, do_sample=False,
                                pad_token_id=tokenizer.pad_token_id)[0, ids.shape[1]:].tolist()  # fmt: skip
-        ends = judge.backend._end_ids()
+        ends = judge.client.backend._end_ids()
         written = next((k + 1 for k, t in enumerate(alone) if t in ends), len(alone))
         usage = done.replies[request.key].usage
         assert usage == {"prompt_tokens": ids.shape[1], "completion_tokens": written} and written >= 1

@@ -14,7 +14,7 @@ import culturesafe_ext.tasks.culturax as cx
 from culturesafe_ext.judge import Judge, JudgeConfig, JudgeItem
 from culturesafe_ext.judge.panel import Panel, alpha, alpha_ci
 from culturesafe_ext.judge.rubric import load_rubric
-from culturesafe_ext.llm.settings import PanelConfig, judge_or_panel
+from culturesafe_ext.judge.settings import PanelConfig, judge_or_panel
 
 
 def http(server: StandIn, model: str, cache: Path, **extra) -> dict:

@@ -34,7 +34,7 @@ from typing import Any
 
 import aiohttp
 
-from culturesafe_ext.llm.backends.base import JudgeRequest, JudgeRunError, OnDone, Reply, usage_of
+from culturesafe_ext.llm.backends.base import LLMRequest, LLMRunError, OnDone, Reply, usage_of
 from culturesafe_ext.llm.backends.openai_http import (
     chat_payload,
     parse_retry_after,
@@ -42,7 +42,7 @@ from culturesafe_ext.llm.backends.openai_http import (
     run_sync,
     sampling_params,
 )
-from culturesafe_ext.llm.settings import JudgeConfig
+from culturesafe_ext.llm.settings import LLMConfig
 
 log = logging.getLogger("culturesafe.judge")
 
@@ -60,7 +60,7 @@ class OpenAIBatchBackend:
 
     name = "openai-batch"
 
-    def __init__(self, config: JudgeConfig, state_dir: Path | None = None) -> None:
+    def __init__(self, config: LLMConfig, state_dir: Path | None = None) -> None:
         self.config = config
         self.base = (config.base_url or "").rstrip("/")
         if self.base.endswith("/chat/completions"):
@@ -73,7 +73,7 @@ class OpenAIBatchBackend:
         """The same sampling parameters as the ``openai`` backend: a batch reply is the same answer."""
         return sampling_params(self.config)
 
-    def complete(self, requests: Sequence[JudgeRequest], on_done: OnDone) -> None:
+    def complete(self, requests: Sequence[LLMRequest], on_done: OnDone) -> None:
         if requests:
             run_sync(lambda: self.acomplete(requests, on_done))
 
@@ -82,7 +82,7 @@ class OpenAIBatchBackend:
 
     # -- the protocol ----------------------------------------------------------------------------
 
-    async def acomplete(self, requests: Sequence[JudgeRequest], on_done: OnDone) -> None:
+    async def acomplete(self, requests: Sequence[LLMRequest], on_done: OnDone) -> None:
         """Resume this endpoint's open batches that hold some of ``requests``, then submit the rest."""
         remaining = {r.key: r for r in requests}
         headers = {}
@@ -114,7 +114,7 @@ class OpenAIBatchBackend:
                 Reply(error=f"no batch result after {self.config.batch_max_submissions} submission(s)"),
             )
 
-    def _files(self, remaining: dict[str, JudgeRequest]) -> list[list[tuple[str, bytes]]]:
+    def _files(self, remaining: dict[str, LLMRequest]) -> list[list[tuple[str, bytes]]]:
         """The remaining requests as JSONL lines ``(custom_id, line)``, cut into files within the API's limits."""
         files: list[list[tuple[str, bytes]]] = [[]]
         size = 0
@@ -137,12 +137,12 @@ class OpenAIBatchBackend:
         return [f for f in files if f]
 
     async def _resume(
-        self, session: aiohttp.ClientSession, state: dict[str, Any], remaining: dict[str, JudgeRequest], on_done: OnDone
+        self, session: aiohttp.ClientSession, state: dict[str, Any], remaining: dict[str, LLMRequest], on_done: OnDone
     ) -> None:
         """Finish a saved batch; one the server no longer knows (404) is forgotten and its requests re-sent."""
         try:
             await self._finish(session, state, remaining, on_done)
-        except JudgeRunError as err:
+        except LLMRunError as err:
             if "HTTP 404" not in str(err):
                 raise
             log.warning("judge: the saved batch %s is unknown to the server; its requests are sent again", state)
@@ -172,7 +172,7 @@ class OpenAIBatchBackend:
         return state
 
     async def _finish(
-        self, session: aiohttp.ClientSession, state: dict[str, Any], remaining: dict[str, JudgeRequest], on_done: OnDone
+        self, session: aiohttp.ClientSession, state: dict[str, Any], remaining: dict[str, LLMRequest], on_done: OnDone
     ) -> None:
         """Create the batch if the upload has none yet, poll it to the end, deliver its lines."""
         if not state.get("batch_id"):
@@ -232,7 +232,7 @@ class OpenAIBatchBackend:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.config.batch_poll_max)
 
-    def _deliver(self, text: str, batch_id: str, remaining: dict[str, JudgeRequest], on_done: OnDone) -> int:
+    def _deliver(self, text: str, batch_id: str, remaining: dict[str, LLMRequest], on_done: OnDone) -> int:
         """Hand each line of an output or error file to ``on_done``; returns how many matched a request."""
         n = 0
         for number, line in enumerate(text.splitlines(), start=1):
@@ -289,7 +289,7 @@ class OpenAIBatchBackend:
                         wait = parse_retry_after(response.headers.get("Retry-After"))
                         problem = f"HTTP {response.status} from {method} {url}: {text[:200]}"
                     elif response.status in (401, 403, 404):  # no request of the run can succeed: stop it
-                        raise JudgeRunError(self._clean(f"HTTP {response.status} from {method} {url}: {text[:300]}"))
+                        raise LLMRunError(self._clean(f"HTTP {response.status} from {method} {url}: {text[:300]}"))
                     elif response.status >= 400:
                         raise BatchAPIError(self._clean(f"HTTP {response.status} from {method} {url}: {text[:300]}"))
                     else:
@@ -323,7 +323,7 @@ class OpenAIBatchBackend:
     def _forget(self, state: dict[str, Any]) -> None:
         self._state_path(state).unlink(missing_ok=True)
 
-    def _open_states(self, wanted: dict[str, JudgeRequest]) -> list[dict[str, Any]]:
+    def _open_states(self, wanted: dict[str, LLMRequest]) -> list[dict[str, Any]]:
         """Saved batches of this endpoint and model that hold some of the wanted requests, oldest first."""
         if not self.state_dir.is_dir():
             return []

@@ -29,13 +29,13 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from culturesafe_ext.llm.backends.base import (
     FILTERED,
     TRUNCATED,
-    JudgeRequest,
-    JudgeRunError,
+    LLMRequest,
+    LLMRunError,
     OnDone,
     Reply,
     usage_of,
 )
-from culturesafe_ext.llm.settings import JudgeConfig
+from culturesafe_ext.llm.settings import LLMConfig
 
 log = logging.getLogger("culturesafe.judge")
 
@@ -53,7 +53,7 @@ class FatalError(Exception):
 
 
 class RunLevelError(FatalError):
-    """401, 403, 404: no request of the run can succeed; the run stops (see :class:`JudgeRunError`)."""
+    """401, 403, 404: no request of the run can succeed; the run stops (see :class:`LLMRunError`)."""
 
 
 RUN_LEVEL = {
@@ -89,7 +89,7 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
 
 
-def sampling_params(config: JudgeConfig) -> dict[str, Any]:
+def sampling_params(config: LLMConfig) -> dict[str, Any]:
     """What decides an OpenAI-compatible reply besides the messages (part of every cache key)."""
     return {"temperature": config.temperature, "max_tokens": config.max_tokens, "extra_body": config.extra_body}
 
@@ -110,7 +110,7 @@ class OpenAIBackend:
 
     name = "openai"
 
-    def __init__(self, config: JudgeConfig) -> None:
+    def __init__(self, config: LLMConfig) -> None:
         self.config = config
         self.url = endpoint(config.base_url or "")
         self.attempts = 0
@@ -120,19 +120,19 @@ class OpenAIBackend:
     def params(self) -> dict[str, Any]:
         return sampling_params(self.config)
 
-    def complete(self, requests: Sequence[JudgeRequest], on_done: OnDone) -> None:
+    def complete(self, requests: Sequence[LLMRequest], on_done: OnDone) -> None:
         """Run all requests; usable from plain code and from inside a running event loop (notebooks)."""
         if requests:
             run_sync(lambda: self.acomplete(requests, on_done))
 
-    async def acomplete(self, requests: Sequence[JudgeRequest], on_done: OnDone) -> None:
-        """Judge ``requests`` with at most ``concurrency`` in flight, calling ``on_done`` as each ends."""
+    async def acomplete(self, requests: Sequence[LLMRequest], on_done: OnDone) -> None:
+        """Answer ``requests`` with at most ``concurrency`` in flight, calling ``on_done`` as each ends."""
         limit = self.config.concurrency
         headers = {"Content-Type": "application/json"}
         try:
             key = self.config.api_key()  # refuses a key over plain HTTP to another machine
         except ValueError as err:
-            raise JudgeRunError(str(err)) from None
+            raise LLMRunError(str(err)) from None
         if key:
             headers["Authorization"] = f"Bearer {key}"
         self._secret = key
@@ -159,9 +159,9 @@ class OpenAIBackend:
 
             await asyncio.gather(*(worker() for _ in range(min(limit, len(requests)))))
         if self._fatal is not None:
-            raise JudgeRunError(f"the judge at {self.url} refused the run: {self._fatal}")
+            raise LLMRunError(f"the judge at {self.url} refused the run: {self._fatal}")
 
-    async def _one(self, session: aiohttp.ClientSession, request: JudgeRequest) -> Reply:
+    async def _one(self, session: aiohttp.ClientSession, request: LLMRequest) -> Reply:
         body = json.dumps(chat_payload(self.config, request), ensure_ascii=False).encode("utf-8")
         tries = 0
 
@@ -252,7 +252,7 @@ class OpenAIBackend:
         pass
 
 
-def chat_payload(config: JudgeConfig, request: JudgeRequest) -> dict[str, Any]:
+def chat_payload(config: LLMConfig, request: LLMRequest) -> dict[str, Any]:
     """The ``/chat/completions`` body of one request (the batch backend sends the same body per line)."""
     return {
         "model": config.model,
