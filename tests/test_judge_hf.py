@@ -109,7 +109,7 @@ def test_weighted_mean_argmax_and_batching(judged, tmp_path: Path) -> None:
 def test_two_step_ten_matches_the_full_sequence(tmp_path: Path) -> None:
     tokenizer = make_tokenizer(split_digits=True)
     model = make_model(tokenizer)
-    backend = judge_for(tokenizer, model, tmp_path).backend
+    backend = judge_for(tokenizer, model, tmp_path).client.backend
     ids = backend.render(load_rubric("awareness").messages("custom", "place", "query", "response"))
     (probs,), (mass,) = backend.score_ids([ids])
     one, zero = backend.tokens.first[0], backend.tokens.ten_second

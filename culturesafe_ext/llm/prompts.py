@@ -1,7 +1,7 @@
 """The one prompt-file reader and template of the LLM client: ``<name>.<version>.txt`` with ``[system]`` and
 ``[user]`` sections, filled in with untrusted values that can never pose as the rest of the prompt.
 
-The judge's prompts (:mod:`culturesafe_ext.judge.rubric`), CulturaX verdict templates, generation prompts and the
+The judge's prompts (:mod:`culturesafe_ext.judge`), CulturaX verdict templates, generation prompts and the
 DPO recipe's chosen-answer prompt are all read and filled in here. Every value sits in a ``<FIELD> ... </FIELD>``
 block and every tag of ours inside a value is neutralised (its ``<`` becomes ``‹``).
 """
