@@ -274,7 +274,7 @@ class OpenAIBatchBackend:
         build: Callable[[], dict[str, Any]] | None = None,
         **kwargs: Any,
     ) -> Any:
-        """One API call; 429, 5xx and dropped connections are retried under the one policy (:mod:`..retry`)."""
+        """One API call; 429, 5xx and dropped connections are retried (:mod:`culturesafe_ext.llm.retry`)."""
         attempts = 0
 
         async def attempt() -> Any:
