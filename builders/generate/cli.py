@@ -56,7 +56,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--generator",
         required=True,
-        help="openai:MODEL or openai-batch:MODEL (with --base-url), hf:FOLDER_OR_HUB_ID, or a JSON object of judge "
+        help="openai:MODEL or openai-batch:MODEL (with --base-url), hf:FOLDER_OR_HUB_ID, or a JSON object of LLM "
         "settings",
     )
     parser.add_argument(
@@ -99,7 +99,7 @@ def generator_config(args: argparse.Namespace):
         "cache_path": args.cache_path,
         "progress": False if args.no_progress else None,
     }
-    return LLMConfig.from_spec(values, "--generator", overrides=flags, env={})
+    return LLMConfig.from_spec(values, "--generator", overrides=flags)
 
 
 def _run_generate(args: argparse.Namespace) -> int:
@@ -107,7 +107,7 @@ def _run_generate(args: argparse.Namespace) -> int:
 
     from . import workdir
 
-    judge = LLMClient(generator_config(args))
+    writer = LLMClient(generator_config(args))
     work = args.work or workdir.default_work(args.out)
     common = {
         "max_attempts": args.max_attempts,
@@ -120,12 +120,12 @@ def _run_generate(args: argparse.Namespace) -> int:
         from . import adaculturesafe
 
         report = adaculturesafe.generate(
-            args.descriptions, work, judge, n_knowledge=args.n_knowledge, n_safety=args.n_safety, **common
+            args.descriptions, work, writer, n_knowledge=args.n_knowledge, n_safety=args.n_safety, **common
         )
     else:
         from . import culturax
 
-        report = culturax.generate(args.questions, work, judge, **common)
+        report = culturax.generate(args.questions, work, writer, **common)
     stats = report["stats"]
     print(
         f"{stats['tasks']} generation tasks: {stats['complete']} complete, {stats['incomplete']} incomplete after "

@@ -33,7 +33,7 @@ DATASET = "culturax"
 def generate(
     questions_path: Path,
     work: Path,
-    judge: LLMClient,
+    writer: LLMClient,
     *,
     max_attempts: int = 3,
     max_tokens: int = 1024,
@@ -76,7 +76,7 @@ def generate(
         )
         for c in kept
     ]
-    outcomes, stats = engine.run(judge, tasks, max_attempts=max_attempts, max_tokens=max_tokens)
+    outcomes, stats = engine.run(writer, tasks, max_attempts=max_attempts, max_tokens=max_tokens)
     candidates = []
     for c, outcome in zip(kept, outcomes, strict=True):
         if not outcome.complete:
@@ -96,7 +96,7 @@ def generate(
     report = {
         "dataset": DATASET,
         "inputs": str(questions_path),
-        "generator": engine.generator_settings(judge),
+        "generator": engine.generator_settings(writer),
         "prompts": [prompt.id],
         "settings": {"max_attempts": max_attempts, "max_tokens": max_tokens, "threshold": threshold, "seed": seed},
         "questions": len(questions),

@@ -34,7 +34,7 @@ from typing import Any
 from culturesafe_ext.data.human_review import RecordsError, csv_rows, labelstudio_tasks, write_labelstudio
 from culturesafe_ext.judge.agreement import bootstrap, half_up, krippendorff_alpha, percentile_ci
 from culturesafe_ext.judge.items import DIMENSIONS
-from culturesafe_ext.llm.settings import identity
+from culturesafe_ext.judge.settings import identity
 
 CARD_SCHEMA = "culturesafe.judge_card"
 SAMPLE_SCHEMA = "culturesafe.calibration_sample"

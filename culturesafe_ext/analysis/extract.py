@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from culturesafe_ext.analysis.runs import Run, metric_value
-from culturesafe_ext.llm.settings import IDENTITY_KEYS
+from culturesafe_ext.judge.settings import IDENTITY_KEYS
 from culturesafe_ext.tasks.aggregations import circular_questions, description_means
 from culturesafe_ext.tasks.taxonomy import classify
 

@@ -34,7 +34,8 @@ def read_samples(run_dir: Path) -> dict[str, list[dict]]:
 def parse_judges(raw: list[str]) -> list[dict[str, Any]]:
     """Every ``--judge`` value as settings, all checked before any sample is read or judged."""
     from culturesafe_ext.judge import Judge, JudgeConfig
-    from culturesafe_ext.llm.settings import JudgeSettingError, PanelConfig, is_panel, parse_settings
+    from culturesafe_ext.judge.settings import PanelConfig, is_panel
+    from culturesafe_ext.llm.settings import LLMSettingError, parse_settings
 
     judges = []
     for n, text in enumerate(raw, start=1):
@@ -45,11 +46,11 @@ def parse_judges(raw: list[str]) -> list[dict[str, Any]]:
             for member in members:
                 config = JudgeConfig.from_dict(member)
                 if config.backend == "none":
-                    raise JudgeSettingError("the 'none' backend judges nothing: name a real judge")
+                    raise LLMSettingError("the 'none' backend judges nothing: name a real judge")
                 config.api_key()
                 Judge(config).check_cache()
         except ValueError as err:
-            raise JudgeSettingError(f"{where}: {err}") from None
+            raise LLMSettingError(f"{where}: {err}") from None
         judges.extend(members)
     return judges
 
@@ -151,7 +152,7 @@ def agreement(a: dict[str, float | None], b: dict[str, float | None]) -> dict[st
 def run(args: argparse.Namespace) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
-    from culturesafe_ext.llm.settings import JudgeConfig, PanelConfig
+    from culturesafe_ext.judge.settings import JudgeConfig, PanelConfig
 
     judges = parse_judges(args.judge)
     if len(judges) > 1:  # refuses two identical judges before anything is sent

@@ -164,9 +164,9 @@ def test_every_task_family_equals_the_one_process_run(tiny_model: Path, tmp_path
 
 
 def _put_replies(path: str, worker: int, n: int) -> None:
-    from culturesafe_ext.llm.cache import JudgeCache
+    from culturesafe_ext.llm.cache import LLMCache
 
-    with JudgeCache(path) as cache:
+    with LLMCache(path) as cache:
         for i in range(n):
             cache.put(f"w{worker}-{i}", {"text": f"reply {worker} {i}"}, "openai", "m", "r")
             if i % 50 == 0:
@@ -176,7 +176,7 @@ def _put_replies(path: str, worker: int, n: int) -> None:
 
 def test_two_processes_write_one_judge_cache_without_losing_a_reply(tmp_path: Path) -> None:
     """Two ranks judging at once commit into one sqlite file: no 'database is locked', every reply kept."""
-    from culturesafe_ext.llm.cache import JudgeCache
+    from culturesafe_ext.llm.cache import LLMCache
 
     path, n = str(tmp_path / "judge.sqlite"), 2000
     context = multiprocessing.get_context("spawn")
@@ -186,7 +186,7 @@ def test_two_processes_write_one_judge_cache_without_losing_a_reply(tmp_path: Pa
     for w in workers:
         w.join(120)
     assert [w.exitcode for w in workers] == [0, 0]
-    with JudgeCache(path) as cache:
+    with LLMCache(path) as cache:
         assert cache.count() == 2 * n
         assert cache.get_many(["w0-1999", "w1-0"]) == {
             "w0-1999": {"text": "reply 0 1999"},

@@ -13,7 +13,7 @@ from support.openai_standin import StandIn, expected_score, prompt_text
 from culturesafe_ext.judge import Judge, JudgeConfig, JudgeItem
 from culturesafe_ext.judge.panel import Panel, alpha, alpha_ci
 from culturesafe_ext.judge.rubric import load_rubric
-from culturesafe_ext.llm.settings import PanelConfig, judge_or_panel
+from culturesafe_ext.judge.settings import PanelConfig, judge_or_panel
 
 
 def http(server: StandIn, model: str, cache: Path, **extra) -> dict:

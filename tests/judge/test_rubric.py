@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from culturesafe_ext.judge.rubric import load_rubric, neutralise
+from culturesafe_ext.judge.rubric import load_rubric
+from culturesafe_ext.llm.prompts import neutralise
 
 CLOSE = re.compile(r"<\s*/\s*response", re.IGNORECASE)
 OPEN = re.compile(r"<\s*response", re.IGNORECASE)

@@ -6,7 +6,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from culturesafe_ext.llm.cache import JudgeCache, cache_key
+from culturesafe_ext.llm.cache import LLMCache, cache_key
 
 MESSAGES = [{"role": "system", "content": "rubric"}, {"role": "user", "content": "prompt"}]
 PARAMS = {"temperature": 0.0, "max_tokens": 64, "extra_body": {}}
@@ -26,7 +26,7 @@ def test_key_covers_what_decides_the_answer() -> None:
 
 
 def test_put_get_and_wal(tmp_path: Path) -> None:
-    with JudgeCache(tmp_path / "sub" / "c.sqlite") as cache:
+    with LLMCache(tmp_path / "sub" / "c.sqlite") as cache:
         cache.put("k1", {"text": '{"score": 3}'}, "openai", "m", "awareness.v1")
         cache.flush()
         assert cache.get_many(["k1", "k2"]) == {"k1": {"text": '{"score": 3}'}}
@@ -37,9 +37,9 @@ def test_put_get_and_wal(tmp_path: Path) -> None:
 
 def test_many_threads_and_two_connections(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite"
-    first, second = JudgeCache(path), JudgeCache(path)  # like two processes sharing the file
+    first, second = LLMCache(path), LLMCache(path)  # like two processes sharing the file
 
-    def write(cache: JudgeCache, tag: str) -> None:
+    def write(cache: LLMCache, tag: str) -> None:
         for i in range(150):
             cache.put(f"{tag}-{i}", {"text": str(i)}, "openai", "m", "r.v1")
 
@@ -50,7 +50,7 @@ def test_many_threads_and_two_connections(tmp_path: Path) -> None:
         thread.join()
     first.close()
     second.close()
-    with JudgeCache(path) as cache:
+    with LLMCache(path) as cache:
         assert cache.count() == 8 * 150
         found = cache.get_many(f"t{n}-{i}" for n in range(8) for i in range(150))
         assert len(found) == 1200 and found["t7-149"] == {"text": "149"}
@@ -62,7 +62,7 @@ def test_judges_opening_one_new_cache_file_at_once_all_get_it(tmp_path: Path) ->
     before)."""
     import threading
 
-    from culturesafe_ext.llm.cache import JudgeCache
+    from culturesafe_ext.llm.cache import LLMCache
 
     for trial in range(60):
         path, barrier, errors = tmp_path / f"c{trial}.sqlite", threading.Barrier(4), []
@@ -70,7 +70,7 @@ def test_judges_opening_one_new_cache_file_at_once_all_get_it(tmp_path: Path) ->
         def open_it(path: Path = path, barrier: threading.Barrier = barrier, errors: list = errors) -> None:
             barrier.wait()
             try:
-                JudgeCache(path).close()
+                LLMCache(path).close()
             except Exception as err:  # noqa: BLE001 - every failure is the finding
                 errors.append(err)
 

@@ -15,8 +15,9 @@ import pytest
 from support.openai_standin import Fault, StandIn, expected_score
 
 from culturesafe_ext.judge import Judge, JudgeConfig
+from culturesafe_ext.llm import LLMClient
 from culturesafe_ext.llm.backends.openai_http import content_text, reply_of
-from culturesafe_ext.llm.cache import CacheError, JudgeCache
+from culturesafe_ext.llm.cache import CacheError, LLMCache
 from llm.test_openai_http import SENTINEL, config_for, make_items, messages_of
 
 
@@ -148,9 +149,9 @@ def test_locked_cache_keeps_every_reply(frees: bool, tmp_path: Path, monkeypatch
     """Issue 20: the cache write-locked by another process past the busy timeout (60 s; 0.5 s here) used to
     crash the run after the server had answered, discarding every judgement. Now they are all used; they
     are cached once the lock frees, or reported as not cached when it never does."""
-    monkeypatch.setattr(JudgeCache, "BUSY_TIMEOUT", 0.5)
+    monkeypatch.setattr(LLMCache, "BUSY_TIMEOUT", 0.5)
     cache = tmp_path / "judge.sqlite"
-    JudgeCache.check(cache)  # the file exists, as an earlier run left it
+    LLMCache.check(cache)  # the file exists, as an earlier run left it
     started, release = threading.Event(), threading.Event()
     holder = threading.Thread(target=hold_write_lock, args=(cache, release, started), daemon=True)
     holder.start()
@@ -172,7 +173,7 @@ def test_locked_cache_keeps_every_reply(frees: bool, tmp_path: Path, monkeypatch
     holder.join(5)
     assert [r.score for r in results] == [expected_score(messages_of(i)) for i in items]
     problem = judge.last_summary.cache_problem
-    with JudgeCache(cache) as reopened:
+    with LLMCache(cache) as reopened:
         stored = reopened.count()
     if frees:
         assert problem is None and stored == 20
@@ -269,8 +270,8 @@ def test_generator_replies_follow_the_same_rules(tmp_path: Path) -> None:
 
     faults = [Fault("length", match="[cut]"), Fault("content_filter", match="[hidden]")]
     with StandIn(responder=responder, faults=faults, max_lifetime=60) as server:
-        judge = Judge(config_for(server, tmp_path))
-        outcomes, stats = run(judge, _tasks("think", "cut", "hidden"), max_attempts=2)
+        writer = LLMClient(config_for(server, tmp_path))
+        outcomes, stats = run(writer, _tasks("think", "cut", "hidden"), max_attempts=2)
     assert outcomes[0].items == [{"x": 1}]
     assert (stats.truncated_replies, stats.filtered_replies, stats.failed_requests) == (2, 2, 0)
     assert outcomes[1].attempts[0].raw.startswith('{"items": [{"x": ') and not outcomes[1].items
@@ -279,12 +280,12 @@ def test_generator_replies_follow_the_same_rules(tmp_path: Path) -> None:
 def test_generator_stops_at_a_refused_key(tmp_path: Path) -> None:
     from culturesafe_ext.builders.generate.engine import run
 
-    from culturesafe_ext.llm.backends import JudgeRunError
+    from culturesafe_ext.llm.backends import LLMRunError
 
     with StandIn(faults=[Fault("401")], max_lifetime=60) as server:
-        judge = Judge(config_for(server, tmp_path, concurrency=1))
-        with pytest.raises(JudgeRunError, match="HTTP 401"):
-            run(judge, _tasks(*(f"t{i}" for i in range(10))), max_attempts=3)
+        writer = LLMClient(config_for(server, tmp_path, concurrency=1))
+        with pytest.raises(LLMRunError, match="HTTP 401"):
+            run(writer, _tasks(*(f"t{i}" for i in range(10))), max_attempts=3)
         assert server.n_requests == 1
 
 
@@ -295,8 +296,10 @@ def test_a_reply_without_a_verdict_is_never_cached(tmp_path: Path) -> None:
         from culturesafe_ext.parsing import check_choice
 
         accept = lambda text: check_choice(text, "winner", ["A", "B", "tie"]).ok  # noqa: E731
-        request = judge.request([{"role": "user", "content": "A or B?"}], "wr.v1", mode="generate", accept=accept)
-        first, second = judge.complete([request]), judge.complete([request])
+        request = judge.client.request(
+            [{"role": "user", "content": "A or B?"}], "wr.v1", mode="generate", accept=accept
+        )
+        first, second = judge.client.complete([request]), judge.client.complete([request])
         assert first.replies[request.key].text == "Both answers are fine." and second.sent == 1
         items = make_items(4)
         judge.score_many(items)

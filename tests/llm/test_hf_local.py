@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from culturesafe_ext.judge import Judge, JudgeConfig, JudgeItem
+from culturesafe_ext.judge.judge import SCALE
 from culturesafe_ext.judge.rubric import load_rubric
-from culturesafe_ext.llm.backends.hf_local import ANSWER_PREFIX, HFBackend, find_score_tokens
+from culturesafe_ext.llm.backends.hf_local import HFBackend, find_score_tokens
 
 CHAT = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -80,7 +81,7 @@ def judge_for(tokenizer, model, tmp_path: Path, **overrides) -> Judge:
         "progress": False,
     }
     config = JudgeConfig.from_dict({**values, **overrides}, env={})
-    return Judge(config, backend=HFBackend(config, model=model, tokenizer=tokenizer))
+    return Judge(config, backend=HFBackend(config, model=model, tokenizer=tokenizer, scale=SCALE))
 
 
 def reference_probs(model, tokens, ids: list[int]) -> list[float]:
@@ -103,9 +104,9 @@ def expected_score(probs: list[float]) -> float:
 
 
 def test_score_tokens() -> None:
-    split = find_score_tokens(make_tokenizer(split_digits=True))
+    split = find_score_tokens(make_tokenizer(split_digits=True), SCALE)
     assert split.two_step and len(split.shared) == 1 and split.first[9] == split.first[0]
-    merged = find_score_tokens(make_tokenizer(split_digits=False))
+    merged = find_score_tokens(make_tokenizer(split_digits=False), SCALE)
     assert not merged.two_step and len(set(merged.first)) == 10
 
 
@@ -113,7 +114,7 @@ def test_weighted_mean_argmax_and_batching(judged, tmp_path: Path) -> None:
     tokenizer, model = judged
     batched = judge_for(tokenizer, model, tmp_path, batch_size=4, cache=False).score_many(items())
     single = judge_for(tokenizer, model, tmp_path, batch_size=1, cache=False).score_many(items())
-    backend = judge_for(tokenizer, model, tmp_path).backend
+    backend = judge_for(tokenizer, model, tmp_path).client.backend
     for item, b, s in zip(items(), batched, single, strict=True):
         assert b.parse_ok and b.error is None
         messages = load_rubric(item.dimension).messages(item.custom, item.location, item.query, item.response)
@@ -134,7 +135,7 @@ def test_two_step_ten_matches_the_full_sequence(tmp_path: Path) -> None:
 
     tokenizer = make_tokenizer(split_digits=True)
     model = make_model(tokenizer)
-    backend = judge_for(tokenizer, model, tmp_path).backend
+    backend = judge_for(tokenizer, model, tmp_path).client.backend
     ids = backend.render(load_rubric("awareness").messages("custom", "place", "query", "response"))
     (probs,), (mass,) = backend.score_ids([ids])
     one, zero = backend.tokens.first[0], backend.tokens.ten_second
@@ -152,7 +153,7 @@ def test_cached_rerun_runs_no_model(judged, tmp_path: Path) -> None:
     first = judge_for(tokenizer, model, tmp_path).score_many(items())
     judge = judge_for(tokenizer, model, tmp_path)
     second = judge.score_many(items())
-    assert judge.backend.attempts == 0 and all(r.from_cache for r in second)
+    assert judge.client.backend.attempts == 0 and all(r.from_cache for r in second)
     assert [r.score for r in second] == pytest.approx([r.score for r in first])
     assert [r.argmax for r in second] == [r.argmax for r in first]
 
@@ -166,9 +167,9 @@ def test_tokenizer_without_chat_template(tmp_path: Path) -> None:
     results = judge.score_many(items()[:2])
     for item, result in zip(items()[:2], results, strict=True):
         messages = load_rubric(item.dimension).messages(item.custom, item.location, item.query, item.response)
-        text = "\n\n".join(m["content"] for m in messages) + "\n\n" + ANSWER_PREFIX
-        ids = [*tokenizer.encode(text), *judge.backend.tokens.shared]
-        assert result.score == pytest.approx(expected_score(reference_probs(model, judge.backend.tokens, ids)))
+        text = "\n\n".join(m["content"] for m in messages) + "\n\n" + SCALE.prefix
+        ids = [*tokenizer.encode(text), *judge.client.backend.tokens.shared]
+        assert result.score == pytest.approx(expected_score(reference_probs(model, judge.client.backend.tokens, ids)))
 
 
 def test_generate_mode_matches_unbatched_greedy(judged, tmp_path: Path) -> None:
@@ -178,9 +179,9 @@ def test_generate_mode_matches_unbatched_greedy(judged, tmp_path: Path) -> None:
     tokenizer, model = judged
     judge = judge_for(tokenizer, model, tmp_path, batch_size=3)
     prompts = [[{"role": "user", "content": "Say something " * n}] for n in (1, 4, 9, 2)]
-    requests = [judge.request(m, "gen-test.v1", mode="generate", max_tokens=6) for m in prompts]
-    done = judge.complete(requests)
-    backend = judge.backend
+    requests = [judge.client.request(m, "gen-test.v1", mode="generate", max_tokens=6) for m in prompts]
+    done = judge.client.complete(requests)
+    backend = judge.client.backend
     for request in requests:
         ids = torch.tensor([backend.render(request.messages, answer_prefix=False)])
         alone = model.generate(
@@ -193,7 +194,7 @@ def test_generate_mode_matches_unbatched_greedy(judged, tmp_path: Path) -> None:
         expected = tokenizer.decode(alone[0, ids.shape[1] :], skip_special_tokens=True)
         assert done.replies[request.key].text == expected
     cut = sum(done.replies[r.key].kind == "truncated" for r in requests)  # 6 tokens, no end token
-    assert judge.complete(requests).sent == cut  # a truncated reply is never cached (issue 16)
+    assert judge.client.complete(requests).sent == cut  # a truncated reply is never cached (issue 16)
 
 
 def test_usage_counts_the_prompt_and_the_generated_tokens(judged, tmp_path: Path) -> None:
@@ -204,16 +205,16 @@ def test_usage_counts_the_prompt_and_the_generated_tokens(judged, tmp_path: Path
     judge = judge_for(tokenizer, model, tmp_path, batch_size=3, cache=False)
     for item, result in zip(items(), judge.score_many(items()), strict=True):
         fields = (item.custom, item.location, item.query, item.response)
-        prompt = judge.backend.render(load_rubric(item.dimension).messages(*fields))
+        prompt = judge.client.backend.render(load_rubric(item.dimension).messages(*fields))
         assert result.to_dict()["usage"] == {"prompt_tokens": len(prompt), "completion_tokens": 0}
     prompts = [[{"role": "user", "content": "Say something " * n}] for n in (1, 4, 9)]
-    requests = [judge.request(m, "gen-test.v1", mode="generate", max_tokens=6) for m in prompts]
-    done = judge.complete(requests)
+    requests = [judge.client.request(m, "gen-test.v1", mode="generate", max_tokens=6) for m in prompts]
+    done = judge.client.complete(requests)
     for request in requests:
-        ids = torch.tensor([judge.backend.render(request.messages, answer_prefix=False)])
+        ids = torch.tensor([judge.client.backend.render(request.messages, answer_prefix=False)])
         alone = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, do_sample=False,
                                pad_token_id=tokenizer.pad_token_id)[0, ids.shape[1]:].tolist()  # fmt: skip
-        ends = judge.backend._end_ids()
+        ends = judge.client.backend._end_ids()
         written = next((k + 1 for k, t in enumerate(alone) if t in ends), len(alone))
         usage = done.replies[request.key].usage
         assert usage == {"prompt_tokens": ids.shape[1], "completion_tokens": written} and written >= 1

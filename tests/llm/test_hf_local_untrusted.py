@@ -22,7 +22,7 @@ def backend(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
     config = JudgeConfig.from_dict(
         {"backend": "hf", "model": str(tiny_model), "device": "cpu", "progress": False, "cache": False}, env={}
     )
-    return Judge(config).backend
+    return Judge(config).client.backend
 
 
 def special_ids(tokenizer) -> set[int]:
@@ -59,9 +59,11 @@ def test_generated_reply_cut_by_the_limit_is_truncated(tiny_model: Path, tmp_pat
         env={},
     )  # fmt: skip
     judge = Judge(config)
-    request = judge.request([{"role": "user", "content": "Say a long thing."}], "gen.v1", mode="generate", max_tokens=3)
-    reply = judge.complete([request]).replies[request.key]
+    request = judge.client.request(
+        [{"role": "user", "content": "Say a long thing."}], "gen.v1", mode="generate", max_tokens=3
+    )
+    reply = judge.client.complete([request]).replies[request.key]
     assert reply.kind == "truncated" and reply.text and "token limit" in reply.error
-    assert judge.complete([request]).sent == 1  # not cached: asked again
+    assert judge.client.complete([request]).sent == 1  # not cached: asked again
     item = JudgeItem("custom", "Japan", "q", "a")
     assert Judge(config).score_many([item])[0].failure is None  # score mode reads probabilities: no truncation

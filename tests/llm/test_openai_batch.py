@@ -81,7 +81,7 @@ def test_an_upload_without_a_batch_is_completed_not_uploaded_again(tmp_path: Pat
     with BatchStandIn() as server:
         judge = Judge(config(server, tmp_path))
         requests = judge.requests_for(ITEMS[:2])
-        backend = judge.backend
+        backend = judge.client.backend
 
         async def upload_only() -> None:
             import aiohttp
@@ -126,3 +126,17 @@ def test_a_large_run_is_cut_into_several_batches_polled_together(tmp_path: Path)
         sizes = [len(server.files[b["input_file_id"]].splitlines()) for b in server.batches.values()]
         assert sizes == [5, 5, 2] and max(server.submitted.values()) == 1
     assert [r.score for r in results] == [expected(i) for i in ITEMS]
+
+
+def test_the_batch_api_is_retried_under_the_http_backends_policy(tmp_path: Path) -> None:
+    """One retry policy (llm/retry.py) for both HTTP backends: a 503 poll is retried up to max_retries, then the
+    requests are counted as failed with what the server said and how many attempts were made."""
+    with BatchStandIn(busy_polls=2) as server:
+        judge = Judge(config(server, tmp_path, max_retries=2))
+        results = judge.score_many(ITEMS)
+        assert server.busy_answers == 2 and all(r.score == expected(i) for i, r in zip(ITEMS, results, strict=True))
+    with BatchStandIn(busy_polls=10) as server:
+        judge = Judge(config(server, tmp_path / "again", max_retries=1))
+        results = judge.score_many(ITEMS)
+        assert server.busy_answers == 2  # the first attempt and one retry
+    assert all(r.score is None and "HTTP 503" in r.error and "(after 2 attempts)" in r.error for r in results)

@@ -240,12 +240,12 @@ def test_generate_mode_returns_text_and_caches_it(tmp_path: Path) -> None:
     with StandIn(latency=0.0, responder=responder, max_lifetime=60) as standin:
         judge = Judge(config_for(standin, tmp_path))
         prompts = [[{"role": "user", "content": f"write item {i}"}] for i in range(5)]
-        requests = [judge.request(m, "gen-test.v1", mode="generate", max_tokens=300) for m in prompts]
-        done = judge.complete(requests + requests[:2])
+        requests = [judge.client.request(m, "gen-test.v1", mode="generate", max_tokens=300) for m in prompts]
+        done = judge.client.complete(requests + requests[:2])
         assert done.sent == 5 and standin.n_requests == 5
         assert [done.replies[r.key].text for r in requests] == [f"echo: {i} meti etirw" for i in range(5)]
-        again = judge.complete(requests)
+        again = judge.client.complete(requests)
         assert again.sent == 0 and again.cached == {r.key for r in requests}
         assert standin.n_requests == 5
         # the answer length is part of the key: another length is another request
-        assert judge.request(prompts[0], "gen-test.v1", mode="generate", max_tokens=10).key != requests[0].key
+        assert judge.client.request(prompts[0], "gen-test.v1", mode="generate", max_tokens=10).key != requests[0].key

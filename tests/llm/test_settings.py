@@ -125,12 +125,35 @@ def test_round_trip_through_a_dict() -> None:
         ({"temperature": -0.1}, "'temperature' must be >= 0"),
         ({"base_url": "localhost:8000/v1"}, "'base_url' must be an http"),
         ({"base_url": "http://127.0.0.1:port/v1"}, "'base_url' is not a URL"),
+        ({"timeout": float("nan")}, "'timeout' must be a finite number, not nan"),
+        ({"retry_wait_max": float("inf")}, "'retry_wait_max' must be a finite number, not inf"),
+        ({"batch_max_wait": float("-inf")}, "'batch_max_wait' must be a finite number"),
+        ({"price_per_million": {"input": float("nan")}}, "price_per_million must be"),
     ],
 )
 def test_settings_are_typed(extra: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match) as err:
         JudgeConfig.from_dict({**OPENAI, **extra}, env={})
     assert "\n" not in str(err.value)
+
+
+def test_nan_from_the_environment_is_refused() -> None:
+    with pytest.raises(ValueError, match="'temperature' must be a finite number"):
+        JudgeConfig.from_dict(OPENAI, env={"CULTURESAFE_JUDGE_TEMPERATURE": "nan"})
+
+
+def test_only_the_judge_reads_the_environment() -> None:
+    """The generator's and the DPO recipe's settings (plain LLMConfig) never pick up CULTURESAFE_JUDGE_*."""
+    from culturesafe_ext.llm import LLMConfig, LLMSettingError
+
+    env = {"CULTURESAFE_JUDGE_MODEL": "judge-model", "CULTURESAFE_JUDGE_CONCURRENCY": "3"}
+    writer = LLMConfig.from_dict(OPENAI, env=env)
+    assert (writer.model, writer.concurrency) == ("qwen3-max", 32) and "rubric_version" not in writer.to_dict()
+    assert JudgeConfig.from_dict({**OPENAI, "model": None}, env=env).concurrency == 3
+    with pytest.raises(LLMSettingError, match=r"unknown LLM setting\(s\) \['rubric_version'\]"):
+        LLMConfig.from_dict({**OPENAI, "rubric_version": "v2"})
+    with pytest.raises(LLMSettingError, match="no LLM backend named"):
+        LLMConfig.from_dict({}, env={"CULTURESAFE_JUDGE_BACKEND": "openai"})
 
 
 def test_metadata_judge_json_errors_name_the_setting() -> None:
@@ -206,7 +229,8 @@ def test_url_signature_is_a_secret() -> None:
 
 def test_public_settings_is_the_one_filter_for_files() -> None:
     """Reports, manifests and cards write settings through one filter: secret names and values go, at any depth."""
-    from culturesafe_ext.llm.settings import IDENTITY_KEYS, public_settings
+    from culturesafe_ext.judge.settings import IDENTITY_KEYS
+    from culturesafe_ext.llm.settings import public_settings
 
     settings = {
         "backend": "openai",
