@@ -332,3 +332,43 @@ def test_commands_are_split_as_a_shell_would():
         ["culturesafe", "demo"],
         ["tee", "log"],
     ]
+
+
+def _leaves(parser: argparse.ArgumentParser, chain: tuple[str, ...] = ()) -> dict[str, argparse.ArgumentParser]:
+    """Every runnable command of a parser tree, by its words (``"judge rejudge"``); hidden parsers included."""
+    choices = _subcommands(parser)
+    if choices is None:
+        return {" ".join(chain): parser}
+    leaves: dict[str, argparse.ArgumentParser] = {}
+    for name, sub in choices.items():
+        leaves.update(_leaves(sub, (*chain, name)))
+    return leaves
+
+
+def cli_reference_rows() -> dict[str, set[str]]:
+    """The "options of each command" table of docs/cli.md: command words -> the options its row names."""
+    text = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    table = text.split("## The options of each command", 1)[1].split("\n\n", 2)[1]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        command, options = (cell.strip() for cell in line.strip("|").split("|", 1))
+        rows[command.strip("`")] = set(re.findall(r"(?<![\w-])--[A-Za-z][\w-]*", options))
+    return rows
+
+
+def test_the_cli_reference_lists_every_command_with_exactly_its_options():
+    from culturesafe_ext.cli import build_parser
+
+    leaves = _leaves(build_parser())
+    rows = cli_reference_rows()
+    assert set(rows) == set(leaves), (
+        f"docs/cli.md lacks {sorted(set(leaves) - set(rows))}; names commands that do not exist: "
+        f"{sorted(set(rows) - set(leaves))}"
+    )
+    for command, listed in rows.items():
+        options = {o for o in _options(leaves[command]) if o.startswith("--") and o != "--help"}
+        if command == "generate culturax":  # its row says "as above": the shared options of generate adaculturesafe
+            listed |= rows["generate adaculturesafe"] & options
+        assert listed == options, (
+            f"docs/cli.md, `{command}`: not options: {sorted(listed - options)}; missing: {sorted(options - listed)}"
+        )
