@@ -121,7 +121,11 @@ def doc_commands() -> list[Command]:
         if not path.exists():
             continue
         for first_line, body in shell_blocks(path.read_text(encoding="utf-8")):
-            for offset, text in split_commands(body):
+            try:
+                split = split_commands(body)
+            except ValueError as err:
+                raise ValueError(f"{path.relative_to(REPO)}: block at line {first_line}: {err}") from None
+            for offset, text in split:
                 commands.append(Command(path, first_line + offset, tuple(shlex.split(text))))
     return commands
 
