@@ -169,6 +169,12 @@ def _leaderboard(commands: argparse._SubParsersAction) -> None:
     build = actions.add_parser("build", help="one table across models: markdown, CSV, JSON and sortable HTML")
     build.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
     build.add_argument("--out", type=Path, required=True, metavar="DIR")
+    build.add_argument(
+        "--label",
+        action="append",
+        help="row label per RUN_DIR, in order (default: lm-eval's model name, repeats numbered #2, #3...); "
+        "each row also names its RUN_DIR",
+    )
     _analysis_options(build)
     build.set_defaults(func=handler("culturesafe_ext.leaderboard.build:run"))
 

@@ -56,6 +56,7 @@ def rows_from(analysis: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]
         rows.append(
             {
                 "model": label,
+                "run_dir": analysis["runs"][label]["run_dir"],
                 "knowledge_family": family,
                 "cells": cells,
                 "spearman_pooled": rho,
@@ -84,10 +85,18 @@ def _columns(scopes: list[str]) -> list[tuple[str, str, str]]:
     return [(scope, metric, f"{scope} {name}") for scope in scopes for metric, name in METRICS]
 
 
-def build(run_dirs: list[Path], out_dir: Path, options: Options | None = None) -> dict[str, Path]:
+def build(
+    run_dirs: list[Path], out_dir: Path, options: Options | None = None, labels: list[str] | None = None
+) -> dict[str, Path]:
+    """The table's four files; ``labels`` name the rows (one per run folder, in order), so that two runs of one
+    model can be told apart; each row also keeps the folder it was read from."""
     from culturesafe_ext.analysis.report import analyze
 
-    analysis = analyze(run_dirs, options)
+    if labels and len(labels) != len(run_dirs):
+        raise ValueError(
+            f"--label was given {len(labels)} time(s) for {len(run_dirs)} RUN_DIR(s): give one per RUN_DIR"
+        )
+    analysis = analyze(run_dirs, options, labels)
     scopes, rows = rows_from(analysis)
     rows.sort(key=lambda r: -((r["cells"].get(POOLED, {}).get("f1") or {}).get("value") or -1))
     out_dir = Path(out_dir)
@@ -111,12 +120,12 @@ def build(run_dirs: list[Path], out_dir: Path, options: Options | None = None) -
     )
     with paths["csv"].open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        head = ["model", "knowledge_family"]
+        head = ["model", "run_dir", "knowledge_family"]
         for _, _, name in columns:
             head += [name, f"{name} ci_low", f"{name} ci_high", f"{name} n"]
         writer.writerow(head + ["spearman_pooled", "judge", "judge_failures", "n_judgements"])
         for r in rows:
-            line = [r["model"], r["knowledge_family"]]
+            line = [r["model"], r["run_dir"], r["knowledge_family"]]
             for scope, metric, _ in columns:
                 c = r["cells"].get(scope, {}).get(metric) or {}
                 ci = c.get("ci95") or [None, None]
@@ -149,6 +158,6 @@ def build(run_dirs: list[Path], out_dir: Path, options: Options | None = None) -
 
 def run(args) -> int:
     """``culturesafe leaderboard build``: write the table's four files and list them."""
-    for kind, path in build(args.run_dirs, args.out, Options.from_args(args)).items():
+    for kind, path in build(args.run_dirs, args.out, Options.from_args(args), args.label).items():
         print(f"{kind:5} {path}")
     return 0
