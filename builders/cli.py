@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from culturesafe_ext.cli_types import count, share
 from culturesafe_ext.data.splits import DATASET_SPLIT_SEED as DEFAULT_SEED
 
 
@@ -23,9 +24,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     cx = datasets.add_parser("culturax", help="CulturaX (AlignCultura) from the authors' CulturaX.csv")
     cx.add_argument("--source", type=Path, required=True, help="the release's CulturaX.csv")
     cx.add_argument("--out", type=Path, required=True, help="output folder (the layout pushed to the Hub)")
-    cx.add_argument("--threshold", type=int, default=10, help="SimHash Hamming radius of a near duplicate (tau)")
-    cx.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the 80/10/10 split ({DEFAULT_SEED})")
-    cx.add_argument("--suspect-threshold", type=float, default=None, help="question-reference similarity floor")
+    cx.add_argument("--threshold", type=count, default=10, help="SimHash Hamming radius of a near duplicate (tau)")
+    cx.add_argument("--seed", type=count, default=DEFAULT_SEED, help=f"seed of the 80/10/10 split ({DEFAULT_SEED})")
+    cx.add_argument("--suspect-threshold", type=share, default=None, help="question-reference similarity floor")
     cx.add_argument("--encoding", choices=["auto", "utf-8", "cp1252"], default="auto", help="how the CSV is decoded")
     cx.add_argument("--source-commit", default=None, help="upstream commit recorded in the card")
     _add_push_args(cx)

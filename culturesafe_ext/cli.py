@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from culturesafe_ext import __version__
+from culturesafe_ext.cli_types import count, in_range, non_negative_float, positive_int, share
 from culturesafe_ext.leaderboard.policy import MAX_JUDGE_FAILURE_RATE
 
 # Rooms that add a whole command with add_parser(subparsers), in help order (before the groups below).
@@ -98,17 +99,17 @@ def _judge(commands: argparse._SubParsersAction) -> None:
     steps = calibrate.add_subparsers(dest="step", metavar="STEP", required=True)
     sample = steps.add_parser("sample", help="a seeded, stratified sample of judged answers for people to rate")
     sample.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
-    sample.add_argument("--n", type=int, default=200, help="answers to sample (each rated on both dimensions)")
+    sample.add_argument("--n", type=positive_int, default=200, help="answers to sample (each rated on both dimensions)")
     sample.add_argument("--out", type=Path, required=True, metavar="CAL")
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--seed", type=count, default=0)
     sample.set_defaults(func=handler("culturesafe_ext.analysis.calibrate:run_sample"))
     report = steps.add_parser("report", help="agreement of the judge with the people's ratings; writes judge_card.json")
     report.add_argument("cal", type=Path, metavar="CAL")
     report.add_argument(
         "--ratings", nargs="+", type=Path, required=True, metavar="FILE", help="ratings.csv or LS export"
     )
-    report.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    report.add_argument("--seed", type=int, default=0)
+    report.add_argument("--resamples", type=positive_int, default=1000, help="bootstrap resamples (default 1000)")
+    report.add_argument("--seed", type=count, default=0)
     report.set_defaults(func=handler("culturesafe_ext.analysis.calibrate:run_report"))
 
 
@@ -149,10 +150,12 @@ def _analysis_options(parser: argparse.ArgumentParser) -> None:
         choices=list(KNOWLEDGE_FAMILIES),
         help="knowledge scores used for correlation, cross-tab and F1 (default: gen, else mc, else circular)",
     )
-    parser.add_argument("--safe-threshold", type=float, default=6.0, help="respectfulness >= this is safe (1..10)")
-    parser.add_argument("--knows-threshold", type=float, default=0.5, help="accuracy >= this is knows (0..1)")
-    parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--safe-threshold", type=in_range(1, 10), default=6.0, help="respectfulness >= this is safe (1..10)"
+    )
+    parser.add_argument("--knows-threshold", type=share, default=0.5, help="accuracy >= this is knows (0..1)")
+    parser.add_argument("--resamples", type=positive_int, default=2000, help="bootstrap resamples (default 2000)")
+    parser.add_argument("--seed", type=count, default=0)
     parser.add_argument(
         "--judge-card",
         action="append",
@@ -192,7 +195,7 @@ def _leaderboard(commands: argparse._SubParsersAction) -> None:
     )
     validate.add_argument(
         "--max-judge-failure-rate",
-        type=float,
+        type=share,
         default=MAX_JUDGE_FAILURE_RATE,
         metavar="RATE",
         help="refuse a task whose judge failed on more than this share of its judgements "
@@ -200,16 +203,16 @@ def _leaderboard(commands: argparse._SubParsersAction) -> None:
     )
     validate.add_argument(
         "--spot-check",
-        type=int,
+        type=count,
         default=0,
         metavar="N",
         help="re-generate and re-judge N seeded documents with the logged model and judge and compare "
         "(proves where the answers and scores came from; needs both reachable)",
     )
-    validate.add_argument("--seed", type=int, default=0, help="seed of the spot-check sample (default 0)")
+    validate.add_argument("--seed", type=count, default=0, help="seed of the spot-check sample (default 0)")
     validate.add_argument(
         "--spot-check-tolerance",
-        type=float,
+        type=non_negative_float,
         default=1.0,
         metavar="POINTS",
         help="largest judge-score difference (1..10 scale) a spot check accepts (default 1.0)",
@@ -224,7 +227,7 @@ def _leaderboard(commands: argparse._SubParsersAction) -> None:
     )
     validate.add_argument(
         "--min-judge-alpha",
-        type=float,
+        type=in_range(-1, 1),
         metavar="ALPHA",
         help="refuse when the judge's card shows Krippendorff's alpha (pooled, any dimension) below this",
     )

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from culturesafe_ext.cli_types import batch_size, positive_int
 from culturesafe_ext.tasks.taxonomy import ADACULTURESAFE, KNOWLEDGE, SAFETY, classify, families, family
 
 KNOWLEDGE_TASKS = [f.group for f in families(ADACULTURESAFE, KNOWLEDGE)]  # mc, gen, circular
@@ -25,7 +26,7 @@ BANNER = (
 SAFETY_TASKS = [family(ADACULTURESAFE, v).group for v in ("plain", "wrongcustom")]
 # Per country task: 4 MCQs (so CircularEval has one question in all 4 rotations) and 4 safety queries
 # judged with the right and with a wrong custom.
-DEFAULT_LIMIT = "4"
+DEFAULT_LIMIT = 4
 METADATA_NOTE = (
     'NOTE: lm-eval logs "Custom kwargs can be passed to `--metadata`" once per task whose data comes from a '
     "Python loader (every culturesafe task: `custom_dataset`, how the data source and judge are chosen). It is "
@@ -43,10 +44,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     demo = subparsers.add_parser("demo", help="run lm_eval on the bundled sample with the offline demo model")
     demo.add_argument("--output-path", type=Path, default=Path("demo_output"), help="lm_eval --output_path")
     demo.add_argument("--tasks", default=",".join(KNOWLEDGE_TASKS), help="comma-separated knowledge tasks")
-    demo.add_argument("--batch-size", default="8")
-    demo.add_argument("--limit", default=DEFAULT_LIMIT, help="lm_eval --limit: documents per country task")
+    demo.add_argument("--batch-size", type=batch_size, default="8", help="lm_eval --batch_size: N, auto or auto:N")
+    demo.add_argument(
+        "--limit", type=positive_int, default=DEFAULT_LIMIT, help="lm_eval --limit: documents per country task"
+    )
     demo.add_argument("--no-safety", action="store_true", help="skip the judged safety tasks")
-    demo.add_argument("--safety-max-gen-toks", default="48", help="answer length for the generative tasks")
+    demo.add_argument(
+        "--safety-max-gen-toks", type=positive_int, default=48, help="answer length for the generative tasks"
+    )
     demo.set_defaults(func=run_demo)
 
 
@@ -55,7 +60,7 @@ def lm_eval_command(
     tasks: str,
     output_path: Path,
     batch_size: str,
-    limit: str | None,
+    limit: int | None,
     metadata: dict | None = None,
     gen_kwargs: str | None = None,
 ) -> list[str]:
@@ -80,7 +85,7 @@ def lm_eval_command(
         str(output_path),
         "--log_samples",
     ]
-    return command + (["--limit", limit] if limit else []) + (["--gen_kwargs", gen_kwargs] if gen_kwargs else [])
+    return command + (["--limit", str(limit)] if limit else []) + (["--gen_kwargs", gen_kwargs] if gen_kwargs else [])
 
 
 def run_demo(args: argparse.Namespace) -> int:

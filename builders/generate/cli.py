@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from culturesafe_ext.cli_types import count, non_negative_float, positive_int
 from culturesafe_ext.data.splits import DATASET_SPLIT_SEED as DEFAULT_SEED
 
 
@@ -21,8 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ada.add_argument(
         "--descriptions", type=Path, required=True, help=".jsonl or .csv: id, country, location, source, description"
     )
-    ada.add_argument("--n-knowledge", type=int, default=5, help="MCQs per description (5)")
-    ada.add_argument("--n-safety", type=int, default=5, help="safety queries per description (5)")
+    ada.add_argument("--n-knowledge", type=positive_int, default=5, help="MCQs per description (5)")
+    ada.add_argument("--n-safety", type=positive_int, default=5, help="safety queries per description (5)")
     _common(ada)
     ada.set_defaults(func=_run_generate)
 
@@ -63,16 +64,20 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--base-url",
         help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (key: env CULTURESAFE_JUDGE_API_KEY)",
     )
-    parser.add_argument("--concurrency", type=int, default=None, help="requests in flight (openai; default 32)")
-    parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default 0)")
-    parser.add_argument("--batch-size", type=int, default=None, help="prompts per batch (hf)")
+    parser.add_argument(
+        "--concurrency", type=positive_int, default=None, help="requests in flight (openai; default 32)"
+    )
+    parser.add_argument("--temperature", type=non_negative_float, default=None, help="sampling temperature (default 0)")
+    parser.add_argument("--batch-size", type=positive_int, default=None, help="prompts per batch (hf)")
     parser.add_argument("--cache-path", help="sqlite cache of every reply (default: the culturesafe cache dir)")
-    parser.add_argument("--max-attempts", type=int, default=3, help="attempts per description and kind (3)")
-    parser.add_argument("--max-tokens", type=int, default=1024, help="tokens per reply (1024)")
-    parser.add_argument("--threshold", type=int, default=10, help="SimHash Hamming threshold for near-duplicates (10)")
+    parser.add_argument("--max-attempts", type=positive_int, default=3, help="attempts per description and kind (3)")
+    parser.add_argument("--max-tokens", type=positive_int, default=1024, help="tokens per reply (1024)")
+    parser.add_argument(
+        "--threshold", type=count, default=10, help="SimHash Hamming threshold for near-duplicates (10)"
+    )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=count,
         default=DEFAULT_SEED,
         help=f"seed of the gold-letter shuffle and the split (default {DEFAULT_SEED}, as `culturesafe build`)",
     )

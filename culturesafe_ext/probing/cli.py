@@ -7,6 +7,7 @@ import glob
 import json
 from pathlib import Path
 
+from culturesafe_ext.cli_types import count, positive_int
 from culturesafe_ext.probing import overlap
 from culturesafe_ext.probing.overlap import RANK_BY, REPORT, REPORT_FORMAT, Group, compare_groups, group_info
 from culturesafe_ext.probing.plots import OVERVIEW, pair_title, plot_overview, plot_pair
@@ -107,14 +108,14 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> None:
         help="a group: LABEL=PATH[,PATH...] or PATH; PATH is a stats .npz, a glob or a folder "
         "(its files are pooled). Every pair of groups is compared.",
     )
-    parser.add_argument("--top", type=int, help="neurons per layer in each set (default: the probe's k)")
+    parser.add_argument("--top", type=positive_int, help="neurons per layer in each set (default: the probe's k)")
     parser.add_argument(
         "--rank-by",
         choices=RANK_BY,
         default="mean",
         help="mean activation (default) or the rate of being in a token's top-k",
     )
-    parser.add_argument("--permutations", type=int, default=1000, help="random re-splits (0: skip the test)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--permutations", type=count, default=1000, help="random re-splits (0: skip the test)")
+    parser.add_argument("--seed", type=count, default=0)
     parser.add_argument("--out", type=Path, default=Path("probe_compare"), help="folder for the JSON and plot")
     parser.set_defaults(func=run_compare)

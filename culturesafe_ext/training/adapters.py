@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from culturesafe_ext.cli_types import positive_float, positive_int
 from culturesafe_ext.data import splits
 from culturesafe_ext.data.manifests import ADAPTERS_SUMMARY_FILE, SPLIT_FILE
 from culturesafe_ext.training import task_items
@@ -143,11 +144,11 @@ def add_parser(recipes: argparse._SubParsersAction) -> None:
         "reuse a saved split.json instead of drawing one",
     )
     parser.add_argument("--cultures", help="comma-separated culture slugs (default: every country in the data)")
-    parser.add_argument("--max-steps", type=int, default=100)
-    parser.add_argument("--learning-rate", type=float, default=2e-4)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--rank", type=int, default=8)
-    parser.add_argument("--alpha", type=int, default=16)
+    parser.add_argument("--max-steps", type=positive_int, default=100)
+    parser.add_argument("--learning-rate", type=positive_float, default=2e-4)
+    parser.add_argument("--batch-size", type=positive_int, default=4)
+    parser.add_argument("--rank", type=positive_int, default=8)
+    parser.add_argument("--alpha", type=positive_int, default=16)
     parser.add_argument("--target-modules", default="all-linear")
     parser.set_defaults(func=_run)
 

@@ -10,6 +10,8 @@ import argparse
 import importlib
 from pathlib import Path
 
+from culturesafe_ext.cli_types import count, share
+
 # Modules that contribute ``culturesafe train`` recipes, in help order.
 RECIPE_MODULES: list[str] = [
     "culturesafe_ext.training.grounded_dpo",
@@ -36,8 +38,8 @@ def add_recipe_args(parser: argparse.ArgumentParser, out_help: str, split_help: 
     parser.add_argument("--data", default="bundled", help="dataset: Hub id, folder from `culturesafe build`, bundled")
     parser.add_argument("--out", required=True, type=Path, help=out_help)
     parser.add_argument("--split", dest="split_file", help=split_help)
-    parser.add_argument("--heldout-fraction", type=float, default=0.5, help="share of descriptions held out")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--heldout-fraction", type=share, default=0.5, help="share of descriptions held out")
+    parser.add_argument("--seed", type=count, default=0)
     parser.add_argument(
         "--prompt-format",
         choices=("raw", "chat"),

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from culturesafe_ext.cli_types import count, positive_float, positive_int, share
 from culturesafe_ext.llm.secrets import public_settings
 
 log = logging.getLogger("culturesafe")
@@ -67,22 +68,22 @@ def add_parser(recipes: argparse._SubParsersAction) -> None:
         help='the LLM that writes the chosen answers, as LLM settings JSON, e.g. \'{"backend": "openai", '
         '"model": "qwen3-max", "base_url": "..."}\' (key from CULTURESAFE_JUDGE_API_KEY) or a local "hf" model',
     )
-    for name, default, what in [
-        ("seed", 0, "seed of the description split and of training"),
-        ("heldout-fraction", 0.5, "share of each country's descriptions kept for evaluation"),
-        ("max-pairs", 0, "use at most this many training queries (0: all)"),
-        ("answer-tokens", 128, "length of the base model's own (rejected) answers"),
-        ("chosen-tokens", 256, "length limit of the generator's (chosen) answers"),
-        ("max-steps", 100, "DPO optimisation steps"),
-        ("learning-rate", 5e-5, "learning rate"),
-        ("beta", 0.1, "DPO beta (strength of the pull toward the reference model)"),
-        ("batch-size", 2, "pairs per device and step"),
-        ("lora-r", 8, "LoRA rank"),
-        ("lora-alpha", 16, "LoRA alpha"),
-        ("lora-dropout", 0.0, "LoRA dropout"),
-        ("max-length", 512, "longest prompt + answer in tokens"),
+    for name, kind, default, what in [
+        ("seed", count, 0, "seed of the description split and of training"),
+        ("heldout-fraction", share, 0.5, "share of each country's descriptions kept for evaluation"),
+        ("max-pairs", count, 0, "use at most this many training queries (0: all)"),
+        ("answer-tokens", positive_int, 128, "length of the base model's own (rejected) answers"),
+        ("chosen-tokens", positive_int, 256, "length limit of the generator's (chosen) answers"),
+        ("max-steps", positive_int, 100, "DPO optimisation steps"),
+        ("learning-rate", positive_float, 5e-5, "learning rate"),
+        ("beta", positive_float, 0.1, "DPO beta (strength of the pull toward the reference model)"),
+        ("batch-size", positive_int, 2, "pairs per device and step"),
+        ("lora-r", positive_int, 8, "LoRA rank"),
+        ("lora-alpha", positive_int, 16, "LoRA alpha"),
+        ("lora-dropout", share, 0.0, "LoRA dropout"),
+        ("max-length", positive_int, 512, "longest prompt + answer in tokens"),
     ]:
-        p.add_argument(f"--{name}", type=type(default), default=default, help=f"{what} (default {default})")
+        p.add_argument(f"--{name}", type=kind, default=default, help=f"{what} (default {default})")
     p.set_defaults(func=run)
 
 

@@ -15,6 +15,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from culturesafe_ext.cli_types import positive_float, positive_int
 from culturesafe_ext.data import splits
 from culturesafe_ext.data.manifests import ROUTER_EVAL_FILE, SPLIT_FILE
 from culturesafe_ext.routing.classifier import FEATURE, CultureRouter, hf_forward, mean_pooled
@@ -118,8 +119,8 @@ def add_parser(recipes: argparse._SubParsersAction) -> None:
         "output folder for the router",
         "the adapters' split.json (recommended: the same split)",
     )
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--C", dest="c", type=float, default=1.0, help="inverse regularisation strength")
+    parser.add_argument("--batch-size", type=positive_int, default=16)
+    parser.add_argument("--C", dest="c", type=positive_float, default=1.0, help="inverse regularisation strength")
     parser.set_defaults(func=_run)
 
 
