@@ -36,10 +36,19 @@ def find_json_object(text: str) -> dict | None:
 # A letter, then the text attached to it: "A. text", "A) text", "(A) text", "A: text", "A - text".
 _SEPARATOR = r"[.:\-\u2013\u2014]"
 _LEAD_IN = r"(?:(?:the\s+)?(?:correct\s+)?answer\s*(?:is\s*:?|:)\s*)?"  # "The answer is", "Answer:"
+_QUOTE = "[\"'\u201c\u201d\u2018\u2019]?"  # "B", 'B', “B”
 _LETTER_WITH_TEXT = re.compile(
-    rf"\s*{_LEAD_IN}\(?([A-Za-z])(?:\)\s*{_SEPARATOR}?|\s*{_SEPARATOR})\s*(\S.*?)\s*", re.DOTALL | re.IGNORECASE
+    rf"\s*{_LEAD_IN}{_QUOTE}\(?([A-Za-z])(?:\)\s*{_SEPARATOR}?|\s*{_SEPARATOR})\s*(\S.*?){_QUOTE}\s*",
+    re.DOTALL | re.IGNORECASE,
 )
-_LETTER_ONLY = re.compile(r"\s*\(?([A-Za-z])\)?\.?\s*")
+_LETTER_ONLY = re.compile(rf"\s*{_LEAD_IN}{_QUOTE}\(?([A-Za-z])\)?{_QUOTE}\.?\s*", re.IGNORECASE)
+# Markup a human reader looks through: **B**, __B__, *B*, `B`, <b>B</b>, <strong>B</strong>.
+_MARKUP = re.compile(r"\*+|__+|`+|</?(?:b|strong|em|i|u|code|mark|span|p)\s*/?>", re.IGNORECASE)
+
+
+def _unmarked(text: str) -> str:
+    """``text`` without inline markdown / HTML emphasis (never letters, separators or words)."""
+    return _MARKUP.sub("", text)
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,12 @@ class ChoiceAnswer:
 
 
 def _letter_of(value: str, valid: dict[str, str | None]) -> ChoiceAnswer:
-    """One answer string: a bare letter, or a letter whose attached text is that option's own text."""
+    """One answer string: a bare letter, or a letter whose attached text is that option's own text.
+
+    Emphasis markup and quotes around the letter (``**B**``, ``<b>B</b>``, ``"B"``) and a lead-in
+    (``Answer: B``) are looked through, as a human reader would.
+    """
+    value = _unmarked(value)
     bare = _LETTER_ONLY.fullmatch(value)
     if bare:
         letter = bare.group(1).upper()
@@ -60,10 +74,10 @@ def _letter_of(value: str, valid: dict[str, str | None]) -> ChoiceAnswer:
     if attached:
         letter, said = attached.group(1).upper(), attached.group(2)
         option = valid.get(letter)
-        if option is not None and norm(said) == norm(option):
+        if option is not None and norm(said) == norm(_unmarked(option)):
             return ChoiceAnswer(letter, with_text=True)
         # case may differ only when no other option matches without case ("CHEN Emily" vs "Chen Emily")
-        folded = [t for t in valid.values() if t is not None and norm(t, True) == norm(said, True)]
+        folded = [t for t in valid.values() if t is not None and norm(_unmarked(t), True) == norm(said, True)]
         if option is not None and folded == [option]:
             return ChoiceAnswer(letter, with_text=True)
     return ChoiceAnswer(None)
@@ -73,7 +87,8 @@ def parse_choice_answer(text: str, letters: list[str], options: list[str] | None
     """The letter a model chose and how; ``letter=None`` when it did not choose exactly one valid letter.
 
     Accepts ``{"answer": "B"}`` (also fenced) and, failing JSON, a reply that is only the letter
-    (``B``, ``B.``, ``(B)``). With ``options`` (the option texts in letter order), a letter followed by
+    (``B``, ``B.``, ``(B)``, ``B)``, ``"B"``, ``**B**``, ``<b>B</b>``, ``Answer: B``).
+    With ``options`` (the option texts in letter order), a letter followed by
     its own option's text is accepted too (``{"answer": "B. Red envelopes"}``, also after "The answer
     is" or "Answer:"; compared with the project's one normalisation) and marked ``with_text``. "B/C",
     "A or B", a letter with another option's text, prose naming no letter, an unknown letter or a

@@ -77,3 +77,39 @@ def test_letter_with_text_needs_the_options() -> None:
     # without the option texts a letter with text cannot be checked, so it stays invalid
     assert parse_choice_letter('{"answer": "A. Red envelopes containing money"}', LETTERS) is None
     assert parse_choice_answer('{"answer": "B"}', LETTERS, OPTIONS) == ChoiceAnswer("B", with_text=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "with_text"),
+    [
+        # markup and quotes a human reader looks through (issue 28)
+        ("**B**", "B", False),
+        ("(B)", "B", False),
+        ("B)", "B", False),
+        ('"B"', "B", False),
+        ("\u201cB\u201d", "B", False),
+        ("Answer: B", "B", False),
+        ("**Answer:** B", "B", False),
+        ("<b>B</b>", "B", False),
+        ("<strong>B</strong>.", "B", False),
+        ("`B`", "B", False),
+        ('{"answer": "**B**"}', "B", False),
+        ('{"answer": "<b>C</b>"}', "C", False),
+        ("**B. Fork and spoon**", "B", True),
+        ("**B**. Fork and spoon", "B", True),
+        ('"B. Fork and spoon"', "B", True),
+        # still refused: several letters, another option's text, markup around several letters
+        ("**B** or **C**", None, False),
+        ("<b>A</b> <b>B</b>", None, False),
+        ('"B" "C"', None, False),
+        ("**B/C**", None, False),
+        ("Answer: B and C", None, False),
+        ("B, C", None, False),
+        ("AB", None, False),
+        ("**B**. Red envelopes containing money", None, False),
+        ("Answer: A. Fork and spoon", None, False),
+        ('{"answer": "**D**. Chai (spiced tea)"}', None, False),
+    ],
+)
+def test_markup_around_the_letter_is_looked_through(text: str, expected: str | None, with_text: bool) -> None:
+    assert parse_choice_answer(text, LETTERS, OPTIONS) == ChoiceAnswer(expected, with_text=with_text)
