@@ -142,6 +142,8 @@ def _run_generate(args: argparse.Namespace) -> int:
     print(f"near-duplicates removed: {len(report['removed_near_duplicates'])}; candidates: {report['candidates']}")
     if report.get("gold_letters"):
         print(f"gold letters among candidates: {report['gold_letters']}")
+    if not sum(report["candidates"].values()):
+        raise ValueError(nothing_generated(report, work / workdir.REPORT))
     review_dir = work / workdir.REVIEW
     print(f"review: {review_dir / 'review.csv'} (fill 'decision': accept / reject / edit)")
     print(
@@ -153,6 +155,30 @@ def _run_generate(args: argparse.Namespace) -> int:
         f"then: culturesafe generate review-import --out {args.out}{work_flag} --decisions <review.csv or export.json>"
     )
     return 0
+
+
+def nothing_generated(report: dict, report_path: Path) -> str:
+    """Why a run produced no valid candidate, in one line: a pipeline that produces nothing must not pass."""
+    stats = report["stats"]
+    reasons = [
+        f"{stats[key]} {what}"
+        for key, what in [
+            ("failed_requests", "failed requests"),
+            ("truncated_replies", "replies cut at the token limit (raise --max-tokens)"),
+            ("filtered_replies", "replies withheld by a content filter"),
+            ("unparseable_replies", "replies without JSON"),
+            ("replies_with_invalid_items", "replies with invalid items"),
+        ]
+        if stats.get(key)
+    ]
+    first = next(
+        (a["problems"][0] for t in report.get("incomplete_tasks", []) for a in t["attempts"] if a["problems"]), ""
+    )
+    return (
+        f"no valid candidates from {stats['requests']} requests ({'; '.join(reasons) or 'no reason recorded'})"
+        + (f"; first problem: {first[:200]}" if first else "")
+        + f"; every attempt's reply and problems are in {report_path}; nothing to review"
+    )
 
 
 def _run_import(args: argparse.Namespace) -> int:

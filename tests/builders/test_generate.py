@@ -60,7 +60,7 @@ def cache_rows(cache: Path) -> int:
         return db.execute("SELECT count(*) FROM replies").fetchone()[0]
 
 
-def test_hf_backend_with_a_tiny_model_reports_its_invalid_output(tmp_path: Path, tiny_model: Path) -> None:
+def test_hf_backend_with_a_tiny_model_reports_its_invalid_output(tmp_path: Path, tiny_model: Path, capsys) -> None:
     path = tmp_path / "d.csv"
     path.write_text(
         "id,country,location,source,description\nj1,Japan,Kyoto,notes,Bowing is the usual greeting in Japan.\n",
@@ -70,7 +70,13 @@ def test_hf_backend_with_a_tiny_model_reports_its_invalid_output(tmp_path: Path,
     args = ["generate", "adaculturesafe", "--descriptions", str(path), "--out", str(out), "--generator"]
     args += [f"hf:{tiny_model}", "--cache-path", str(tmp_path / "c.sqlite"), "--max-attempts", "2"]
     args += ["--max-tokens", "12", "--n-knowledge", "1", "--n-safety", "1", "--no-progress"]
-    assert main(args) == 0
+    # nothing valid: the run exits non-zero and says why in one line, pointing at the report, not at review
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    [line] = [x for x in captured.err.splitlines() if "error:" in x]
+    assert line.startswith("culturesafe generate: error: no valid candidates from 4 requests (4 replies cut at the ")
+    assert "raise --max-tokens" in line and "truncated: the reply hit the token limit" in line
+    assert "generation_report.json" in line and "review.csv" not in captured.out
     report = json.loads((tmp_path / "jp.work" / "generation_report.json").read_text())
     assert report["generator"]["backend"] == "hf" and report["stats"]["sent"] == 4
     assert report["stats"]["incomplete"] == 2 and len(report["incomplete_tasks"]) == 2
