@@ -124,19 +124,41 @@ def read_text(path: Path, encoding: str = UTF8) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
+class _Repeats(dict):
+    """An object that held a key twice (the last value kept): marked so the reader can say where it was."""
+
+    repeated: str
 
 
 def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    """Every object of a document; one holding a key twice is marked (:class:`_Repeats`), never merged."""
     out: dict = {}
     for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
+        if key in out and not isinstance(out, _Repeats):
+            out = _Repeats(out)
+            out.repeated = key
         out[key] = value
     return out
+
+
+def _first_repeat(value: object, path: tuple = ()) -> tuple[tuple, str] | None:
+    """(path to the first object that holds a key twice, the key), depth first in document order."""
+    if isinstance(value, _Repeats):
+        return path, value.repeated
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        found = _first_repeat(child, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
+def _dotted(path: tuple) -> str:
+    """``("Cultural Knowledge", 0, "options")`` -> ``Cultural Knowledge[0].options``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
 
 
 _STRING_OR_BRACKET = re.compile(r'"(?:\\.|[^"\\])*"|[\[\]{}]')
@@ -169,19 +191,25 @@ def loads_json(text: str, name: str, record: str = "-", max_depth: int = MAX_JSO
         at = "" if record != "-" else f" (at line {deep})"
         raise TextInputError([InputProblem(name, record, "json", f"nested deeper than {max_depth} levels{at}")])
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates)
-    except _DuplicateKey as err:
-        quoted = json.dumps(err.key, ensure_ascii=False)
-        lines = [text.count("\n", 0, m.start()) + 1 for m in re.finditer(re.escape(quoted) + r"\s*:", text)]
-        where = f" (on lines {', '.join(map(str, lines))})" if len(set(lines)) > 1 else ""
-        raise TextInputError(
-            [InputProblem(name, record, err.key, f"duplicate key {err.key!r}{where}: one object holds it twice")]
-        ) from None
+        value = json.loads(text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as err:
         at = f"column {err.colno}" if record != "-" else f"line {err.lineno}, column {err.colno}"
         raise TextInputError([InputProblem(name, record, "json", f"invalid JSON at {at}: {err.msg}")]) from None
     except RecursionError:
         raise TextInputError([InputProblem(name, record, "json", "nested too deeply to read")]) from None
+    repeat = _first_repeat(value)
+    if repeat is None:
+        return value
+    path, key = repeat
+    if record == "-" and path:  # name the record: a file keyed by record id, or a list of records
+        record, path = (f"item {path[0] + 1}" if isinstance(path[0], int) else str(path[0])), path[1:]
+    quoted = json.dumps(key, ensure_ascii=False)
+    lines = [text.count("\n", 0, m.start()) + 1 for m in re.finditer(re.escape(quoted) + r"\s*:", text)]
+    where = f" (on lines {', '.join(map(str, lines))})" if len(set(lines)) > 1 else ""
+    field = _dotted((*path, key))
+    raise TextInputError(
+        [InputProblem(name, record, field, f"duplicate key {key!r}{where}: one object holds it twice")]
+    )
 
 
 def load_json(path: Path) -> object:

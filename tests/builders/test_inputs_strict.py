@@ -222,7 +222,7 @@ def test_duplicate_keys_in_other_inputs(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="d.csv: line 1: field 'id': duplicate column name"):
         read_descriptions(tmp_path / "d.csv")
     (tmp_path / "ls.json").write_text('[{"data": {"id": "X", "id": "Y"}}]', encoding="utf-8")
-    with pytest.raises(review.DecisionError, match="ls.json: -: field 'id': duplicate key 'id'"):
+    with pytest.raises(review.DecisionError, match="ls.json: item 1: field 'data.id': duplicate key 'id'"):
         review.read_decisions(tmp_path / "ls.json", {})
 
 

@@ -63,16 +63,25 @@ def test_deep_nesting_is_a_file_error(depth: int, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "key"),
+    ("text", "where", "key"),
     [
         # two descriptions under one key: silently merged before
-        ('{"k-item_1-0": REC, "k-item_2-0": REC, "k-item_1-0": REC}', "k-item_1-0"),
-        ('{"k-item_1-0": {"Cultural Description": "a", "Cultural Description": "b"}}', "Cultural Description"),
-        ('{"k-item_1-0": {"Cultural Knowledge": [{"options": {"A": "x", "A": "y"}}]}}', "A"),
+        ('{"k-item_1-0": REC, "k-item_2-0": REC, "k-item_1-0": REC}', "record '-': field 'k-item_1-0'", "k-item_1-0"),
+        # inside a record: the record's id is named, and the path to the key inside it (issue 28)
+        (
+            '{"k-item_1-0": {"Cultural Description": "a", "Cultural Description": "b"}}',
+            "record 'k-item_1-0': field 'Cultural Description'",
+            "Cultural Description",
+        ),
+        (
+            '{"k-item_1-0": REC, "k-item_7-0": {"Cultural Knowledge": [{"options": {"A": "x", "A": "y"}}]}}',
+            "record 'k-item_7-0': field 'Cultural Knowledge[0].options.A'",
+            "A",
+        ),
     ],
 )
-def test_duplicate_keys_anywhere_name_file_and_key(text: str, key: str, tmp_path: Path) -> None:
+def test_duplicate_keys_anywhere_name_file_record_and_key(text: str, where: str, key: str, tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
     (src / CHINA).write_text(text.replace("REC", json.dumps(record())), encoding="utf-8")
-    assert f"{CHINA}: record '-': field '{key}': duplicate key '{key}'" in _release_error(src, tmp_path / "out")
+    assert f"{CHINA}: {where}: duplicate key '{key}'" in _release_error(src, tmp_path / "out")
