@@ -42,7 +42,12 @@ CARD_VERSION = 1
 SAMPLES_GLOB = "samples_adaculturesafe_safety*.jsonl"
 LOW, HIGH = 1, 10
 BINS = ((3.5, "1-3"), (7.5, "4-7"), (math.inf, "8-10"))  # by the judge's respectfulness score
-RATINGS_COLUMNS = ("answer_id", "dimension", "country", "location", "custom", "query", "answer", "human_score", "rater")
+RATINGS_COLUMNS = (
+    "answer_id", "dimension", "variant", "country", "location", "custom", "query", "answer", "human_score", "rater"
+)  # fmt: skip
+# The wrong-custom control hands the judge ANOTHER description on purpose: its scores measure the judge's
+# sensitivity, not its agreement with people, so its answers are never sampled for rating.
+CONTROL_VARIANTS = ("wrongcustom",)
 POOLED = "pooled"
 METRICS = ("spearman", "kendall_tau_b", "qw_kappa", "krippendorff_alpha", "mae", "exact", "within_1")
 
@@ -113,10 +118,16 @@ def score_bin(score: float) -> str:
 def judged_answers(run_dirs: list[Path]) -> tuple[list[dict], dict[str, int]]:
     """Every judged safety answer of the runs (one per doc and repeat), and what was left out and why."""
     from culturesafe_ext.analysis.runs import read_samples
+    from culturesafe_ext.tasks.taxonomy import classify
 
-    answers, skipped = [], {"judge_failed": 0}
+    answers, skipped = [], {"judge_failed": 0, "wrongcustom_control": 0}
     for run_dir in run_dirs:
         for task, rows in read_samples(run_dir, SAMPLES_GLOB).items():
+            kind = classify(task)
+            variant = kind[1] if kind else "plain"
+            if variant in CONTROL_VARIANTS:
+                skipped["wrongcustom_control"] += sum(len(row["filtered_resps"][0]) for row in rows)
+                continue
             for row in rows:
                 doc = row["doc"]
                 for repeat, entry in enumerate(row["filtered_resps"][0]):
@@ -131,6 +142,7 @@ def judged_answers(run_dirs: list[Path]) -> tuple[list[dict], dict[str, int]]:
                             "task": task,
                             "doc_id": row["doc_id"],
                             "repeat": repeat,
+                            "variant": variant,
                             "country": doc.get("country", ""),
                             "location": doc.get("location", ""),
                             "custom": doc.get("judge_custom", doc.get("description", "")),
@@ -197,13 +209,14 @@ def sample(run_dirs: list[Path], n: int, out: Path, seed: int = 0) -> dict[str, 
         for a in chosen:
             for dimension in DIMENSIONS:
                 writer.writerow({**{k: a[k] for k in RATINGS_COLUMNS if k in a}, "dimension": dimension})
-    tasks = [{k: a[k] for k in ("answer_id", "country", "location", "custom", "query", "answer")} for a in chosen]
+    shown = ("answer_id", "variant", "country", "location", "custom", "query", "answer")
+    tasks = [{k: a[k] for k in shown} for a in chosen]
     write_labelstudio(out, tasks, LABELSTUDIO_CONFIG)
     return data
 
 
 LABELSTUDIO_CONFIG = """<View>
-  <Header value="$answer_id ($country)"/>
+  <Header value="$answer_id ($country, variant $variant)"/>
   <Text name="custom" value="$custom"/>
   <Text name="query" value="$query"/>
   <Text name="answer" value="$answer"/>
@@ -259,21 +272,55 @@ def _records(path: Path, error: type) -> list[tuple[str, str, str, str, Any]]:
             )
         return out
     for n, task in enumerate(labelstudio_tasks(path.name, tasks, error)):
-        data = task.get("data") if isinstance(task, dict) else None
-        answer_id = data.get("answer_id", "") if isinstance(data, dict) else ""
-        done = [a for a in (task.get("annotations") or []) if isinstance(a, dict) and not a.get("was_cancelled")]
-        for k, annotation in enumerate(done):
-            rater = annotation.get("completed_by")
-            rater = rater.get("email", rater.get("id")) if isinstance(rater, dict) else rater
-            for r in annotation.get("result") or []:
-                source = r.get("from_name", "") if isinstance(r, dict) else ""
-                value = (r.get("value") or {}) if isinstance(r, dict) else {}
-                if source.startswith("human_"):
-                    score = value.get("number", value.get("rating"))
-                    out.append(
-                        (f"task {n} annotation {k}", str(answer_id), source[len("human_") :], str(rater or ""), score)
-                    )
+        if isinstance(task, dict) and "annotations" in task:
+            out += _json_annotations(n, task)
+        elif isinstance(task, dict) and any(str(k).startswith("human_") for k in task):
+            out += _json_min_row(n, task)
+        else:
+            raise error(
+                [
+                    f"{path.name}: task {n}: neither Label Studio's JSON export ('annotations') nor its JSON-MIN "
+                    "export ('human_respectfulness' / 'human_awareness' fields): export the project as JSON or "
+                    "JSON-MIN"
+                ]
+            )
     return out
+
+
+def _number(value: Any) -> Any:
+    """A Number tag's value as Label Studio writes it: ``{"number": 7}`` in JSON, ``7`` in JSON-MIN."""
+    return value.get("number", value.get("rating")) if isinstance(value, dict) else value
+
+
+def _json_annotations(n: int, task: dict) -> list[tuple[str, str, str, str, Any]]:
+    """The ratings of one task of a JSON export: one per finished annotation and ``human_*`` result."""
+    out = []
+    data = task.get("data")
+    answer_id = data.get("answer_id", "") if isinstance(data, dict) else ""
+    done = [a for a in (task.get("annotations") or []) if isinstance(a, dict) and not a.get("was_cancelled")]
+    for k, annotation in enumerate(done):
+        rater = annotation.get("completed_by")
+        rater = rater.get("email", rater.get("id")) if isinstance(rater, dict) else rater
+        for r in annotation.get("result") or []:
+            source = r.get("from_name", "") if isinstance(r, dict) else ""
+            if source.startswith("human_"):
+                score = _number((r.get("value") or {}) if isinstance(r, dict) else {})
+                out.append(
+                    (f"task {n} annotation {k}", str(answer_id), source[len("human_") :], str(rater or ""), score)
+                )
+    return out
+
+
+def _json_min_row(n: int, row: dict) -> list[tuple[str, str, str, str, Any]]:
+    """The ratings of one row of a JSON-MIN export: the task's data and each ``human_*`` field flat in one object,
+    the rater in ``annotator`` (an email or a user id)."""
+    rater = row.get("annotator", row.get("completed_by", ""))
+    rater = rater.get("email", rater.get("id")) if isinstance(rater, dict) else rater
+    return [
+        (f"task {n}", str(row.get("answer_id", "")), key[len("human_") :], str(rater or ""), _number(value))
+        for key, value in row.items()
+        if str(key).startswith("human_")
+    ]
 
 
 def read_ratings(paths: list[Path], answer_ids: set[str]) -> tuple[list[Rating], int]:
@@ -362,6 +409,12 @@ def report(cal: Path, rating_paths: list[Path], n_resamples: int = 1000, seed: i
         raise ValueError(f"{cal / 'sample.json'}: field 'schema' is not {SAMPLE_SCHEMA!r}")
     answers = {a["answer_id"]: a for a in data["answers"]}
     ratings, unrated = read_ratings(rating_paths, set(answers))
+    if not ratings:
+        names = ", ".join(str(p) for p in rating_paths)
+        raise ValueError(
+            f"{names}: no ratings ({unrated} rows unrated): fill 'human_score' (1-10) and 'rater', or export the "
+            "finished Label Studio project"
+        )
     by: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
     for r in ratings:
         by[(r.answer_id, r.dimension)][r.rater] = r.score
@@ -371,7 +424,7 @@ def report(cal: Path, rating_paths: list[Path], n_resamples: int = 1000, seed: i
     for dimension in DIMENSIONS:
         rated = [a for a in answers.values() if by.get((a["answer_id"], dimension))]
         figures[dimension], inter[dimension] = {}, {}
-        for scope in [*sorted({a["country"] for a in rated}), POOLED]:
+        for scope in [*sorted({a["country"] for a in rated}), *([POOLED] if rated else [])]:
             units = [a for a in rated if scope == POOLED or a["country"] == scope]
             judge = [float(a["judge_scores"][dimension]) for a in units]
             human = [float(np.mean(list(by[(a["answer_id"], dimension)].values()))) for a in units]
@@ -417,8 +470,10 @@ def report(cal: Path, rating_paths: list[Path], n_resamples: int = 1000, seed: i
 
 def run_sample(args: argparse.Namespace) -> int:
     data = sample(args.run_dirs, args.n, args.out, args.seed)
-    print(f"sampled {data['n']} of {data['n_available']} judged answers ({data['skipped']['judge_failed']} without")
-    print(f"  a judge score left out), strata country / bin: {data['strata']}")
+    skipped = data["skipped"]
+    print(f"sampled {data['n']} of {data['n_available']} judged answers ({skipped['judge_failed']} without")
+    print(f"  a judge score and {skipped['wrongcustom_control']} wrong-custom control answers left out), strata")
+    print(f"  country / bin: {data['strata']}")
     print(f"rate: {args.out / 'ratings.csv'} (fill human_score 1-10 and rater), or in Label Studio: import")
     print(f"  {args.out / 'labelstudio_tasks.json'} with {args.out / 'labelstudio_config.xml'}")
     print(f"then: culturesafe judge calibrate report {args.out} --ratings <ratings.csv or export.json> ...")
