@@ -40,6 +40,19 @@ def parse_group(spec: str) -> Group:
     return Group(label, stats)
 
 
+def resplit_text(result: dict) -> str:
+    """One line on the permutation test: exact or drawn, how many re-splits, the smallest p it can give."""
+    if not result["permutations"]:
+        return "permutation test: none (a group has fewer than 2 documents, or --permutations 0)"
+    how = "exact over all" if result["p_perm_exact"] else "drawn:"
+    of = "" if result["p_perm_exact"] else f" of {result['resplits_distinct']:.3g}"
+    text = (
+        f"permutation test: {how} {result['permutations']}{of} distinct re-splits; "
+        f"smallest attainable p_perm {result['p_perm_min']:.3g}"
+    )
+    return text + (f"\nWARNING: {result['p_perm_note']}" if result["p_perm_note"] else "")
+
+
 def run_compare(args: argparse.Namespace) -> int:
     groups = [parse_group(spec) for spec in args.groups]
     if len(groups) < 2:
@@ -54,6 +67,7 @@ def run_compare(args: argparse.Namespace) -> int:
             f"{gb.label} ({gb.stats.n_tokens} tokens, {gb.stats.meta.get('n_docs')} docs): "
             f"top-{rows[0]['k']} of {rows[0]['width']} by {args.rank_by}"
         )
+        print(resplit_text(result))
         header = ("layer", "overlap", "jaccard", "chance", "re-split", "p_perm", "p_chance")
         print(" ".join(f"{h:>{w}}" for h, w in zip(header, (5, 7, 8, 7, 8, 7, 9), strict=True)))
         for r in rows:

@@ -11,6 +11,12 @@ so both re-split groups are mixtures. The swap turns (A, B) into the re-split an
 population" the observed split and each re-split are exchangeable. Unrestricted relabelling would be the
 textbook choice, but top-k sets are winner-take-all: a relabelled group whose majority comes from A has
 A's top set, so most relabellings reproduce the observed overlap and the test has almost no power.
+
+There are only C(n_a, m) * C(n_b, m) distinct re-splits (m = half the smaller group): 9 for 3 documents per
+group. When they are no more than ``permutations``, every one is used once and ``p_perm`` is exact; else
+``permutations`` are drawn. Either way the smallest attainable ``p_perm`` is 1 / (re-splits used + 1), reported
+with the count; a test that cannot reach 0.05 says so (drawing 1000 times from 9 re-splits would print
+p = 0.001 that the data cannot support).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from itertools import combinations
+from math import comb
 from typing import Any
 
 import numpy as np
@@ -27,6 +34,7 @@ from culturesafe_ext.probing.stats import StatsFile
 RANK_BY = ("mean", "rate")
 REPORT = "probe_compare.json"
 REPORT_FORMAT = "culturesafe-probe-compare/1"
+ALPHA = 0.05  # the level the report marks (filled points, "p < 0.05"); a test that cannot reach it says so
 
 
 @dataclass
@@ -63,13 +71,48 @@ def chance(width: int, k: int) -> tuple[float, float]:
 
 
 def _half_swaps(rng: np.random.Generator, n_a: int, n_b: int, count: int) -> np.ndarray:
-    """Membership of re-split group 1 over the pooled buckets (A's first): [count, n_a + n_b] of 0/1."""
+    """Membership of re-split group 1 over the pooled buckets (A's first): [count, n_a + n_b] of 0/1, drawn."""
     m = min(n_a, n_b) // 2
     member = np.zeros((count, n_a + n_b))
     member[:, :n_a] = 1.0
     np.put_along_axis(member, rng.random((count, n_a)).argsort(axis=1)[:, :m], 0.0, axis=1)
     np.put_along_axis(member, n_a + rng.random((count, n_b)).argsort(axis=1)[:, :m], 1.0, axis=1)
     return member
+
+
+def distinct_resplits(n_a: int, n_b: int) -> int:
+    """How many different half swaps two groups of ``n_a`` and ``n_b`` buckets have."""
+    m = min(n_a, n_b) // 2
+    return comb(n_a, m) * comb(n_b, m) if m else 0
+
+
+def _all_half_swaps(n_a: int, n_b: int) -> np.ndarray:
+    """Every distinct half swap once, as :func:`_half_swaps`' membership rows."""
+    m = min(n_a, n_b) // 2
+    rows = []
+    for out_of_a in combinations(range(n_a), m):
+        for into_a in combinations(range(n_b), m):
+            member = np.zeros(n_a + n_b)
+            member[:n_a] = 1.0
+            member[list(out_of_a)] = 0.0
+            member[[n_a + j for j in into_a]] = 1.0
+            rows.append(member)
+    return np.array(rows)
+
+
+def resplit_test(n_a: int, n_b: int, permutations: int) -> dict[str, Any]:
+    """The permutation test's plan and reach: re-splits used, distinct ones, exact or drawn, smallest p."""
+    distinct = distinct_resplits(n_a, n_b)
+    used = min(permutations, distinct) if distinct else 0
+    exact = bool(used) and distinct <= permutations
+    p_min = 1 / (used + 1) if used else None
+    note = None
+    if used and p_min > ALPHA:
+        note = (
+            f"only {distinct} distinct re-splits of {n_a} + {n_b} documents: the smallest attainable p_perm is "
+            f"{p_min:.3f}, so the test cannot reach {ALPHA}; record more documents per group"
+        )
+    return {"resplits": used, "resplits_distinct": distinct, "p_perm_exact": exact, "p_perm_min": p_min, "note": note}
 
 
 def compare(
@@ -101,13 +144,14 @@ def compare(
     flat = pooled.reshape(len(pooled_tok), -1)
     total, total_tok = flat.sum(0), pooled_tok.sum()
     rng = np.random.default_rng(seed)
-    if min(len(tok_a), len(tok_b)) < 2:
-        permutations = 0  # a group with one non-empty bucket cannot be re-split
+    test = resplit_test(len(tok_a), len(tok_b), permutations)  # one bucket in a group: no re-split at all
+    permutations = test["resplits"]
+    every = _all_half_swaps(len(tok_a), len(tok_b)) if test["p_perm_exact"] else None
     perm_j = np.empty((permutations, observed.shape[0]))
     chunk = max(1, min(permutations, 2**26 // max(flat.shape[1], 1)))
     for start in range(0, permutations, chunk):
         m = min(chunk, permutations - start)
-        member = _half_swaps(rng, len(tok_a), len(tok_b), m)
+        member = every[start : start + m] if every is not None else _half_swaps(rng, len(tok_a), len(tok_b), m)
         s_a, t_a = member @ flat, member @ pooled_tok
         s_b, t_b = total - s_a, total_tok - t_a
         shape = (m, *observed.shape, width)
@@ -134,6 +178,8 @@ def compare(
                 "resplit_jaccard_median": float(np.median(perm_j[:, i])) if permutations else None,
                 "resplit_jaccard_q05": float(np.quantile(perm_j[:, i], 0.05)) if permutations else None,
                 "resplit_jaccard_q95": float(np.quantile(perm_j[:, i], 0.95)) if permutations else None,
+                **{key: test[key] for key in ("resplits", "resplits_distinct", "p_perm_exact", "p_perm_min")},
+                "p_perm_note": test["note"],
             }
         )
     return rows
@@ -156,7 +202,11 @@ def compare_groups(
                 "a": ga.label,
                 "b": gb.label,
                 "rank_by": rank_by,
-                "permutations": permutations if rows[0]["p_perm"] is not None else 0,
+                "permutations": rows[0]["resplits"],
+                "resplits_distinct": rows[0]["resplits_distinct"],
+                "p_perm_exact": rows[0]["p_perm_exact"],
+                "p_perm_min": rows[0]["p_perm_min"],
+                "p_perm_note": rows[0]["p_perm_note"],
                 "seed": seed,
                 "k": rows[0]["k"],
                 "width": rows[0]["width"],

@@ -80,3 +80,49 @@ def test_cli_writes_json_and_plot(tmp_path: Path, capsys) -> None:
     assert row["jaccard"] < row["resplit_jaccard_q05"] <= row["resplit_jaccard_median"] <= row["resplit_jaccard_q95"]
     printed = capsys.readouterr().out
     assert "knowledge (320 tokens, 80 docs) vs safety (160 tokens, 40 docs)" in printed
+
+
+def test_few_documents_give_an_exact_test_that_says_it_cannot_reach_005(tmp_path: Path, capsys) -> None:
+    """3 documents per group have 3 * 3 = 9 distinct half swaps: each is used once, p_perm is exact, its floor
+    is 1/10, and the report says the test cannot reach 0.05 (issue 28: it printed p = 0.001 from 1000 draws)."""
+    from support.probe_stats import LAYERS, K, write_stats
+
+    from culturesafe_ext.probing.overlap import compare, distinct_resplits
+    from culturesafe_ext.probing.stats import load_stats
+
+    a = load_stats(write_stats(tmp_path, "a", range(0, 10), seed=1, buckets=3))
+    b = load_stats(write_stats(tmp_path, "b", range(50, 60), seed=2, buckets=3))
+    assert distinct_resplits(3, 3) == 9 and distinct_resplits(8, 8) == 70 * 70 and distinct_resplits(1, 5) == 0
+    rows = compare(a, b, K, permutations=1000, seed=0)
+    assert {(r["resplits"], r["resplits_distinct"], r["p_perm_exact"]) for r in rows} == {(9, 9, True)}
+    # p_perm = (1 + re-splits as low as observed) / 10: a multiple of 0.1, never the 0.001 of 1000 draws
+    assert all(r["p_perm"] >= 0.1 and r["p_perm"] * 10 == pytest.approx(round(r["p_perm"] * 10)) for r in rows)
+    assert len(rows) == LAYERS
+    assert rows[0]["p_perm_min"] == pytest.approx(0.1) and "cannot reach 0.05" in rows[0]["p_perm_note"]
+    # exact means every re-split once: the seed and a larger budget change nothing
+    again = compare(a, b, K, permutations=9, seed=7)
+    assert [r["p_perm"] for r in again] == [r["p_perm"] for r in rows]
+    assert [r["resplit_jaccard_median"] for r in again] == [r["resplit_jaccard_median"] for r in rows]
+    drawn = compare(a, b, K, permutations=5, seed=0)  # fewer than the distinct ones: drawn, floor 1/6
+    assert (drawn[0]["resplits"], drawn[0]["p_perm_exact"], drawn[0]["p_perm_min"]) == (5, False, pytest.approx(1 / 6))
+
+    out = tmp_path / "report"
+    assert main(["probe", "compare", f"k={tmp_path}/a*.npz", f"s={tmp_path}/b*.npz", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "permutation test: exact over all 9 distinct re-splits; smallest attainable p_perm 0.1" in printed
+    assert "WARNING: only 9 distinct re-splits of 3 + 3 documents" in printed
+    [pair] = json.loads((out / "probe_compare.json").read_text())["comparisons"]
+    assert (pair["permutations"], pair["resplits_distinct"], pair["p_perm_exact"]) == (9, 9, True)
+
+
+def test_many_documents_are_drawn_and_say_how_many_distinct_exist(tmp_path: Path, capsys) -> None:
+    from support.probe_stats import write_stats
+
+    write_stats(tmp_path, "a", range(0, 10), seed=1)
+    write_stats(tmp_path, "b", range(50, 60), seed=2)
+    out = tmp_path / "report"
+    argv = ["probe", "compare", f"{tmp_path}/a*.npz", f"{tmp_path}/b*.npz", "--permutations", "200", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "permutation test: drawn: 200 of 4.9e+03 distinct re-splits; smallest attainable p_perm 0.00498" in printed
+    assert "WARNING" not in printed

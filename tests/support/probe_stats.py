@@ -11,11 +11,11 @@ from culturesafe_ext.probing.stats import TaskStats
 WIDTH, K, LAYERS, BUCKETS = 100, 10, 3, 8
 
 
-def write_stats(folder: Path, task: str, hot: range, seed: int) -> Path:
+def write_stats(folder: Path, task: str, hot: range, seed: int, buckets: int = BUCKETS) -> Path:
     """Stats whose top-K neurons (every layer, every bucket) are ``hot``, plus noise below them."""
-    stats = TaskStats(LAYERS, WIDTH, K, BUCKETS)
+    stats = TaskStats(LAYERS, WIDTH, K, buckets)
     gen = torch.Generator().manual_seed(seed)
-    for bucket in range(BUCKETS):
+    for bucket in range(buckets):
         acts = torch.rand(20, WIDTH, generator=gen)
         acts[:, list(hot)] += 2.0
         ids = torch.full((20,), bucket)

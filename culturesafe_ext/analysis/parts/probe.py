@@ -111,9 +111,11 @@ def _comparisons(label: str, source: str, groups: dict, comparisons: list[dict],
         )
         html.append(
             f"<h4>{esc(result['a'])} vs {esc(result['b'])}</h4><p class='note'>{esc(source)}; top-{result['k']} "
-            f"of {result['width']} neurons by {esc(result['rank_by'])}, {result['permutations']} re-splits "
+            f"of {result['width']} neurons by {esc(result['rank_by'])}, {esc(_resplits(result))} "
             f"(seed {result['seed']}); {esc(counts)}.</p>"
         )
+        if result.get("p_perm_note"):
+            html.append(f"<p class='note'><b>Too few re-splits:</b> {esc(result['p_perm_note'])}.</p>")
         html.append(_layer_table(result))
         html.append(
             page.figure(
@@ -154,3 +156,13 @@ def _section(label: str, r: dict, page: Page) -> list[str]:
 
 
 render = per_run(NOTE, _section)
+
+
+def _resplits(result: dict) -> str:
+    """How the permutation test was run: exact over every distinct re-split, or drawn, and its smallest p."""
+    if not result["permutations"]:
+        return "no permutation test"
+    if "p_perm_min" not in result:  # a report written before the count was recorded
+        return f"{result['permutations']} re-splits"
+    how = "all {n} distinct re-splits (exact)" if result["p_perm_exact"] else "{n} drawn re-splits"
+    return how.format(n=result["permutations"]) + f", smallest attainable p_perm {result['p_perm_min']:.3g}"
