@@ -56,6 +56,8 @@ class CulturaXAnswer:
     subdomain_id: str
     values: dict[str, float | None]
     judge_failures: int
+    n_judged: int = 0  # judgements that gave a verdict (pairwise WR verdicts, SS, TI), read from the logged resps
+    judge: dict[str, Any] | None = None
 
 
 @dataclass
@@ -165,6 +167,7 @@ def _culturax(task: str, setting: str, rows: list[dict]) -> list[CulturaXAnswer]
     out = []
     for r in rows:
         doc = r["doc"]
+        failures = int(metric_value(r.get("judge_failures")) or 0)
         out.append(
             CulturaXAnswer(
                 task,
@@ -173,10 +176,31 @@ def _culturax(task: str, setting: str, rows: list[dict]) -> list[CulturaXAnswer]
                 str(doc.get("subdomain", "")),
                 str(doc.get("subdomain_id", "")),
                 {m: metric_value(r.get(m)) for m in CULTURAX_METRICS},
-                int(metric_value(r.get("judge_failures")) or 0),
+                failures,
+                max(_culturax_judgements(r) - failures, 0),
+                judge_identity(doc),
             )
         )
     return out
+
+
+def _culturax_judgements(row: dict) -> int:
+    """Judgements asked for one CulturaX doc: each WR verdict, the SS and the TI judgement of every repeat
+    (a repeat whose judge could not run at all counts its three), as the task's process_results counts them."""
+    total = 0
+    for entry in (row.get("filtered_resps") or [[]])[0]:
+        if isinstance(entry, str):
+            try:
+                entry = json.loads(entry)
+            except ValueError:
+                continue
+        if not isinstance(entry, dict):
+            continue
+        if "error" in entry and not any(k in entry for k in ("wr", "ss", "ti")):
+            total += 3
+            continue
+        total += len(entry.get("wr") or []) + (entry.get("ss") is not None) + (entry.get("ti") is not None)
+    return total
 
 
 def per_description(pairs: list[tuple[str, str, float | None]]) -> dict[tuple[str, str], float]:

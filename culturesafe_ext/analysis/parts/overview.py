@@ -1,4 +1,4 @@
-"""Which tasks a run holds, with sample counts, --limit, versions, the judge and its failure counts."""
+"""Which tasks a run holds, with sample counts, --limit, versions, every benchmark's judge and its failure counts."""
 
 from __future__ import annotations
 
@@ -16,11 +16,16 @@ TITLE = "Runs"
 def compute(ctx: Context) -> dict[str, Any]:
     judges: Counter[str] = Counter()
     failures = judged = 0
-    for answers in ctx.data.safety.values():
+    for answers in ctx.data.safety.values():  # every benchmark's judge: AdaCultureSafe safety ...
         for a in answers:
             judges[json.dumps(a.judge, sort_keys=True)] += 1
             failures += a.failures
             judged += a.n_judged
+    for cx_answers in ctx.data.culturax.values():  # ... and CulturaX's WR / SS / TI judge
+        for c in cx_answers:
+            judges[json.dumps(c.judge, sort_keys=True)] += 1
+            failures += c.judge_failures
+            judged += c.n_judged
     from culturesafe_ext.analysis.calibrate import calibration_of
 
     listed = [{"judge": json.loads(k), "n_answers": n} for k, n in judges.items()]
