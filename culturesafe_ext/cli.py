@@ -3,12 +3,13 @@
 THE command tree, in one place::
 
     culturesafe demo | build ... | generate ... | train adapters|router|grounded-dpo | probe ...
+                tasks write-configs adaculturesafe|culturax
                 judge rejudge RUN_DIR | judge calibrate sample|report
                 analyze report RUN_DIR... --out DIR | analyze routing --run LABEL=DIR ...
                 leaderboard build|validate|export
 
 The rooms with a command of their own (demo, build, generate, train, probe) add it with ``add_parser``;
-the command groups (judge, analyze, leaderboard) are spelled out here, and each names its handler as
+the command groups (tasks, judge, analyze, leaderboard) are spelled out here, and each names its handler as
 ``"module:function"``, imported only when that command runs, so ``culturesafe --help`` imports nothing heavy.
 
 A mistake (a bad setting, a missing file, a refused judge) ends in one line on stderr naming what to fix
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).add_parser(commands)
+    _tasks(commands)
     _judge(commands)
     _analyze(commands)
     _leaderboard(commands)
@@ -69,6 +71,24 @@ def build_parser() -> argparse.ArgumentParser:
 def _group(commands: argparse._SubParsersAction, name: str, help: str) -> argparse._SubParsersAction:
     parser = commands.add_parser(name, help=help, description=help)
     return parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+
+# --- culturesafe tasks write-configs adaculturesafe|culturax ---------------------------------------------------
+def _tasks(commands: argparse._SubParsersAction) -> None:
+    from culturesafe_ext.tasks.yaml_configs import BENCHMARKS, add_arguments
+
+    actions = _group(commands, "tasks", "lm-eval task YAMLs for a dataset's own countries or domains")
+    write = actions.add_parser(
+        "write-configs",
+        help="write per-country / per-domain task YAMLs, the groups and their templates into a folder",
+        description="Writes DIR (created) for `lm_eval --include_path DIR`; the units come from a built dataset "
+        "(--dataset) or the command line.",
+    )
+    benchmarks = write.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+    for benchmark in BENCHMARKS:
+        parser = benchmarks.add_parser(benchmark, help=f"the {benchmark} task YAMLs")
+        add_arguments(parser, benchmark)
+        parser.set_defaults(func=handler("culturesafe_ext.tasks.yaml_configs:run"))
 
 
 # --- culturesafe judge rejudge|calibrate ------------------------------------------------------------------

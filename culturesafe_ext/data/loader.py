@@ -171,11 +171,7 @@ def _load(
         )
     available = _available_configs(local) if is_local else None
     if available is not None and config not in available:
-        raise ValueError(
-            f"The dataset at {where!r} has no config {config!r} (it has: {', '.join(available)}). "
-            "Run only the tasks of what it contains, or regenerate the task YAMLs for it with "
-            f"`python lm_eval_tasks/{dataset.name}/_generate_configs.py --dataset <dir>`."
-        )
+        raise MissingUnitsError(missing_units_text(dataset, where, config, available))
     log.info("culturesafe: loading %s config %s", where, config)
     try:
         return datasets.load_dataset(str(local) if is_local else path, name=config, revision=revision)
@@ -194,3 +190,41 @@ def _available_configs(folder: Path) -> list[str] | None:
 
     configs = DatasetCard.load(card).data.to_dict().get("configs") or []
     return [c["config_name"] for c in configs]
+
+
+class MissingUnitsError(SystemExit):
+    """A task (or a group's task) asks for a country / domain the dataset lacks: one line, no traceback.
+
+    A ``SystemExit`` on purpose: it is raised while lm-eval builds its tasks, where any other error ends in
+    lm-eval's traceback; this one prints its message (naming what is missing and the command that writes the
+    dataset's own task YAMLs) and exits with status 1.
+    """
+
+
+def _unit_names(dataset: DatasetSource, kind: str) -> dict[str, str]:
+    """Config name -> the unit's display name (country or domain) for the committed task folder's units."""
+    import json
+
+    if dataset.name == CULTURAX.name:
+        return {culturax_schema.config_name(d): d for d in culturax_schema.DOMAINS}
+    from culturesafe_ext.data.adaculturesafe_schema import slug
+
+    report = json.loads((bundled_dataset_dir(dataset) / "build_report.json").read_text(encoding="utf-8"))
+    return {f"{kind}_{slug(country)}": country for country in report["countries"]}
+
+
+def missing_units_text(dataset: DatasetSource, where: str, config: str, available: list[str]) -> str:
+    """One line: the units the installed tasks cover that the dataset lacks (the asked one among them), what it
+    has, and the command that writes task YAMLs for its own units."""
+    kind = config.split("_", 1)[0] if dataset.name != CULTURAX.name else ""
+    names = _unit_names(dataset, kind)
+    missing = [name for c, name in names.items() if c not in available] or [names.get(config, config)]
+    has = [names.get(c, c) for c in available if c in names] or available
+    what, flag = ("domains", "domains") if dataset.name == CULTURAX.name else ("countries", "countries")
+    return (
+        f"culturesafe: the dataset at {where!r} lacks the {what} {', '.join(missing)} that the installed "
+        f"{dataset.name} tasks ask for (task config {config!r}; it has: {', '.join(has)}). Write task YAMLs for "
+        f"its own {what} and run those: `culturesafe tasks write-configs {dataset.name} --dataset {where} "
+        f'--out ./{dataset.name}_tasks` (or --{flag} "..."), then `lm_eval --include_path ./{dataset.name}_tasks '
+        "--tasks ...`"
+    )
