@@ -16,7 +16,9 @@ def test_a_group_over_a_dataset_without_some_countries(tmp_path: Path) -> None:
     folder = china_only(tmp_path)
     command = [sys.executable, "-m", "lm_eval", "run", "--model", "dummy", "--tasks", "adaculturesafe_knowledge"]
     command += ["--metadata", json.dumps({"culturesafe_data": str(folder)}), "--limit", "1"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=child_env(OFFLINE_ENV), cwd=tmp_path)
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env=child_env(OFFLINE_ENV), cwd=tmp_path
+    )
     assert done.returncode == 1, done.stderr[-3000:]
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     last = done.stderr.strip().splitlines()[-1]
