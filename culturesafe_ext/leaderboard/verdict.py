@@ -79,9 +79,12 @@ def _check_task(
         out.extend(structure.check_definition(where, task, task_obj, data, config, rows))
         out.extend(coverage.check_documents(sp, task, task_obj, rows))
     out.extend(structure.check_hashes(sp, rf, task, rows))
-    if judging.is_judged(rows):
-        out.extend(judging.identify(sp, rows, judges, judged_by))
-        out.extend(judging.check_verdicts(sp, task, rows, policy.max_judge_failure_rate))
+    if judging.is_judged(config, task_obj):
+        settings, found = judging.check_settings(sp, where, task, config, rows)
+        out.extend(found)
+        if settings is not None:
+            out.extend(judging.identify(sp, task, settings, judges, judged_by))
+            out.extend(judging.check_verdicts(sp, task, rows, settings, policy.max_judge_failure_rate))
     out.extend(
         structure.check_metrics(rf.path, task, config, data.get("results", {}).get(task, {}), rows, sp, task_obj)
     )
