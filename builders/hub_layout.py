@@ -2,8 +2,8 @@
 
 Layout: ``<out>/<config>/<split>.parquet`` per config and split, plus ``<out>/README.md``, a dataset
 card whose YAML front matter declares ``configs`` (with ``data_files``) and ``dataset_info``
-(features, split sizes), so ``datasets.load_dataset(<out or repo id>, <config>)`` reads exactly what
-was written, locally and on the Hub alike.
+(features, split sizes) and each split's content fingerprint (:mod:`culturesafe_ext.data.fingerprint`), so
+``datasets.load_dataset(<out or repo id>, <config>)`` reads exactly what was written, locally and on the Hub alike.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from pathlib import Path
 
 from datasets import Dataset, Features, disable_progress_bars
 from huggingface_hub import DatasetCard, DatasetCardData
+
+from culturesafe_ext.data.fingerprint import CARD_KEY, fingerprint
 
 
 @dataclass
@@ -44,6 +46,7 @@ def write_hub_dataset(out: Path, tables: Sequence[ConfigTable], card: CardText) 
     out.mkdir(parents=True, exist_ok=True)
     disable_progress_bars()
     written: list[Path] = []
+    fingerprints: dict[str, dict[str, dict]] = {}
     configs: dict[str, list[ConfigTable]] = {}
     nbytes: dict[tuple[str, str], int] = {}
     for table in tables:
@@ -56,6 +59,8 @@ def write_hub_dataset(out: Path, tables: Sequence[ConfigTable], card: CardText) 
             dataset = Dataset.from_dict({name: [] for name in table.features}, features=table.features)
         dataset.to_parquet(str(out / rel))
         nbytes[table.config, table.split] = dataset.data.nbytes
+        # of the rows as written and read back (the loader's values), not of the Python rows given
+        fingerprints.setdefault(table.config, {})[table.split] = fingerprint(dataset)
         written.append(rel)
 
     card_data = DatasetCardData(
@@ -80,6 +85,7 @@ def write_hub_dataset(out: Path, tables: Sequence[ConfigTable], card: CardText) 
             }
             for name, parts in configs.items()
         ],
+        **{CARD_KEY: fingerprints},
     )
     body = [f"# {card.pretty_name}", "", card.summary, ""]
     for heading, text in card.sections:

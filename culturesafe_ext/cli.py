@@ -251,6 +251,15 @@ def _leaderboard(commands: argparse._SubParsersAction) -> None:
         metavar="ALPHA",
         help="refuse when the judge's card shows Krippendorff's alpha (pooled, any dimension) below this",
     )
+    validate.add_argument(
+        "--reference-data",
+        action="append",
+        default=[],
+        metavar="DIR_OR_HUB_ID",
+        help="the released dataset whose card publishes the content fingerprints a run's data must match: a "
+        "folder written by 'culturesafe build' or a Hub id (read at the run's logged revision); default: "
+        "each benchmark's Hub dataset",
+    )
     validate.set_defaults(func=handler("culturesafe_ext.leaderboard.verdict:run"))
 
     export = actions.add_parser(

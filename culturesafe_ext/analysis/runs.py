@@ -78,15 +78,16 @@ class Run:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSON-lines file; a bad line is an error naming the file and line."""
+    """Rows of a JSON-lines file, read line by line; a bad line is an error naming the file and line."""
     rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: line {n}: not JSON ({err.msg})") from None
+    with path.open(encoding="utf-8") as lines:  # streamed: one line in memory besides the parsed rows
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}: line {n}: not JSON ({err.msg})") from None
     return rows
 
 

@@ -117,7 +117,7 @@ def load_adaculturesafe(
     from culturesafe_ext.llm.settings import refuse_metadata_secrets
 
     refuse_metadata_secrets({"culturesafe_data": culturesafe_data, **model_args})
-    dataset = _load(culturesafe_config, culturesafe_data, culturesafe_revision)
+    dataset = load_config(culturesafe_config, culturesafe_data, culturesafe_revision)
     from culturesafe_ext.data import splits
 
     where = f"{resolve_source(culturesafe_data)} config {culturesafe_config}"
@@ -146,10 +146,10 @@ def load_culturax(
 
     Other keyword arguments (the rest of lm-eval's metadata and the model_args) are accepted and ignored.
     """
-    return _load(culturax_config, culturax_data, culturax_revision, CULTURAX)
+    return load_config(culturax_config, culturax_data, culturax_revision, CULTURAX)
 
 
-def _load(
+def load_config(
     config: str,
     data: str | None,
     revision: str | None,
@@ -174,11 +174,23 @@ def _load(
         raise MissingUnitsError(missing_units_text(dataset, where, config, available))
     log.info("culturesafe: loading %s config %s", where, config)
     try:
-        return datasets.load_dataset(str(local) if is_local else path, name=config, revision=revision)
+        loaded = datasets.load_dataset(str(local) if is_local else path, name=config, revision=revision)
     except (ConnectionError, OSError, datasets.exceptions.DatasetNotFoundError) as err:
         if is_local:
             raise
         raise RuntimeError(dataset.how_to_build.format(where=where, reason=f"{type(err).__name__}: {err}")) from err
+    from culturesafe_ext.data.fingerprint import of_dataset
+
+    for split, value in of_dataset(loaded).items():  # what `leaderboard validate` compares with the released card
+        log.info(
+            "culturesafe: %s config %s split %s: content sha256 %s (%d docs)",
+            where,
+            config,
+            split,
+            value["sha256"],
+            value["num_examples"],
+        )
+    return loaded
 
 
 def _available_configs(folder: Path) -> list[str] | None:

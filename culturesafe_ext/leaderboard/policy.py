@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+MAX_FILE_BYTES = 512 * 1024**2  # a full judged AdaCultureSafe run's samples file is tens of MiB
 MAX_JUDGE_FAILURE_RATE = 0.05  # default of --max-judge-failure-rate: 1 failed judgement in 20 at most
 
 
@@ -21,3 +22,5 @@ class Policy:
     spot_check: int = 0
     seed: int = 0
     spot_check_tolerance: float = 1.0
+    max_file_bytes: int = MAX_FILE_BYTES
+    reference_data: tuple[str, ...] = ()  # released datasets (folder or Hub id) whose cards publish fingerprints

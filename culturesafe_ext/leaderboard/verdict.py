@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from culturesafe_ext.analysis.runs import Run, read_run
-from culturesafe_ext.leaderboard import coverage, judging, structure
+from culturesafe_ext.leaderboard import coverage, files, judging, structure
 from culturesafe_ext.leaderboard.policy import Policy
 from culturesafe_ext.leaderboard.refusals import Refusal
 from culturesafe_ext.leaderboard.submission import installed_tasks, leaf_tasks
@@ -32,6 +32,9 @@ def validate(
 
 def check(submission: Path, policy: Policy) -> list[Refusal]:
     """Every finding for ``submission``: refusals, and flags (``fatal=False``) such as an uncalibrated judge."""
+    unsafe = files.check_files(Path(submission), policy.max_file_bytes)
+    if unsafe:
+        return unsafe  # nothing in the folder is read
     try:
         run = read_run(Path(submission))
     except (FileNotFoundError, ValueError) as err:
@@ -68,7 +71,10 @@ def _check_task(
     rf = run.task_results[task]
     where, data, config = str(rf.path), rf.data, run.config(task)
     out = structure.check_recorded(where, task, data)
-    out.extend(coverage.check_dataset(where, task, config, policy.allow_bundled))
+    dataset_refusals = coverage.check_dataset(where, task, config, policy.allow_bundled)
+    out.extend(dataset_refusals)
+    if not dataset_refusals:
+        out.extend(coverage.check_fingerprint(where, task, config, policy.reference_data))
     samples_path = run.samples_path(task)
     if samples_path is None:
         return [*out, Refusal(where, f"task {task!r}: no samples file (run with --log_samples)")]
@@ -79,9 +85,12 @@ def _check_task(
         out.extend(structure.check_definition(where, task, task_obj, data, config, rows))
         out.extend(coverage.check_documents(sp, task, task_obj, rows))
     out.extend(structure.check_hashes(sp, rf, task, rows))
-    if judging.is_judged(rows):
-        out.extend(judging.identify(sp, rows, judges, judged_by))
-        out.extend(judging.check_verdicts(sp, task, rows, policy.max_judge_failure_rate))
+    if judging.is_judged(config, task_obj):
+        settings, found = judging.check_settings(sp, where, task, config, rows)
+        out.extend(found)
+        if settings is not None:
+            out.extend(judging.identify(sp, task, settings, judges, judged_by))
+            out.extend(judging.check_verdicts(sp, task, rows, settings, policy.max_judge_failure_rate))
     out.extend(
         structure.check_metrics(rf.path, task, config, data.get("results", {}).get(task, {}), rows, sp, task_obj)
     )
@@ -115,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         spot_check=args.spot_check,
         seed=args.seed,
         spot_check_tolerance=args.spot_check_tolerance,
+        reference_data=tuple(args.reference_data),
     )
     text, status = report(args.submission, groups, check(args.submission, policy), args.spot_check)
     print(text)

@@ -10,18 +10,18 @@ three runs are started early, side by side (`lm_eval_jobs`, conftest's ``lm_eval
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
+from support.forger import copy, reseal, set_score
+from support.forger import files as _files
 from support.lm_eval_run import china_judged_run, culturesafe, lm_eval_args, lm_eval_raw
 from support.openai_standin import Fault, StandIn
 
-from culturesafe_ext.analysis.runs import read_jsonl, read_run
+from culturesafe_ext.analysis.runs import read_run
 from culturesafe_ext.leaderboard.policy import MAX_JUDGE_FAILURE_RATE
-from culturesafe_ext.leaderboard.recompute import doc_hash
 from culturesafe_ext.leaderboard.spot_check import choose
 from culturesafe_ext.leaderboard.verdict import validate
 
@@ -64,59 +64,6 @@ def run(lm_eval_runs: dict[str, Future]) -> Path:
 
 def refusals(folder: Path, **policy) -> str:
     return "\n".join(str(r) for r in validate(folder, TASKS, allow_bundled=True, **policy))
-
-
-# --- a forger's tools: edit, then recompute everything the old validator checked ---------------------
-def _files(folder: Path) -> tuple[Path, dict, Path, list[dict]]:
-    [results] = folder.rglob("results_*.json")
-    [samples] = folder.rglob(f"samples_{SAFETY}_*.jsonl")
-    return results, json.loads(results.read_text()), samples, read_jsonl(samples)
-
-
-def reseal(folder: Path, data: dict, rows: list[dict]) -> None:
-    """Per-sample metrics, aggregates, counts and lm-eval's hashes of the safety task, all made consistent."""
-    from lm_eval.utils import hash_string
-
-    from culturesafe_ext.tasks.aggregations import mean_by_description, total
-    from culturesafe_ext.tasks.safety import process_results
-
-    results, _, samples, _ = _files(folder)
-    for r in rows:
-        r.update(process_results(r["doc"], r["filtered_resps"]))
-        r["doc_hash"] = doc_hash(r["doc"])
-    reported = data["results"][SAFETY]
-    for metric in ("respectfulness", "awareness"):
-        if f"{metric},judge" in reported:
-            reported[f"{metric},judge"] = mean_by_description(tuple(r[metric]) for r in rows)
-    for metric in ("judge_failures", "n_judged"):
-        if f"{metric},judge" in reported:
-            reported[f"{metric},judge"] = float(total(r[metric] for r in rows))
-    if "judge_failure_rate,judge" in reported:
-        reported["judge_failure_rate,judge"] = sum(r["judge_failure_rate"] for r in rows) / len(rows)
-    reported["sample_len"] = len(rows)
-    data["n-samples"][SAFETY] = {"original": len(rows), "effective": len(rows)}
-    data["task_hashes"][SAFETY] = hash_string(
-        "".join(r["doc_hash"] + r["prompt_hash"] + r["target_hash"] for r in rows)
-    )
-    samples.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    results.write_text(json.dumps(data, ensure_ascii=False))
-
-
-def set_score(row: dict, dimension: str, score: float, raw: str | None = None, response: str | None = None) -> None:
-    entry = json.loads(row["filtered_resps"][0][0])
-    entry[dimension]["score"] = score
-    if raw is not None:
-        entry[dimension]["raw"] = raw
-    if response is not None:
-        entry["response"] = response
-        row["resps"] = [[response]]
-    row["filtered_resps"] = [[json.dumps(entry, ensure_ascii=False)]]
-
-
-def copy(run: Path, tmp_path: Path, name: str) -> Path:
-    target = tmp_path / name
-    shutil.copytree(run, target)
-    return target
 
 
 # --- the tests -----------------------------------------------------------------------------------------
