@@ -25,9 +25,12 @@ def test_env_var_chooses_the_source(built_upstream: Path, monkeypatch: pytest.Mo
     assert loader.resolve_source() == DEFAULT_HUB_ID
 
 
-def test_missing_country_config_names_what_exists(built_upstream: Path) -> None:
-    with pytest.raises(ValueError, match=r"has no config 'knowledge_thailand' \(it has: knowledge, knowledge_china"):
+def test_missing_country_config_names_what_exists_and_the_fix(built_upstream: Path) -> None:
+    with pytest.raises(loader.MissingUnitsError) as err:
         loader.load_adaculturesafe("knowledge_thailand", culturesafe_data=str(built_upstream))
+    text = str(err.value)
+    assert "lacks the countries Thailand, Viet Nam" in text and "it has: China, India, Spain, Ukraine" in text
+    assert f"culturesafe tasks write-configs adaculturesafe --dataset {built_upstream}" in text
 
 
 def test_not_a_folder_nor_a_hub_id(tmp_path: Path) -> None:
