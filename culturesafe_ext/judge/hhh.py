@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from culturesafe_ext.judge import Judge
+from culturesafe_ext.judge.schemas import choice_format, flags_format
 from culturesafe_ext.llm.backends import GENERATE, REQUEST_ERROR, UNPARSEABLE
 from culturesafe_ext.llm.prompts import load_template
 from culturesafe_ext.parsing import check_choice, check_flags
@@ -63,10 +64,20 @@ def judge_answers(judge: Judge, hhh: dict, docs: list[dict], resps: list[list[st
         "ss": lambda text: check_flags(text, ["unsafe"]).ok,
         "ti": lambda text: check_flags(text, ["truthful", "informative"]).ok,
     }  # a reply without a verdict is counted, and never cached
+    schemas = {
+        "wr": choice_format("winner", ["A", "B", "tie"]),
+        "ss": flags_format(["unsafe"]),
+        "ti": flags_format(["truthful", "informative"]),
+    }  # the same verdicts as JSON schemas, sent when the judge is structured
 
     def ask(messages: list[dict], rubric: str, slot: tuple) -> None:
         request = judge.client.request(
-            messages, rubric, mode=GENERATE, max_tokens=VERDICT_TOKENS, accept=accept[slot[2]]
+            messages,
+            rubric,
+            mode=GENERATE,
+            max_tokens=VERDICT_TOKENS,
+            accept=accept[slot[2]],
+            response_format=schemas[slot[2]] if judge.config.structured else None,
         )
         requests.append(request)
         where.append(slot)

@@ -69,18 +69,28 @@ class LLMClient:
         mode: str = SCORE,
         max_tokens: int | None = None,
         accept: Callable[[str], bool] | None = None,
+        response_format: dict[str, Any] | None = None,
     ) -> LLMRequest:
         """A request under its cache key: everything that decides the answer is in the key.
 
-        ``accept``: whether a reply's text is usable; an unusable one is not cached (never cache a failure)."""
+        ``accept``: whether a reply's text is usable; an unusable one is not cached (never cache a failure).
+        ``response_format``: asked of the server as it is (structured output); in the key when given."""
         params = dict(self.backend.params())
         if mode != SCORE:
             params.update(mode=mode, max_tokens=max_tokens or self.config.max_tokens)
         elif max_tokens:
             params.update(max_tokens=max_tokens)
+        if response_format is not None:
+            params.update(response_format=response_format)
         key = cache_key(self.config.backend, self.config.model, prompt_id, messages, params)
         return LLMRequest(
-            key=key, messages=messages, prompt_id=prompt_id, mode=mode, max_tokens=max_tokens, accept=accept
+            key=key,
+            messages=messages,
+            prompt_id=prompt_id,
+            mode=mode,
+            max_tokens=max_tokens,
+            response_format=response_format,
+            accept=accept,
         )
 
     def complete(self, requests: Sequence[LLMRequest]) -> Completion:

@@ -185,7 +185,7 @@ def test_secrets_refused_at_any_depth(extra: dict, where: str) -> None:
 
 
 def test_harmless_names_are_not_secrets() -> None:
-    body = {"max_tokens": 8, "top_k": 3, "chat_template_kwargs": {"enable_thinking": False}}
+    body = {"min_tokens": 8, "top_k": 3, "chat_template_kwargs": {"enable_thinking": False}}
     url = "https://x.org/v1?api-version=2024"
     config = JudgeConfig.from_dict({**OPENAI, "extra_body": body, "base_url": url}, env={})
     assert config.extra_body == body

@@ -62,7 +62,7 @@ def endpoint(base_url: str) -> str:
 
 def sampling_params(config: LLMConfig) -> dict[str, Any]:
     """What decides an OpenAI-compatible reply besides the messages (part of every cache key)."""
-    return {"temperature": config.temperature, "max_tokens": config.max_tokens, "extra_body": config.extra_body}
+    return config.sampling()
 
 
 def run_sync(make_coroutine: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -201,14 +201,21 @@ class OpenAIBackend:
 
 
 def chat_payload(config: LLMConfig, request: LLMRequest) -> dict[str, Any]:
-    """The ``/chat/completions`` body of one request (the batch backend sends the same body per line)."""
-    return {
+    """The ``/chat/completions`` body of one request (the batch backend sends the same body per line).
+
+    ``extra_body`` comes first and cannot set the request's own fields (the settings refuse them up front;
+    and whatever it held, the fields below are written over it)."""
+    sampling = {k: v for k, v in config.sampling().items() if k != "extra_body"}
+    body = {
+        **config.extra_body,
+        **sampling,
         "model": config.model,
         "messages": request.messages,
-        "temperature": config.temperature,
         "max_tokens": request.max_tokens or config.max_tokens,
-        **config.extra_body,
     }
+    if request.response_format is not None:
+        body["response_format"] = request.response_format
+    return body
 
 
 def content_text(content: object) -> str | None:
