@@ -31,6 +31,7 @@ from culturesafe_ext.llm.backends.base import (
     usage_of,
 )
 from culturesafe_ext.llm.retry import TransientError, parse_retry_after, with_retries
+from culturesafe_ext.llm.secrets import mask
 from culturesafe_ext.llm.settings import LLMConfig
 
 log = logging.getLogger("culturesafe.llm")
@@ -167,12 +168,11 @@ class OpenAIBackend:
                 )
 
     def mask(self, text: str) -> str:
-        """The text with the API key replaced (some servers echo it in a 401 body): mask *then* cut."""
-        return text.replace(self._secret, "[API key]") if self._secret else text
+        """The text with the API key replaced (some servers echo it in a 401 body)."""
+        return mask(text, self._secret)
 
     def _body(self, raw: str) -> str:
-        masked = self.mask(raw)
-        return masked if len(masked) <= BODY_CHARS else masked[:BODY_CHARS] + "..."
+        return mask(raw, self._secret, BODY_CHARS)
 
     async def _post(self, session: aiohttp.ClientSession, body: bytes) -> Reply:
         async with session.post(self.url, data=body) as response:
@@ -192,7 +192,7 @@ class OpenAIBackend:
             content, finish = message.get("content"), choice.get("finish_reason")
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise TransientError(f"malformed response body: {self._body(raw)!r}") from None
-        reply = reply_of(content, finish, message.get("refusal"))
+        reply = masked(reply_of(content, finish, message.get("refusal")), self._secret)
         reply.usage = usage_of(parsed)  # a truncated reply was paid for too
         return reply
 
@@ -216,6 +216,14 @@ def chat_payload(config: LLMConfig, request: LLMRequest) -> dict[str, Any]:
     if request.response_format is not None:
         body["response_format"] = request.response_format
     return body
+
+
+def masked(reply: Reply, secret: str | None) -> Reply:
+    """The reply with the key masked in its text and error (a server that echoes it must not put it in the samples)."""
+    if secret:
+        reply.text = None if reply.text is None else mask(reply.text, secret)
+        reply.error = None if reply.error is None else mask(reply.error, secret)
+    return reply
 
 
 def content_text(content: object) -> str | None:
