@@ -76,7 +76,9 @@ class Judge:
         seen: set[str] = set()
         for result in results:  # a reply shared by several items (one prompt) is counted once
             if result.key in seen:
-                result.usage = None
+                result.usage, result.usage_unknown = None, False
+            elif result.key in done.usage_unknown:
+                result.usage_unknown = True
             seen.add(result.key or "")
         self.last_summary = JudgeSummary.of(
             results, done.sent, time.monotonic() - started, fatal=done.fatal, cache_problem=done.cache_problem

@@ -107,6 +107,11 @@ def judge_for(settings: str) -> Judge | Panel:
     return Judge(JudgeConfig.from_dict(values, env={}))
 
 
+def total_cost(costs: list[float | None]) -> float:
+    """The sum of the judge's costs; NaN (unknown, not 0) when a priced reply came without token counts."""
+    return float("nan") if any(c is None for c in costs) else float(sum(c for c in costs if c is not None))
+
+
 def failure_kind(result: Mapping[str, Any]) -> str:
     """The kind of a failed judgement; one logged before kinds existed: unparseable when raw text came."""
     kind = result.get("failure")
