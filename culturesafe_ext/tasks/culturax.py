@@ -46,6 +46,7 @@ from culturesafe_ext.tasks.judging import (
     failure_kind,
     judge_for,
     judge_settings,
+    report_failure_rate,
     report_run_failure,
     settings_of,
     total_cost,
@@ -159,6 +160,12 @@ class HHHJudgeFilter(Filter):
             report_run_failure(f"{what}: {fatal}")
         elif verdicts and all(v.get("error") for v in verdicts):
             report_run_failure(f"{what}: all {len(verdicts)} judgements failed: its judged metrics are NaN")
+        else:
+            kinds: dict[str, int] = {}
+            for verdict in verdicts:
+                if verdict.get("error"):
+                    kinds[failure_kind(verdict)] = kinds.get(failure_kind(verdict), 0) + 1
+            report_failure_rate(what, len(verdicts), kinds)
         return [[json.dumps(entry, ensure_ascii=False) for entry in entries] for entries in judged]
 
 

@@ -25,6 +25,7 @@ from culturesafe_ext.tasks.judging import (
     failure_kind,
     judge_for,
     judge_settings,
+    report_failure_rate,
     report_run_failure,
     settings_of,
     summary_problem,
@@ -117,10 +118,15 @@ class JudgeFilter(Filter):
             report_run_failure(f"{what}: the judge failed after generation ({message})")
         else:
             summaries = judge.last_summaries if isinstance(judge, Panel) else [judge.last_summary]
-            for k, summary in enumerate(summaries, start=1):
-                problem = summary_problem(summary, what if len(summaries) == 1 else f"{what}, judge {k} of the panel")
+            configs = [j.config for j in judge.judges] if isinstance(judge, Panel) else [judge.config]
+            for k, (summary, config) in enumerate(zip(summaries, configs, strict=True), start=1):
+                who = what if len(summaries) == 1 else f"{what}, judge {k} of the panel"
+                problem = summary_problem(summary, who)
                 if problem:
                     report_run_failure(problem)
+                elif summary is not None:
+                    attempts = summary.n - summary.n_skipped
+                    report_failure_rate(who, attempts, summary.failures, config.max_tokens)
         return [[json.dumps(entry, ensure_ascii=False) for entry in entries] for entries in judged]
 
 

@@ -23,6 +23,7 @@ from tasks.test_judge_filters import safety_docs, settings
 @pytest.fixture(autouse=True)
 def fresh_run_state(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(judging, "_failures", [])
+    monkeypatch.setattr(judging, "_warnings", [])
     judging.judge_for.cache_clear()
 
 
@@ -82,3 +83,23 @@ def test_agreement_rounds_half_up() -> None:
     a = {"x": 6.5, "y": 2.5, "z": 1.0}
     b = {"x": 7.0, "y": 3.0, "z": 1.0}
     assert agreement(a, b)["exact"] == 1.0
+
+
+def test_a_failure_rate_above_the_validators_ceiling_warns_with_kinds_and_fixes(tmp_path: Path) -> None:
+    from support.openai_standin import Fault
+
+    from culturesafe_ext.leaderboard.policy import MAX_JUDGE_FAILURE_RATE
+
+    assert judging.WARN_FAILURE_RATE == MAX_JUDGE_FAILURE_RATE  # one threshold, kept in two rooms
+    with StandIn(faults=[Fault("length", match="[q0]"), Fault("prose", match="[q1]")], max_lifetime=60) as server:
+        docs = safety_docs(4, settings(server.base_url, tmp_path, max_tokens=48))
+        sf.JudgeFilter().apply([[f"answer {i}"] for i in range(4)], docs)
+    [warning] = judging.run_warnings()
+    assert "failed on 4 of 8 judgements (50.0%: " in warning and "2 truncated" in warning and "2 unparseable" in warning
+    assert "raise the judge's max_tokens (now 48)" in warning and '"structured": true' in warning
+    assert not judging.run_failures()
+
+
+def test_a_failure_rate_within_the_ceiling_does_not_warn() -> None:
+    assert judging.failure_rate_warning("t", 100, {"truncated": 5}) is None
+    assert "5 truncated, 1 filtered" in judging.failure_rate_warning("t", 100, {"truncated": 5, "filtered": 1})
