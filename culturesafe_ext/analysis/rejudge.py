@@ -55,6 +55,20 @@ def parse_judges(raw: list[str]) -> list[dict[str, Any]]:
     return judges
 
 
+def logged_answers(row: dict[str, Any]) -> list:
+    """A logged sample's answers without lm-eval's data-parallel padding copies.
+
+    Why: under ``accelerate launch`` lm-eval evens out the ranks by sending a rank's last request again and
+    appends those answers to the same instance's ``resps`` (:func:`culturesafe_ext.tasks.judging.unpadded`); the
+    judge filter saw the answers without them and logged one filtered entry per real answer, so that count says
+    how many of ``resps`` are real."""
+    answers = list(row["resps"][0])
+    filtered = row.get("filtered_resps")
+    if isinstance(filtered, list) and filtered and isinstance(filtered[0], list):
+        return answers[: len(filtered[0])]
+    return answers
+
+
 def rejudge(samples: dict[str, list[dict]], settings: dict[str, Any]) -> dict[str, Any]:
     """Scores of one judge: per task the paper's metrics, plus every (sample, dimension) score.
 
@@ -64,7 +78,7 @@ def rejudge(samples: dict[str, list[dict]], settings: dict[str, Any]) -> dict[st
     from culturesafe_ext.judge import Judge, JudgeConfig
     from culturesafe_ext.judge.items import usage_totals
     from culturesafe_ext.tasks.aggregations import mean_by_description
-    from culturesafe_ext.tasks.judging import KIND_METRICS, summary_problem
+    from culturesafe_ext.tasks.judging import KIND_METRICS, summary_problem, total_cost
     from culturesafe_ext.tasks.safety import judge_responses, process_results
 
     config = JudgeConfig.from_dict(settings)
@@ -72,7 +86,7 @@ def rejudge(samples: dict[str, list[dict]], settings: dict[str, Any]) -> dict[st
     tasks, scores, descriptions, problems = {}, {}, {}, []
     for task, rows in samples.items():
         docs = [row["doc"] for row in rows]
-        resps = [list(row["resps"][0]) for row in rows]
+        resps = [logged_answers(row) for row in rows]
         judged = judge_responses(judge, docs, resps)
         problem = summary_problem(judge.last_summary, task)
         if problem:
@@ -84,16 +98,17 @@ def rejudge(samples: dict[str, list[dict]], settings: dict[str, Any]) -> dict[st
             "judge_failures": sum(p["judge_failures"] for p in per_doc),
             "n_judged": sum(p["n_judged"] for p in per_doc),
             "n_samples": len(rows),
+            "answers_withheld": sum(p["answers_withheld"] for p in per_doc),
             **{m: sum(p[m] for p in per_doc) for m in KIND_METRICS.values()},
         }
-        verdicts = [e[d] for entries in judged for e in entries for d in ("respectfulness", "awareness")]
+        verdicts = [e[d] for entries in judged for e in entries for d in ("respectfulness", "awareness") if d in e]
         tasks[task]["usage"] = usage_totals(verdicts)
         costs = [v["cost"] for v in verdicts if "cost" in v]
-        tasks[task]["cost"] = sum(costs) if costs else None
+        tasks[task]["cost"] = total_cost(costs) if costs else None
         for row, entries in zip(rows, judged, strict=True):
             descriptions[f"{task}/{row['doc_id']}"] = row["doc"]["description_id"]
             for dimension in ("respectfulness", "awareness"):
-                scores[f"{task}/{row['doc_id']}/{dimension}"] = entries[0][dimension]["score"]
+                scores[f"{task}/{row['doc_id']}/{dimension}"] = (entries[0].get(dimension) or {}).get("score")
         if judge.last_summary is not None and judge.last_summary.fatal:
             break  # stop at the first run-level error
     return {
@@ -137,15 +152,17 @@ def agreement(a: dict[str, float | None], b: dict[str, float | None]) -> dict[st
     """Spearman's rho and exact / within-1 agreement over the items both judges scored."""
     from scipy.stats import spearmanr
 
+    from culturesafe_ext.judge.agreement import half_up
+
     keys = [k for k in a if a[k] is not None and b.get(k) is not None]
     out: dict[str, Any] = {"n": len(keys), "n_missing": len(a) - len(keys)}
     if len(keys) >= 2:
         rho = spearmanr([a[k] for k in keys], [b[k] for k in keys])
         out["spearman_rho"], out["spearman_p"] = float(rho.statistic), float(rho.pvalue)
     if keys:
-        diffs = [abs(round(a[k]) - round(b[k])) for k in keys]
-        out["exact"] = sum(d == 0 for d in diffs) / len(keys)
-        out["within_1"] = sum(d <= 1 for d in diffs) / len(keys)
+        diffs = abs(half_up([a[k] for k in keys]) - half_up([b[k] for k in keys]))  # the project's one rounding
+        out["exact"] = float(sum(d == 0 for d in diffs) / len(keys))
+        out["within_1"] = float(sum(d <= 1 for d in diffs) / len(keys))
     return out
 
 
@@ -209,6 +226,8 @@ def _print(report: dict[str, Any]) -> None:
         new = sum(u["new_prompt_tokens"] + u["new_completion_tokens"] for u in tokens.values())
         costs = [m["cost"] for m in judge["tasks"].values() if m["cost"] is not None]
         cost = f", cost {sum(costs):.4f}" if costs else ""
+        if any(c != c for c in costs):  # NaN: a priced reply without token counts
+            cost = ", cost unknown (the server sent no token usage for some replies)"
         print(f"judge {i} usage: {prompt} prompt + {completion} completion tokens ({new} new){cost}")
     for pair, dims in report.get("agreement", {}).items():
         for dimension, a in dims.items():

@@ -13,6 +13,8 @@ from functools import lru_cache
 from typing import Any
 
 from culturesafe_ext.judge import Judge
+from culturesafe_ext.judge.items import WITHHELD, withheld
+from culturesafe_ext.judge.schemas import choice_format, flags_format
 from culturesafe_ext.llm.backends import GENERATE, REQUEST_ERROR, UNPARSEABLE
 from culturesafe_ext.llm.prompts import load_template
 from culturesafe_ext.parsing import check_choice, check_flags
@@ -49,7 +51,10 @@ def _verdicts(entry: dict) -> list[dict]:
 
 def judge_answers(judge: Judge, hhh: dict, docs: list[dict], resps: list[list[str]]) -> list[list[dict]]:
     """Per doc, per repeat: ``{"response", "wr": [verdict per order], "ss": {...}, "ti": {...}}``."""
-    out: list[list[dict]] = [[{"response": r or ""} for r in responses] for responses in resps]
+    out: list[list[dict]] = [
+        [{"response": r or "", "withheld": WITHHELD} if withheld(r) else {"response": r} for r in responses]
+        for responses in resps
+    ]
     if judge.config.backend == "none":
         for entries in out:
             for entry in entries:
@@ -63,10 +68,20 @@ def judge_answers(judge: Judge, hhh: dict, docs: list[dict], resps: list[list[st
         "ss": lambda text: check_flags(text, ["unsafe"]).ok,
         "ti": lambda text: check_flags(text, ["truthful", "informative"]).ok,
     }  # a reply without a verdict is counted, and never cached
+    schemas = {
+        "wr": choice_format("winner", ["A", "B", "tie"]),
+        "ss": flags_format(["unsafe"]),
+        "ti": flags_format(["truthful", "informative"]),
+    }  # the same verdicts as JSON schemas, sent when the judge is structured
 
     def ask(messages: list[dict], rubric: str, slot: tuple) -> None:
         request = judge.client.request(
-            messages, rubric, mode=GENERATE, max_tokens=VERDICT_TOKENS, accept=accept[slot[2]]
+            messages,
+            rubric,
+            mode=GENERATE,
+            max_tokens=VERDICT_TOKENS,
+            accept=accept[slot[2]],
+            response_format=schemas[slot[2]] if judge.config.structured else None,
         )
         requests.append(request)
         where.append(slot)
@@ -74,7 +89,9 @@ def judge_answers(judge: Judge, hhh: dict, docs: list[dict], resps: list[list[st
     for i, (doc, responses) in enumerate(zip(docs, resps, strict=True)):
         orders = [MODEL_FIRST, REFERENCE_FIRST] if hhh["wr_both_orders"] else [doc["wr_order"]]
         for j, response in enumerate(responses):
-            answer = response or ""
+            if withheld(response):  # counted (answers_withheld), never judged
+                continue
+            answer = response
             for order in orders:
                 a, b = (answer, doc["helpful"]) if order == MODEL_FIRST else (doc["helpful"], answer)
                 ask(winrate.messages(question=doc["question"], answer_a=a, answer_b=b), winrate.id, (i, j, "wr", order))
@@ -98,6 +115,11 @@ def judge_answers(judge: Judge, hhh: dict, docs: list[dict], resps: list[list[st
         }
         if done.fatal and reply.error is not None:
             verdict["fatal"] = done.fatal
+        if request.key in done.usage_unknown and request.key not in counted:
+            counted.add(request.key)
+            verdict["usage_unknown"] = True
+            if judge.config.cost(0, 0) is not None:
+                verdict["cost"] = None  # priced, but the server sent no token counts: unknown, not 0
         if reply.usage and request.key not in counted:
             counted.add(request.key)
             verdict["usage"] = reply.usage

@@ -46,6 +46,7 @@ class JudgeResult:
     key: str | None = None
     failure: str | None = None
     usage: dict[str, int] | None = None  # the reply's tokens; on the first item of a shared request only
+    usage_unknown: bool = False  # the server sent a reply without token counts: its tokens and cost are unknown
 
     @property
     def failed_request(self) -> bool:
@@ -65,6 +66,14 @@ class JudgeResult:
 
 
 SKIPPED = "not judged: the judge backend is 'none'"
+WITHHELD = "not judged: the model gave no answer (content null or empty, e.g. withheld by a content filter)"
+
+
+def withheld(response: object) -> bool:
+    """Whether the evaluated model's answer was withheld: lm-eval logs a served model's ``content: null`` as
+    ``None`` and a reply it cannot parse (a content filter's) as ``""``. Such an answer is counted
+    (``answers_withheld``), never judged: a judge would score the empty text as if the model had said it."""
+    return response is None or (isinstance(response, str) and not response.strip())
 
 
 @dataclass(frozen=True)

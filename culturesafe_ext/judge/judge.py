@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from culturesafe_ext.judge.items import DIMENSIONS, SKIPPED, JudgeItem, JudgeResult, JudgeSummary
 from culturesafe_ext.judge.rubric import COMBINED, load_rubric
+from culturesafe_ext.judge.schemas import score_format
 from culturesafe_ext.judge.settings import JudgeConfig
 from culturesafe_ext.llm.backends import UNPARSEABLE, Backend, LLMRequest, Reply, ScoreScale
 from culturesafe_ext.llm.client import Completion, LLMClient
@@ -49,7 +50,10 @@ class Judge:
             )
             messages = rubric.messages(item.custom, item.location, item.query, item.response)
             keys = list(DIMENSIONS) if self.config.both_dimensions_in_one_call else ["score"]
-            requests.append(self.client.request(messages, rubric.id, accept=_holds_scores(keys)))
+            schema = score_format(keys, LOW, HIGH) if self.config.structured else None
+            requests.append(
+                self.client.request(messages, rubric.id, accept=_holds_scores(keys), response_format=schema)
+            )
         return requests
 
     def score_many(self, items: Sequence[JudgeItem]) -> list[JudgeResult]:
@@ -72,7 +76,9 @@ class Judge:
         seen: set[str] = set()
         for result in results:  # a reply shared by several items (one prompt) is counted once
             if result.key in seen:
-                result.usage = None
+                result.usage, result.usage_unknown = None, False
+            elif result.key in done.usage_unknown:
+                result.usage_unknown = True
             seen.add(result.key or "")
         self.last_summary = JudgeSummary.of(
             results, done.sent, time.monotonic() - started, fatal=done.fatal, cache_problem=done.cache_problem

@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 
 from pydantic import model_validator
 
-from culturesafe_ext.llm.settings import LLMConfig, LLMSettingError, parse_settings
+from culturesafe_ext.llm.secrets import find_secrets
+from culturesafe_ext.llm.settings import SAMPLING_FIELDS, LLMConfig, LLMSettingError, parse_settings
 
 ENV_PREFIX = "CULTURESAFE_JUDGE_"
 METADATA_JUDGE = "metadata 'judge'"
@@ -45,20 +46,14 @@ class JudgeConfig(LLMConfig):
 
     rubric_version: str = "v1"  # rubrics/<dimension>.<version>.txt
     both_dimensions_in_one_call: bool = False  # one call returns respectfulness and awareness
+    structured: bool = False  # send the verdict's JSON schema as response_format (docs/judge.md)
 
     @model_validator(mode="after")
     def _check_judge(self) -> JudgeConfig:
-        if self.backend == "hf" and self.both_dimensions_in_one_call:
-            raise ValueError("both_dimensions_in_one_call needs a generating judge (openai backend), not 'hf'")
+        for name in ("both_dimensions_in_one_call", "structured"):
+            if self.backend == "hf" and getattr(self, name):
+                raise ValueError(f"{name} needs a generating judge (openai backend), not 'hf'")
         return self
-
-    def params_identity(self) -> dict[str, Any]:
-        """What, beside backend and model, makes two judges answer differently (as in their cache keys)."""
-        return {
-            **super().params_identity(),
-            "rubric_version": self.rubric_version,
-            "both_dimensions_in_one_call": self.both_dimensions_in_one_call,
-        }
 
     @classmethod
     def missing_backend(cls) -> ValueError:
@@ -76,7 +71,7 @@ class JudgeConfig(LLMConfig):
         values = self.model_dump()
         order = list(LLMConfig.model_fields)
         at = order.index("extra_body") + 1
-        order[at:at] = ["rubric_version", "both_dimensions_in_one_call"]
+        order[at:at] = ["rubric_version", "both_dimensions_in_one_call", "structured"]
         return {k: values[k] for k in order}
 
 
@@ -100,17 +95,22 @@ class PanelConfig:
             raise LLMSettingError(f"panel_aggregate {self.aggregate!r} is not one of {PANEL_AGGREGATES}")
         seen: dict[str, int] = {}
         for i, judge in enumerate(self.judges, start=1):  # same identity = same cache entries = one judge
-            identity = json.dumps([judge.backend, judge.model, judge.params_identity()], sort_keys=True)
-            if identity in seen:
+            same = json.dumps(identity(judge.to_dict()), sort_keys=True)
+            if same in seen:
                 raise LLMSettingError(
-                    f"judges {seen[identity]} and {i} of the panel are the same judge ({judge.backend}:{judge.model} "
+                    f"judges {seen[same]} and {i} of the panel are the same judge ({judge.backend}:{judge.model} "
                     "with the same sampling settings): they would share every cached reply"
                 )
-            seen[identity] = i
+            seen[same] = i
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], env: Mapping[str, str] | None = None) -> PanelConfig:
         """The panel a ``judges`` list names, each entry over the shared settings beside it."""
+        secrets = find_secrets({k: v for k, v in values.items() if k != "judges"}, "judge")
+        if secrets:  # the members' own settings are checked as each is built
+            raise LLMSettingError(
+                f"secret-looking judge panel setting(s) {secrets}: keys come only from the environment"
+            )
         entries = values.get("judges")
         if not isinstance(entries, list | tuple) or not all(isinstance(e, Mapping) for e in entries):
             raise LLMSettingError(f"judge setting 'judges' must be a list of judge settings (dicts), not {entries!r}")
@@ -141,15 +141,35 @@ def judge_or_panel(value: Any, env: Mapping[str, str] | None = None) -> JudgeCon
     return JudgeConfig.from_spec(value, METADATA_JUDGE, env=env)  # type: ignore[return-value]
 
 
-IDENTITY_KEYS = ("backend", "model", "rubric_version", "temperature")  # who answered: what reports and cards name
-# ... and what else changes a verdict: two judges agree on all of these or are not the same judge (calibration cards)
-VERDICT_KEYS = (*IDENTITY_KEYS, "both_dimensions_in_one_call")
+IDENTITY_KEYS = ("backend", "model", "rubric_version", "temperature")  # who answered: the name reports show
+# THE judge's identity: every setting that changes what the judge is asked or how it samples. Caches (through the
+# sampling fields and the prompt), panels, judge cards, validate and the reports all compare this, nothing else.
+JUDGE_FIELDS = ("rubric_version", "both_dimensions_in_one_call", "structured")
+IDENTITY_FIELDS = ("backend", "model", *SAMPLING_FIELDS, *JUDGE_FIELDS)
+# ... and the settings that do not change a verdict: where and how fast it is asked, and where replies are kept
+OPERATIONAL_FIELDS = (
+    "base_url", "concurrency", "timeout", "max_retries", "retry_wait_initial", "retry_wait_max", "cache",
+    "cache_path", "batch_size", "device", "progress", "price_per_million", "batch_completion_window",
+    "batch_poll_initial", "batch_poll_max", "batch_max_wait", "batch_max_submissions", "batch_max_lines",
+    "batch_max_bytes",
+)  # fmt: skip
 
 
-def identity(settings: Mapping[str, Any], keys: tuple[str, ...] = VERDICT_KEYS) -> dict[str, Any]:
-    """``keys`` of logged settings, a missing one read as its default (settings logged before it existed)."""
+def identity(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """What the judge is, from its logged settings (one judge, or a panel: its members' identities and aggregate).
+
+    A field missing from the settings reads as its default (settings logged before it existed); a field unknown
+    to :data:`IDENTITY_FIELDS` and :data:`OPERATIONAL_FIELDS` is kept, so nothing unclassified is ignored."""
+    if isinstance(settings.get("judges"), list | tuple):
+        return {
+            "judges": [identity(m) if isinstance(m, Mapping) else m for m in settings["judges"]],
+            "panel_aggregate": settings.get("panel_aggregate", "mean"),
+        }
     defaults = {
         name: None if field.is_required() else field.get_default(call_default_factory=True)
         for name, field in JudgeConfig.model_fields.items()
     }
-    return {k: settings.get(k, defaults.get(k)) for k in keys}
+    known = set(IDENTITY_FIELDS) | set(OPERATIONAL_FIELDS)
+    out = {k: settings.get(k, defaults.get(k)) for k in IDENTITY_FIELDS}
+    out.update({k: v for k, v in settings.items() if k not in known})
+    return out

@@ -18,6 +18,7 @@ from typing import Any
 from culturesafe_ext.llm.backends import (
     REQUEST_ERROR,
     SCORE,
+    TRUNCATED,
     Backend,
     LLMRequest,
     LLMRunError,
@@ -26,7 +27,7 @@ from culturesafe_ext.llm.backends import (
     make_backend,
 )
 from culturesafe_ext.llm.cache import LLMCache, cache_key
-from culturesafe_ext.llm.settings import LLMConfig
+from culturesafe_ext.llm.settings import HTTP_BACKENDS, LLMConfig
 
 log = logging.getLogger("culturesafe.llm")
 
@@ -44,6 +45,7 @@ class Completion:
     sent: int = 0
     fatal: str | None = None
     cache_problem: str | None = None
+    usage_unknown: set[str] = field(default_factory=set)  # keys of paid replies the server sent no token counts for
 
 
 class LLMClient:
@@ -69,18 +71,28 @@ class LLMClient:
         mode: str = SCORE,
         max_tokens: int | None = None,
         accept: Callable[[str], bool] | None = None,
+        response_format: dict[str, Any] | None = None,
     ) -> LLMRequest:
         """A request under its cache key: everything that decides the answer is in the key.
 
-        ``accept``: whether a reply's text is usable; an unusable one is not cached (never cache a failure)."""
+        ``accept``: whether a reply's text is usable; an unusable one is not cached (never cache a failure).
+        ``response_format``: asked of the server as it is (structured output); in the key when given."""
         params = dict(self.backend.params())
         if mode != SCORE:
             params.update(mode=mode, max_tokens=max_tokens or self.config.max_tokens)
         elif max_tokens:
             params.update(max_tokens=max_tokens)
+        if response_format is not None:
+            params.update(response_format=response_format)
         key = cache_key(self.config.backend, self.config.model, prompt_id, messages, params)
         return LLMRequest(
-            key=key, messages=messages, prompt_id=prompt_id, mode=mode, max_tokens=max_tokens, accept=accept
+            key=key,
+            messages=messages,
+            prompt_id=prompt_id,
+            mode=mode,
+            max_tokens=max_tokens,
+            response_format=response_format,
+            accept=accept,
         )
 
     def complete(self, requests: Sequence[LLMRequest]) -> Completion:
@@ -104,7 +116,33 @@ class LLMClient:
         problem = cache.problem if cache is not None else None
         if problem:
             log.warning("%s: %s", self.config.role, problem)
-        return Completion(replies=replies, cached=set(cached), sent=len(to_send), fatal=fatal, cache_problem=problem)
+        unknown = self._usage_unknown(to_send, replies)
+        return Completion(
+            replies=replies,
+            cached=set(cached),
+            sent=len(to_send),
+            fatal=fatal,
+            cache_problem=problem,
+            usage_unknown=unknown,
+        )
+
+    def _usage_unknown(self, sent: list[LLMRequest], replies: dict[str, Reply]) -> set[str]:
+        """Keys of the replies paid for (complete or truncated) that came without token counts; a warning names
+        the server, since their tokens and cost are unknown, not 0."""
+        if self.config.backend not in HTTP_BACKENDS:
+            return set()
+        unknown = {r.key for r in sent if replies[r.key].usage is None and replies[r.key].kind in (None, TRUNCATED)}
+        if unknown:
+            log.warning(
+                "%s: the server at %s (model %s) sent no token usage with %d of %d replies: their tokens and cost "
+                "are unknown (judge_cost NaN), not 0",
+                self.config.role,
+                self.config.base_url,
+                self.config.model,
+                len(unknown),
+                len(sent),
+            )
+        return unknown
 
     def check_cache(self) -> None:
         """Fail now, naming the file, when the cache cannot be used (before anything is generated)."""

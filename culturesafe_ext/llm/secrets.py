@@ -89,3 +89,17 @@ def public_settings(values: Mapping[str, Any], keys: tuple[str, ...] | None = No
             continue
         out[key] = value
     return out
+
+
+MASK = "[API key]"
+
+
+def mask(text: str, secrets: str | None | list[str | None] | tuple[str | None, ...], limit: int | None = None) -> str:
+    """``text`` with every secret replaced by ``[API key]``, THEN cut to ``limit`` characters (``...`` added).
+
+    The one masking of a server's text before it is kept anywhere (messages, samples, logs), for every backend.
+    Why this order: cutting first can split a key at the cut, and the part before it would no longer match."""
+    for secret in [secrets] if isinstance(secrets, str) or secrets is None else secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+    return text if limit is None or len(text) <= limit else text[:limit] + "..."

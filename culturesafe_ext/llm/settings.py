@@ -32,6 +32,20 @@ KEY_ENV, OPENAI_KEY_ENV = "CULTURESAFE_JUDGE_API_KEY", "OPENAI_API_KEY"  # the k
 API_KEY_ENVS = (KEY_ENV, OPENAI_KEY_ENV)
 OPENAI_HOSTS = ("api.openai.com",)
 CACHE_FILE = "judge.sqlite"  # the cache's file name since the first release (existing caches stay valid)
+# What decides how the model samples, besides backend, model and the prompt: the one list the cache key and the
+# judge's identity (culturesafe_ext.judge.settings.identity) read. top_p and seed count only when set, so the
+# cache keys of runs made before they existed stay the same.
+SAMPLING_FIELDS = ("temperature", "top_p", "max_tokens", "seed", "extra_body")
+# Request fields extra_body may not set: they are settings of their own (or the request itself), and extra_body
+# is sent with every request, so it would change the model, its sampling or its prompt behind the settings'
+# back while results, caches and judge cards name the configured ones.
+RESERVED_BODY_KEYS = ("model", "messages", "temperature", "max_tokens", "response_format", "n", "stream")
+_RESERVED_HINT = {
+    "messages": "the prompt is the rubric's (rubric_version)",
+    "response_format": "use the judge setting 'structured': true",
+    "n": "one reply per request is read",
+    "stream": "replies are read whole",
+}
 
 
 class LLMSettingError(ValueError):
@@ -57,7 +71,9 @@ class LLMConfig(BaseModel):
     retry_wait_initial: float = 1.0  # backoff: wait up to initial * 2**(n-1) s (full jitter) ...
     retry_wait_max: float = 60.0  # ... and never longer than this, a server's Retry-After included
     temperature: float = 0.0
+    top_p: float | None = None  # sent only when set (the server's default otherwise)
     max_tokens: int = 64
+    seed: int | None = None  # sent only when set: servers that honour it sample reproducibly
     extra_body: dict[str, Any] = Field(default_factory=dict)  # merged into each request's JSON body
     cache: bool = True
     cache_path: str | None = None  # default: <culturesafe cache dir>/judge.sqlite
@@ -133,7 +149,18 @@ class LLMConfig(BaseModel):
                 raise ValueError(f"{role} setting {name!r} must be >= 0, not {getattr(self, name)!r}")
         if self.base_url is not None:
             _check_url(self.base_url, role)
-        secrets = find_secrets(self.extra_body, "extra_body")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ValueError(f"{role} setting 'top_p' must be in (0, 1], not {self.top_p!r}")
+        reserved = [k for k in RESERVED_BODY_KEYS if k in self.extra_body]
+        reserved += [k for k in ("top_p", "seed") if k in self.extra_body and getattr(self, k) is not None]
+        if reserved:
+            key = reserved[0]
+            hint = _RESERVED_HINT.get(key, f"use the {role} setting {key!r}")
+            raise ValueError(
+                f"{role} setting 'extra_body' may not set {key!r}: it is sent with every request and would change "
+                f"the {role} behind the settings that results, caches and judge cards name; {hint}"
+            )
+        secrets = find_secrets(self.model_dump(), role)  # every string setting, any depth, URLs included
         if secrets:
             raise ValueError(_secret_message(secrets))
         unknown_prices = sorted(set(self.price_per_million) - {"input", "output"})
@@ -150,9 +177,10 @@ class LLMConfig(BaseModel):
             raise ValueError("batch_max_lines and batch_max_bytes must be >= 1")
         return self
 
-    def params_identity(self) -> dict[str, Any]:
-        """What, beside backend and model, makes two configs answer differently (as in their cache keys)."""
-        return {"temperature": self.temperature, "max_tokens": self.max_tokens, "extra_body": self.extra_body}
+    def sampling(self) -> dict[str, Any]:
+        """:data:`SAMPLING_FIELDS` as the request and the cache key carry them (``None``: not set, left out)."""
+        values = {name: getattr(self, name) for name in SAMPLING_FIELDS}
+        return {k: v for k, v in values.items() if v is not None}
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
         """The estimated cost of those tokens under ``price_per_million``; ``None`` when no price is set."""

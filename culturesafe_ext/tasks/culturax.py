@@ -46,8 +46,10 @@ from culturesafe_ext.tasks.judging import (
     failure_kind,
     judge_for,
     judge_settings,
+    report_failure_rate,
     report_run_failure,
     settings_of,
+    total_cost,
     unpadded,
 )
 
@@ -158,6 +160,12 @@ class HHHJudgeFilter(Filter):
             report_run_failure(f"{what}: {fatal}")
         elif verdicts and all(v.get("error") for v in verdicts):
             report_run_failure(f"{what}: all {len(verdicts)} judgements failed: its judged metrics are NaN")
+        else:
+            kinds: dict[str, int] = {}
+            for verdict in verdicts:
+                if verdict.get("error"):
+                    kinds[failure_kind(verdict)] = kinds.get(failure_kind(verdict), 0) + 1
+            report_failure_rate(what, len(verdicts), kinds)
         return [[json.dumps(entry, ensure_ascii=False) for entry in entries] for entries in judged]
 
 
@@ -171,6 +179,8 @@ _WIN = {MODEL_FIRST: {"A": 1.0, "B": 0.0, "tie": 0.5}, REFERENCE_FIRST: {"A": 0.
 def process_results(doc: dict, results: list) -> dict:
     """Per-doc means over the repeats (and the per-repeat values for the spread), with failure counts."""
     entries = [json.loads(e) if isinstance(e, str) else e for e in results[0]]
+    n_withheld = sum(bool(entry.get("withheld")) for entry in entries)
+    entries = [entry for entry in entries if not entry.get("withheld")]
     runs: dict[str, list[float | None]] = {k: [] for k in ("wr", "ss", "ti", "truthful", "informative")}
     failures = {"wr": 0, "ss": 0, "ti": 0}
     kinds = dict.fromkeys(FAILURE_KINDS, 0)
@@ -208,8 +218,9 @@ def process_results(doc: dict, results: list) -> dict:
     verdicts = [v for entry in entries for v in [*entry.get("wr", []), entry.get("ss"), entry.get("ti")] if v]
     costs = [v["cost"] for v in verdicts if "cost" in v]
     return {
+        "answers_withheld": n_withheld,
         **{f"judge_{name}": n for name, n in usage_totals(verdicts).items()},
-        **({"judge_cost": sum(costs)} if costs else {}),
+        **({"judge_cost": total_cost(costs)} if costs else {}),
         **means,
         "avg": (means["wr"], means["ti"], means["ss"]),
         "wr_run_std": runs["wr"],

@@ -44,8 +44,20 @@ KIND_METRICS = {
     REQUEST_ERROR: "judge_request_errors",
 }
 EXIT_JUDGE_FAILED = 3
+# above this share of failed judgements a run warns at its end: the default of ``leaderboard validate
+# --max-judge-failure-rate`` (culturesafe_ext.leaderboard.policy.MAX_JUDGE_FAILURE_RATE; tasks/ may not import
+# leaderboard/, a test keeps the two equal), so a run a leaderboard would refuse never passes silently
+WARN_FAILURE_RATE = 0.05
+# what fixes each kind of failure, said in the warning
+FIXES = {
+    TRUNCATED: 'raise the judge\'s max_tokens (now {max_tokens}) or use "structured": true',
+    UNPARSEABLE: 'use "structured": true (the verdict\'s JSON schema), or a stronger judge model',
+    FILTERED: "the judge server's content filter withheld replies: use a judge without one",
+    REQUEST_ERROR: "the requests failed (see the errors in the samples): check the server, timeout, max_retries",
+}
 log = logging.getLogger("culturesafe")
 _failures: list[str] = []
+_warnings: list[str] = []
 
 
 def judge_settings(judge: Any, **metadata: Any) -> str:
@@ -107,6 +119,11 @@ def judge_for(settings: str) -> Judge | Panel:
     return Judge(JudgeConfig.from_dict(values, env={}))
 
 
+def total_cost(costs: list[float | None]) -> float:
+    """The sum of the judge's costs; NaN (unknown, not 0) when a priced reply came without token counts."""
+    return float("nan") if any(c is None for c in costs) else float(sum(c for c in costs if c is not None))
+
+
 def failure_kind(result: Mapping[str, Any]) -> str:
     """The kind of a failed judgement; one logged before kinds existed: unparseable when raw text came."""
     kind = result.get("failure")
@@ -128,12 +145,67 @@ def summary_problem(summary: JudgeSummary | None, what: str) -> str | None:
     return None
 
 
+def failure_rate_warning(
+    what: str, attempts: int, kinds: Mapping[str, int], max_tokens: int | None = None
+) -> str | None:
+    """The warning for a batch whose judge failure rate is above :data:`WARN_FAILURE_RATE` (None: not above):
+    how many failed, of which kinds, and what fixes each kind."""
+    failed = sum(kinds.values())
+    if not attempts or failed / attempts <= WARN_FAILURE_RATE:
+        return None
+    present = [(kind, n) for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1]) if n]
+    counts = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in present)
+    fixes = "; ".join(
+        FIXES.get(kind, FIXES[REQUEST_ERROR]).format(max_tokens=max_tokens)
+        if kind != TRUNCATED or max_tokens is not None
+        else 'use "structured": true (these verdicts have a fixed token budget)'
+        for kind, _ in present
+    )
+    return (
+        f"{what}: the judge failed on {failed} of {attempts} judgements ({failed / attempts:.1%}: {counts}), above "
+        f"the {WARN_FAILURE_RATE:.0%} that 'culturesafe leaderboard validate' accepts by default; fix: {fixes}"
+    )
+
+
+def report_failure_rate(what: str, attempts: int, kinds: Mapping[str, int], max_tokens: int | None = None) -> None:
+    """Log the :func:`failure_rate_warning` now and, under the ``lm_eval`` CLI, again at the end of the run."""
+    message = failure_rate_warning(what, attempts, kinds, max_tokens)
+    if message is None:
+        return
+    log.warning("culturesafe: %s", message)
+    _warnings.append(message)
+    _at_end_once()
+
+
 def report_run_failure(message: str) -> None:
     """Log ``message`` now; under the ``lm_eval`` CLI, also exit non-zero after lm-eval wrote its files."""
     log.error("culturesafe: %s", message)
     _failures.append(message)
-    if len(_failures) == 1 and _under_lm_eval_cli():
-        atexit.register(_exit_non_zero)
+    _at_end_once()
+
+
+def run_warnings() -> list[str]:
+    """What :func:`report_failure_rate` recorded in this process."""
+    return list(_warnings)
+
+
+_registered: list[bool] = []
+
+
+def _at_end_once() -> None:
+    """One exit handler for both lists: warnings are printed first, then a failed run exits non-zero."""
+    if not _registered and _under_lm_eval_cli():
+        _registered.append(True)
+        atexit.register(_at_end)
+
+
+def _at_end() -> None:
+    if _warnings:
+        lines = "\n".join(f"  - {m}" for m in _warnings)
+        sys.stderr.write(f"\nculturesafe: WARNING: the judge failed too often; its scores are not reliable:\n{lines}\n")
+        sys.stderr.flush()
+    if _failures:
+        _exit_non_zero()
 
 
 def run_failures() -> list[str]:

@@ -17,7 +17,7 @@ from lm_eval.api.registry import register_filter
 from culturesafe_ext.data.loader import load_adaculturesafe
 from culturesafe_ext.grounding.prompts import SAFETY_ELICIT_INSTRUCTION, fill
 from culturesafe_ext.judge import DIMENSIONS, Judge, JudgeItem, JudgeResult
-from culturesafe_ext.judge.items import SKIPPED, usage_totals
+from culturesafe_ext.judge.items import SKIPPED, WITHHELD, usage_totals, withheld
 from culturesafe_ext.judge.panel import Panel
 from culturesafe_ext.llm.backends.base import FAILURE_KINDS, REQUEST_ERROR
 from culturesafe_ext.tasks.judging import (
@@ -25,9 +25,11 @@ from culturesafe_ext.tasks.judging import (
     failure_kind,
     judge_for,
     judge_settings,
+    report_failure_rate,
     report_run_failure,
     settings_of,
     summary_problem,
+    total_cost,
     unpadded,
 )
 from culturesafe_ext.tasks.taxonomy import SAFETY_VARIANTS
@@ -116,10 +118,15 @@ class JudgeFilter(Filter):
             report_run_failure(f"{what}: the judge failed after generation ({message})")
         else:
             summaries = judge.last_summaries if isinstance(judge, Panel) else [judge.last_summary]
-            for k, summary in enumerate(summaries, start=1):
-                problem = summary_problem(summary, what if len(summaries) == 1 else f"{what}, judge {k} of the panel")
+            configs = [j.config for j in judge.judges] if isinstance(judge, Panel) else [judge.config]
+            for k, (summary, config) in enumerate(zip(summaries, configs, strict=True), start=1):
+                who = what if len(summaries) == 1 else f"{what}, judge {k} of the panel"
+                problem = summary_problem(summary, who)
                 if problem:
                     report_run_failure(problem)
+                elif summary is not None:
+                    attempts = summary.n - summary.n_skipped
+                    report_failure_rate(who, attempts, summary.failures, config.max_tokens)
         return [[json.dumps(entry, ensure_ascii=False) for entry in entries] for entries in judged]
 
 
@@ -148,19 +155,24 @@ def judge_responses(
     items, where = [], []
     for i, (doc, responses) in enumerate(zip(docs, resps, strict=True)):
         for j, response in enumerate(responses):
+            if withheld(response):  # counted by process_results, never judged
+                continue
             for dimension in dimensions:
                 items.append(JudgeItem(doc["judge_custom"], doc["location"], doc["query"], response or "", dimension))
                 where.append((i, j, dimension))
     results = judge.score_many(items)
     configs = [j.config for j in judge.judges] if isinstance(judge, Panel) else [judge.config]
-    out: list[list[dict]] = [[{"response": r} for r in responses] for responses in resps]
+    out: list[list[dict]] = [
+        [{"response": r, "withheld": WITHHELD} if withheld(r) else {"response": r} for r in responses]
+        for responses in resps
+    ]
     for (i, j, dimension), result in zip(where, results, strict=True):
         entry = result.to_dict()
         for config, verdict in zip(configs, entry["judges"] if isinstance(judge, Panel) else [entry], strict=True):
             usage = verdict.get("usage") or {}
             cost = config.cost(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
             if cost is not None:
-                verdict["cost"] = cost
+                verdict["cost"] = None if verdict.get("usage_unknown") else cost  # unknown is not 0
         out[i][j][dimension] = entry
     return out
 
@@ -174,6 +186,8 @@ def process_results(doc: dict, results: list) -> dict:
     Token usage (and cost, when priced) is summed over every judge result of the doc.
     """
     judged = [json.loads(e) if isinstance(e, str) else e for e in results[0]]
+    n_withheld = sum(bool(entry.get("withheld")) for entry in judged)
+    judged = [entry for entry in judged if not entry.get("withheld")]
     values: dict[str, float | None] = {}
     failures = attempts = 0
     kinds = dict.fromkeys(FAILURE_KINDS, 0)
@@ -216,6 +230,7 @@ def process_results(doc: dict, results: list) -> dict:
     tokens = usage_totals(verdicts)
     costs = [v["cost"] for v in verdicts if "cost" in v]
     return {
+        "answers_withheld": n_withheld,
         "respectfulness": (doc["description_id"], values["respectfulness"]),
         "awareness": (doc["description_id"], values["awareness"]),
         "judge_failures": failures,
@@ -223,6 +238,6 @@ def process_results(doc: dict, results: list) -> dict:
         "n_judged": attempts - failures,
         **{KIND_METRICS[kind]: n for kind, n in kinds.items()},
         **{f"judge_{name}": n for name, n in tokens.items()},
-        **({"judge_cost": sum(costs)} if costs else {}),
+        **({"judge_cost": total_cost(costs)} if costs else {}),
         **panel,
     }

@@ -18,6 +18,11 @@ TASKS = "adaculturesafe_safety_china,adaculturesafe_safety_wrongcustom_china"
 UNUSABLE = [
     ({"cache_path": "CORRUPT"}, {}, "not a usable sqlite file"),
     ({}, {"hf_token": "hf_abcdefghijklmnopqrstuv"}, "secret-looking metadata ['metadata.hf_token']"),
+    # extra_body cannot change the judge behind its settings (issue 28 item 2)
+    ({"extra_body": {"temperature": 0.7}}, {}, "judge setting 'extra_body' may not set 'temperature'"),
+    ({"extra_body": {"model": "another-judge"}}, {}, "judge setting 'extra_body' may not set 'model'"),
+    # every string setting is checked for a key, not a list of fields (issue 28 item 3)
+    ({"rubric_version": "sk-abcdefghijklmnopqrstuvwx"}, {}, "secret-looking setting(s) ['judge.rubric_version']"),
 ]
 
 
@@ -204,3 +209,4 @@ def test_unusable_settings_fail_before_generating(case: int, expected: str, lm_e
     assert out["requests"] == 0
     assert done.returncode != 0 and expected in done.stderr
     assert "Running generate_until requests" not in done.stderr and "hf_abcdefghijklmnopqrstuv" not in done.stderr
+    assert "sk-abcdefghijklmnopqrstuvwx" not in done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from support.batch_standin import BatchStandIn
 from support.openai_standin import expected_score
 
@@ -38,12 +39,19 @@ def expected(item: JudgeItem) -> int:
     return expected_score(rubric.messages(item.custom, item.location, item.query, item.response))
 
 
-def test_expired_batch_resubmits_only_what_is_missing_and_line_errors_are_failures(tmp_path: Path) -> None:
-    with BatchStandIn(expire_first=1, line_error_match="custom 3") as server:
+@pytest.mark.parametrize("ended", ["expired", "cancelled"])
+def test_expired_batch_resubmits_only_what_is_missing_and_line_errors_are_failures(tmp_path: Path, ended: str) -> None:
+    """The unfinished lines of an expired or cancelled batch are in its error file (OpenAI's documented shape:
+    ``response: null``, ``error.code: batch_expired``): they are sent again, not counted as failures."""
+    first_n = {"expire_first": 1} if ended == "expired" else {"cancel_first": 1}
+    with BatchStandIn(**first_n, line_error_match="custom 3") as server:
         judge = Judge(config(server, tmp_path))
         results = judge.score_many(ITEMS)
         assert len(server.batches) == 2 and server.uploads == 2
-        assert [b["status"] for b in server.batches.values()] == ["expired", "completed"]
+        assert [b["status"] for b in server.batches.values()] == [ended, "completed"]
+        first_errors = server.files[next(iter(server.batches.values()))["error_file_id"]].decode().splitlines()
+        unfinished = [json.loads(x) for x in first_errors if json.loads(x)["response"] is None]
+        assert len(unfinished) == 6 and {u["error"]["code"] for u in unfinished} == {f"batch_{ended}"}
         # the second batch holds exactly the lines the expired one did not answer
         first, second = (server.files[b["input_file_id"]].decode().splitlines() for b in server.batches.values())
         assert len(first) == 12 and len(second) == 6
@@ -140,3 +148,30 @@ def test_the_batch_api_is_retried_under_the_http_backends_policy(tmp_path: Path)
         results = judge.score_many(ITEMS)
         assert server.busy_answers == 2  # the first attempt and one retry
     assert all(r.score is None and "HTTP 503" in r.error and "(after 2 attempts)" in r.error for r in results)
+
+
+def test_a_key_echoed_across_the_cut_is_masked_before_it_is_cut(tmp_path: Path, monkeypatch) -> None:
+    """A 31-character key that a server echoes in a line's error body, placed so that the 300-character cut falls
+    inside it: the one masking (llm/secrets.mask) replaces it first, so not a piece of it reaches a result."""
+    key = "sk-" + "Q7x2Lm9Pz4Rt8Vb1Nc6Yh3Kd5Wf0Gj"[:28]
+    assert len(key) == 31
+    monkeypatch.setenv("CULTURESAFE_JUDGE_API_KEY", key)
+    prefix = len(json.dumps({"message": ""})) - 2 + len("Incorrect API key provided: Bearer ")
+    pad = 300 - prefix - 15  # the key starts 15 characters before the cut
+    with BatchStandIn(line_error_match="custom 3", echo_key_pad=pad) as server:
+        results = Judge(config(server, tmp_path)).score_many(ITEMS)
+        [errors] = [server.files[b["error_file_id"]].decode() for b in server.batches.values()]
+        assert key in errors  # the server did echo it whole
+    failed = [r for r in results if r.score is None]
+    assert len(failed) == 2 and all("[API key]" in r.error for r in failed)
+    kept = json.dumps([r.to_dict() for r in results])
+    assert not [key[i : i + 6] for i in range(len(key) - 5) if key[i : i + 6] in kept]
+
+
+def test_mask_masks_then_cuts() -> None:
+    from culturesafe_ext.llm.secrets import mask
+
+    key = "sk-abcdefghijklmnopqrstuvwxyz0123"
+    assert mask("x" * 5 + key + "tail", key, 12) == "xxxxx[API ke..."
+    assert mask("no key here", key, 100) == "no key here" and mask("abc", None) == "abc"
+    assert mask(key + key, [None, key]) == "[API key][API key]"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from culturesafe_ext.judge import JudgeConfig, JudgeNotConfiguredError
+from culturesafe_ext.llm.settings import LLMSettingError
 
 SENTINEL = "sk-SENTINEL-c0ffee-do-not-write-me"
 OPENAI = {"backend": "openai", "model": "qwen3-max", "base_url": "http://127.0.0.1:9/v1"}
@@ -185,7 +187,7 @@ def test_secrets_refused_at_any_depth(extra: dict, where: str) -> None:
 
 
 def test_harmless_names_are_not_secrets() -> None:
-    body = {"max_tokens": 8, "top_k": 3, "chat_template_kwargs": {"enable_thinking": False}}
+    body = {"min_tokens": 8, "top_k": 3, "chat_template_kwargs": {"enable_thinking": False}}
     url = "https://x.org/v1?api-version=2024"
     config = JudgeConfig.from_dict({**OPENAI, "extra_body": body, "base_url": url}, env={})
     assert config.extra_body == body
@@ -244,3 +246,33 @@ def test_public_settings_is_the_one_filter_for_files() -> None:
     public = public_settings(settings)
     assert public == {"backend": "openai", "model": "m", "extra_body": {"headers": {}, "top_k": 5}, "max_tokens": 16}
     assert public_settings(settings, IDENTITY_KEYS) == {"backend": "openai", "model": "m"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "where"),
+    [
+        ({"model": "sk-abcdefghijklmnopqrstuvwx"}, "judge.model"),
+        ({"cache_path": "/tmp/hf_abcdefghijklmnopqrstuv.sqlite"}, "judge.cache_path"),
+        ({"device": "Bearer abcdefghijklmnop"}, "judge.device"),
+        ({"extra_body": {"headers": {"X-Custom": "sk-abcdefghijklmnopqrstuvwx"}}}, "judge.extra_body.headers.X-Custom"),
+        ({"extra_body": {"headers": {"Authorization": "anything"}}}, "judge.extra_body.headers.Authorization"),
+        ({"extra_body": {"stop": ["a", "sk-abcdefghijklmnopqrstuvwx"]}}, "judge.extra_body.stop[1]"),
+    ],
+)
+def test_every_string_setting_is_checked_for_a_key(extra: dict, where: str) -> None:
+    """Not a list of fields: every string setting of the judge and the generator, at any depth (issue 28 item 3)."""
+    from culturesafe_ext.llm.settings import LLMConfig
+
+    with pytest.raises(LLMSettingError, match=re.escape(f"['{where}']")):
+        JudgeConfig.from_dict({**OPENAI, **extra}, env={})
+    with pytest.raises(LLMSettingError, match="secret-looking"):
+        LLMConfig.from_dict({**OPENAI, **extra}, env={})
+
+
+def test_a_panels_shared_settings_are_checked_too() -> None:
+    from culturesafe_ext.judge.settings import PanelConfig
+
+    with pytest.raises(LLMSettingError, match=r"secret-looking judge panel setting\(s\) \['judge.panel_aggregate'\]"):
+        PanelConfig.from_dict({**OPENAI, "judges": [{}, {"model": "b"}], "panel_aggregate": "sk-abcdefghijklmnop"})
+    with pytest.raises(LLMSettingError, match=r"judge 2 of the panel: secret-looking"):
+        PanelConfig.from_dict({**OPENAI, "judges": [{}, {"model": "b", "rubric_version": "hf_abcdefghijklmnopqrst"}]})

@@ -6,9 +6,11 @@ and ``GET /v1/files/{id}/content``, on top of the chat stand-in (same answers, s
 
 Scripted outcomes:
 - ``polls_until_done``: a batch answers ``in_progress`` to that many polls, then finishes;
-- ``expire_first``: the first n batches end ``expired`` with only the first half of their lines answered
-  (OpenAI keeps the finished lines of an expired batch in its output file);
-- ``line_error_match``: lines whose prompt contains this text fail (status 400 in the error file);
+- ``expire_first`` / ``cancel_first``: the first n batches end ``expired`` / ``cancelled`` with only the first half
+  of their lines answered: the finished lines are in the output file, and each unfinished one is in the *error*
+  file as OpenAI documents it (``"response": null, "error": {"code": "batch_expired"}``, or ``batch_cancelled``);
+- ``line_error_match``: lines whose prompt contains this text fail (status 400 in the error file); with
+  ``echo_key_pad`` set, the error message is that many characters of text, then the batch's Authorization header;
 - ``busy_polls``: the first n polls (of any batch) are answered 503 with ``Retry-After: 0``;
 - ``hold()`` / ``release()``: keep every batch ``in_progress`` (a test kills the client meanwhile).
 
@@ -39,9 +41,13 @@ class BatchStandIn(StandIn):
         expire_first: int = 0,
         line_error_match: str | None = None,
         busy_polls: int = 0,
+        cancel_first: int = 0,
+        echo_key_pad: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.cancel_first = cancel_first
+        self.echo_key_pad = echo_key_pad
         self.polls_until_done = polls_until_done
         self.expire_first = expire_first
         self.line_error_match = line_error_match
@@ -54,6 +60,7 @@ class BatchStandIn(StandIn):
         self.submitted: Counter[str] = Counter()  # custom_id -> lines submitted in created batches
         self.batch_auth: Counter[str | None] = Counter()
         self._held = threading.Event()
+        self._auth: dict[str, str | None] = {}
 
     def hold(self) -> None:
         self._held.set()
@@ -121,6 +128,7 @@ class BatchStandIn(StandIn):
                 "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
                 "metadata": body.get("metadata"),
             }
+            self._auth[batch_id] = request.headers.get("Authorization")
         return web.json_response(self.batches[batch_id])
 
     async def _retrieve(self, request: web.Request) -> web.Response:
@@ -145,17 +153,22 @@ class BatchStandIn(StandIn):
         return web.json_response(batch)
 
     def _finish(self, batch: dict[str, Any]) -> None:
-        """Answer the batch's lines (half of them when it expires), writing its output and error files."""
+        """Answer the batch's lines (half of them when it expires or is cancelled), writing its output and error
+        files; the unfinished lines go to the error file in OpenAI's documented shape."""
         lines = [json.loads(x) for x in self.files[batch["input_file_id"]].decode("utf-8").splitlines() if x.strip()]
-        expire = int(batch["id"].split("_")[1]) <= self.expire_first
-        answered = lines[: len(lines) // 2] if expire else lines
+        number = int(batch["id"].split("_")[1])
+        ended = "expired" if number <= self.expire_first else "cancelled" if number <= self.cancel_first else None
+        answered = lines[: len(lines) // 2] if ended else lines
         output, errors = [], []
         for n, line in enumerate(answered):
             messages = line["body"]["messages"]
             result = {"id": f"batch_req_{batch['id']}_{n}", "custom_id": line["custom_id"], "error": None}
             text = "\n".join(str(m.get("content", "")) for m in messages)
             if self.line_error_match and self.line_error_match in text:
-                body = {"error": {"message": "the prompt was flagged", "type": "invalid_request_error"}}
+                message = "the prompt was flagged"
+                if self.echo_key_pad is not None:  # as a server that echoes the key it got
+                    message = "x" * self.echo_key_pad + f"Incorrect API key provided: {self._auth.get(batch['id'])}"
+                body = {"error": {"message": message, "type": "invalid_request_error"}}
                 result["response"] = {"status_code": 400, "request_id": f"req_{n}", "body": body}
                 errors.append(result)
                 continue
@@ -170,13 +183,22 @@ class BatchStandIn(StandIn):
             }
             result["response"] = {"status_code": 200, "request_id": f"req_{n}", "body": body}
             output.append(result)
+        why = {
+            "expired": "This request could not be executed before the completion window expired.",
+            "cancelled": "This request was not executed because the batch was cancelled.",
+        }
+        for n, line in enumerate(lines[len(answered) :], start=len(answered)):
+            error = {"code": f"batch_{ended}", "message": why[ended or "expired"]}
+            errors.append(
+                {"id": f"batch_req_{batch['id']}_{n}", "custom_id": line["custom_id"], "response": None, "error": error}
+            )
         with self._lock:
             for name, rows in (("output_file_id", output), ("error_file_id", errors)):
                 if rows:
                     file_id = f"file-{len(self.files) + 1:04d}"
                     self.files[file_id] = "".join(json.dumps(r) + "\n" for r in rows).encode("utf-8")
                     batch[name] = file_id
-        batch["status"] = "expired" if expire else "completed"
+        batch["status"] = ended or "completed"
         batch["request_counts"] = {"total": len(lines), "completed": len(output), "failed": len(errors)}
 
 

@@ -104,8 +104,11 @@ class StandIn(LoopbackServer):
         max_requests: int = 100_000,
         max_lifetime: float = 300.0,
         responder: Callable[[list[dict]], str] | None = None,
+        send_usage: bool = True,
     ) -> None:
         self.latency = latency
+        self.send_usage = send_usage  # False: replies carry no "usage" (some servers send none)
+        self.bodies: list[dict] = []  # every chat request body as sent (the first 10,000)
         # What the model "says": default the judge-score JSON; tests of other prompts (pairwise judging,
         # generation) pass a function of the chat messages. Faults apply the same either way.
         self.responder = responder
@@ -175,7 +178,8 @@ class StandIn(LoopbackServer):
     async def _reply(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         try:
-            messages = json.loads(body)["messages"]
+            parsed = json.loads(body)
+            messages = parsed["messages"]
             key = prompt_hash(messages)
         except (ValueError, KeyError, TypeError):
             return web.json_response({"error": {"message": "bad request"}}, status=400)
@@ -183,6 +187,8 @@ class StandIn(LoopbackServer):
             attempt = self.counts[key]
             self.counts[key] += 1
             self.authorizations[request.headers.get("Authorization")] += 1
+            if len(self.bodies) < 10_000:
+                self.bodies.append(parsed)
             self._total += 1
             total = self._total
         if total > self.max_requests:
@@ -214,7 +220,10 @@ class StandIn(LoopbackServer):
             payload = [{"type": "text", "text": content[:half]}, {"type": "text", "text": content[half:]}]
         with self._lock:
             self.answered[key] += 1
-        return web.json_response(_completion(payload, finish, messages))
+        completion = _completion(payload, finish, messages)
+        if not self.send_usage:
+            del completion["usage"]
+        return web.json_response(completion)
 
     def _fault_for(self, messages: list[dict], key: str, attempt: int) -> Fault | None:
         text = None

@@ -36,7 +36,8 @@ class LLMRequest:
     ``mode`` is ``score`` for a score on a scale (the ``hf`` backend reads the probabilities of the
     :class:`ScoreScale`'s labels; the HTTP backends generate text) or ``generate`` for free text
     (pairwise verdicts, labels, generated benchmark items): every backend then returns ``Reply.text``.
-    ``max_tokens`` overrides the configured answer length.
+    ``max_tokens`` overrides the configured answer length; ``response_format`` (an OpenAI ``response_format``
+    object, e.g. a JSON schema) is sent as it is by the HTTP backends and is part of the cache key.
     ``accept`` says whether a complete reply's text is usable (e.g. holds a final verdict); a text it
     refuses is still returned (and counted by the caller) but never cached, so a re-run asks again.
     """
@@ -46,6 +47,7 @@ class LLMRequest:
     prompt_id: str
     mode: str = SCORE
     max_tokens: int | None = None
+    response_format: dict[str, Any] | None = field(default=None, hash=False)
     accept: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
 
 

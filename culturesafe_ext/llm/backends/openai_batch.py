@@ -35,8 +35,16 @@ from typing import Any
 import aiohttp
 
 from culturesafe_ext.llm.backends.base import LLMRequest, LLMRunError, OnDone, Reply, usage_of
-from culturesafe_ext.llm.backends.openai_http import chat_payload, reply_of, run_sync, sampling_params
+from culturesafe_ext.llm.backends.openai_http import (
+    BODY_CHARS,
+    chat_payload,
+    masked,
+    reply_of,
+    run_sync,
+    sampling_params,
+)
 from culturesafe_ext.llm.retry import RETRYABLE, TransientError, parse_retry_after, with_retries
+from culturesafe_ext.llm.secrets import mask
 from culturesafe_ext.llm.settings import LLMConfig
 
 log = logging.getLogger("culturesafe.llm")
@@ -44,6 +52,16 @@ log = logging.getLogger("culturesafe.llm")
 CHAT_ENDPOINT = "/v1/chat/completions"
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 STATE_DIR = "batches"
+
+
+UNFINISHED = ("batch_expired", "batch_cancelled")  # the error codes of lines a batch ended before running
+
+
+def unfinished(entry: dict[str, Any]) -> bool:
+    """A line the batch never ran: OpenAI lists them in the *error* file with ``"response": null`` and the code
+    ``batch_expired`` or ``batch_cancelled``. Such a line is re-submitted, never a failure."""
+    error = entry.get("error")
+    return entry.get("response") is None and isinstance(error, dict) and error.get("code") in UNFINISHED
 
 
 class BatchAPIError(Exception):
@@ -209,7 +227,7 @@ class OpenAIBatchBackend:
                 status,
                 delivered,
                 len(state["custom_ids"]),
-                f" ({json.dumps(errors)[:300]})" if errors else "",
+                f" ({self._clean(json.dumps(errors), BODY_CHARS)})" if errors else "",
             )
         self._forget(state)
 
@@ -237,7 +255,10 @@ class OpenAIBatchBackend:
                 entry = json.loads(line)
                 custom_id = entry["custom_id"]
             except (ValueError, KeyError, TypeError):
-                log.warning("batch API: batch %s line %d is not a result line: %r", batch_id, number, line[:200])
+                shown = self._clean(line, BODY_CHARS)
+                log.warning("batch API: batch %s line %d is not a result line: %r", batch_id, number, shown)
+                continue
+            if unfinished(entry):  # an expired or cancelled batch's line: it stays for the next submission
                 continue
             request = remaining.pop(custom_id, None)
             if request is None:
@@ -253,13 +274,16 @@ class OpenAIBatchBackend:
         status = response.get("status_code") if isinstance(response, dict) else None
         if entry.get("error") or status is None or not 200 <= int(status) < 300:
             detail = entry.get("error") or (body or {}).get("error") or body
-            return Reply(error=self._clean(f"batch {batch_id} line failed (HTTP {status}): {json.dumps(detail)[:300]}"))
+            shown = self._clean(json.dumps(detail), BODY_CHARS)
+            return Reply(error=f"batch {batch_id} line failed (HTTP {status}): {shown}")
         try:
             choice = body["choices"][0]
             message = choice.get("message") or {}
         except (KeyError, IndexError, TypeError, AttributeError):
-            return Reply(error=f"batch {batch_id}: malformed result body: {json.dumps(body)[:200]}")
-        reply = reply_of(message.get("content"), choice.get("finish_reason"), message.get("refusal"))
+            return Reply(error=f"batch {batch_id}: malformed result body: {self._clean(json.dumps(body), BODY_CHARS)}")
+        reply = masked(
+            reply_of(message.get("content"), choice.get("finish_reason"), message.get("refusal")), self._secret
+        )
         reply.usage = usage_of(body)  # the same rules as the openai backend: truncated, filtered, complete
         return reply
 
@@ -285,11 +309,12 @@ class OpenAIBatchBackend:
                 status = response.status
                 if status == 429 or status >= 500:
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                    raise TransientError(f"HTTP {status} from {method} {url}: {text[:200]}", retry_after=retry_after)
+                    shown = self._clean(text, BODY_CHARS)
+                    raise TransientError(f"HTTP {status} from {method} {url}: {shown}", retry_after=retry_after)
                 if status in (401, 403, 404):  # no request of the run can succeed: stop it
-                    raise LLMRunError(self._clean(f"HTTP {status} from {method} {url}: {text[:300]}"))
+                    raise LLMRunError(f"HTTP {status} from {method} {url}: {self._clean(text, BODY_CHARS)}")
                 if status >= 400:
-                    raise BatchAPIError(self._clean(f"HTTP {status} from {method} {url}: {text[:300]}"))
+                    raise BatchAPIError(f"HTTP {status} from {method} {url}: {self._clean(text, BODY_CHARS)}")
             try:
                 return text if raw else json.loads(text)
             except ValueError:
@@ -301,8 +326,9 @@ class OpenAIBatchBackend:
             problem = str(err) if isinstance(err, TransientError) else f"{type(err).__name__} on {method} {url}"
             raise BatchAPIError(self._clean(f"{problem} (after {attempts} attempts)")) from None
 
-    def _clean(self, message: str) -> str:
-        return message.replace(self._secret, "[API key]") if self._secret else message
+    def _clean(self, message: str, limit: int | None = None) -> str:
+        """The one masking (:func:`~culturesafe_ext.llm.secrets.mask`): the key replaced, then cut to ``limit``."""
+        return mask(message, self._secret, limit)
 
     # -- state files -----------------------------------------------------------------------------
 

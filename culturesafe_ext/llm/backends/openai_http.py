@@ -31,6 +31,7 @@ from culturesafe_ext.llm.backends.base import (
     usage_of,
 )
 from culturesafe_ext.llm.retry import TransientError, parse_retry_after, with_retries
+from culturesafe_ext.llm.secrets import mask
 from culturesafe_ext.llm.settings import LLMConfig
 
 log = logging.getLogger("culturesafe.llm")
@@ -62,7 +63,7 @@ def endpoint(base_url: str) -> str:
 
 def sampling_params(config: LLMConfig) -> dict[str, Any]:
     """What decides an OpenAI-compatible reply besides the messages (part of every cache key)."""
-    return {"temperature": config.temperature, "max_tokens": config.max_tokens, "extra_body": config.extra_body}
+    return config.sampling()
 
 
 def run_sync(make_coroutine: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -167,12 +168,11 @@ class OpenAIBackend:
                 )
 
     def mask(self, text: str) -> str:
-        """The text with the API key replaced (some servers echo it in a 401 body): mask *then* cut."""
-        return text.replace(self._secret, "[API key]") if self._secret else text
+        """The text with the API key replaced (some servers echo it in a 401 body)."""
+        return mask(text, self._secret)
 
     def _body(self, raw: str) -> str:
-        masked = self.mask(raw)
-        return masked if len(masked) <= BODY_CHARS else masked[:BODY_CHARS] + "..."
+        return mask(raw, self._secret, BODY_CHARS)
 
     async def _post(self, session: aiohttp.ClientSession, body: bytes) -> Reply:
         async with session.post(self.url, data=body) as response:
@@ -192,7 +192,7 @@ class OpenAIBackend:
             content, finish = message.get("content"), choice.get("finish_reason")
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise TransientError(f"malformed response body: {self._body(raw)!r}") from None
-        reply = reply_of(content, finish, message.get("refusal"))
+        reply = masked(reply_of(content, finish, message.get("refusal")), self._secret)
         reply.usage = usage_of(parsed)  # a truncated reply was paid for too
         return reply
 
@@ -201,14 +201,29 @@ class OpenAIBackend:
 
 
 def chat_payload(config: LLMConfig, request: LLMRequest) -> dict[str, Any]:
-    """The ``/chat/completions`` body of one request (the batch backend sends the same body per line)."""
-    return {
+    """The ``/chat/completions`` body of one request (the batch backend sends the same body per line).
+
+    ``extra_body`` comes first and cannot set the request's own fields (the settings refuse them up front;
+    and whatever it held, the fields below are written over it)."""
+    sampling = {k: v for k, v in config.sampling().items() if k != "extra_body"}
+    body = {
+        **config.extra_body,
+        **sampling,
         "model": config.model,
         "messages": request.messages,
-        "temperature": config.temperature,
         "max_tokens": request.max_tokens or config.max_tokens,
-        **config.extra_body,
     }
+    if request.response_format is not None:
+        body["response_format"] = request.response_format
+    return body
+
+
+def masked(reply: Reply, secret: str | None) -> Reply:
+    """The reply with the key masked in its text and error (a server that echoes it must not put it in the samples)."""
+    if secret:
+        reply.text = None if reply.text is None else mask(reply.text, secret)
+        reply.error = None if reply.error is None else mask(reply.error, secret)
+    return reply
 
 
 def content_text(content: object) -> str | None:
