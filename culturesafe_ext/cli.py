@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "culturesafe_ext.builders.generate.cli",
     "culturesafe_ext.analysis.cli",
     "culturesafe_ext.probing.cli",
+    "culturesafe_ext.routing.serve_command",
 ]
 
 

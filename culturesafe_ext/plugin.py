@@ -23,6 +23,7 @@ MODEL_PLUGINS: dict[str, str] = {
     "hf-grounded": "culturesafe_ext.models.grounded:GroundedHFLM",
     "hf-probe": "culturesafe_ext.models.probe:ProbeHFLM",
     "hf-router": "culturesafe_ext.models.router:HFRouterLM",
+    "served-router": "culturesafe_ext.models.served_router:ServedRouterLM",
 }
 
 DISABLE_ENV = "CULTURESAFE_NO_PLUGIN"
