@@ -1,0 +1,1 @@
+"""End-to-end tests: each starts a subprocess (lm_eval, accelerate, the culturesafe CLI, a benchmark script)."""
