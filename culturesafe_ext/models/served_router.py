@@ -86,7 +86,7 @@ class ServedRouterLM(LocalCompletionsAPI):
         self.router_batch_size = int(router_batch_size)
         self.router_device = router_device
         self.router_model = router_model
-        self._features_model: tuple[Any, Any] | None = None  # (model, tokenizer) for routing=learned, lazily
+        self._features_model: tuple[Any, Any] | None = None  # (model, tokenizer) for routing=learned
         if self.routes.router is not None:
             self.router_model = router_model or self.routes.router.info.get("base_model")
             if not self.router_model:
@@ -101,6 +101,7 @@ class ServedRouterLM(LocalCompletionsAPI):
                 router_device,
                 kwargs["base_url"],
             )
+            self._load_features_model()  # at load: a run that cannot route fails before any request
         self._active_route: str | None = None  # the route of the group being sent (request `model`, cache hook)
         self.concurrent_scoring = str(concurrent_scoring).lower() in ("1", "true", "yes")
         if not self.concurrent_scoring and (self._concurrent > 1 or self._batch_size > 1):

@@ -175,6 +175,43 @@ def test_served_router_refuses_a_server_without_the_adapter_it_needs(
     assert info["fallback_counts"] == {"spain": 1} and info["route_counts"] == {"china": 1, "__base__": 1, "india": 1}
 
 
+def test_served_router_learned_routing_computes_features_here(
+    vllm: VLLMServer, demo_model: Path, vllm_adapters: Path, tmp_path: Path
+) -> None:
+    """routing=learned: the router's features come from the base model loaded in this process (the server has no
+    hidden states); its routes name the served adapters. A router whose base cannot be loaded here is refused."""
+    import numpy as np
+    from lm_eval.api.instance import Instance
+
+    from culturesafe_ext.models.served_router import ServedRouterLM
+    from culturesafe_ext.routing.classifier import CultureRouter
+
+    hidden = 576  # SmolLM2-135M
+    classes = list(ADAPTER_NAMES)
+    coef = np.zeros((len(classes), hidden))
+    coef[1, :] = 1e-3  # a real function of the features: india for prompts whose pooled state sums high
+    intercept = np.array([0.0, 0.0])
+    router = tmp_path / "router"
+    info = {"base_model": str(demo_model), "max_length": 512}
+    CultureRouter(classes, np.zeros(hidden), np.ones(hidden), coef, intercept, info).save(router)
+    common = {"base_url": f"{vllm.url}/completions", "model": BASE_NAME, "tokenizer": str(demo_model)}
+    common |= {"tokenizer_backend": "huggingface", "adapters": str(vllm_adapters), "routing": "learned"}
+    lm = ServedRouterLM(router=str(router), **common)
+    prompts = ["Question: what is tea?\nAnswer:", "Question: where is Delhi?\nAnswer:"]
+    requests = [Instance("loglikelihood", {}, (p, " yes"), 0, ("t", i, 1)) for i, p in enumerate(prompts)]
+    results = lm.loglikelihood(requests)
+    expected = CultureRouter.load(router).predict(lm._router_features(prompts))
+    assert [r.args[-1]["culturesafe_route"] for r in requests] == expected
+    assert all(isinstance(ll, float) for ll, _ in results)
+    assert lm.get_model_info()["router_features"] == f"{demo_model} on cpu"
+
+    CultureRouter(classes, np.zeros(hidden), np.ones(hidden), coef, intercept, {"base_model": "/nowhere"}).save(
+        tmp_path / "bad"
+    )
+    with pytest.raises(ValueError, match=r"routing=learned computes the router's features in this process.*/nowhere"):
+        ServedRouterLM(router=str(tmp_path / "bad"), **common)
+
+
 def test_judge_token_usage_is_the_servers(vllm: VLLMServer, tiny_model: Path, tmp_path: Path) -> None:
     """A safety run judged by the demo model on vLLM (``openai`` backend): the judge's token counts in the results
     are exactly what the server counted (its Prometheus counters), and its failures are counted by kind."""
