@@ -87,20 +87,29 @@ def _assert_same_scores(served: dict, local: dict, tasks: tuple[str, ...]) -> in
     return compared
 
 
-def test_local_completions_on_vllm_equals_hf(vllm: VLLMServer, demo_model: Path, lm_eval_runs, tmp_path: Path) -> None:
+@pytest.fixture(scope="session")
+def base_served(vllm: VLLMServer, demo_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """``local-completions`` on the served base model (``model=demo``): the knowledge tasks, China."""
+    args = _args("local-completions", _served_args(vllm, demo_model), KNOWLEDGE)
+    return run_lm_eval(args, tmp_path_factory.mktemp("served_base"))
+
+
+def test_local_completions_on_vllm_equals_hf(base_served: dict, lm_eval_runs) -> None:
     """The stand-in test's assertions, on the real engine: echo + logprobs loglikelihoods and greedy generations
     of ``local-completions`` are ``--model hf``'s on the same weights."""
-    served = run_lm_eval(_args("local-completions", _served_args(vllm, demo_model), KNOWLEDGE), tmp_path)
     local = lm_eval_runs["hf"].result()
-    assert _assert_same_scores(served, local, KNOWLEDGE) >= 4 * LIMIT
+    assert _assert_same_scores(base_served, local, KNOWLEDGE) >= 4 * LIMIT
     for task in KNOWLEDGE:
         for metric, value in local["results"][task].items():
             if metric != "alias" and "stderr" not in metric:
-                assert served["results"][task][metric] == pytest.approx(value, abs=1e-9, nan_ok=True), (task, metric)
+                assert base_served["results"][task][metric] == pytest.approx(value, abs=1e-9, nan_ok=True), (
+                    task,
+                    metric,
+                )
 
 
 def test_served_router_oracle_equals_hf_router_oracle(
-    vllm: VLLMServer, demo_model: Path, vllm_adapters: Path, lm_eval_runs, tmp_path: Path
+    vllm: VLLMServer, demo_model: Path, vllm_adapters: Path, lm_eval_runs, base_served: dict, tmp_path: Path
 ) -> None:
     """Each request goes to its country's LoRA module by its ``model`` field; the scores are hf-router's (peft),
     the route tags and counts are the same, and ``analyze routing`` reads the run as it reads hf-router's."""
@@ -122,7 +131,7 @@ def test_served_router_oracle_equals_hf_router_oracle(
         assert routes == [r["arguments"] for r in samples(local, task)]  # same prompts, same route tags
 
     # the adapters change the scores: the base model (local-completions) scores China's options differently
-    base = run_lm_eval(_args("local-completions", _served_args(vllm, demo_model), ROUTED[:1]), tmp_path / "base")
+    base = base_served
     lls = [
         [float(r[0][0]) for r in row["resps"]] for row in sorted(samples(base, ROUTED[0]), key=lambda r: r["doc_id"])
     ]

@@ -19,7 +19,6 @@ import shlex
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -147,25 +146,20 @@ class VLLMServer:
 
 
 def start_or_fail(base: Path, adapters: Path, log_path: Path) -> VLLMServer:
-    """Install (cached), then start vLLM serving ``base`` as :data:`BASE_NAME` with ``adapters``, using the command
-    ``culturesafe serve-command`` prints; fail (never skip) with the reason and the log's tail."""
+    """Install (cached), then start vLLM serving ``base`` as :data:`BASE_NAME` with ``adapters``, with the command
+    ``culturesafe serve-command`` prints (built in-process: the CLI's start-up costs ~20 s on a loaded machine);
+    fail (never skip) with the reason and the log's tail."""
+    from culturesafe_ext.routing.serve_command import plan
+
     install()
     port = free_port()
-    command = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "culturesafe"), "serve-command", str(adapters), "--model", str(base),
-            "--served-model-name", BASE_NAME, "--python", str(vllm_python()), "--port", str(port),
-            "--vllm-args=--dtype float32 --max-model-len 2048",
-        ],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    if command.returncode != 0:
-        pytest.fail(f"vLLM lane: culturesafe serve-command failed:\n{command.stderr}")
-    server = VLLMServer(shlex.split(command.stdout), port, log_path)
+    argv = plan(adapters, model=str(base), served_name=BASE_NAME).argv(
+        str(vllm_python()), port=port, extra=("--dtype", "float32", "--max-model-len", "2048")
+    )
+    server = VLLMServer(argv, port, log_path)
     try:
         return server.start()
     except (RuntimeError, TimeoutError, OSError) as err:
         server.stop()
-        pytest.fail(
-            f"vLLM lane: the server did not start ({err}). Command: {command.stdout}Log tail:\n{server.log_tail()}"
-        )
+        command = shlex.join(argv)
+        pytest.fail(f"vLLM lane: the server did not start ({err}). Command: {command}\nLog tail:\n{server.log_tail()}")
