@@ -1,4 +1,4 @@
-"""How long `culturesafe analyze` takes on a run of the full release's size, and where the time goes.
+"""How long `culturesafe analyze report` takes on a run of the full release's size, and where the time goes.
 
 Writes a synthetic lm-eval output folder (6 countries x 800 descriptions; per description 5 gen questions and
 5 answers in each of the 4 safety variants: 24,000 questions, 96,000 answers, like AdaCultureSafe's 4.8K

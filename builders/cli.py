@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from culturesafe_ext.data.splits import DATASET_SPLIT_SEED as DEFAULT_SEED
@@ -55,11 +54,7 @@ def _run_adaculturesafe(args: argparse.Namespace) -> int:
     from . import adaculturesafe
 
     kwargs = {"source_commit": args.source_commit} if args.source_commit else {}
-    try:
-        release = adaculturesafe.build(args.source, args.out, skip_invalid=args.skip_invalid, **kwargs)
-    except (adaculturesafe.ReleaseError, FileNotFoundError, NotADirectoryError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    release = adaculturesafe.build(args.source, args.out, skip_invalid=args.skip_invalid, **kwargs)
     print(f"{'country':<24} {'kind':<12} {'read':>6} = {'written':>7} + {'rejected':>8}")
     for country, report in release.report.items():
         for kind in ("descriptions", "knowledge", "safety"):
@@ -80,13 +75,9 @@ def _run_culturax(args: argparse.Namespace) -> int:
     kwargs = {"source_commit": args.source_commit} if args.source_commit else {}
     if args.suspect_threshold is not None:
         kwargs["suspect_threshold"] = args.suspect_threshold
-    try:
-        built = culturax.build(
-            args.source, args.out, threshold=args.threshold, seed=args.seed, encoding=args.encoding, **kwargs
-        )
-    except culturax.CulturaXError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    built = culturax.build(
+        args.source, args.out, threshold=args.threshold, seed=args.seed, encoding=args.encoding, **kwargs
+    )
     report = built.report
     near, split, merged = report["near_duplicates"], report["split"], report["repeats_merged"]
     print(

@@ -26,6 +26,7 @@ from culturesafe_ext.data.culturax_schema import ALL, DOMAINS, FEATURES, SPLITS,
 from .adaculturesafe import Problem
 from .culturax_audit import SUSPECT_THRESHOLD, audit_references
 from .culturax_report import build_report, card
+from .culturax_source import SourceRow
 from .culturax_split import DEFAULT_SEED, split_units
 from .hub_layout import ConfigTable, write_hub_dataset
 
@@ -39,19 +40,6 @@ class CulturaXError(textio.TextInputError):
     """The CSV cannot be built: every problem is listed with its row and column."""
 
     heading = "problem(s) in the CulturaX CSV"
-
-
-@dataclass
-class SourceRow:
-    """One CSV record as read, with its spreadsheet row number (the header is row 1)."""
-
-    row: int
-    question: str
-    subdomain_id: int
-    topic: str
-    helpful: str
-    harmless: str
-    honest: str
 
 
 @dataclass
@@ -234,5 +222,3 @@ def build(
     write_hub_dataset(out, tables, card(report))
     (out / "build_report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     return Build(rows=out_rows, report=report)
-
-

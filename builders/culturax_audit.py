@@ -9,12 +9,10 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .culturax import SourceRow
+from .culturax_source import SourceRow
 
 SUSPECT_THRESHOLD = 0.025  # tf-idf cosine between a question and its references, calibrated by eye (card)
 

@@ -116,9 +116,9 @@ def run_demo(args: argparse.Namespace) -> int:
     if not args.no_safety:
         print(JUDGE_BANNER)
     print(METADATA_NOTE, flush=True)
-    if subprocess.run(command, check=False).returncode != 0:
-        print("lm_eval failed", file=sys.stderr)
-        return 1
+    status = subprocess.run(command, check=False).returncode
+    if status != 0:
+        raise RuntimeError(f"lm_eval exited with status {status} (its output is above)")
     results = latest_results(args.output_path)
     print(f"[4/4] results ({time.monotonic() - started:.0f}s since the demo started)")
     if not args.no_safety:

@@ -1,22 +1,19 @@
-"""Shared fixtures. Tests run against the *installed* culturesafe (scripts/test.sh installs it)."""
+"""Shared fixtures. Tests run against the *installed* culturesafe (scripts/test.sh installs it).
+
+Nothing here imports torch, transformers or lm-eval at collection: the fast lane (``pytest tests --ignore
+tests/e2e``) stays light; the lm_eval run pool is in tests/e2e/conftest.py."""
 
 from __future__ import annotations
 
-import inspect
 import os
+import sys
 from collections.abc import Iterator
-from concurrent.futures import Future
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-from support.lm_eval_run import OFFLINE_ENV, RunPool, run_lm_eval, side_by_side
+from support.lm_eval_run import OFFLINE_ENV
+from support.paths import UPSTREAM
 from support.tiny_models import tiny_causal_lm
-
-__all__ = ["OFFLINE_ENV", "run_lm_eval"]  # the test modules' `from conftest import ...` keeps working
-
-REPO = Path(__file__).resolve().parent.parent
-UPSTREAM = REPO.parent / "shared" / "upstream"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -29,6 +26,31 @@ def pytest_configure(config: pytest.Config) -> None:
             "run the tests with scripts/test.sh (it installs the package and calls pytest)."
         )
     os.environ.update(OFFLINE_ENV)
+
+
+HEAVY = ("torch", "transformers")  # seconds to import each: the fast lane imports them only inside the tests
+_BROUGHT_IN: dict[str, str] = {}  # heavy module -> the test module whose collection imported it
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    before = {name for name in HEAVY if name in sys.modules}
+    yield
+    for name in HEAVY:
+        if name in sys.modules and name not in before:
+            _BROUGHT_IN.setdefault(name, collector.nodeid)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The fast lane (nothing under tests/e2e collected) must not import torch or transformers at collection."""
+    if any(name == "e2e" or name.startswith("e2e.") for name in sys.modules):
+        return
+    heavy = {name: where for name, where in _BROUGHT_IN.items() if name in sys.modules}
+    if heavy:
+        found = "; ".join(f"{name} by {where or 'a plugin'}" for name, where in sorted(heavy.items()))
+        raise pytest.UsageError(
+            f"the fast lane imported {found} at collection: import it inside the test or fixture that needs it"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -67,45 +89,3 @@ def tiny_model(demo_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     tiny_causal_lm(tokenizer).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
-
-
-def _jobs(module: ModuleType, request: pytest.FixtureRequest) -> dict:
-    """The module's ``lm_eval_jobs``, called with the fixtures its parameters name."""
-    build = module.lm_eval_jobs
-    return build(**{name: request.getfixturevalue(name) for name in inspect.signature(build).parameters})
-
-
-@pytest.fixture(scope="session", autouse=True)
-def lm_eval_pool(request: pytest.FixtureRequest) -> Iterator[dict[str, dict[str, Future]]]:
-    """Start every selected module's independent lm_eval runs now, two at a time, in the order tests will read
-    them: they overlap the in-process tests instead of each module waiting for its own runs in turn."""
-    modules: list[ModuleType] = []
-    for item in request.session.items:
-        module = getattr(item, "module", None)
-        if module is not None and hasattr(module, "lm_eval_jobs") and module not in modules:
-            modules.append(module)
-    if not modules:
-        yield {}
-        return
-    pool = RunPool()
-    started: dict[str, dict[str, Future]] = {}
-    shared: dict[str, Future] = {}  # a job named "shared:..." is started once for every module that lists it
-    try:
-        for module in modules:
-            try:
-                jobs = _jobs(module, request)
-            except pytest.skip.Exception:  # e.g. no upstream files: the module's own fixture skips its tests
-                continue
-            mine = {name: job for name, job in jobs.items() if name not in shared}
-            started[module.__name__] = {**pool.submit(mine), **{n: shared[n] for n in jobs if n in shared}}
-            shared |= {n: f for n, f in started[module.__name__].items() if n.startswith("shared:")}
-        yield started
-    finally:
-        pool.close()
-
-
-@pytest.fixture(scope="module")
-def lm_eval_runs(lm_eval_pool: dict[str, dict[str, Future]], request: pytest.FixtureRequest) -> dict[str, Future]:
-    """This module's runs (``lm_eval_jobs``): started at session start, or here if they were not."""
-    started = lm_eval_pool.get(request.module.__name__)
-    return started if started is not None else side_by_side(_jobs(request.module, request))

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import pytest
+from packaging.version import Version
 
-from culturesafe_ext import lm_eval_internals as internals
 from culturesafe_ext import plugin
 
 
 @pytest.fixture
 def fresh_check(monkeypatch: pytest.MonkeyPatch):
+    from culturesafe_ext import lm_eval_internals as internals
+
     monkeypatch.setattr(internals, "_checked", False)
     return monkeypatch
 
 
 def test_untested_version_warns_once_naming_each_internal_and_fallback(fresh_check, caplog) -> None:
-    fresh_check.setattr(plugin, "_lm_eval_version", lambda: (0, 6, 1))
+    from culturesafe_ext import lm_eval_internals as internals
+
+    fresh_check.setattr(plugin, "_lm_eval_version", lambda: Version("0.6.1"))
     with caplog.at_level("WARNING", logger="culturesafe"):
         assert internals.check_version() is False
         assert internals.check_version() is True  # once per process
@@ -28,7 +32,9 @@ def test_untested_version_warns_once_naming_each_internal_and_fallback(fresh_che
 
 
 def test_tested_version_is_silent(fresh_check, caplog) -> None:
-    fresh_check.setattr(plugin, "_lm_eval_version", lambda: (0, 4, 13))
+    from culturesafe_ext import lm_eval_internals as internals
+
+    fresh_check.setattr(plugin, "_lm_eval_version", lambda: Version("0.4.13"))
     with caplog.at_level("WARNING", logger="culturesafe"):
         assert internals.check_version() is True
     assert not caplog.records
@@ -39,6 +45,8 @@ def test_hflm_row_and_padding_are_what_hflm_feeds_the_model(tiny_model) -> None:
     import torch
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
+
+    from culturesafe_ext import lm_eval_internals as internals
 
     lm = HFLM(pretrained=str(tiny_model), device="cpu", dtype="float32", batch_size=4, max_length=12)
     seen: list[list[int]] = []

@@ -77,7 +77,7 @@ def tasks_for(descriptions: list[Description], n_knowledge: int, n_safety: int, 
 def generate(
     descriptions_path: Path,
     work: Path,
-    judge: LLMClient,
+    writer: LLMClient,
     *,
     n_knowledge: int = 5,
     n_safety: int = 5,
@@ -90,7 +90,7 @@ def generate(
     """Generate, check, deduplicate and balance; write candidates and review files into ``work``."""
     descriptions = read_descriptions(descriptions_path)
     tasks = tasks_for(descriptions, n_knowledge, n_safety, version)
-    outcomes, stats = engine.run(judge, tasks, max_attempts=max_attempts, max_tokens=max_tokens)
+    outcomes, stats = engine.run(writer, tasks, max_attempts=max_attempts, max_tokens=max_tokens)
     by_key = {o.key: o for o in outcomes}
     knowledge, safety = [], []
     for d in descriptions:
@@ -128,7 +128,7 @@ def generate(
     report = {
         "dataset": DATASET,
         "inputs": str(descriptions_path),
-        "generator": engine.generator_settings(judge),
+        "generator": engine.generator_settings(writer),
         "prompts": sorted({t.prompt.id for t in tasks}),
         "settings": {
             "n_knowledge": n_knowledge,

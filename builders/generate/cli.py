@@ -8,7 +8,6 @@ culturesafe generate review-import --out data --decisions data.work/review/revie
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from culturesafe_ext.data.splits import DATASET_SPLIT_SEED as DEFAULT_SEED
@@ -57,7 +56,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--generator",
         required=True,
-        help="openai:MODEL or openai-batch:MODEL (with --base-url), hf:FOLDER_OR_HUB_ID, or a JSON object of judge "
+        help="openai:MODEL or openai-batch:MODEL (with --base-url), hf:FOLDER_OR_HUB_ID, or a JSON object of LLM "
         "settings",
     )
     parser.add_argument(
@@ -100,20 +99,15 @@ def generator_config(args: argparse.Namespace):
         "cache_path": args.cache_path,
         "progress": False if args.no_progress else None,
     }
-    return LLMConfig.from_spec(values, "--generator", overrides=flags, env={})
+    return LLMConfig.from_spec(values, "--generator", overrides=flags)
 
 
 def _run_generate(args: argparse.Namespace) -> int:
     from culturesafe_ext.llm import LLMClient
 
     from . import workdir
-    from .inputs import InputError
 
-    try:
-        judge = LLMClient(generator_config(args))
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    writer = LLMClient(generator_config(args))
     work = args.work or workdir.default_work(args.out)
     common = {
         "max_attempts": args.max_attempts,
@@ -122,20 +116,16 @@ def _run_generate(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "version": args.prompt_version,
     }
-    try:
-        if args.dataset == "adaculturesafe":
-            from . import adaculturesafe
+    if args.dataset == "adaculturesafe":
+        from . import adaculturesafe
 
-            report = adaculturesafe.generate(
-                args.descriptions, work, judge, n_knowledge=args.n_knowledge, n_safety=args.n_safety, **common
-            )
-        else:
-            from . import culturax
+        report = adaculturesafe.generate(
+            args.descriptions, work, writer, n_knowledge=args.n_knowledge, n_safety=args.n_safety, **common
+        )
+    else:
+        from . import culturax
 
-            report = culturax.generate(args.questions, work, judge, **common)
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        report = culturax.generate(args.questions, work, writer, **common)
     stats = report["stats"]
     print(
         f"{stats['tasks']} generation tasks: {stats['complete']} complete, {stats['incomplete']} incomplete after "
@@ -164,12 +154,8 @@ def _run_import(args: argparse.Namespace) -> int:
     from . import adaculturesafe, culturax, review, workdir
 
     work = args.work or workdir.default_work(args.out)
-    try:
-        candidates, report = workdir.read(work)
-        decisions = review.read_decisions(args.decisions, {c["id"]: c for c in candidates})
-    except (FileNotFoundError, review.DecisionError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    candidates, report = workdir.read(work)
+    decisions = review.read_decisions(args.decisions, {c["id"]: c for c in candidates})
     module = {"adaculturesafe": adaculturesafe, "culturax": culturax}[report["dataset"]]
     build = module.publish(args.out, decisions, report, candidates)
     counts = build["review"]

@@ -17,8 +17,8 @@ from culturesafe_ext.data.culturax_schema import ALL, DOMAINS, FEATURES, SPLITS,
 from culturesafe_ext.llm import LLMClient
 from culturesafe_ext.near_duplicates import to_hex
 
-from ..culturax import SourceRow
 from ..culturax_audit import audit_references
+from ..culturax_source import SourceRow
 from ..culturax_split import split_units
 from ..hub_layout import CardText, ConfigTable, write_hub_dataset
 from . import engine, review, workdir
@@ -33,7 +33,7 @@ DATASET = "culturax"
 def generate(
     questions_path: Path,
     work: Path,
-    judge: LLMClient,
+    writer: LLMClient,
     *,
     max_attempts: int = 3,
     max_tokens: int = 1024,
@@ -76,7 +76,7 @@ def generate(
         )
         for c in kept
     ]
-    outcomes, stats = engine.run(judge, tasks, max_attempts=max_attempts, max_tokens=max_tokens)
+    outcomes, stats = engine.run(writer, tasks, max_attempts=max_attempts, max_tokens=max_tokens)
     candidates = []
     for c, outcome in zip(kept, outcomes, strict=True):
         if not outcome.complete:
@@ -96,7 +96,7 @@ def generate(
     report = {
         "dataset": DATASET,
         "inputs": str(questions_path),
-        "generator": engine.generator_settings(judge),
+        "generator": engine.generator_settings(writer),
         "prompts": [prompt.id],
         "settings": {"max_attempts": max_attempts, "max_tokens": max_tokens, "threshold": threshold, "seed": seed},
         "questions": len(questions),

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from culturesafe_ext.llm import LLMClient
-from culturesafe_ext.llm.backends.base import FILTERED, TRUNCATED, JudgeRunError, Reply
+from culturesafe_ext.llm.backends.base import FILTERED, TRUNCATED, LLMRunError, Reply
 from culturesafe_ext.llm.settings import public_settings
 from culturesafe_ext.parsing import find_json_object
 
@@ -96,7 +96,7 @@ def _feedback(last: Attempt, have: int, needed: int) -> str:
 
 
 def run(
-    judge: LLMClient, tasks: list[Task], max_attempts: int = 3, max_tokens: int = 1024
+    writer: LLMClient, tasks: list[Task], max_attempts: int = 3, max_tokens: int = 1024
 ) -> tuple[list[Outcome], Stats]:
     """Generate until every task is complete or has used ``max_attempts``; outcomes in task order."""
     if max_attempts < 1:
@@ -120,13 +120,13 @@ def run(
                     {"role": "assistant", "content": last.raw or ""},
                     {"role": "user", "content": _feedback(last, len(outcome.items), needed)},
                 ]
-            rubric = f"{task.prompt.id}#attempt{attempt}"
+            prompt_id = f"{task.prompt.id}#attempt{attempt}"
             # no ``accept``: a complete reply without JSON is cached, because it is part of the next attempt's
             # prompt (the feedback turn); not caching it would make a resumed run re-send that whole chain
-            requests.append(judge.request(messages, rubric, mode="generate", max_tokens=max_tokens))
-        done = judge.complete(requests)
+            requests.append(writer.request(messages, prompt_id, mode="generate", max_tokens=max_tokens))
+        done = writer.complete(requests)
         if done.fatal:  # a refused key or unknown model: no later round can do better (replies so far are cached)
-            raise JudgeRunError(done.fatal)
+            raise LLMRunError(done.fatal)
         stats.requests += len(requests)
         stats.sent += done.sent
         stats.cached += sum(r.key in done.cached for r in requests)
@@ -183,7 +183,7 @@ def _take(task: Task, outcome: Outcome, reply: Reply, attempt: int, from_cache: 
     return Attempt(attempt, raw[:RAW_LIMIT], None, problems, kept, from_cache)
 
 
-def generator_settings(judge: LLMClient) -> dict:
+def generator_settings(writer: LLMClient) -> dict:
     """The generator's settings for reports and cards (an API key is never a config field)."""
     keep = ("backend", "model", "base_url", "temperature", "extra_body")
-    return {k: v for k, v in public_settings(judge.config.to_dict(), keep).items() if v not in (None, {}, "")}
+    return {k: v for k, v in public_settings(writer.config.to_dict(), keep).items() if v not in (None, {}, "")}

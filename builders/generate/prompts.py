@@ -1,9 +1,9 @@
-"""Versioned generation prompts (``prompts/<name>.<version>.txt``), read as judge templates are.
+"""Versioned generation prompts (``prompts/<name>.<version>.txt``), read as every prompt is.
 
 A prompt file has a ``[system]`` and a ``[user]`` section; ``{placeholders}`` in the user section are
 filled in one pass (a value is never re-scanned, tags inside values are defused). The prompt's id,
 ``gen-<name>.<version>``, is part of every request's cache key, so editing a prompt means a new
-version file, never a silent change. The file reader and template are the judge's
+version file, never a silent change. The file reader and template are the LLM client's
 (:mod:`culturesafe_ext.llm.prompts`): one way to read and fill a prompt file.
 """
 

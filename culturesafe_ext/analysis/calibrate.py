@@ -15,7 +15,7 @@ interval level (the ``krippendorff`` package), MAE, exact and within-1 agreement
 up), each with its n and a seeded percentile bootstrap 95% CI over answers; and the raters' own
 Krippendorff's alpha when several rated the same answers. It writes ``calibration.json`` and
 ``judge_card.json`` (judge identity as in the results config, rubric version, n, figures, date), which
-``culturesafe analyze --judge-card`` shows and ``culturesafe leaderboard validate --judge-card`` checks.
+``culturesafe analyze report --judge-card`` shows and ``culturesafe leaderboard validate --judge-card`` checks.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any
 from culturesafe_ext.data.human_review import RecordsError, csv_rows, labelstudio_tasks, write_labelstudio
 from culturesafe_ext.judge.agreement import bootstrap, half_up, krippendorff_alpha, percentile_ci
 from culturesafe_ext.judge.items import DIMENSIONS
-from culturesafe_ext.llm.settings import identity
+from culturesafe_ext.judge.settings import identity
 
 CARD_SCHEMA = "culturesafe.judge_card"
 SAMPLE_SCHEMA = "culturesafe.calibration_sample"
@@ -77,47 +77,6 @@ def card_for(settings: dict[str, Any], cards: list[tuple[Path, dict]]) -> tuple[
 def card_alphas(card: dict[str, Any]) -> dict[str, dict]:
     """dimension -> the pooled Krippendorff's alpha (judge vs people) figure on a card."""
     return {dim: scopes.get(POOLED, {}).get("krippendorff_alpha") or {} for dim, scopes in card["figures"].items()}
-
-
-def check_cards(where: str, judges: list[dict], card_paths: tuple[Path, ...] | list[Path], min_alpha: float | None):
-    """Findings for a submission's judges: flag one without a card; refuse alpha below ``min_alpha``.
-
-    With ``min_alpha`` set, a judge without a card is refused too: nothing shows its alpha is high enough.
-    """
-    from culturesafe_ext.analysis.validate import Refusal
-
-    out, cards = [], []
-    for path in card_paths:
-        try:
-            cards.append((path, read_card(path)))
-        except ValueError as err:
-            out.append(Refusal(str(path), str(err)))
-    for settings in judges:
-        found = card_for(settings, cards)
-        if found is None:
-            out.append(
-                Refusal(
-                    where,
-                    f"judge not calibrated: no judge card for {judge_name(settings)} "
-                    "(make one with 'culturesafe judge calibrate sample|report', pass it with --judge-card)",
-                    fatal=min_alpha is not None,
-                )
-            )
-            continue
-        path, card = found
-        if min_alpha is None:
-            continue
-        for dimension, figure in card_alphas(card).items():
-            alpha = figure.get("value")
-            if alpha is None or not alpha >= min_alpha:
-                out.append(
-                    Refusal(
-                        str(path),
-                        f"judge {judge_name(settings)}: krippendorff_alpha (judge vs people) for {dimension}, "
-                        f"pooled, n={figure.get('n')}, is {alpha}, below --min-judge-alpha {min_alpha:g}",
-                    )
-                )
-    return out
 
 
 def calibration_of(settings: dict[str, Any], card_paths: list[str] | tuple[str, ...]) -> dict[str, Any] | None:
@@ -456,27 +415,6 @@ def report(cal: Path, rating_paths: list[Path], n_resamples: int = 1000, seed: i
     return card
 
 
-# --- command line -------------------------------------------------------------------------------------------
-def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
-    """``culturesafe judge calibrate sample|report`` (registered as ``name``; see analysis.cli.route_argv)."""
-    parser = subparsers.add_parser(
-        name, prog="culturesafe judge calibrate", description=__doc__.split("\n\n")[0].split(": ", 1)[-1]
-    )
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    s = actions.add_parser("sample", help="a seeded, stratified sample of judged answers for people to rate")
-    s.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
-    s.add_argument("--n", type=int, default=200, help="answers to sample (each rated on both dimensions)")
-    s.add_argument("--out", type=Path, required=True, metavar="CAL")
-    s.add_argument("--seed", type=int, default=0)
-    s.set_defaults(func=run_sample)
-    r = actions.add_parser("report", help="agreement of the judge with the people's ratings; writes judge_card.json")
-    r.add_argument("cal", type=Path, metavar="CAL")
-    r.add_argument("--ratings", nargs="+", type=Path, required=True, metavar="FILE", help="ratings.csv or LS export")
-    r.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    r.add_argument("--seed", type=int, default=0)
-    r.set_defaults(func=run_report)
-
-
 def run_sample(args: argparse.Namespace) -> int:
     data = sample(args.run_dirs, args.n, args.out, args.seed)
     print(f"sampled {data['n']} of {data['n_available']} judged answers ({data['skipped']['judge_failed']} without")
@@ -488,11 +426,7 @@ def run_sample(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    try:
-        card = report(args.cal, args.ratings, args.resamples, args.seed)
-    except (RecordsError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}")
-        return 2
+    card = report(args.cal, args.ratings, args.resamples, args.seed)
     print(f"judge {judge_name(card['judge'])}: {card['n']} answers rated by {len(card['raters'])} rater(s)")
     for dimension, scopes in card["figures"].items():
         for scope, figs in scopes.items():

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from culturesafe_ext.analysis.runs import Run, metric_value
-from culturesafe_ext.llm.settings import IDENTITY_KEYS
+from culturesafe_ext.judge.settings import IDENTITY_KEYS
 from culturesafe_ext.tasks.aggregations import circular_questions, description_means
 from culturesafe_ext.tasks.taxonomy import classify
 
@@ -132,9 +132,7 @@ def judge_identity(doc: dict) -> dict[str, Any] | None:
         return None
     settings = json.loads(raw) if isinstance(raw, str) else dict(raw)
     if "judges" in settings:  # a panel: "panel" and its judges' models, each judge's identity beside
-        members = [
-            {k: j.get(k) for k in IDENTITY_KEYS} for j in settings["judges"]
-        ]
+        members = [{k: j.get(k) for k in IDENTITY_KEYS} for j in settings["judges"]]
         return {
             "backend": "panel",
             "model": "+".join(str(j["model"]) for j in members),

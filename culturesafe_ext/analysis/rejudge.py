@@ -1,4 +1,4 @@
-"""``culturesafe judge RUN_DIR``: re-judge the logged safety samples of an lm-eval run, no re-generation.
+"""``culturesafe judge rejudge RUN_DIR``: re-judge the logged safety samples of an lm-eval run, no re-generation.
 
 With one judge it re-scores; with two or more (a panel, judged concurrently, each from its own cache
 entries) it also reports the panel's score (mean or median of the judges) and how far they agree:
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -21,30 +20,8 @@ from culturesafe_ext.tasks.taxonomy import ADACULTURESAFE, family
 SAMPLES_GLOB = f"samples_{family(ADACULTURESAFE, 'plain').group}*.jsonl"  # every safety variant's samples
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    judge = subparsers.add_parser("judge", help="re-judge the logged safety samples of an lm_eval run")
-    judge.add_argument("run_dir", type=Path, help="an lm_eval --output_path folder (run with --log_samples)")
-    judge.add_argument(
-        "--judge",
-        action="append",
-        required=True,
-        metavar="JSON",
-        help='judge settings as in --metadata, e.g. \'{"backend": "openai", "model": ..., "base_url": ...}\'; '
-        'repeat for several judges (a panel, {"judges": [...]}, stands for its judges)',
-    )
-    judge.add_argument(
-        "--panel-aggregate",
-        choices=("mean", "median"),
-        default="mean",
-        help="with several --judge: the panel's score of an answer (default: mean)",
-    )
-    judge.add_argument("--out", type=Path, help="write the report JSON here (default: RUN_DIR/rejudge.json)")
-    judge.set_defaults(func=run)
-    judge.epilog = "Calibration against people: culturesafe judge calibrate --help"
-    from culturesafe_ext.analysis import calibrate
-    from culturesafe_ext.analysis.cli import SUBCOMMANDS
-
-    calibrate.add_parser(subparsers, SUBCOMMANDS[("judge", "calibrate")])  # culturesafe judge calibrate ...
+class RejudgeFailed(ValueError):
+    """The judge's scores are unusable (it refused the run, or every judgement of a task failed)."""
 
 
 def read_samples(run_dir: Path) -> dict[str, list[dict]]:
@@ -57,7 +34,8 @@ def read_samples(run_dir: Path) -> dict[str, list[dict]]:
 def parse_judges(raw: list[str]) -> list[dict[str, Any]]:
     """Every ``--judge`` value as settings, all checked before any sample is read or judged."""
     from culturesafe_ext.judge import Judge, JudgeConfig
-    from culturesafe_ext.llm.settings import JudgeSettingError, PanelConfig, is_panel, parse_settings
+    from culturesafe_ext.judge.settings import PanelConfig, is_panel
+    from culturesafe_ext.llm.settings import LLMSettingError, parse_settings
 
     judges = []
     for n, text in enumerate(raw, start=1):
@@ -68,11 +46,11 @@ def parse_judges(raw: list[str]) -> list[dict[str, Any]]:
             for member in members:
                 config = JudgeConfig.from_dict(member)
                 if config.backend == "none":
-                    raise JudgeSettingError("the 'none' backend judges nothing: name a real judge")
+                    raise LLMSettingError("the 'none' backend judges nothing: name a real judge")
                 config.api_key()
                 Judge(config).check_cache()
         except ValueError as err:
-            raise JudgeSettingError(f"{where}: {err}") from None
+            raise LLMSettingError(f"{where}: {err}") from None
         judges.extend(members)
     return judges
 
@@ -174,7 +152,7 @@ def agreement(a: dict[str, float | None], b: dict[str, float | None]) -> dict[st
 def run(args: argparse.Namespace) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
-    from culturesafe_ext.llm.settings import JudgeConfig, PanelConfig
+    from culturesafe_ext.judge.settings import JudgeConfig, PanelConfig
 
     judges = parse_judges(args.judge)
     if len(judges) > 1:  # refuses two identical judges before anything is sent
@@ -201,9 +179,9 @@ def run(args: argparse.Namespace) -> int:
     _print(report)
     print(f"report: {out}")
     problems = [p for judge in reports for p in judge["problems"]]
-    for problem in problems:
-        print(f"culturesafe judge: error: {problem}", file=sys.stderr)
-    return 1 if problems else 0
+    if problems:
+        raise RejudgeFailed(f"{'; '.join(problems)} (the report is written: {out})")
+    return 0
 
 
 def _print(report: dict[str, Any]) -> None:

@@ -87,3 +87,37 @@ def write_report(analysis: dict[str, Any], out_dir: Path, title: str = "cultures
     json_path.write_text(json.dumps(analysis, indent=1, ensure_ascii=False), encoding="utf-8")
     html_path.write_text(render_html(analysis, title), encoding="utf-8")
     return json_path, html_path
+
+
+def run(args) -> int:
+    """``culturesafe analyze report``: write analysis.json and report.html, print the headline figures."""
+    analysis = analyze(args.run_dirs, Options.from_args(args), args.label)
+    json_path, html_path = write_report(analysis, args.out, args.title)
+    _print_summary(analysis)
+    print(f"analysis: {json_path}\nreport:   {html_path}")
+    return 0
+
+
+def _print_summary(analysis: dict) -> None:
+    from culturesafe_ext.analysis.calibrate import calibration_text
+
+    corr = analysis["parts"].get("correlation", {})
+    joint = analysis["parts"].get("joint", {})
+    for label in analysis["runs"]:
+        print(label)
+        for judge in analysis["parts"].get("overview", {}).get(label, {}).get("judges", []):
+            if judge["judge"]:
+                print(
+                    f"  {judge['judge'].get('backend')}:{judge['judge'].get('model')}: "
+                    f"{calibration_text(judge.get('calibration'))}"
+                )
+        c = corr.get(label)
+        if c:
+            pooled = c["pairs"][f"{c['headline_family']}~respectfulness"]["scopes"]["pooled"]
+            rho = pooled.get("spearman", {})
+            text = f"{rho['r']:.3f} (p={rho['p']:.2g})" if rho else f"n/a ({pooled.get('undefined')})"
+            print(f"  knowledge ({c['headline_family']}) vs respectfulness, pooled: Spearman {text}, n={pooled['n']}")
+        j = (joint.get(label) or {}).get("variants", {}).get("plain", {}).get("pooled")
+        if j:
+            f1 = "n/a" if j["f1"] is None else f"{j['f1']:.3f}"
+            print(f"  F1 (pooled, plain): {f1} (acc {j['acc']:.3f}, respect {j['respectfulness']:.2f}/10)")

@@ -185,36 +185,16 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", action="append", required=True, metavar="LABEL=DIR", help="an lm_eval output folder")
-    parser.add_argument("--metric", default="acc,none")
-    parser.add_argument("--router", help="router folder (its router_eval.json is added)")
-    parser.add_argument("--out", type=Path, help="write the JSON here")
-
-
-def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> int:
+def run(args: argparse.Namespace) -> int:
     """``culturesafe analyze routing``: print the table, and write its JSON with ``--out``."""
     runs = {}
     for item in args.run:
         label, sep, folder = item.partition("=")
         if not sep:
-            message = f"--run {item!r}: expected LABEL=DIR"
-            if parser is not None:
-                parser.error(message)
-            raise SystemExit(message)
+            raise ValueError(f"--run {item!r}: expected LABEL=DIR")
         runs[label] = folder
     report = compare(runs, args.metric, args.router)
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(format_table(report))
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return run(parser.parse_args(argv), parser)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,7 +1,7 @@
 """THE one reader of lm-eval output folders (``--output_path ... --log_samples``).
 
 lm-eval 0.4.13 writes, per model, ``results_<date_id>.json`` and one ``samples_<task>_<date_id>.jsonl``
-per task with the same ``date_id``. Analysis, leaderboard and ``culturesafe judge`` all read runs here,
+per task with the same ``date_id``. Analysis, leaderboard and ``culturesafe judge rejudge`` all read runs here,
 so a format change is handled in one place.
 """
 

@@ -16,8 +16,8 @@ Importing this package is cheap: aiohttp and torch load only when a backend is c
 
 from culturesafe_ext.judge.items import DIMENSIONS, JudgeItem, JudgeResult, JudgeSummary
 from culturesafe_ext.judge.judge import Judge
+from culturesafe_ext.judge.settings import JudgeConfig, JudgeNotConfiguredError
 from culturesafe_ext.llm.client import Completion
-from culturesafe_ext.llm.settings import JudgeConfig, JudgeNotConfiguredError, JudgeSettingError
 
 __all__ = [
     "Completion",
@@ -27,6 +27,5 @@ __all__ = [
     "JudgeItem",
     "JudgeNotConfiguredError",
     "JudgeResult",
-    "JudgeSettingError",
     "JudgeSummary",
 ]

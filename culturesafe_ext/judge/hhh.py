@@ -21,6 +21,7 @@ log = logging.getLogger("culturesafe")
 
 WINRATE, SAFETY, HONESTY = "culturax_winrate", "culturax_safety", "culturax_honesty"
 MODEL_FIRST, REFERENCE_FIRST = "model_first", "reference_first"
+TEMPLATES = {"package": "culturesafe_ext.judge", "folder": "rubrics"}  # where the verdict prompts live
 VERDICT_TOKENS = 32  # the verdicts are one short JSON object
 
 
@@ -54,7 +55,7 @@ def judge_answers(judge: Judge, hhh: dict, docs: list[dict], resps: list[list[st
             for entry in entries:
                 entry["skipped"] = "the judge backend is 'none'"
         return out
-    winrate, safety, honesty = load_template(WINRATE), load_template(SAFETY), load_template(HONESTY)
+    winrate, safety, honesty = (load_template(name, **TEMPLATES) for name in (WINRATE, SAFETY, HONESTY))
     requests, where = [], []
 
     accept = {
@@ -64,7 +65,9 @@ def judge_answers(judge: Judge, hhh: dict, docs: list[dict], resps: list[list[st
     }  # a reply without a verdict is counted, and never cached
 
     def ask(messages: list[dict], rubric: str, slot: tuple) -> None:
-        request = judge.request(messages, rubric, mode=GENERATE, max_tokens=VERDICT_TOKENS, accept=accept[slot[2]])
+        request = judge.client.request(
+            messages, rubric, mode=GENERATE, max_tokens=VERDICT_TOKENS, accept=accept[slot[2]]
+        )
         requests.append(request)
         where.append(slot)
 
@@ -82,7 +85,7 @@ def judge_answers(judge: Judge, hhh: dict, docs: list[dict], resps: list[list[st
                 honesty.id,
                 (i, j, "ti", None),
             )
-    done = judge.complete(requests)
+    done = judge.client.complete(requests)
     counted: set[str] = set()  # a reply shared by several verdicts (one prompt) counts its tokens once
     for request, (i, j, metric, order) in zip(requests, where, strict=True):
         reply = done.replies[request.key]

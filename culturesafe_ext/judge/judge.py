@@ -15,24 +15,31 @@ from collections.abc import Callable, Sequence
 
 from culturesafe_ext.judge.items import DIMENSIONS, SKIPPED, JudgeItem, JudgeResult, JudgeSummary
 from culturesafe_ext.judge.rubric import COMBINED, load_rubric
-from culturesafe_ext.llm.backends import UNPARSEABLE, Backend, JudgeRequest, Reply
+from culturesafe_ext.judge.settings import JudgeConfig
+from culturesafe_ext.llm.backends import UNPARSEABLE, Backend, LLMRequest, Reply, ScoreScale
 from culturesafe_ext.llm.client import Completion, LLMClient
-from culturesafe_ext.llm.settings import JudgeConfig
 from culturesafe_ext.parsing import check_score
 
 log = logging.getLogger("culturesafe.judge")
 __all__ = ["Completion", "Judge", "interpret"]
 LOW, HIGH = 1, 10
+# what every rubric asks the judge to answer: {"score": n}; a backend that reads label probabilities (hf) reads these
+SCALE = ScoreScale(prefix='{"score":', labels=tuple(str(s) for s in range(LOW, HIGH + 1)))
 
 
-class Judge(LLMClient):
-    """Scores responses with the configured backend, cache and rubric version (requests go through the client)."""
+class Judge:
+    """Scores responses with the configured rubric version; every request goes through its :class:`LLMClient`."""
 
     def __init__(self, config: JudgeConfig, backend: Backend | None = None) -> None:
-        super().__init__(config, backend)
+        self.config = config
+        self.client = LLMClient(config, backend, scale=SCALE)
         self.last_summary: JudgeSummary | None = None
 
-    def requests_for(self, items: Sequence[JudgeItem]) -> list[JudgeRequest]:
+    def check_cache(self) -> None:
+        """Fail now, naming the file, when the judge's cache cannot be used (before anything is generated)."""
+        self.client.check_cache()
+
+    def requests_for(self, items: Sequence[JudgeItem]) -> list[LLMRequest]:
         """The request that judges each item (items that share a prompt share a request)."""
         requests = []
         for item in items:
@@ -42,7 +49,7 @@ class Judge(LLMClient):
             )
             messages = rubric.messages(item.custom, item.location, item.query, item.response)
             keys = list(DIMENSIONS) if self.config.both_dimensions_in_one_call else ["score"]
-            requests.append(self.request(messages, rubric.id, accept=_holds_scores(keys)))
+            requests.append(self.client.request(messages, rubric.id, accept=_holds_scores(keys)))
         return requests
 
     def score_many(self, items: Sequence[JudgeItem]) -> list[JudgeResult]:
@@ -56,7 +63,7 @@ class Judge(LLMClient):
             self.last_summary = JudgeSummary.of(results)
             return results
         requests = self.requests_for(items)
-        done = self.complete(requests)
+        done = self.client.complete(requests)
         combined = self.config.both_dimensions_in_one_call
         results = [
             interpret(item, done.replies[request.key], combined, from_cache=request.key in done.cached, key=request.key)
@@ -131,5 +138,3 @@ def interpret(
 def _holds_scores(keys: list[str]) -> Callable[[str], bool]:
     """Whether a reply holds a final score for every key (a reply that does not is never cached)."""
     return lambda text: all(check_score(text, LOW, HIGH, key=key).ok for key in keys)
-
-

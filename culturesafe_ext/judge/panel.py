@@ -20,7 +20,7 @@ import numpy as np
 from culturesafe_ext.judge.agreement import bootstrap, krippendorff_alpha, percentile_ci
 from culturesafe_ext.judge.items import JudgeItem, JudgeResult, JudgeSummary
 from culturesafe_ext.judge.judge import Judge
-from culturesafe_ext.llm.settings import PanelConfig
+from culturesafe_ext.judge.settings import PanelConfig
 
 AGGREGATES = {"mean": statistics.fmean, "median": statistics.median}
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from functools import cache
 
 from culturesafe_ext.judge.items import DIMENSIONS
-from culturesafe_ext.llm.prompts import Template, load_template, neutralise, read_prompt_file
+from culturesafe_ext.llm.prompts import neutralise, read_prompt_file
 
-__all__ = ["COMBINED", "FIELDS", "Rubric", "Template", "load_rubric", "load_template", "neutralise", "read_prompt_file"]
+__all__ = ["COMBINED", "FIELDS", "Rubric", "load_rubric"]
 
 COMBINED = "both"
 FIELDS = ("custom", "location", "query", "response")
@@ -55,5 +55,3 @@ def load_rubric(name: str, version: str = "v1") -> Rubric:
     if not all(f"{{{f}}}" in sections["user"] for f in FIELDS):
         raise ValueError(f"rubric {name}.{version}: the [user] section must use {FIELDS}")
     return Rubric(name=name, version=version, system=sections["system"], user=sections["user"])
-
-

@@ -1,7 +1,7 @@
-"""On-disk judge cache (sqlite, WAL): each reply is committed the moment it arrives.
+"""On-disk LLM reply cache (sqlite, WAL): each reply is committed the moment it arrives.
 
 A killed run therefore resumes without repeating any request that completed. Only replies are stored,
-never prompts' secrets: the key hashes what decides the judge's answer (backend, model, rubric, the full
+never prompts' secrets: the key hashes what decides the answer (backend, model, prompt id, the full
 prompt and sampling parameters) and nothing else, in particular not the API key. Failures are never
 stored (failed requests, replies cut by the token limit, filtered replies, replies without a usable
 verdict), so a re-run asks again; a good reply is stored as text, never as a verdict, and re-parsed on
@@ -9,7 +9,7 @@ every read, so a better parser applies to old replies too.
 
 A cache that cannot be written (another process holds the write lock for longer than the busy
 timeout, a full disk) never costs a reply: the rows are kept and retried, and whatever is still
-unwritten at :meth:`JudgeCache.close` is reported in :attr:`JudgeCache.problem` -- the replies
+unwritten at :meth:`LLMCache.close` is reported in :attr:`LLMCache.problem` -- the replies
 themselves are already in the caller's hands.
 """
 
@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+# ``rubric`` holds the prompt id: the column's name since the first release, so existing files stay valid
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS replies (
     key TEXT PRIMARY KEY,
@@ -37,10 +38,11 @@ CREATE TABLE IF NOT EXISTS replies (
 """
 
 
-def cache_key(backend: str, model: str | None, rubric: str, messages: list[dict], params: dict) -> str:
-    """A stable hash of everything that decides the judge's answer."""
+def cache_key(backend: str, model: str | None, prompt_id: str, messages: list[dict], params: dict) -> str:
+    """A stable hash of everything that decides the answer (the prompt id under its first name, so that the keys of
+    existing cache files stay the same)."""
     blob = json.dumps(
-        {"backend": backend, "model": model, "rubric": rubric, "messages": messages, "params": params},
+        {"backend": backend, "model": model, "rubric": prompt_id, "messages": messages, "params": params},
         sort_keys=True,
         ensure_ascii=False,
         separators=(",", ":"),
@@ -52,7 +54,7 @@ class CacheError(ValueError):
     """The cache file cannot be used at all (not sqlite, unreadable): a setting to fix before the run."""
 
 
-class JudgeCache:
+class LLMCache:
     """A sqlite file shared by all threads of a process and by other processes (WAL mode).
 
     ``put`` never blocks the caller (the event loop that collects replies): a writer thread commits
@@ -121,12 +123,12 @@ class JudgeCache:
                 found.update((key, json.loads(reply)) for key, reply in rows)
         return found
 
-    def put(self, key: str, reply: dict[str, Any], backend: str, model: str | None, rubric: str) -> None:
+    def put(self, key: str, reply: dict[str, Any], backend: str, model: str | None, prompt_id: str) -> None:
         """Queue one reply for the writer thread, which commits it at once (never raises: see the module)."""
         if self._writer is None:
             self._writer = threading.Thread(target=self._write_loop, name="judge-cache-writer", daemon=True)
             self._writer.start()
-        row = (key, backend, model, rubric, json.dumps(reply, ensure_ascii=False), time.time())
+        row = (key, backend, model, prompt_id, json.dumps(reply, ensure_ascii=False), time.time())
         self._queue.put(row)
 
     def flush(self) -> None:
@@ -202,7 +204,7 @@ class JudgeCache:
                 f"written ({type(self._error).__name__}: {self._error}); a re-run asks for them again"
             )
 
-    def __enter__(self) -> JudgeCache:
+    def __enter__(self) -> LLMCache:
         return self
 
     def __exit__(self, *exc: object) -> None:

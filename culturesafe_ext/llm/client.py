@@ -15,9 +15,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from culturesafe_ext.llm.backends import REQUEST_ERROR, SCORE, Backend, JudgeRequest, JudgeRunError, Reply, make_backend
-from culturesafe_ext.llm.cache import JudgeCache, cache_key
-from culturesafe_ext.llm.settings import JudgeConfig
+from culturesafe_ext.llm.backends import (
+    REQUEST_ERROR,
+    SCORE,
+    Backend,
+    LLMRequest,
+    LLMRunError,
+    Reply,
+    ScoreScale,
+    make_backend,
+)
+from culturesafe_ext.llm.cache import LLMCache, cache_key
+from culturesafe_ext.llm.settings import LLMConfig
 
 log = logging.getLogger("culturesafe.llm")
 
@@ -40,25 +49,27 @@ class Completion:
 class LLMClient:
     """Sends requests with the configured backend through the cache (see the module docstring)."""
 
-    def __init__(self, config: JudgeConfig, backend: Backend | None = None) -> None:
+    def __init__(self, config: LLMConfig, backend: Backend | None = None, scale: ScoreScale | None = None) -> None:
+        """``scale``: what ``score`` requests ask for (the caller's answer format, e.g. the judge's 1..10)."""
         self.config = config
         self._backend = backend
+        self.scale = scale
 
     @property
     def backend(self) -> Backend:
-        """Created on first use, so building a Judge to validate settings loads no model."""
+        """Created on first use, so building a client to validate settings loads no model."""
         if self._backend is None:
-            self._backend = make_backend(self.config)
+            self._backend = make_backend(self.config, self.scale)
         return self._backend
 
     def request(
         self,
         messages: list[dict[str, str]],
-        rubric_id: str,
+        prompt_id: str,
         mode: str = SCORE,
         max_tokens: int | None = None,
         accept: Callable[[str], bool] | None = None,
-    ) -> JudgeRequest:
+    ) -> LLMRequest:
         """A request under its cache key: everything that decides the answer is in the key.
 
         ``accept``: whether a reply's text is usable; an unusable one is not cached (never cache a failure)."""
@@ -67,12 +78,12 @@ class LLMClient:
             params.update(mode=mode, max_tokens=max_tokens or self.config.max_tokens)
         elif max_tokens:
             params.update(max_tokens=max_tokens)
-        key = cache_key(self.config.backend, self.config.model, rubric_id, messages, params)
-        return JudgeRequest(
-            key=key, messages=messages, rubric=rubric_id, mode=mode, max_tokens=max_tokens, accept=accept
+        key = cache_key(self.config.backend, self.config.model, prompt_id, messages, params)
+        return LLMRequest(
+            key=key, messages=messages, prompt_id=prompt_id, mode=mode, max_tokens=max_tokens, accept=accept
         )
 
-    def complete(self, requests: Sequence[JudgeRequest]) -> Completion:
+    def complete(self, requests: Sequence[LLMRequest]) -> Completion:
         """Answer every request: from the cache where it can, each distinct prompt sent once otherwise.
 
         The one way any part of culturesafe talks to an LLM (judging, pairwise verdicts, generating
@@ -80,7 +91,7 @@ class LLMClient:
         A failed request comes back as a ``Reply`` with ``error`` set, never as a missing key.
         """
         unique = {r.key: r for r in requests}
-        cache = JudgeCache(self.config.resolved_cache_path()) if self.config.cache else None
+        cache = LLMCache(self.config.resolved_cache_path()) if self.config.cache else None
         fatal = None
         try:
             cached = cache.get_many(unique) if cache is not None else {}
@@ -92,21 +103,21 @@ class LLMClient:
                 cache.close()
         problem = cache.problem if cache is not None else None
         if problem:
-            log.warning("judge: %s", problem)
+            log.warning("%s: %s", self.config.role, problem)
         return Completion(replies=replies, cached=set(cached), sent=len(to_send), fatal=fatal, cache_problem=problem)
 
     def check_cache(self) -> None:
         """Fail now, naming the file, when the cache cannot be used (before anything is generated)."""
         if self.config.cache:
-            JudgeCache.check(self.config.resolved_cache_path())
+            LLMCache.check(self.config.resolved_cache_path())
 
-    def _send(self, requests: list[JudgeRequest], replies: dict[str, Reply], cache: JudgeCache | None) -> str | None:
+    def _send(self, requests: list[LLMRequest], replies: dict[str, Reply], cache: LLMCache | None) -> str | None:
         """Send ``requests``; returns the run-level error that stopped the backend, if one did."""
         if not requests:
             return None
         bar = _progress(
             total=len(requests),
-            desc=f"judge ({self.config.backend})",
+            desc=f"{self.config.role} ({self.config.backend})",
             unit="req",
             disable=not self.config.progress,
             mininterval=0.5,
@@ -114,11 +125,11 @@ class LLMClient:
 
         started, tokens = time.monotonic(), [0]
 
-        def on_done(request: JudgeRequest, reply: Reply) -> None:
+        def on_done(request: LLMRequest, reply: Reply) -> None:
             replies[request.key] = reply
             usable = reply.text is None or request.accept is None or request.accept(reply.text)
             if cache is not None and reply.error is None and usable:
-                cache.put(request.key, reply.to_cache(), self.config.backend, self.config.model, request.rubric)
+                cache.put(request.key, reply.to_cache(), self.config.backend, self.config.model, request.prompt_id)
             if reply.usage:
                 tokens[0] += reply.usage["prompt_tokens"] + reply.usage["completion_tokens"]
                 bar.set_postfix_str(f"{tokens[0] / max(time.monotonic() - started, 1e-3):.0f} tok/s", refresh=False)
@@ -127,9 +138,9 @@ class LLMClient:
         fatal = None
         try:
             self.backend.complete(requests, on_done)
-        except JudgeRunError as err:  # stop at the first such error; what arrived before it is kept
+        except LLMRunError as err:  # stop at the first such error; what arrived before it is kept
             fatal = str(err)
-            log.error("judge: %s", fatal)
+            log.error("%s: %s", self.config.role, fatal)
         finally:
             bar.close()
         missing = f"not sent: {fatal}" if fatal else "no reply from the backend"

@@ -1,8 +1,8 @@
 """The one prompt-file reader and template of the LLM client: ``<name>.<version>.txt`` with ``[system]`` and
 ``[user]`` sections, filled in with untrusted values that can never pose as the rest of the prompt.
 
-Judge rubrics (:mod:`culturesafe_ext.judge.rubric`), CulturaX verdict templates, generation prompts and the DPO
-recipe's chosen-answer prompt are all read and filled in here. Every value sits in a ``<FIELD> ... </FIELD>``
+The judge's prompts (:mod:`culturesafe_ext.judge`), CulturaX verdict templates, generation prompts and the
+DPO recipe's chosen-answer prompt are all read and filled in here. Every value sits in a ``<FIELD> ... </FIELD>``
 block and every tag of ours inside a value is neutralised (its ``<`` becomes ``‹``).
 """
 
@@ -25,10 +25,10 @@ def neutralise(text: str) -> str:
 
 @dataclass(frozen=True)
 class Template:
-    """A versioned prompt with its own fields, for ``Judge.request(..., mode="generate")``.
+    """A versioned prompt with its own fields, for ``LLMClient.request(..., mode="generate")``.
 
     Every field value is untrusted; each sits in an ``<FIELD> ... </FIELD>`` block, and any of the
-    template's tags inside a value is neutralised, as :func:`neutralise` does for the rubrics.
+    template's tags inside a value is neutralised, as :func:`neutralise` does for every prompt.
     """
 
     name: str
@@ -55,7 +55,7 @@ class Template:
 def read_prompt_file(package: str, folder: str, name: str, version: str) -> dict[str, str]:
     """The ``[system]`` and ``[user]`` sections of ``<package>/<folder>/<name>.<version>.txt``.
 
-    The one reader of prompt files: judge rubrics, judge templates and generation prompts.
+    The one reader of prompt files (every prompt of culturesafe).
     """
     resource = files(package) / folder / f"{name}.{version}.txt"
     if not resource.is_file():
@@ -68,9 +68,7 @@ def read_prompt_file(package: str, folder: str, name: str, version: str) -> dict
 
 
 @cache
-def load_template(
-    name: str, version: str = "v1", package: str = "culturesafe_ext.judge", folder: str = "rubrics", prefix: str = ""
-) -> Template:
+def load_template(name: str, version: str = "v1", *, package: str, folder: str, prefix: str = "") -> Template:
     """A prompt template with any ``{field}`` placeholders; its id is ``<prefix><name>.<version>``."""
     sections = read_prompt_file(package, folder, name, version)
     fields = tuple(dict.fromkeys(_ANY_PLACEHOLDER.findall(sections["user"])))

@@ -42,7 +42,7 @@ def parse_group(spec: str) -> Group:
 def run_compare(args: argparse.Namespace) -> int:
     groups = [parse_group(spec) for spec in args.groups]
     if len(groups) < 2:
-        raise SystemExit("culturesafe probe compare: give at least two groups of stats files")
+        raise ValueError("give at least two groups of stats files")
     k = args.top or int(groups[0].stats.meta["k"])
     results = compare_groups(groups, k, args.rank_by, args.permutations, args.seed)
     by_label = {g.label: g for g in groups}

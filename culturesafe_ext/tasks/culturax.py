@@ -38,8 +38,8 @@ from culturesafe_ext.judge.hhh import (  # noqa: F401 - re-exported: the tasks' 
     judge_answers,
 )
 from culturesafe_ext.judge.items import usage_totals
+from culturesafe_ext.judge.settings import is_panel
 from culturesafe_ext.llm.backends import FAILURE_KINDS, REQUEST_ERROR
-from culturesafe_ext.llm.settings import is_panel
 from culturesafe_ext.tasks.aggregations import mean_or_none
 from culturesafe_ext.tasks.judging import (
     KIND_METRICS,

@@ -31,8 +31,9 @@ from typing import Any
 
 from culturesafe_ext.judge import Judge, JudgeConfig, JudgeSummary
 from culturesafe_ext.judge.panel import Panel
+from culturesafe_ext.judge.settings import PanelConfig, is_panel, judge_or_panel
 from culturesafe_ext.llm.backends.base import FILTERED, REQUEST_ERROR, TRUNCATED, UNPARSEABLE
-from culturesafe_ext.llm.settings import PanelConfig, is_panel, judge_or_panel, refuse_metadata_secrets
+from culturesafe_ext.llm.settings import refuse_metadata_secrets
 
 COLUMN = "judge_settings"
 # The per-kind failure counts reported beside judge_failures (their sum), one metric each.

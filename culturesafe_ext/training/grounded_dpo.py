@@ -64,7 +64,7 @@ def add_parser(recipes: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--generator",
         required=True,
-        help='the LLM that writes the chosen answers, as judge settings JSON, e.g. \'{"backend": "openai", '
+        help='the LLM that writes the chosen answers, as LLM settings JSON, e.g. \'{"backend": "openai", '
         '"model": "qwen3-max", "base_url": "..."}\' (key from CULTURESAFE_JUDGE_API_KEY) or a local "hf" model',
     )
     for name, default, what in [
@@ -209,14 +209,14 @@ def _chosen_answers(settings: Settings, rows: list[dict]) -> tuple[list[str | No
     from culturesafe_ext.llm import LLMClient, LLMConfig
     from culturesafe_ext.llm.prompts import load_template
 
-    # a writer, not a judge: the CULTURESAFE_JUDGE_* variables do not configure it
-    judge = LLMClient(LLMConfig.from_spec(settings.generator, "--generator", env={}))
-    prompt = load_template(*CHOSEN_PROMPT)
+    # a writer, not a judge: LLMConfig reads no CULTURESAFE_JUDGE_* variable
+    writer = LLMClient(LLMConfig.from_spec(settings.generator, "--generator"))
+    prompt = load_template(*CHOSEN_PROMPT, package="culturesafe_ext.judge", folder="rubrics")
     requests = []
     for row in rows:
         messages = prompt.messages(location=row["location"], description=row["description"], query=row["query"])
-        requests.append(judge.request(messages, PROMPT_ID, mode="generate", max_tokens=settings.chosen_tokens))
-    done = judge.complete(requests)
+        requests.append(writer.request(messages, PROMPT_ID, mode="generate", max_tokens=settings.chosen_tokens))
+    done = writer.complete(requests)
     answers: list[str | None] = []
     failures = 0
     for request in requests:

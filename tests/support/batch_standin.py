@@ -9,6 +9,7 @@ Scripted outcomes:
 - ``expire_first``: the first n batches end ``expired`` with only the first half of their lines answered
   (OpenAI keeps the finished lines of an expired batch in its output file);
 - ``line_error_match``: lines whose prompt contains this text fail (status 400 in the error file);
+- ``busy_polls``: the first n polls (of any batch) are answered 503 with ``Retry-After: 0``;
 - ``hold()`` / ``release()``: keep every batch ``in_progress`` (a test kills the client meanwhile).
 
 It records uploads, created batches, polls and how often each ``custom_id`` was submitted.
@@ -37,12 +38,15 @@ class BatchStandIn(StandIn):
         polls_until_done: int = 1,
         expire_first: int = 0,
         line_error_match: str | None = None,
+        busy_polls: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.polls_until_done = polls_until_done
         self.expire_first = expire_first
         self.line_error_match = line_error_match
+        self.busy_polls = busy_polls
+        self.busy_answers = 0
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.uploads = 0
@@ -123,6 +127,13 @@ class BatchStandIn(StandIn):
         batch = self.batches.get(request.match_info["batch_id"])
         if batch is None:
             return _error(404, "no such batch")
+        with self._lock:
+            busy = self.busy_answers < self.busy_polls
+            self.busy_answers += busy
+        if busy:
+            response = _error(503, "overloaded, try again")
+            response.headers["Retry-After"] = "0"
+            return response
         with self._lock:
             self.polls[batch["id"]] += 1
             polls = self.polls[batch["id"]]

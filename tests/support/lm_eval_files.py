@@ -1,7 +1,7 @@
 """Hand-made lm-eval output folders (results_*.json + samples_*.jsonl in lm-eval 0.4.13's layout).
 
 For tests whose expected correlation, cross-tab and F1 are known exactly; the layout is the one a real
-``lm_eval --output_path ... --log_samples`` run writes (see test_analysis_e2e.py for the real thing).
+``lm_eval --output_path ... --log_samples`` run writes (see tests/e2e/test_analysis.py for the real thing).
 """
 
 from __future__ import annotations

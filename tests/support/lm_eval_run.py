@@ -158,8 +158,8 @@ CHINA_JUDGED_TASKS = (
 
 def china_judged_run(model: Path, tmp: Path) -> tuple[dict, object]:
     """A complete run (no --limit) of three China tasks on the bundled sample, judged by a stand-in that stays up
-    (a spot check re-asks it; it stops by itself after 30 minutes). Shared by test_analysis_e2e and
-    test_analysis_validate as the job ``shared:china_judged`` (conftest starts a shared job once)."""
+    (a spot check re-asks it; it stops by itself after 30 minutes). Shared by e2e/test_analysis and
+    e2e/test_validate as the job ``shared:china_judged`` (conftest starts a shared job once)."""
     from support.openai_standin import StandIn
 
     standin = StandIn(max_lifetime=1800).start()

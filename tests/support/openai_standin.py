@@ -120,6 +120,8 @@ class StandIn(LoopbackServer):
         self.authorizations: Counter[str | None] = Counter()
         self._init_server()
         self._total = 0  # requests over the server's lifetime (the max_requests bound; reset() keeps it)
+        self.in_flight = 0  # chat requests being answered now, and the most at once (what a concurrency limit bounds)
+        self.max_in_flight = 0
         self._lock = threading.Lock()
 
     @property
@@ -134,6 +136,7 @@ class StandIn(LoopbackServer):
             self.answered.clear()
             self.faults_served.clear()
             self.authorizations.clear()
+            self.max_in_flight = self.in_flight
 
     def stats(self) -> dict:
         with self._lock:
@@ -160,6 +163,16 @@ class StandIn(LoopbackServer):
         return web.json_response(self.stats())
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._reply(request)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    async def _reply(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         try:
             messages = json.loads(body)["messages"]

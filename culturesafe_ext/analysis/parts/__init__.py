@@ -48,6 +48,18 @@ class Options:
     seed: int = 0
     judge_cards: tuple[str, ...] = ()  # judge_card.json files (culturesafe judge calibrate), shown beside scores
 
+    @classmethod
+    def from_args(cls, args) -> Options:
+        """From the analysis options of ``analyze report`` and ``leaderboard build`` (see culturesafe_ext.cli)."""
+        return cls(
+            knowledge_family=args.knowledge_family,
+            safe_threshold=args.safe_threshold,
+            knows_threshold=args.knows_threshold,
+            n_resamples=args.resamples,
+            seed=args.seed,
+            judge_cards=tuple(str(p) for p in args.judge_card),
+        )
+
 
 @dataclass
 class Context:

@@ -1,4 +1,4 @@
-"""Judge backends behind one interface (:class:`~culturesafe_ext.llm.backends.base.Backend`)."""
+"""LLM backends behind one interface (:class:`~culturesafe_ext.llm.backends.base.Backend`)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from culturesafe_ext.llm.backends.base import (
     TRUNCATED,
     UNPARSEABLE,
     Backend,
-    JudgeRequest,
-    JudgeRunError,
+    LLMRequest,
+    LLMRunError,
     Reply,
+    ScoreScale,
 )
-from culturesafe_ext.llm.settings import JudgeConfig
+from culturesafe_ext.llm.settings import LLMConfig
 
 __all__ = [
     "FAILURE_KINDS",
@@ -26,15 +27,17 @@ __all__ = [
     "TRUNCATED",
     "UNPARSEABLE",
     "Backend",
-    "JudgeRequest",
-    "JudgeRunError",
+    "LLMRequest",
+    "LLMRunError",
     "Reply",
+    "ScoreScale",
     "make_backend",
 ]
 
 
-def make_backend(config: JudgeConfig) -> Backend:
-    """The backend a config names; heavy imports (aiohttp, torch) happen only here."""
+def make_backend(config: LLMConfig, scale: ScoreScale | None = None) -> Backend:
+    """The backend a config names; heavy imports (aiohttp, torch) happen only here. ``scale``: what ``score``
+    requests ask for (the ``hf`` backend reads its labels' probabilities)."""
     if config.backend == "openai":
         from culturesafe_ext.llm.backends.openai_http import OpenAIBackend
 
@@ -46,5 +49,5 @@ def make_backend(config: JudgeConfig) -> Backend:
     if config.backend == "hf":
         from culturesafe_ext.llm.backends.hf_local import HFBackend
 
-        return HFBackend(config)
-    raise ValueError(f"the judge backend {config.backend!r} makes no requests")
+        return HFBackend(config, scale=scale)
+    raise ValueError(f"the {config.role} backend {config.backend!r} makes no requests")

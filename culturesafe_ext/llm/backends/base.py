@@ -1,4 +1,4 @@
-"""The one interface every judge backend implements: complete requests, report each as it finishes."""
+"""The one interface every LLM backend implements: complete requests, report each as it finishes."""
 
 from __future__ import annotations
 
@@ -14,25 +14,36 @@ UNPARSEABLE, TRUNCATED, FILTERED, REQUEST_ERROR = "unparseable", "truncated", "f
 FAILURE_KINDS = (UNPARSEABLE, TRUNCATED, FILTERED, REQUEST_ERROR)
 
 
-class JudgeRunError(RuntimeError):
+class LLMRunError(RuntimeError):
     """A fault no retry and no other request can fix (rejected key, no permission, unknown model):
     the run stops at the first one; the message says what the server said (key masked) and the fix."""
 
 
 @dataclass(frozen=True)
-class JudgeRequest:
-    """One call to the model behind the judge: a prompt (chat messages) under a cache key.
+class ScoreScale:
+    """What a ``score`` request asks for, for a backend that reads label probabilities instead of generating text
+    (``hf``): the start of the answer (``prefix``) and the labels that may follow it, lowest score first."""
 
-    ``mode`` is ``score`` for a 1..10 judgement (the ``hf`` backend reads score-token probabilities)
-    or ``generate`` for free text (pairwise verdicts, labels, generated benchmark items): every
-    backend then returns ``Reply.text``. ``max_tokens`` overrides the configured answer length.
+    prefix: str
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    """One call to the model: a prompt (chat messages) under a cache key; ``prompt_id`` names the prompt
+    file and version it was made from (stored beside the cached reply).
+
+    ``mode`` is ``score`` for a score on a scale (the ``hf`` backend reads the probabilities of the
+    :class:`ScoreScale`'s labels; the HTTP backends generate text) or ``generate`` for free text
+    (pairwise verdicts, labels, generated benchmark items): every backend then returns ``Reply.text``.
+    ``max_tokens`` overrides the configured answer length.
     ``accept`` says whether a complete reply's text is usable (e.g. holds a final verdict); a text it
     refuses is still returned (and counted by the caller) but never cached, so a re-run asks again.
     """
 
     key: str
     messages: list[dict[str, str]]
-    rubric: str
+    prompt_id: str
     mode: str = SCORE
     max_tokens: int | None = None
     accept: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
@@ -40,7 +51,7 @@ class JudgeRequest:
 
 @dataclass
 class Reply:
-    """What the backend got back: generated ``text`` or score-token ``probs`` (1..10), or an ``error``.
+    """What the backend got back: generated ``text`` or score-label ``probs`` (in the scale's order), or an ``error``.
 
     A reply with ``error`` set is a failure of kind ``failure`` (``truncated``: cut by the token limit,
     ``text`` keeps what came; ``filtered``: withheld by a content filter; ``request_error``) and is
@@ -71,8 +82,8 @@ class Reply:
 
     @classmethod
     def from_logged(cls, result: dict[str, Any]) -> Reply:
-        """The reply behind a logged judge result (a ``JudgeResult.to_dict()`` in the samples), so that
-        ``interpret(item, Reply.from_logged(logged))`` re-derives the verdict with today's rules.
+        """The reply behind a logged result (``raw``, ``error``, ``failure`` as the judge logs them in the
+        samples), so that a verdict can be re-derived from it with today's rules.
 
         A failure of a reply kind (truncated, filtered, request error) stays that failure; a reply that
         came back complete is re-parsed from its raw text (or its logged score probabilities)."""
@@ -100,11 +111,11 @@ def usage_of(body: Any) -> dict[str, int] | None:
     return counts  # type: ignore[return-value]
 
 
-OnDone = Callable[[JudgeRequest, Reply], None]
+OnDone = Callable[[LLMRequest, Reply], None]
 
 
 class Backend(Protocol):
-    """A judge backend. ``complete`` calls ``on_done`` once per request, as soon as it is finished."""
+    """An LLM backend. ``complete`` calls ``on_done`` once per request, as soon as it is finished."""
 
     name: str
 
@@ -112,6 +123,6 @@ class Backend(Protocol):
         """Sampling parameters that change the answer (they go into the cache key)."""
         ...
 
-    def complete(self, requests: Sequence[JudgeRequest], on_done: OnDone) -> None: ...
+    def complete(self, requests: Sequence[LLMRequest], on_done: OnDone) -> None: ...
 
     def close(self) -> None: ...

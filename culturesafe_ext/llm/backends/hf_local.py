@@ -1,16 +1,16 @@
-"""A local transformers causal LM as judge: score = probability-weighted mean over the tokens 1..10.
+"""A local transformers causal LM: free text by ``generate``, and ``score`` requests read from one forward pass.
 
-The prompt is the rubric in the tokenizer's chat template (if it has one) followed by the start of the
-answer, ``{"score":``. One forward pass gives the next-token distribution; the probabilities of the
-score tokens "1".."9" and "10" are renormalised over those ten and their weighted mean is the score
-(the argmax is kept too, and ``mass``, the probability the model put on a valid score at all).
+A score request's prompt is the messages in the tokenizer's chat template (if it has one) followed by the start
+of the answer, the :class:`ScoreScale`'s ``prefix`` (the judge's is ``{"score":``). The next-token
+probabilities of the scale's labels (the judge's are "1".."10") are renormalised over the labels and handed
+back in order; the caller makes its score of them (``mass`` is the probability the model put on a label at all).
 
-"10": when the tokenizer has a single token for it, it is scored like the others. When "10" is "1"
-followed by "0" (digit-splitting tokenizers such as Llama 3, Qwen, SmolLM), a second, cached one-token
-step reads P("0" | "1"): P(10) = P("1")·P("0"|"1") and P(1) = P("1")·(1 - P("0"|"1")), i.e. whatever
-follows a "1" other than "0" is read as the score 1. Tokens that all scores share (a leading space
-token) are appended to the prompt first. Rows are left-padded, with explicit position ids, so a
-batch gives the same scores as one-by-one calls.
+The last label: when the tokenizer has a single token for it, it is read like the others. When it is the first
+label's token followed by one more (the judge's "10" is "1" then "0" in digit-splitting tokenizers such as
+Llama 3, Qwen, SmolLM), a second, cached one-token step reads P("0" | "1"): P(10) = P("1")·P("0"|"1") and
+P(1) = P("1")·(1 - P("0"|"1")), i.e. whatever follows a "1" other than "0" is read as the first label. Tokens
+that all labels share (a leading space token) are appended to the prompt first. Rows are left-padded, with
+explicit position ids, so a batch gives the same scores as one-by-one calls.
 """
 
 from __future__ import annotations
@@ -23,18 +23,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from culturesafe_ext.llm.backends.base import GENERATE, TRUNCATED, JudgeRequest, OnDone, Reply
-from culturesafe_ext.llm.settings import JudgeConfig
+from culturesafe_ext.llm.backends.base import GENERATE, TRUNCATED, LLMRequest, OnDone, Reply, ScoreScale
+from culturesafe_ext.llm.settings import LLMConfig
 
-log = logging.getLogger("culturesafe.judge")
-
-ANSWER_PREFIX = '{"score":'
-SCORES = tuple(str(s) for s in range(1, 11))
+log = logging.getLogger("culturesafe.llm")
 
 
 @dataclass(frozen=True)
 class ScoreTokens:
-    """Where the scores sit in the vocabulary after :data:`ANSWER_PREFIX`."""
+    """Where a scale's labels sit in the vocabulary after its prefix."""
 
     shared: tuple[int, ...]
     first: tuple[int, ...]
@@ -45,41 +42,47 @@ class ScoreTokens:
         return self.ten_second is not None
 
 
-def find_score_tokens(tokenizer: Any, prefix: str = ANSWER_PREFIX) -> ScoreTokens:
-    """Work out the score tokens from how the tokenizer encodes ``prefix + " 7"`` (or ``"7"``)."""
+def find_score_tokens(tokenizer: Any, scale: ScoreScale) -> ScoreTokens:
+    """Work out the label tokens from how the tokenizer encodes ``prefix + " 7"`` (or ``"7"``)."""
+    prefix, labels = scale.prefix, scale.labels
+    n = len(labels) - 1  # labels before the last
     base = tokenizer.encode(prefix, add_special_tokens=False)
     for space in (" ", ""):
         conts = []
-        for score in SCORES:
-            full = tokenizer.encode(prefix + space + score, add_special_tokens=False)
+        for label in labels:
+            full = tokenizer.encode(prefix + space + label, add_special_tokens=False)
             conts.append(full[len(base) :] if full[: len(base)] == base else None)
         if any(c is None for c in conts):
             continue
         n_shared = 0
         while (
-            all(len(c) > n_shared + 1 for c in conts[:9])
-            and len(conts[9]) > n_shared + 1
+            all(len(c) > n_shared + 1 for c in conts[:n])
+            and len(conts[n]) > n_shared + 1
             and len({c[n_shared] for c in conts}) == 1
         ):
             n_shared += 1
         rest = [tuple(c[n_shared:]) for c in conts]
-        singles = [r[0] for r in rest[:9] if len(r) == 1]
-        if len(set(singles)) != 9:
+        singles = [r[0] for r in rest[:n] if len(r) == 1]
+        if len(set(singles)) != n:
             continue
-        ten = rest[9]
+        ten = rest[n]
         if len(ten) == 1 and ten[0] not in singles:
             return ScoreTokens(tuple(conts[0][:n_shared]), (*singles, ten[0]), None)
         if len(ten) == 2 and ten[0] == singles[0]:
             return ScoreTokens(tuple(conts[0][:n_shared]), (*singles, ten[0]), ten[1])
-    raise ValueError(f"cannot find single tokens for the scores 1..9 after {prefix!r} in this tokenizer")
+    raise ValueError(
+        f"cannot find single tokens for the labels {labels[0]}..{labels[n - 1]} after {prefix!r} in this tokenizer"
+    )
 
 
 class HFBackend:
-    """The ``hf`` judge backend (batched, left padding)."""
+    """The ``hf`` backend (batched, left padding); ``scale``: what ``score`` requests read (None: none are asked)."""
 
     name = "hf"
 
-    def __init__(self, config: JudgeConfig, model: Any = None, tokenizer: Any = None) -> None:
+    def __init__(
+        self, config: LLMConfig, model: Any = None, tokenizer: Any = None, scale: ScoreScale | None = None
+    ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -91,24 +94,27 @@ class HFBackend:
         if model is None:
             model = AutoModelForCausalLM.from_pretrained(config.model, dtype="auto").to(self.device)
         self.model = model.eval()
-        self.tokens = find_score_tokens(self.tokenizer)
+        self.scale = scale
+        self.tokens = find_score_tokens(self.tokenizer, scale) if scale is not None else None
         self.attempts = 0
         self._last_logits_only = True
 
     def params(self) -> dict[str, Any]:
-        """What besides the model name decides the scores: the method, the chat template, the tokens."""
+        """What besides the model name decides the answers: the method, the chat template, the scale's tokens."""
         template = getattr(self.tokenizer, "chat_template", None) or ""
-        return {
+        params: dict[str, Any] = {
             "method": "score-token-probabilities",
-            "prefix": ANSWER_PREFIX,
             "chat_template": hashlib.sha256(template.encode("utf-8")).hexdigest()[:16],
-            "score_tokens": [list(self.tokens.shared), list(self.tokens.first), self.tokens.ten_second],
             "render": "untrusted-text-never-special",  # prompts are tokenised so (see render)
         }
+        if self.scale is not None and self.tokens is not None:
+            params["prefix"] = self.scale.prefix
+            params["score_tokens"] = [list(self.tokens.shared), list(self.tokens.first), self.tokens.ten_second]
+        return params
 
     def render(self, messages: list[dict[str, str]], answer_prefix: bool = True) -> list[int]:
-        """Token ids of the prompt, ending where the score's first digit goes (or, without
-        ``answer_prefix``, where the assistant's free answer starts).
+        """Token ids of the prompt, ending where the scale's label goes (or, without ``answer_prefix``, where
+        the assistant's free answer starts).
 
         The messages carry untrusted text (the judged answer, the user's query): it is tokenised with
         ``split_special_tokens=True``, so an answer containing ``<|im_end|><|im_start|>assistant`` stays
@@ -117,11 +123,14 @@ class HFBackend:
         pieces tokenised apart.
         """
         tokenizer = self.tokenizer
-        tail = ANSWER_PREFIX if answer_prefix else ""
+        if answer_prefix and (self.scale is None or self.tokens is None):
+            raise ValueError("a score request needs the backend's ScoreScale (what the answer starts with)")
+        shared = list(self.tokens.shared) if answer_prefix and self.tokens is not None else []
+        tail = self.scale.prefix if answer_prefix and self.scale is not None else ""
         if not getattr(tokenizer, "chat_template", None):
             text = "\n\n".join(m["content"] for m in messages) + "\n\n" + tail
             ids = tokenizer.encode(text, add_special_tokens=True, split_special_tokens=True)
-            return [*ids, *self.tokens.shared] if answer_prefix else ids
+            return [*ids, *shared]
         nonce = secrets.token_hex(6)
         marks = [f"\ue000{nonce}{i}\ue001" for i in range(len(messages))]
         masked = [{**m, "content": mark} for m, mark in zip(messages, marks, strict=True)]
@@ -144,9 +153,9 @@ class HFBackend:
                 ids += tokenizer.encode(content, add_special_tokens=False, split_special_tokens=True)
             elif piece:
                 ids += tokenizer.encode(piece, add_special_tokens=False)
-        return [*ids, *self.tokens.shared] if answer_prefix else ids
+        return [*ids, *shared]
 
-    def complete(self, requests: Sequence[JudgeRequest], on_done: OnDone) -> None:
+    def complete(self, requests: Sequence[LLMRequest], on_done: OnDone) -> None:
         scored = [r for r in requests if r.mode != GENERATE]
         generated = [r for r in requests if r.mode == GENERATE]
         if scored:
@@ -154,7 +163,7 @@ class HFBackend:
         if generated:
             self._complete_texts(generated, on_done)
 
-    def _complete_texts(self, requests: Sequence[JudgeRequest], on_done: OnDone) -> None:
+    def _complete_texts(self, requests: Sequence[LLMRequest], on_done: OnDone) -> None:
         """Free-text answers: batched greedy (or sampled, per ``temperature``) ``generate``."""
         prompts = [self.render(r.messages, answer_prefix=False) for r in requests]
         order = sorted(range(len(requests)), key=lambda i: len(prompts[i]))
@@ -222,7 +231,7 @@ class HFBackend:
             mask[n, width - len(row) :] = 1
         return ids.to(self.device), mask.to(self.device)
 
-    def _complete_scores(self, requests: Sequence[JudgeRequest], on_done: OnDone) -> None:
+    def _complete_scores(self, requests: Sequence[LLMRequest], on_done: OnDone) -> None:
         prompts = [self.render(r.messages) for r in requests]
         order = sorted(range(len(requests)), key=lambda i: len(prompts[i]))  # similar lengths, less padding
         size = self.config.batch_size
@@ -232,18 +241,21 @@ class HFBackend:
             try:
                 probs, mass = self.score_ids([prompts[i] for i in batch])
             except Exception as err:  # a failed batch is counted, the others still run
-                log.warning("hf judge batch failed: %s", err)
+                log.warning("hf %s batch failed: %s", self.config.role, err)
                 for i in batch:
-                    on_done(requests[i], Reply(error=f"hf judge failed: {type(err).__name__}: {err}"))
+                    on_done(requests[i], Reply(error=f"hf {self.config.role} failed: {type(err).__name__}: {err}"))
                 continue
             for row, i in enumerate(batch):  # a score is read from the next-token distribution: nothing generated
                 usage = {"prompt_tokens": len(prompts[i]), "completion_tokens": 0}
                 on_done(requests[i], Reply(probs=probs[row], mass=mass[row], usage=usage))
 
     def score_ids(self, rows: list[list[int]]) -> tuple[list[list[float]], list[float]]:
-        """Renormalised P(score = 1..10) and the raw mass on valid scores, for each prompt."""
+        """Renormalised P(label) in the scale's order and the raw mass on the labels, for each prompt."""
         import torch
 
+        if self.tokens is None:
+            raise ValueError("a score request needs the backend's ScoreScale")
+        last = len(self.tokens.first) - 1
         ids, mask = self._left_pad(rows)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         first = torch.tensor(self.tokens.first, device=self.device)
@@ -264,7 +276,7 @@ class HFBackend:
                 p_first = torch.cat(
                     [
                         (p_first[:, 0] * (1 - p_zero))[:, None],
-                        p_first[:, 1:9],
+                        p_first[:, 1:last],
                         (p_first[:, 0] * p_zero)[:, None],
                     ],
                     dim=1,

@@ -1,4 +1,4 @@
-"""The OpenAI Batch API as a judge backend (``backend: openai-batch``): half the price, hours not seconds.
+"""The OpenAI Batch API as an LLM backend (``backend: openai-batch``): half the price, hours not seconds.
 
 Protocol (https://platform.openai.com/docs/api-reference/batch): every request becomes one JSONL line
 ``{"custom_id": <cache key>, "method": "POST", "url": "/v1/chat/completions", "body": <the same body the
@@ -34,17 +34,12 @@ from typing import Any
 
 import aiohttp
 
-from culturesafe_ext.llm.backends.base import JudgeRequest, JudgeRunError, OnDone, Reply, usage_of
-from culturesafe_ext.llm.backends.openai_http import (
-    chat_payload,
-    parse_retry_after,
-    reply_of,
-    run_sync,
-    sampling_params,
-)
-from culturesafe_ext.llm.settings import JudgeConfig
+from culturesafe_ext.llm.backends.base import LLMRequest, LLMRunError, OnDone, Reply, usage_of
+from culturesafe_ext.llm.backends.openai_http import chat_payload, reply_of, run_sync, sampling_params
+from culturesafe_ext.llm.retry import RETRYABLE, TransientError, parse_retry_after, with_retries
+from culturesafe_ext.llm.settings import LLMConfig
 
-log = logging.getLogger("culturesafe.judge")
+log = logging.getLogger("culturesafe.llm")
 
 CHAT_ENDPOINT = "/v1/chat/completions"
 TERMINAL = ("completed", "failed", "expired", "cancelled")
@@ -56,11 +51,11 @@ class BatchAPIError(Exception):
 
 
 class OpenAIBatchBackend:
-    """The ``openai-batch`` judge backend."""
+    """The ``openai-batch`` backend."""
 
     name = "openai-batch"
 
-    def __init__(self, config: JudgeConfig, state_dir: Path | None = None) -> None:
+    def __init__(self, config: LLMConfig, state_dir: Path | None = None) -> None:
         self.config = config
         self.base = (config.base_url or "").rstrip("/")
         if self.base.endswith("/chat/completions"):
@@ -73,7 +68,7 @@ class OpenAIBatchBackend:
         """The same sampling parameters as the ``openai`` backend: a batch reply is the same answer."""
         return sampling_params(self.config)
 
-    def complete(self, requests: Sequence[JudgeRequest], on_done: OnDone) -> None:
+    def complete(self, requests: Sequence[LLMRequest], on_done: OnDone) -> None:
         if requests:
             run_sync(lambda: self.acomplete(requests, on_done))
 
@@ -82,7 +77,7 @@ class OpenAIBatchBackend:
 
     # -- the protocol ----------------------------------------------------------------------------
 
-    async def acomplete(self, requests: Sequence[JudgeRequest], on_done: OnDone) -> None:
+    async def acomplete(self, requests: Sequence[LLMRequest], on_done: OnDone) -> None:
         """Resume this endpoint's open batches that hold some of ``requests``, then submit the rest."""
         remaining = {r.key: r for r in requests}
         headers = {}
@@ -95,7 +90,7 @@ class OpenAIBatchBackend:
             try:
                 resumed = self._open_states(remaining)
                 for state in resumed:
-                    log.info("judge: resuming batch %s", state.get("batch_id") or state["input_file_id"])
+                    log.info("batch API: resuming batch %s", state.get("batch_id") or state["input_file_id"])
                 await asyncio.gather(*(self._resume(session, s, remaining, on_done) for s in resumed))
                 submissions = 0
                 while remaining and submissions < self.config.batch_max_submissions:
@@ -104,7 +99,7 @@ class OpenAIBatchBackend:
                     await asyncio.gather(*(self._finish(session, s, remaining, on_done) for s in states))
             except (BatchAPIError, aiohttp.ClientError, asyncio.TimeoutError) as err:
                 message = self._clean(f"batch API: {type(err).__name__}: {err}")
-                log.warning("judge: %s", message)
+                log.warning("%s", message)
                 for request in list(remaining.values()):
                     on_done(request, Reply(error=message))
                 remaining.clear()
@@ -114,7 +109,7 @@ class OpenAIBatchBackend:
                 Reply(error=f"no batch result after {self.config.batch_max_submissions} submission(s)"),
             )
 
-    def _files(self, remaining: dict[str, JudgeRequest]) -> list[list[tuple[str, bytes]]]:
+    def _files(self, remaining: dict[str, LLMRequest]) -> list[list[tuple[str, bytes]]]:
         """The remaining requests as JSONL lines ``(custom_id, line)``, cut into files within the API's limits."""
         files: list[list[tuple[str, bytes]]] = [[]]
         size = 0
@@ -137,15 +132,15 @@ class OpenAIBatchBackend:
         return [f for f in files if f]
 
     async def _resume(
-        self, session: aiohttp.ClientSession, state: dict[str, Any], remaining: dict[str, JudgeRequest], on_done: OnDone
+        self, session: aiohttp.ClientSession, state: dict[str, Any], remaining: dict[str, LLMRequest], on_done: OnDone
     ) -> None:
         """Finish a saved batch; one the server no longer knows (404) is forgotten and its requests re-sent."""
         try:
             await self._finish(session, state, remaining, on_done)
-        except JudgeRunError as err:
+        except LLMRunError as err:
             if "HTTP 404" not in str(err):
                 raise
-            log.warning("judge: the saved batch %s is unknown to the server; its requests are sent again", state)
+            log.warning("batch API: the saved batch %s is unknown to the server; its requests are sent again", state)
             self._forget(state)
 
     async def _submit(self, session: aiohttp.ClientSession, lines: list[tuple[str, bytes]]) -> dict[str, Any]:
@@ -172,7 +167,7 @@ class OpenAIBatchBackend:
         return state
 
     async def _finish(
-        self, session: aiohttp.ClientSession, state: dict[str, Any], remaining: dict[str, JudgeRequest], on_done: OnDone
+        self, session: aiohttp.ClientSession, state: dict[str, Any], remaining: dict[str, LLMRequest], on_done: OnDone
     ) -> None:
         """Create the batch if the upload has none yet, poll it to the end, deliver its lines."""
         if not state.get("batch_id"):
@@ -209,7 +204,7 @@ class OpenAIBatchBackend:
         if status != "completed":
             errors = batch.get("errors") or {}
             log.warning(
-                "judge: batch %s ended %s with %d of %d lines answered%s; re-submitting what is missing",
+                "batch API: batch %s ended %s with %d of %d lines answered%s; re-submitting what is missing",
                 batch["id"],
                 status,
                 delivered,
@@ -228,11 +223,11 @@ class OpenAIBatchBackend:
             waited = time.monotonic() - started
             if self.config.batch_max_wait is not None and waited + delay > self.config.batch_max_wait:
                 return None
-            log.debug("judge: batch %s is %s; next poll in %.1f s", batch_id, batch.get("status"), delay)
+            log.debug("batch API: batch %s is %s; next poll in %.1f s", batch_id, batch.get("status"), delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.config.batch_poll_max)
 
-    def _deliver(self, text: str, batch_id: str, remaining: dict[str, JudgeRequest], on_done: OnDone) -> int:
+    def _deliver(self, text: str, batch_id: str, remaining: dict[str, LLMRequest], on_done: OnDone) -> int:
         """Hand each line of an output or error file to ``on_done``; returns how many matched a request."""
         n = 0
         for number, line in enumerate(text.splitlines(), start=1):
@@ -242,7 +237,7 @@ class OpenAIBatchBackend:
                 entry = json.loads(line)
                 custom_id = entry["custom_id"]
             except (ValueError, KeyError, TypeError):
-                log.warning("judge: batch %s line %d is not a result line: %r", batch_id, number, line[:200])
+                log.warning("batch API: batch %s line %d is not a result line: %r", batch_id, number, line[:200])
                 continue
             request = remaining.pop(custom_id, None)
             if request is None:
@@ -279,30 +274,32 @@ class OpenAIBatchBackend:
         build: Callable[[], dict[str, Any]] | None = None,
         **kwargs: Any,
     ) -> Any:
-        """One API call; 429, 5xx and dropped connections are retried with back-off (``max_retries``)."""
-        for attempt in range(self.config.max_retries + 1):
-            wait: float | None = None
+        """One API call; 429, 5xx and dropped connections are retried (:mod:`culturesafe_ext.llm.retry`)."""
+        attempts = 0
+
+        async def attempt() -> Any:
+            nonlocal attempts
+            attempts += 1
+            async with session.request(method, url, **(build() if build else kwargs)) as response:
+                text = (await response.read()).decode("utf-8", errors="replace")
+                status = response.status
+                if status == 429 or status >= 500:
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    raise TransientError(f"HTTP {status} from {method} {url}: {text[:200]}", retry_after=retry_after)
+                if status in (401, 403, 404):  # no request of the run can succeed: stop it
+                    raise LLMRunError(self._clean(f"HTTP {status} from {method} {url}: {text[:300]}"))
+                if status >= 400:
+                    raise BatchAPIError(self._clean(f"HTTP {status} from {method} {url}: {text[:300]}"))
             try:
-                async with session.request(method, url, **(build() if build else kwargs)) as response:
-                    text = (await response.read()).decode("utf-8", errors="replace")
-                    if response.status == 429 or response.status >= 500:
-                        wait = parse_retry_after(response.headers.get("Retry-After"))
-                        problem = f"HTTP {response.status} from {method} {url}: {text[:200]}"
-                    elif response.status in (401, 403, 404):  # no request of the run can succeed: stop it
-                        raise JudgeRunError(self._clean(f"HTTP {response.status} from {method} {url}: {text[:300]}"))
-                    elif response.status >= 400:
-                        raise BatchAPIError(self._clean(f"HTTP {response.status} from {method} {url}: {text[:300]}"))
-                    else:
-                        return text if raw else json.loads(text)
-            except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as err:
-                problem = f"{type(err).__name__} on {method} {url}"
+                return text if raw else json.loads(text)
             except ValueError:
                 raise BatchAPIError(f"{method} {url} answered something that is not JSON") from None
-            if attempt == self.config.max_retries:
-                raise BatchAPIError(self._clean(f"{problem} (after {attempt + 1} attempts)"))
-            delay = self.config.retry_wait_initial * 2**attempt
-            await asyncio.sleep(min(self.config.retry_wait_max, wait if wait is not None else delay))
-        raise AssertionError("unreachable")
+
+        try:
+            return await with_retries(self.config, attempt)
+        except RETRYABLE as err:
+            problem = str(err) if isinstance(err, TransientError) else f"{type(err).__name__} on {method} {url}"
+            raise BatchAPIError(self._clean(f"{problem} (after {attempts} attempts)")) from None
 
     def _clean(self, message: str) -> str:
         return message.replace(self._secret, "[API key]") if self._secret else message
@@ -323,7 +320,7 @@ class OpenAIBatchBackend:
     def _forget(self, state: dict[str, Any]) -> None:
         self._state_path(state).unlink(missing_ok=True)
 
-    def _open_states(self, wanted: dict[str, JudgeRequest]) -> list[dict[str, Any]]:
+    def _open_states(self, wanted: dict[str, LLMRequest]) -> list[dict[str, Any]]:
         """Saved batches of this endpoint and model that hold some of the wanted requests, oldest first."""
         if not self.state_dir.is_dir():
             return []
@@ -332,7 +329,7 @@ class OpenAIBatchBackend:
             try:
                 state = json.loads(path.read_text(encoding="utf-8"))
             except ValueError:
-                log.warning("judge: ignoring the unreadable batch state file %s", path)
+                log.warning("batch API: ignoring the unreadable batch state file %s", path)
                 continue
             same = state.get("base_url") == self.base and state.get("model") == self.config.model
             if same and any(key in wanted for key in state.get("custom_ids", ())):

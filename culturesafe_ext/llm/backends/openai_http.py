@@ -4,48 +4,36 @@ Why aiohttp and not the ``openai`` SDK: measured here (1,000 requests, 100 ms st
 SDK's httpx transport keeps 0.81 / 0.39 / 0.23 of the ideal throughput at 32 / 64 / 128 concurrent
 requests, bare aiohttp 0.93 / 0.90 / 0.86 (design.md). One ``ClientSession`` whose connector allows
 exactly ``concurrency`` connections is shared by ``concurrency`` workers that pull requests from one
-iterator, so at most that many are in flight and no task is created per request. A request's first
-attempt is a plain call; only when it fails does tenacity take over and retry 429 (honouring
-``Retry-After``), 5xx, malformed bodies, timeouts and dropped connections with full-jitter exponential
-backoff (building tenacity's retry state costs ~0.1 ms, 10% of the budget per request at C=128). A request
-whose retries run out becomes a failed :class:`Reply`, never an exception that loses the other results.
+iterator, so at most that many are in flight and no task is created per request. Each request is retried
+under the one policy of :mod:`culturesafe_ext.llm.retry` (429 with ``Retry-After``, 5xx, malformed bodies,
+timeouts, dropped connections; full-jitter exponential backoff). A request whose retries run out becomes a
+failed :class:`Reply`, never an exception that loses the other results.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
-import random
-import time
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from culturesafe_ext.llm.backends.base import (
     FILTERED,
     TRUNCATED,
-    JudgeRequest,
-    JudgeRunError,
+    LLMRequest,
+    LLMRunError,
     OnDone,
     Reply,
     usage_of,
 )
-from culturesafe_ext.llm.settings import JudgeConfig
+from culturesafe_ext.llm.retry import TransientError, parse_retry_after, with_retries
+from culturesafe_ext.llm.settings import LLMConfig
 
-log = logging.getLogger("culturesafe.judge")
-
-
-class TransientError(Exception):
-    """A failure worth retrying (429, 5xx, a malformed body); ``retry_after`` from the server if given."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+log = logging.getLogger("culturesafe.llm")
 
 
 class FatalError(Exception):
@@ -53,7 +41,7 @@ class FatalError(Exception):
 
 
 class RunLevelError(FatalError):
-    """401, 403, 404: no request of the run can succeed; the run stops (see :class:`JudgeRunError`)."""
+    """401, 403, 404: no request of the run can succeed; the run stops (see :class:`LLMRunError`)."""
 
 
 RUN_LEVEL = {
@@ -66,30 +54,13 @@ BODY_CHARS = 300  # of a server's error body kept in a message (after masking th
 REFUSED_BEFORE_ANY_SUCCESS = 5  # this many 4xx refusals and not one success: a malformed setting, stop the run
 
 
-RETRYABLE = (TransientError, aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, ConnectionError)
-
-
 def endpoint(base_url: str) -> str:
     """``.../v1`` -> ``.../v1/chat/completions``; a full completions URL is kept as given."""
     url = base_url.rstrip("/")
     return url if url.endswith("/chat/completions") else url + "/chat/completions"
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), else ``None``."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
-def sampling_params(config: JudgeConfig) -> dict[str, Any]:
+def sampling_params(config: LLMConfig) -> dict[str, Any]:
     """What decides an OpenAI-compatible reply besides the messages (part of every cache key)."""
     return {"temperature": config.temperature, "max_tokens": config.max_tokens, "extra_body": config.extra_body}
 
@@ -106,11 +77,11 @@ def run_sync(make_coroutine: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 
 class OpenAIBackend:
-    """The ``openai`` judge backend."""
+    """The ``openai`` backend."""
 
     name = "openai"
 
-    def __init__(self, config: JudgeConfig) -> None:
+    def __init__(self, config: LLMConfig) -> None:
         self.config = config
         self.url = endpoint(config.base_url or "")
         self.attempts = 0
@@ -120,19 +91,19 @@ class OpenAIBackend:
     def params(self) -> dict[str, Any]:
         return sampling_params(self.config)
 
-    def complete(self, requests: Sequence[JudgeRequest], on_done: OnDone) -> None:
+    def complete(self, requests: Sequence[LLMRequest], on_done: OnDone) -> None:
         """Run all requests; usable from plain code and from inside a running event loop (notebooks)."""
         if requests:
             run_sync(lambda: self.acomplete(requests, on_done))
 
-    async def acomplete(self, requests: Sequence[JudgeRequest], on_done: OnDone) -> None:
-        """Judge ``requests`` with at most ``concurrency`` in flight, calling ``on_done`` as each ends."""
+    async def acomplete(self, requests: Sequence[LLMRequest], on_done: OnDone) -> None:
+        """Answer ``requests`` with at most ``concurrency`` in flight, calling ``on_done`` as each ends."""
         limit = self.config.concurrency
         headers = {"Content-Type": "application/json"}
         try:
             key = self.config.api_key()  # refuses a key over plain HTTP to another machine
         except ValueError as err:
-            raise JudgeRunError(str(err)) from None
+            raise LLMRunError(str(err)) from None
         if key:
             headers["Authorization"] = f"Bearer {key}"
         self._secret = key
@@ -159,9 +130,9 @@ class OpenAIBackend:
 
             await asyncio.gather(*(worker() for _ in range(min(limit, len(requests)))))
         if self._fatal is not None:
-            raise JudgeRunError(f"the judge at {self.url} refused the run: {self._fatal}")
+            raise LLMRunError(f"the {self.config.role} at {self.url} refused the run: {self._fatal}")
 
-    async def _one(self, session: aiohttp.ClientSession, request: JudgeRequest) -> Reply:
+    async def _one(self, session: aiohttp.ClientSession, request: LLMRequest) -> Reply:
         body = json.dumps(chat_payload(self.config, request), ensure_ascii=False).encode("utf-8")
         tries = 0
 
@@ -172,29 +143,14 @@ class OpenAIBackend:
             return await self._post(session, body)
 
         try:
-            try:  # fast path: most requests succeed at once and never touch the retry machinery
-                return await attempt()
-            except RETRYABLE as first:
-                if self.config.max_retries == 0:
-                    raise
-                await asyncio.sleep(self._delay(first, 1))
-            retrying = AsyncRetrying(
-                stop=stop_after_attempt(self.config.max_retries),
-                wait=lambda state: self._delay(state.outcome.exception() if state.outcome else None, tries),
-                retry=retry_if_exception_type(RETRYABLE),
-                reraise=True,
-            )
-            async for retry in retrying:
-                with retry:
-                    reply = await attempt()
-            return reply
+            return await with_retries(self.config, attempt)
         except asyncio.CancelledError:
             raise
         except RunLevelError as err:
             raise RunLevelError(self.mask(f"request failed after {tries} attempt(s): {err}")) from None
         except Exception as err:  # every failure becomes a counted result
             message = self.mask(f"request failed after {tries} attempt(s): {_describe(err)}")
-            log.debug("judge %s", message)
+            log.debug("%s %s", self.config.role, message)
             return Reply(error=message)
 
     def _count(self, reply: Reply) -> None:
@@ -240,19 +196,11 @@ class OpenAIBackend:
         reply.usage = usage_of(parsed)  # a truncated reply was paid for too
         return reply
 
-    def _delay(self, error: BaseException | None, failed: int) -> float:
-        """Seconds to wait after ``failed`` attempts: the server's ``Retry-After`` if it sent one (capped
-        at ``retry_wait_max``), else full-jitter exponential backoff."""
-        retry_after = getattr(error, "retry_after", None)
-        if retry_after is not None:
-            return min(retry_after, self.config.retry_wait_max)
-        return random.uniform(0, min(self.config.retry_wait_max, self.config.retry_wait_initial * 2 ** (failed - 1)))
-
     def close(self) -> None:
         pass
 
 
-def chat_payload(config: JudgeConfig, request: JudgeRequest) -> dict[str, Any]:
+def chat_payload(config: LLMConfig, request: LLMRequest) -> dict[str, Any]:
     """The ``/chat/completions`` body of one request (the batch backend sends the same body per line)."""
     return {
         "model": config.model,

@@ -1,0 +1,1 @@
+"""Tests of the builders (culturesafe_ext.builders, from the top-level builders/ folder)."""

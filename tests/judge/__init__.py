@@ -1,0 +1,1 @@
+"""Tests of culturesafe_ext/judge/."""
