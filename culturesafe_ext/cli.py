@@ -36,6 +36,7 @@ COMMAND_MODULES = [
     "culturesafe_ext.training.cli",
     "culturesafe_ext.builders.generate.cli",
     "culturesafe_ext.probing.cli",
+    "culturesafe_ext.routing.serve_command",
 ]
 
 

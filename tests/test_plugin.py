@@ -43,6 +43,7 @@ def test_model_registry_is_our_entry_points() -> None:
         "hf-grounded": "culturesafe_ext.models.grounded:GroundedHFLM",
         "hf-probe": "culturesafe_ext.models.probe:ProbeHFLM",
         "hf-router": "culturesafe_ext.models.router:HFRouterLM",
+        "served-router": "culturesafe_ext.models.served_router:ServedRouterLM",
     }
 
 
