@@ -61,6 +61,7 @@ class Sources:
         self._sem: asyncio.Semaphore | None = None
         self._pages: dict[str, asyncio.Future] = {}
         self._stats = Retrieval()
+        self._refused: SearchRefused | None = None
 
     @property
     def requests(self) -> int:
@@ -75,7 +76,13 @@ class Sources:
             self._stats.searches_cached += 1
             return [SearchHit.model_validate(h) for h in stored]
         async with self._semaphore():
-            hits = await self.backend.search(query, k)
+            if self._refused is not None:  # another query was refused while this one waited: send nothing
+                raise self._refused
+            try:
+                hits = await self.backend.search(query, k)
+            except SearchRefused as err:
+                self._refused = err
+                raise
         self._stats.searches_sent += 1
         if self.cache is not None:
             self.cache.put(key, "search", [h.model_dump() for h in hits])
@@ -124,7 +131,7 @@ class Sources:
 
     async def retrieve(self, queries: Sequence[str], k: int | None = None) -> Retrieval:
         """Search every distinct query and turn every hit into a passage, concurrently; a refusal stops all."""
-        self._stats, before = Retrieval(), self.requests
+        self._stats, before, self._refused = Retrieval(), self.requests, None
         unique = list(dict.fromkeys(queries))
         tasks = [asyncio.ensure_future(self._one_query(q, k)) for q in unique]
         try:
