@@ -17,7 +17,7 @@ ROOT = Path(culturesafe_ext.__file__).resolve().parent
 LAYERS = [
     {"paths", "plugin", "near_duplicates"},
     {"lm_eval_internals", "llm", "demo_model"},
-    {"data"},
+    {"data", "sources"},  # sources: search, fetching, provenance (uses llm only)
     {"parsing", "grounding", "probing"},
     {"judge", "routing"},
     {"tasks", "models"},

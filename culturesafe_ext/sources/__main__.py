@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from culturesafe_ext.sources import SearchRefused, Sources, SourcesSettingError, SourcesSettings, make_search_backend
+from culturesafe_ext.sources import (
+    SearchRefused,
+    SourceCacheError,
+    Sources,
+    SourcesSettingError,
+    SourcesSettings,
+    make_search_backend,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
             retrieval = sources.retrieve_sync(args.queries)
         finally:
             sources.close()
-    except (SearchRefused, SourcesSettingError) as err:
+    except (SearchRefused, SourcesSettingError, SourceCacheError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for passage in retrieval.passages:

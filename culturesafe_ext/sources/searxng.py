@@ -26,7 +26,7 @@ from culturesafe_ext.sources.settings import SourcesSettings
 
 HINTS = {
     403: "the instance does not serve JSON: add json to search.formats in its settings.yml "
-    "(search:\\n  formats: [html, json]) and restart it",
+    "(formats: [html, json] under search:) and restart it",
     404: "no /search here: check the SearXNG base URL (e.g. http://localhost:8888)",
 }
 
