@@ -150,3 +150,15 @@ def test_a_search_backend_that_is_down_is_a_counted_rejection(tmp_path):
     s.close()
     assert [r.reason for r in retrieval.rejections] == ["search failed"]
     assert "ClientConnectorError" in retrieval.rejections[0].detail
+
+
+def test_a_page_failing_past_the_retries_is_counted_and_asked_again_on_a_rerun(tmp_path):
+    with SearxngStandIn(results_per_query=1) as server:
+        first = run(server, tmp_path, ["broken page"], max_retries=1)
+        assert server.pages["broken-page-0"] == 2
+        again = run(server, tmp_path, ["broken page"], max_retries=1)
+        assert server.searches["broken page"] == 1 and server.pages["broken-page-0"] == 4  # search cached, page not
+    for retrieval in (first, again):
+        assert [r.reason for r in retrieval.rejections] == ["fetch failed"] and "HTTP 502" in retrieval.rejections[
+            0
+        ].detail

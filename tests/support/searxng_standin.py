@@ -4,10 +4,11 @@
 ``url``/``title``/``content``/``engine``/``engines``/``score``/``category``, ``answers``, ``suggestions``,
 ``infoboxes``, ``unresponsive_engines``); without ``format=json`` it answers 403 as SearXNG does when json is not
 in ``search.formats`` (``json_enabled=False`` makes every request so). Each query's results link to
-``/pages/<slug>-<i>`` on the same server; the slug's first word picks the page: ``big`` (a body streamed past any
-sane cap), ``plain`` (text/plain), ``missing`` (404), anything else an HTML article with navigation and footer
-boilerplate for trafilatura to strip. Runs on the project's one server loop (:mod:`support.loopback`, aiohttp), so
-it needs none of http.server's settings (HTTP/1.1, no Nagle, a larger backlog are aiohttp's defaults there).
+``/pages/<slug>-<i>`` on the same server; the slug's first word picks the page: ``big`` (a body streamed past
+any sane cap), ``plain`` (text/plain), ``missing`` (404), ``broken`` (502), anything else an HTML article with
+navigation and footer boilerplate for trafilatura to strip. Runs on the project's one server loop
+(:mod:`support.loopback`, aiohttp), so http.server's three settings are not needed: aiohttp speaks HTTP/1.1 with
+keep-alive and sets TCP_NODELAY itself, and the loop's listen backlog is 4096.
 
 ``fail_status``/``fail_first_n`` answer that status to each query's first n attempts (429 with ``Retry-After``);
 ``python tests/support/searxng_standin.py --latency 0.1`` runs it in its own process and prints ``PORT <n>``.
@@ -152,6 +153,8 @@ class SearxngStandIn(LoopbackServer):
         kind = name.split("-", 1)[0]
         if kind == "missing":
             return web.Response(status=404, text="Not Found")
+        if kind == "broken":
+            return web.Response(status=502, text="Bad Gateway")
         if kind == "plain":
             return web.Response(text=page_text(name) + " " + " ".join(SENTENCES), content_type="text/plain")
         if kind == "big":  # chunked, no Content-Length: the client must stop reading by itself
