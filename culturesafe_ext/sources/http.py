@@ -1,38 +1,28 @@
 """The one HTTP layer of the sources package: an aiohttp session, tenacity retries, a size cap, masked errors.
 
 Why like the LLM client (:mod:`culturesafe_ext.llm.backends.openai_http`): bare aiohttp kept 0.93 of the ideal
-throughput at 32 requests in flight where httpx kept 0.81 (design.md). A request's first attempt is a plain call;
-only a failure builds tenacity's retry state: 429 (honouring ``Retry-After``), 408, 5xx and dropped connections
-are retried with full-jitter exponential backoff; 400/401/403/404 cannot succeed and raise :class:`Refused` at once
-with the server's message, the key masked *then* cut to :data:`BODY_CHARS`.
+throughput at 32 requests in flight where httpx kept 0.81 (design.md). Retries follow the project's one
+policy, :mod:`culturesafe_ext.llm.retry` (429 honouring ``Retry-After``, 408, 5xx and dropped connections, full-jitter
+exponential backoff, ``max_retries``/``retry_wait_*`` from :class:`SourcesSettings`); 400/401/403/404 cannot succeed
+and raise :class:`Refused` at once with the server's message, the key masked *then* cut to :data:`BODY_CHARS`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 # What this package shares with the LLM client: imported here only, so a rename there is a one-line fix.
 from culturesafe_ext.llm.backends.openai_http import run_sync  # noqa: F401 - run_sync re-exported
-from culturesafe_ext.llm.retry import parse_retry_after
+from culturesafe_ext.llm.retry import RETRYABLE, TransientError, parse_retry_after, with_retries
 from culturesafe_ext.sources.settings import SourcesSettings
 
 BODY_CHARS = 300  # of a server's error body kept in a message (after masking the key)
 REFUSED = (400, 401, 403, 404)  # cannot succeed on retry: stop at once
-
-
-class TransientError(Exception):
-    """Worth retrying (429, 408, 5xx); ``retry_after`` from the server if it sent one."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class Refused(Exception):
@@ -45,9 +35,6 @@ class Refused(Exception):
 
 class OverSizeCap(Exception):
     """The body grew past ``max_bytes``: reading stopped there."""
-
-
-RETRYABLE = (TransientError, aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, ConnectionError)
 
 
 def mask(text: str, secret: str | None) -> str:
@@ -106,22 +93,7 @@ class HttpClient:
             return await self._once(method, url, params, json_body, max_bytes)
 
         try:
-            try:  # fast path: most requests succeed at once and never touch the retry machinery
-                return await attempt()
-            except RETRYABLE as first:
-                if self.settings.max_retries == 0:
-                    raise
-                await asyncio.sleep(self._delay(first, 1))
-            retrying = AsyncRetrying(
-                stop=stop_after_attempt(self.settings.max_retries),
-                wait=lambda state: self._delay(state.outcome.exception() if state.outcome else None, tries),
-                retry=retry_if_exception_type(RETRYABLE),
-                reraise=True,
-            )
-            async for retry in retrying:
-                with retry:
-                    response = await attempt()
-            return response
+            return await with_retries(self.settings, attempt)
         except (Refused, OverSizeCap, asyncio.CancelledError):
             raise
         except RETRYABLE as err:
@@ -149,13 +121,6 @@ class HttpClient:
                 charset=response.charset,
                 body=body,
             )
-
-    def _delay(self, error: BaseException | None, failed: int) -> float:
-        retry_after = getattr(error, "retry_after", None)
-        cap = self.settings.retry_wait_max
-        if retry_after is not None:
-            return min(retry_after, cap)
-        return random.uniform(0, min(cap, self.settings.retry_wait_initial * 2 ** (failed - 1)))
 
 
 async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int | None) -> bytes:
