@@ -2,6 +2,7 @@
 
 culturesafe generate adaculturesafe --descriptions d.jsonl --out data --generator openai:qwen3-max --base-url URL
 culturesafe generate culturax --questions q.csv --out cx --generator hf:Qwen/Qwen2.5-7B-Instruct
+culturesafe generate descriptions --source guide.html --country Japan --out desc --generator openai:MODEL ...
 culturesafe generate review-import --out data --decisions data.work/review/review.csv [--push me/data]
 """
 
@@ -35,6 +36,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     _common(cx)
     cx.set_defaults(func=_run_generate)
+
+    from . import stage_cli
+
+    stage_cli.add_parsers(kinds, _common)
 
     imp = kinds.add_parser("review-import", help="apply reviewers' decisions and write (and push) the dataset")
     imp.add_argument("--out", type=Path, required=True, help="dataset folder to write (the Hub layout)")
@@ -151,12 +156,12 @@ def _run_generate(args: argparse.Namespace) -> int:
 
 
 def _run_import(args: argparse.Namespace) -> int:
-    from . import adaculturesafe, culturax, review, workdir
+    from . import adaculturesafe, culturax, descriptions, review, workdir
 
     work = args.work or workdir.default_work(args.out)
     candidates, report = workdir.read(work)
     decisions = review.read_decisions(args.decisions, {c["id"]: c for c in candidates})
-    module = {"adaculturesafe": adaculturesafe, "culturax": culturax}[report["dataset"]]
+    module = {"adaculturesafe": adaculturesafe, "culturax": culturax, "descriptions": descriptions}[report["dataset"]]
     build = module.publish(args.out, decisions, report, candidates)
     counts = build["review"]
     print(
@@ -164,6 +169,8 @@ def _run_import(args: argparse.Namespace) -> int:
         f"{counts['edited']} edited, {counts['rejected']} rejected), {counts['unreviewed']} unreviewed"
     )
     print(f"rows: {build['rows']}")
+    if report["dataset"] == "descriptions":
+        print(f"next: culturesafe generate adaculturesafe --descriptions {args.out / descriptions.OUTPUT} ...")
     print(f"wrote {args.out}")
     if args.push:
         from ..hub_layout import push_to_hub
