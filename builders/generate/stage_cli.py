@@ -31,6 +31,37 @@ def add_parsers(kinds: argparse._SubParsersAction, common: Callable[[argparse.Ar
     common(desc)
     desc.set_defaults(func=run_descriptions)
 
+    cls = kinds.add_parser(
+        "culturax-classify", help="CulturaX Stage I: questions -> UNESCO subdomains (multi-label, threshold delta)"
+    )
+    where = cls.add_mutually_exclusive_group(required=True)
+    where.add_argument("--questions", type=Path, help=".jsonl or .csv: id, question [, subdomain_id = reference]")
+    where.add_argument("--culturax-csv", type=Path, help="the authors' CulturaX.csv: its class column is the reference")
+    cls.add_argument("--delta", type=float, default=0.5, help="probability threshold of a label (0.5)")
+    common(cls)
+    cls.set_defaults(func=run_classify)
+
+    exp = kinds.add_parser(
+        "culturax-expand", help="CulturaX Stage I: new questions for subdomains below --target, SimHash-deduplicated"
+    )
+    exp.add_argument("--questions", type=Path, required=True, help=".jsonl or .csv with subdomain_id (classified)")
+    exp.add_argument("--target", type=int, required=True, help="questions wanted per UNESCO subdomain")
+    exp.add_argument("--examples", type=int, default=3, help="questions of the subdomain shown to the generator (3)")
+    common(exp)
+    exp.set_defaults(func=run_expand)
+
+    ref = kinds.add_parser(
+        "culturax-references", help="CulturaX Stage I: K candidate references, a different critic, feedback rounds"
+    )
+    ref.add_argument("--questions", type=Path, required=True, help=".jsonl or .csv: id, question [, subdomain_id]")
+    ref.add_argument("--critic", required=True, help="the HHH critic's LLM settings, as --generator (another model)")
+    ref.add_argument("--critic-base-url", help="the critic's endpoint (default: --base-url)")
+    ref.add_argument("--candidates", type=int, default=3, help="candidates per question and reference type (3)")
+    ref.add_argument("--accept", type=int, default=7, help="lowest critic score (1-10) that accepts a candidate (7)")
+    ref.add_argument("--feedback-rounds", type=int, default=2, help="re-sampling rounds with the critic's feedback (2)")
+    common(ref)
+    ref.set_defaults(func=run_references)
+
 
 def _work(args: argparse.Namespace) -> Path:
     from . import workdir
@@ -96,5 +127,87 @@ def run_descriptions(args: argparse.Namespace) -> int:
     rejected_line = ", ".join(f"{n} {r}" for r, n in report["rejections_by_reason"].items()) or "none"
     print(f"rejections: {rejected_line}")
     print(f"candidates: {report['candidates']['description']}")
+    _print_review(args, work)
+    return 0
+
+
+def _client(args: argparse.Namespace):
+    from culturesafe_ext.llm import LLMClient
+
+    from .cli import generator_config
+
+    return LLMClient(generator_config(args))
+
+
+def run_classify(args: argparse.Namespace) -> int:
+    from . import culturax_classify as cc
+
+    items = cc.read_items(args.questions, args.culturax_csv)
+    report = cc.classify(
+        items, args.out, _client(args), delta=args.delta, max_attempts=args.max_attempts,
+        max_tokens=args.max_tokens, version=args.prompt_version, inputs=str(args.questions or args.culturax_csv),
+    )  # fmt: skip
+    stats = report["stats"]
+    print(
+        f"{report['questions']} questions: {report['labelled']} labelled at delta {report['delta']} "
+        f"({report['multi_label']} with several labels), {len(report['no_label_at_delta'])} with no label >= delta "
+        f"(listed in the report), {len(report['failed'])} without a usable reply; "
+        f"{report['replies_naming_unknown_subdomains']} replies named an unknown subdomain (rejected, retried); "
+        f"{stats['requests']} requests ({stats['sent']} sent, {stats['cached']} cached)"
+    )
+    if "agreement" in report:
+        print(cc.agreement_table(report["agreement"]))
+    print(f"wrote {args.out / cc.QUESTIONS} and {args.out / cc.REPORT}")
+    return 0
+
+
+def run_expand(args: argparse.Namespace) -> int:
+    from . import culturax_expand as ce
+
+    report = ce.expand(
+        args.questions, args.out, _client(args), target=args.target, examples=args.examples,
+        threshold=args.threshold, seed=args.seed, max_attempts=args.max_attempts, max_tokens=args.max_tokens,
+        version=args.prompt_version,
+    )  # fmt: skip
+    print(
+        f"{report['questions_before']} questions; {report['generated']} generated, "
+        f"{len(report['removed_near_duplicates'])} removed as near-duplicates (Hamming <= {args.threshold}), "
+        f"{report['kept']} added"
+    )
+    print(f"{'id':>3}  {'subdomain':<36} {'before':>6} {'after':>6} {'short':>6}")
+    for sid, c in report["per_subdomain"].items():
+        print(f"{sid:>3}  {c['name'][:36]:<36} {c['before']:>6} {c['after']:>6} {c['short_of_target']:>6}")
+    print(f"wrote {args.out / ce.QUESTIONS} and {args.out / ce.REPORT}")
+    return 0
+
+
+def run_references(args: argparse.Namespace) -> int:
+    from culturesafe_ext.llm import LLMClient, LLMConfig
+
+    from . import culturax_references as cr
+    from .cli import generator_config
+
+    if args.temperature is None:
+        args.temperature = 0.7  # the paper's sampling temperature for the K candidates
+    writer = LLMClient(generator_config(args))
+    critic_cfg = LLMConfig.from_spec(
+        args.critic, "--critic",
+        overrides={"base_url": args.critic_base_url or args.base_url, "cache_path": args.cache_path,
+                   "concurrency": args.concurrency, "progress": False if args.no_progress else None},
+    )  # fmt: skip
+    work = _work(args)
+    report = cr.generate(
+        args.questions, work, writer, LLMClient(critic_cfg), candidates=args.candidates, accept=args.accept,
+        feedback_rounds=args.feedback_rounds, max_tokens=args.max_tokens, threshold=args.threshold, seed=args.seed,
+        version=args.prompt_version,
+    )  # fmt: skip
+    stats, sampling = report["stats"], report["rejection_sampling"]
+    print(
+        f"{stats['tasks']} questions: {stats['complete']} with three accepted references, {stats['incomplete']} "
+        f"without; writer {stats['writer_sent']} sent / {stats['writer_cached']} cached, critic "
+        f"{stats['critic_sent']} sent / {stats['critic_cached']} cached; {stats['unparseable_replies']} critic "
+        f"replies without a score, {stats['failed_requests']} failed writer requests"
+    )
+    print(cr.card_section(sampling).split("\n\n", 1)[1])
     _print_review(args, work)
     return 0
