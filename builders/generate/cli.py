@@ -39,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     from . import stage_cli
 
-    stage_cli.add_parsers(kinds, _common)
+    stage_cli.add_parsers(kinds, llm_options)
 
     imp = kinds.add_parser("review-import", help="apply reviewers' decisions and write (and push) the dataset")
     imp.add_argument("--out", type=Path, required=True, help="dataset folder to write (the Hub layout)")
@@ -58,6 +58,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="dataset folder that review-import will write")
     parser.add_argument("--work", type=Path, help="folder for candidates and review files (default: <out>.work)")
+    llm_options(parser)
+    parser.add_argument("--max-attempts", type=int, default=3, help="attempts per description and kind (3)")
+    parser.add_argument("--threshold", type=int, default=10, help="SimHash Hamming threshold for near-duplicates (10)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"seed of the gold-letter shuffle and the split (default {DEFAULT_SEED}, as `culturesafe build`)",
+    )
+
+
+def llm_options(parser: argparse.ArgumentParser) -> None:
+    """The generator's options (what :func:`generator_config` reads), shared by every generate command."""
     parser.add_argument(
         "--generator",
         required=True,
@@ -72,15 +85,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default 0)")
     parser.add_argument("--batch-size", type=int, default=None, help="prompts per batch (hf)")
     parser.add_argument("--cache-path", help="sqlite cache of every reply (default: the culturesafe cache dir)")
-    parser.add_argument("--max-attempts", type=int, default=3, help="attempts per description and kind (3)")
     parser.add_argument("--max-tokens", type=int, default=1024, help="tokens per reply (1024)")
-    parser.add_argument("--threshold", type=int, default=10, help="SimHash Hamming threshold for near-duplicates (10)")
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=DEFAULT_SEED,
-        help=f"seed of the gold-letter shuffle and the split (default {DEFAULT_SEED}, as `culturesafe build`)",
-    )
     parser.add_argument("--prompt-version", default="v1", help="prompt files <name>.<version>.txt (v1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -11,8 +11,11 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from culturesafe_ext.data.splits import DATASET_SPLIT_SEED as DEFAULT_SEED
 
-def add_parsers(kinds: argparse._SubParsersAction, common: Callable[[argparse.ArgumentParser], None]) -> None:
+
+def add_parsers(kinds: argparse._SubParsersAction, llm: Callable[[argparse.ArgumentParser], None]) -> None:
+    """The four commands; ``llm`` adds the generator's options (``--generator``, ``--base-url``, ...)."""
     desc = kinds.add_parser(
         "descriptions", help="cultural descriptions, one custom each, from source guides (files, URLs, search)"
     )
@@ -28,7 +31,10 @@ def add_parsers(kinds: argparse._SubParsersAction, common: Callable[[argparse.Ar
     desc.add_argument("--max-bytes", type=int, default=None, help="size cap of a page or file (default 2000000)")
     desc.add_argument("--min-chars", type=int, default=None, help="shortest main text kept (default 200)")
     desc.add_argument("--sources-cache", help="sqlite cache of fetches and searches (default: <work>/sources.sqlite)")
-    common(desc)
+    _out(desc, work=True)
+    llm(desc)
+    _attempts(desc)
+    _threshold(desc)
     desc.set_defaults(func=run_descriptions)
 
     cls = kinds.add_parser(
@@ -38,7 +44,9 @@ def add_parsers(kinds: argparse._SubParsersAction, common: Callable[[argparse.Ar
     where.add_argument("--questions", type=Path, help=".jsonl or .csv: id, question [, subdomain_id = reference]")
     where.add_argument("--culturax-csv", type=Path, help="the authors' CulturaX.csv: its class column is the reference")
     cls.add_argument("--delta", type=float, default=0.5, help="probability threshold of a label (0.5)")
-    common(cls)
+    cls.add_argument("--out", type=Path, required=True, help="folder for questions.jsonl and the report")
+    llm(cls)
+    _attempts(cls)
     cls.set_defaults(func=run_classify)
 
     exp = kinds.add_parser(
@@ -47,7 +55,11 @@ def add_parsers(kinds: argparse._SubParsersAction, common: Callable[[argparse.Ar
     exp.add_argument("--questions", type=Path, required=True, help=".jsonl or .csv with subdomain_id (classified)")
     exp.add_argument("--target", type=int, required=True, help="questions wanted per UNESCO subdomain")
     exp.add_argument("--examples", type=int, default=3, help="questions of the subdomain shown to the generator (3)")
-    common(exp)
+    exp.add_argument("--out", type=Path, required=True, help="folder for questions.jsonl and the report")
+    llm(exp)
+    _attempts(exp)
+    _threshold(exp)
+    exp.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the examples shown ({DEFAULT_SEED})")
     exp.set_defaults(func=run_expand)
 
     ref = kinds.add_parser(
@@ -59,8 +71,27 @@ def add_parsers(kinds: argparse._SubParsersAction, common: Callable[[argparse.Ar
     ref.add_argument("--candidates", type=int, default=3, help="candidates per question and reference type (3)")
     ref.add_argument("--accept", type=int, default=7, help="lowest critic score (1-10) that accepts a candidate (7)")
     ref.add_argument("--feedback-rounds", type=int, default=2, help="re-sampling rounds with the critic's feedback (2)")
-    common(ref)
+    _out(ref, work=True)
+    llm(ref)
+    _threshold(ref)
+    ref.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"seed of the 80/10/10 split (default {DEFAULT_SEED})"
+    )
     ref.set_defaults(func=run_references)
+
+
+def _out(parser: argparse.ArgumentParser, work: bool) -> None:
+    parser.add_argument("--out", type=Path, required=True, help="dataset folder that review-import will write")
+    if work:
+        parser.add_argument("--work", type=Path, help="folder for candidates and review files (default: <out>.work)")
+
+
+def _attempts(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-attempts", type=int, default=3, help="attempts per LLM task, with feedback (3)")
+
+
+def _threshold(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threshold", type=int, default=10, help="SimHash Hamming threshold for near-duplicates (10)")
 
 
 def _work(args: argparse.Namespace) -> Path:
