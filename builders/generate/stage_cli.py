@@ -55,6 +55,9 @@ def add_parsers(kinds: argparse._SubParsersAction, llm: Callable[[argparse.Argum
     exp.add_argument("--questions", type=Path, required=True, help=".jsonl or .csv with subdomain_id (classified)")
     exp.add_argument("--target", type=int, required=True, help="questions wanted per UNESCO subdomain")
     exp.add_argument("--examples", type=int, default=3, help="questions of the subdomain shown to the generator (3)")
+    exp.add_argument(
+        "--refill-rounds", type=int, default=2, help="new calls for subdomains still short after dedup (2)"
+    )
     exp.add_argument("--out", type=Path, required=True, help="folder for questions.jsonl and the report")
     llm(exp)
     _attempts(exp)
@@ -198,7 +201,7 @@ def run_expand(args: argparse.Namespace) -> int:
     report = ce.expand(
         args.questions, args.out, _client(args), target=args.target, examples=args.examples,
         threshold=args.threshold, seed=args.seed, max_attempts=args.max_attempts, max_tokens=args.max_tokens,
-        version=args.prompt_version,
+        refill_rounds=args.refill_rounds, version=args.prompt_version,
     )  # fmt: skip
     print(
         f"{report['questions_before']} questions; {report['generated']} generated, "

@@ -85,19 +85,22 @@ def test_expand_fills_subdomains_to_target_and_deduplicates_against_every_questi
     args = ["generate", "culturax-expand", "--questions", str(questions), "--target", "2", "--out", str(tmp_path / "x")]
     with StandIn(responder=stage1) as server:
         assert main(args + llm_args(server, tmp_path)) == 0
-        assert server.n_requests == 29  # every subdomain below 2 (Culinary Arts has 2), one call each
+        # every subdomain below 2 (Culinary Arts has 2), one call each; then the two still short after dedup
+        # (the stand-in copies an example) are asked again, --refill-rounds 2 times, and no more
+        assert server.n_requests == 29 + 2 + 2
         assert main(args + llm_args(server, tmp_path)) == 0
-        assert server.n_requests == 29
+        assert server.n_requests == 33
     report = json.loads((tmp_path / "x" / "expand_report.json").read_text())
     per = report["per_subdomain"]
     assert per["11"] == {"name": "Culinary Arts", "before": 2, "generated": 0, "after": 2, "short_of_target": 0}
-    # Festivals had 1: the generator wrote 1, a copy of the example -> removed against the existing question
-    assert per["15"]["before"] == 1 and per["15"]["generated"] == 1 and per["15"]["after"] == 1
+    # Festivals had 1: each round the generator wrote 1, a copy of the example -> removed against the existing one
+    assert per["15"] == {"name": "Festivals", "before": 1, "generated": 3, "after": 1, "short_of_target": 1}
+    assert [r["subdomains"] for r in report["rounds"]] == [29, 2, 2]
     assert per["3"] == {"name": per["3"]["name"], "before": 0, "generated": 2, "after": 2, "short_of_target": 0}
     removed = report["removed_near_duplicates"]
     assert {r["twin_id"] for r in removed} == {"q1", "q3"} and all(r["text"] == r["twin_text"] for r in removed)
     rows = (tmp_path / "x" / "questions.jsonl").read_text().splitlines()
-    assert len(rows) == 4 + report["kept"] and report["kept"] == report["generated"] - 2
+    assert len(rows) == 4 + report["kept"] and report["kept"] == report["generated"] - 6
     assert "before  after" in capsys.readouterr().out
 
 
