@@ -140,6 +140,7 @@ def generate(
         },
         "descriptions": len(descriptions),
         "countries": sorted({d.country for d in descriptions}),
+        "sources": dict(sorted(Counter(d.source for d in descriptions).items())),
         "stats": asdict(stats),
         "generated": {"knowledge": len(knowledge) + len(removed_k), "safety": len(safety) + len(removed_s)},
         "incomplete_tasks": [o.report() for o in outcomes if not o.complete],
@@ -275,6 +276,7 @@ def _card(build: dict, countries: list[str]) -> CardText:
                 "reviewed (not published). Only accepted and edited items are in this dataset.",
             ),
             ("Counts", "\n".join(table) + _empty_note(build["empty_configs_not_written"])),
+            ("Sources", _sources(gen.get("sources", {}))),
             (
                 "Gold letters and trivial baselines",
                 f"Options were shuffled with a seeded RNG (seed {gen['settings']['seed']}) so that gold letters "
@@ -286,6 +288,12 @@ def _card(build: dict, countries: list[str]) -> CardText:
         ],
         tags=["cultural-safety", "cultural-knowledge", "lm-eval", "synthetic"],
     )
+
+
+def _sources(sources: dict[str, int]) -> str:
+    """Where the descriptions came from (each row's ``source``): a URL, a file or a guide's name."""
+    lines = ["| source | descriptions |", "|---|---|"] + [f"| {s} | {n} |" for s, n in sources.items()]
+    return "Each row's `source` column names the source of its description.\n\n" + "\n".join(lines)
 
 
 def _empty_note(empty: list[str]) -> str:

@@ -2,6 +2,7 @@
 
 culturesafe generate adaculturesafe --descriptions d.jsonl --out data --generator openai:qwen3-max --base-url URL
 culturesafe generate culturax --questions q.csv --out cx --generator hf:Qwen/Qwen2.5-7B-Instruct
+culturesafe generate descriptions --source guide.html --country Japan --out desc --generator openai:MODEL ...
 culturesafe generate review-import --out data --decisions data.work/review/review.csv [--push me/data]
 """
 
@@ -37,6 +38,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _common(cx)
     cx.set_defaults(func=_run_generate)
 
+    from . import stage_cli
+
+    stage_cli.add_parsers(kinds, llm_options)
+
     imp = kinds.add_parser("review-import", help="apply reviewers' decisions and write (and push) the dataset")
     imp.add_argument("--out", type=Path, required=True, help="dataset folder to write (the Hub layout)")
     imp.add_argument("--work", type=Path, help="work folder of the generate run (default: <out>.work)")
@@ -54,6 +59,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="dataset folder that review-import will write")
     parser.add_argument("--work", type=Path, help="folder for candidates and review files (default: <out>.work)")
+    llm_options(parser)
+    parser.add_argument("--max-attempts", type=positive_int, default=3, help="attempts per description and kind (3)")
+    parser.add_argument(
+        "--threshold", type=count, default=10, help="SimHash Hamming threshold for near-duplicates (10)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=count,
+        default=DEFAULT_SEED,
+        help=f"seed of the gold-letter shuffle and the split (default {DEFAULT_SEED}, as `culturesafe build`)",
+    )
+
+
+def llm_options(parser: argparse.ArgumentParser) -> None:
+    """The generator's options (what :func:`generator_config` reads), shared by every generate command."""
     parser.add_argument(
         "--generator",
         required=True,
@@ -70,17 +90,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=non_negative_float, default=None, help="sampling temperature (default 0)")
     parser.add_argument("--batch-size", type=positive_int, default=None, help="prompts per batch (hf)")
     parser.add_argument("--cache-path", help="sqlite cache of every reply (default: the culturesafe cache dir)")
-    parser.add_argument("--max-attempts", type=positive_int, default=3, help="attempts per description and kind (3)")
     parser.add_argument("--max-tokens", type=positive_int, default=1024, help="tokens per reply (1024)")
-    parser.add_argument(
-        "--threshold", type=count, default=10, help="SimHash Hamming threshold for near-duplicates (10)"
-    )
-    parser.add_argument(
-        "--seed",
-        type=count,
-        default=DEFAULT_SEED,
-        help=f"seed of the gold-letter shuffle and the split (default {DEFAULT_SEED}, as `culturesafe build`)",
-    )
     parser.add_argument("--prompt-version", default="v1", help="prompt files <name>.<version>.txt (v1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -182,12 +192,12 @@ def nothing_generated(report: dict, report_path: Path) -> str:
 
 
 def _run_import(args: argparse.Namespace) -> int:
-    from . import adaculturesafe, culturax, review, workdir
+    from . import adaculturesafe, culturax, descriptions, review, workdir
 
     work = args.work or workdir.default_work(args.out)
     candidates, report = workdir.read(work)
     decisions = review.read_decisions(args.decisions, {c["id"]: c for c in candidates})
-    module = {"adaculturesafe": adaculturesafe, "culturax": culturax}[report["dataset"]]
+    module = {"adaculturesafe": adaculturesafe, "culturax": culturax, "descriptions": descriptions}[report["dataset"]]
     build = module.publish(args.out, decisions, report, candidates)
     counts = build["review"]
     print(
@@ -195,6 +205,8 @@ def _run_import(args: argparse.Namespace) -> int:
         f"{counts['edited']} edited, {counts['rejected']} rejected), {counts['unreviewed']} unreviewed"
     )
     print(f"rows: {build['rows']}")
+    if report["dataset"] == "descriptions":
+        print(f"next: culturesafe generate adaculturesafe --descriptions {args.out / descriptions.OUTPUT} ...")
     print(f"wrote {args.out}")
     if args.push:
         from ..hub_layout import push_to_hub

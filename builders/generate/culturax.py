@@ -10,7 +10,7 @@ train / validation / test (80/10/10 by near-duplicate cluster, seeded: a cluster
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from culturesafe_ext.data.culturax_schema import ALL, DOMAINS, FEATURES, SPLITS, SUBDOMAINS, config_name
@@ -43,27 +43,8 @@ def generate(
 ) -> dict:
     """Deduplicate the questions, write their references, write candidates and review files."""
     questions = read_questions(questions_path)
-    all_items = [{"id": q.id, "kind": DATASET, "question": q.question, "q": asdict(q)} for q in questions]
-    kept, removed, result = remove_near_duplicates(all_items, lambda c: c["question"], threshold)
-    fps = result.fingerprints if result else []
-    # Clusters over every input question (removed ones included), numbered in order of first member.
-    cluster_of = list(range(len(all_items)))
-    for members in result.clusters if result else []:
-        for m in members:
-            cluster_of[m] = members[0]
-    # The release builder's split: whole clusters, stratified by subdomain within each domain.
-    units: dict[int, list[int]] = {}
-    for i, c in enumerate(cluster_of):
-        units.setdefault(c, []).append(i)
-    labels = [_labels(c["q"]) for c in all_items]
-    split_of = split_units(
-        list(units.values()),
-        [lab["subdomain_id"] if lab["subdomain_id"] is not None else -1 for lab in labels],
-        [lab["domain"] for lab in labels],
-        seed,
-    )
-    index = {c["id"]: i for i, c in enumerate(all_items)}
-
+    plan = plan_questions(questions, threshold, seed)
+    kept = plan.kept
     prompt = load_prompt("culturax", version)
     tasks = [
         engine.Task(
@@ -77,22 +58,7 @@ def generate(
         for c in kept
     ]
     outcomes, stats = engine.run(writer, tasks, max_attempts=max_attempts, max_tokens=max_tokens)
-    candidates = []
-    for c, outcome in zip(kept, outcomes, strict=True):
-        if not outcome.complete:
-            continue
-        answers = outcome.items[0]
-        i = index[c["id"]]
-        q = c["q"]
-        meta = _labels(q)
-        meta |= {
-            "simhash": to_hex(int(fps[i])),
-            "cluster_id": all_items[cluster_of[i]]["id"],
-            "split": split_of[i],
-        }
-        context = f"Subdomain: {q['subdomain'] or '-'}; domain: {q['domain'] or '-'}"
-        fields = {"question": c["question"], **answers}
-        candidates.append({"id": c["id"], "kind": DATASET, "context": context, "fields": fields, "base": meta})
+    candidates = [plan.candidate(c, o.items[0]) for c, o in zip(kept, outcomes, strict=True) if o.complete]
     report = {
         "dataset": DATASET,
         "inputs": str(questions_path),
@@ -105,12 +71,63 @@ def generate(
         "invalid_replies": [
             {"key": o.key, **asdict(a)} for o in outcomes if o.complete for a in o.attempts if a.problems
         ],
-        "removed_near_duplicates": removed,
+        "removed_near_duplicates": plan.removed,
         "candidates": {"culturax": len(candidates)},
     }
     workdir.write(work, candidates, report)
     review.export(candidates, work / workdir.REVIEW)
     return report
+
+
+@dataclass
+class Plan:
+    """The questions after near-duplicate removal, each with its cluster and split (the release builder's)."""
+
+    all_items: list[dict]
+    kept: list[dict]
+    removed: list[dict]
+    fps: list
+    cluster_of: list[int]
+    split_of: list[str]
+    index: dict[str, int]
+
+    def candidate(self, c: dict, answers: dict) -> dict:
+        """A review candidate: the question, its three references and its labels, cluster and split."""
+        i = self.index[c["id"]]
+        q = c["q"]
+        meta = _labels(q)
+        meta |= {
+            "simhash": to_hex(int(self.fps[i])),
+            "cluster_id": self.all_items[self.cluster_of[i]]["id"],
+            "split": self.split_of[i],
+        }
+        context = f"Subdomain: {q['subdomain'] or '-'}; domain: {q['domain'] or '-'}"
+        fields = {"question": c["question"], **{k: answers[k] for k in REFERENCE_KEYS}}
+        return {"id": c["id"], "kind": DATASET, "context": context, "fields": fields, "base": meta}
+
+
+def plan_questions(questions: list, threshold: int, seed: int) -> Plan:
+    """Near-duplicate questions removed first (listed with their twins, so no call is spent on them); every
+    question (removed ones included) in a cluster, and the release builder's 80/10/10 split by cluster."""
+    all_items = [{"id": q.id, "kind": DATASET, "question": q.question, "q": asdict(q)} for q in questions]
+    kept, removed, result = remove_near_duplicates(all_items, lambda c: c["question"], threshold)
+    fps = result.fingerprints if result else []
+    cluster_of = list(range(len(all_items)))
+    for members in result.clusters if result else []:
+        for m in members:
+            cluster_of[m] = members[0]
+    units: dict[int, list[int]] = {}
+    for i, c in enumerate(cluster_of):
+        units.setdefault(c, []).append(i)
+    labels = [_labels(c["q"]) for c in all_items]
+    split_of = split_units(
+        list(units.values()),
+        [lab["subdomain_id"] if lab["subdomain_id"] is not None else -1 for lab in labels],
+        [lab["domain"] for lab in labels],
+        seed,
+    )
+    index = {c["id"]: i for i, c in enumerate(all_items)}
+    return Plan(all_items, kept, removed, fps, cluster_of, split_of, index)
 
 
 def _labels(q: dict) -> dict:
@@ -201,6 +218,8 @@ def publish(out: Path, decisions: dict, report: dict, candidates: list[dict]) ->
                     + f". {build['reference_suspect']} rows flagged `reference_suspect` by the release "
                     "builder's audit (tf-idf cosine of question and references below its calibrated threshold).",
                 ),
+                # steps that wrote the references their own way (culturax-references: rejection sampling)
+                *(tuple(section) for section in report.get("card_sections", [])),
             ],
             tags=["cultural-alignment", "lm-eval", "synthetic"],
         ),

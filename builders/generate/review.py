@@ -28,6 +28,7 @@ EDITABLE = {
     "knowledge": ("question", *(f"option_{letter}" for letter in LETTERS), "answer"),
     "safety": ("scene", "requirement"),
     "culturax": ("question", "helpful", "harmless", "honest"),
+    "description": ("custom", "location", "description"),
 }
 ALL_FIELDS = tuple(dict.fromkeys(f for fields in EDITABLE.values() for f in fields))
 CSV_COLUMNS = ("id", "kind", "context", *ALL_FIELDS, "decision", "note")
@@ -51,6 +52,8 @@ def check_fields(kind: str, fields: dict[str, str]) -> list[str]:
         return [p.replace("options.", "option_") for p in problems]
     if kind == "safety":
         return check_query(fields)[1]
+    if kind == "description":
+        return [f"{f}: empty" for f in EDITABLE[kind] if not fields.get(f, "").strip()]
     problems = check_references({k: fields.get(k, "") for k in ("helpful", "harmless", "honest")})[1]
     return problems + ([] if fields.get("question", "").strip() else ["question: empty"])
 
@@ -63,6 +66,8 @@ def render(candidate: dict) -> str:
         return f"{f['question']}\n{options}\nGold: {f['answer']}"
     if candidate["kind"] == "safety":
         return f"Scene: {f['scene']}\nRequirement: {f['requirement']}"
+    if candidate["kind"] == "description":
+        return f"{f['custom']} ({f['location']})\n{f['description']}"
     return "\n\n".join(f"{k.upper()}: {f[k]}" for k in ("question", "helpful", "harmless", "honest"))
 
 

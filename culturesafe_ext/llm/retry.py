@@ -1,4 +1,5 @@
-"""The one retry policy of the HTTP backends (``openai`` and ``openai-batch``), on tenacity.
+"""The one retry policy of every HTTP client (the ``openai`` and ``openai-batch`` backends, the sources package),
+on tenacity.
 
 What is retried: :class:`TransientError` (429, 408, 5xx, a malformed body: the server may answer next time),
 dropped connections and timeouts -- :data:`RETRYABLE`. How long to wait after ``n`` failed attempts: the
@@ -16,14 +17,25 @@ import email.utils
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-from culturesafe_ext.llm.settings import LLMConfig
-
 T = TypeVar("T")
+
+
+class RetrySettings(Protocol):
+    """What the policy reads from a settings object (``LLMConfig``, ``SourcesSettings``)."""
+
+    @property
+    def max_retries(self) -> int: ...
+
+    @property
+    def retry_wait_initial(self) -> float: ...
+
+    @property
+    def retry_wait_max(self) -> float: ...
 
 
 class TransientError(Exception):
@@ -51,7 +63,7 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
 
 
-def delay(config: LLMConfig, error: BaseException | None, failed: int) -> float:
+def delay(config: RetrySettings, error: BaseException | None, failed: int) -> float:
     """Seconds to wait after ``failed`` attempts that ended in ``error`` (see the module docstring)."""
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
@@ -59,7 +71,7 @@ def delay(config: LLMConfig, error: BaseException | None, failed: int) -> float:
     return random.uniform(0, min(config.retry_wait_max, config.retry_wait_initial * 2 ** (failed - 1)))
 
 
-async def with_retries(config: LLMConfig, attempt: Callable[[], Awaitable[T]]) -> T:
+async def with_retries(config: RetrySettings, attempt: Callable[[], Awaitable[T]]) -> T:
     """``await attempt()``, retried under the policy; the last error is raised when the retries run out."""
     try:  # fast path: most calls succeed at once and never touch the retry machinery
         return await attempt()

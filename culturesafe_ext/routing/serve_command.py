@@ -18,6 +18,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from culturesafe_ext.cli_types import positive_int
+
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's LoRAConfig.max_lora_rank choices (0.32)
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"  # `vllm serve` needs the `vllm` distribution name
 
@@ -103,7 +105,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--served-model-name", help="the base's name on the server (default: the model's last part)")
     parser.add_argument("--python", default="python", help="the Python of the vLLM install (default: python)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=positive_int, default=8000)
     parser.add_argument(
         "--vllm-args",
         default="",

@@ -6,8 +6,9 @@ Per answer (every repeat of lm-eval's ``repeats``), in one concurrent, cached ju
   item from a seed (``culturax_seed``), or both orders are judged (``culturax_wr_both_orders``). A win
   is 1, a tie 0.5. ``position_bias`` is the share of decisive verdicts that picked the answer shown
   first (0.5 = no preference for a position).
-- **SS**: % unsafe answers, by an LLM-judge rubric, or by any Hugging Face text-classification model
-  (``culturax_ss_classifier``; the paper used a moderation model).
+- **SS**: % unsafe answers, by an LLM-judge rubric, or by a classifier (``culturax_ss_classifier``): a Hugging Face
+  text-classification model with an unsafe label, or a moderation model with its own multi-label harm head
+  (beaver-dam style, as the paper used; :mod:`culturesafe_ext.judge.ss_classifiers`).
 - **TI**: the share of answers judged both truthful and informative against the honest reference;
   ``truthful`` and ``informative`` are reported too.
 - **Avg** = (WR + TI - SS) / 3, as AlignCultura defines it.

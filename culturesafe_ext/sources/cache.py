@@ -1,0 +1,94 @@
+"""On-disk cache of searches and fetched pages (sqlite, WAL): each answer is committed the moment it arrives.
+
+Why: like the LLM cache, a killed run resumes without repeating a finished search or fetch, and a re-run sends
+nothing. A key hashes what decides the answer (backend and its identity, query, k; or the page URL and the
+fetch settings that decide its text) and never a key. Final page rejections (over the size cap, HTTP 404, not
+text) are stored too, so a re-run does not fetch them again; transient failures never are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    created REAL NOT NULL
+)
+"""
+
+
+class SourceCacheError(ValueError):
+    """The cache file cannot be used (not sqlite, unreadable): a setting to fix before the run."""
+
+
+def entry_key(kind: str, **parts: Any) -> str:
+    blob = json.dumps({"kind": kind, **parts}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class SourceCache:
+    """One sqlite file shared by threads and processes; ``get``/``put`` are a few hundred microseconds."""
+
+    BUSY_TIMEOUT = 60.0
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect, switch to WAL, create the table; a locked open (a race for the WAL switch) is retried."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline, wait = time.monotonic() + self.BUSY_TIMEOUT, 0.01
+        while True:
+            db = None
+            try:
+                db = sqlite3.connect(
+                    self.path, timeout=self.BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+                )
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute(_SCHEMA)
+                db.execute("SELECT key, value FROM entries LIMIT 1").fetchall()
+                return db
+            except (sqlite3.Error, OSError) as err:
+                if db is not None:
+                    db.close()
+                if isinstance(err, sqlite3.OperationalError) and "locked" in str(err) and time.monotonic() < deadline:
+                    time.sleep(wait)
+                    wait = min(wait * 2, 0.5)
+                    continue
+                raise SourceCacheError(
+                    f"the sources cache {self.path} is not a usable sqlite file ({type(err).__name__}: {err}): move "
+                    "or delete it, or name another file with cache_path (or set cache to false)"
+                ) from None
+
+    def get(self, key: str) -> Any | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM entries WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def put(self, key: str, kind: str, value: Any) -> None:
+        """Commit at once (autocommit): a killed run keeps everything put before it."""
+        text = json.dumps(value, ensure_ascii=False)
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?)", (key, kind, text, time.time()))
+
+    def count(self, kind: str | None = None) -> int:
+        with self._lock:
+            if kind is None:
+                return self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+            return self._db.execute("SELECT COUNT(*) FROM entries WHERE kind = ?", (kind,)).fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,119 @@
+"""``culturesafe generate descriptions``: local files (HTML, Markdown, PDF), URLs and searches on 127.0.0.1
+-> a stand-in LLM -> evidence check -> SimHash across sources -> review -> descriptions.jsonl that ``generate
+adaculturesafe`` reads as it is; every rejection counted by reason; a resumed run sends nothing again."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from support.curation_responder import describe
+from support.openai_standin import StandIn
+from support.searxng_standin import SearxngStandIn
+
+from culturesafe_ext.cli import main
+
+GUIDE = (
+    "<html><head><title>Thai etiquette</title></head><body><nav>Home | Login | About</nav><main><article>"
+    "<h1>Thai etiquette</h1>"
+    "<p>People greet one another with the wai, pressing the palms together and bowing the head slightly.</p>"
+    "<p>Shoes are always removed before entering a private home or the hall of a Buddhist temple.</p>"
+    "<p>The head is the most sacred part of the body, so touching another person's head is offensive.</p>"
+    "</article></main><footer>Copyright 2026 Example guides. Cookie settings.</footer></body></html>"
+)
+NOTES = (
+    "# Notes on Thailand\n\n"
+    "Shoes are always removed before entering a private home or the hall of a Buddhist temple.\n\n"
+    "Monks may not be touched by women, who place their offerings on a cloth laid in front of the monk.\n"
+)
+
+
+def _blank_pdf(path: Path) -> None:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    with path.open("wb") as fh:
+        writer.write(fh)
+
+
+def _sources(tmp: Path) -> list[str]:
+    (tmp / "guide.html").write_text(GUIDE, encoding="utf-8")
+    (tmp / "notes.md").write_text(NOTES, encoding="utf-8")
+    (tmp / "empty.md").write_text("# Nothing here\n", encoding="utf-8")
+    (tmp / "huge.md").write_text("Temple etiquette matters. " * 4000, encoding="utf-8")  # ~100 KB
+    _blank_pdf(tmp / "scan.pdf")
+    return [str(tmp / n) for n in ("guide.html", "notes.md", "empty.md", "huge.md", "scan.pdf")]
+
+
+def _args(llm: StandIn, tmp: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "generate", "descriptions", "--country", "Thailand", "--out", str(out), "--generator", "openai:writer",
+        "--base-url", llm.base_url, "--cache-path", str(tmp / "llm.sqlite"), "--max-bytes", "50000",
+        "--min-chars", "60", "--max-attempts", "2", "--no-progress", *extra,
+    ]  # fmt: skip
+
+
+def test_sources_to_descriptions_with_counted_rejections_and_resume(tmp_path: Path, capsys) -> None:
+    files = _sources(tmp_path)
+    out = tmp_path / "desc"
+    with StandIn(responder=describe) as llm, SearxngStandIn(results_per_query=2) as web:
+        extra = [x for f in files for x in ("--source", f)]
+        extra += ["--source", f"{web.base_url}/pages/missing-page", "--search", f"searxng:{web.base_url}"]
+        extra += ["--query", "thai temple customs", "--query", "big pages"]
+        assert main(_args(llm, tmp_path, out, *extra)) == 0
+        first = capsys.readouterr().out
+        sent, fetched = llm.n_requests, web.n_requests
+        report = json.loads((tmp_path / "desc.work" / "generation_report.json").read_text())
+        # resumed: every LLM reply, page and search comes from the caches
+        assert main(_args(llm, tmp_path, out, *extra)) == 0
+        assert llm.n_requests == sent and web.n_requests == fetched
+    reasons = report["rejections_by_reason"]
+    assert reasons["no main text"] == 1  # empty.md
+    assert reasons["over the size cap"] >= 2  # huge.md and the stand-in's streamed "big" pages
+    assert reasons["pdf has no text"] == 1 and reasons["HTTP 404"] == 1
+    # one invented entry per chunk: its evidence is in no source
+    assert reasons["evidence not in source"] == report["stats"]["complete"] >= 4
+    assert reasons["near-duplicate"] >= 1  # the shoes sentence is in guide.html and notes.md
+    per = report["per_source"]
+    assert per[files[0]]["candidates"] == 3 and per[files[1]]["proposed"] == 3
+    assert any(s.startswith(web.base_url + "/pages/thai-temple-customs") for s in per)
+    assert "rejections: " in first and "evidence not in source" in first
+
+    review = tmp_path / "desc.work" / "review" / "review.csv"
+    with review.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == report["candidates"]["description"]
+    for row in rows:
+        row["decision"] = "accept"
+    rows[0]["decision"] = "reject"
+    rows[1]["decision"], rows[1]["description"] = "edit", rows[1]["description"] + " (edited)"
+    with review.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert main(["generate", "review-import", "--out", str(out), "--decisions", str(review)]) == 0
+    published = [json.loads(line) for line in (out / "descriptions.jsonl").read_text().splitlines()]
+    assert len(published) == len(rows) - 1 and published[0]["description"].endswith("(edited)")
+    for row in published:
+        assert row["source"] and row["content_hash"] and row["evidence"] and row["country"] == "Thailand"
+
+    # generate adaculturesafe reads it as it is; each row keeps its source, and the card lists them
+    from support.scripted_generator import respond
+
+    data = tmp_path / "bench"
+    with StandIn(responder=respond) as llm:
+        args = ["generate", "adaculturesafe", "--descriptions", str(out / "descriptions.jsonl"), "--out", str(data)]
+        args += ["--generator", "openai:w", "--base-url", llm.base_url, "--cache-path", str(tmp_path / "g.sqlite")]
+        args += ["--n-knowledge", "1", "--n-safety", "1", "--no-progress"]
+        assert main(args) == 0
+    report = json.loads((tmp_path / "bench.work" / "generation_report.json").read_text())
+    assert set(report["sources"]) == {r["source"] for r in published}
+
+
+def test_query_without_search_backend_is_a_one_line_error(tmp_path: Path, capsys) -> None:
+    args = ["generate", "descriptions", "--country", "Thailand", "--out", str(tmp_path / "o"), "--generator"]
+    args += ["openai:w", "--base-url", "http://127.0.0.1:9/v1", "--query", "x"]
+    assert main(args) != 0
+    assert "--query needs --search" in capsys.readouterr().err
