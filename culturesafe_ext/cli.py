@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "culturesafe_ext.analysis.rejudge",
     "culturesafe_ext.training.cli",
     "culturesafe_ext.builders.generate.cli",
+    "culturesafe_ext.builders.synthesize.cli",
     "culturesafe_ext.analysis.cli",
     "culturesafe_ext.probing.cli",
 ]

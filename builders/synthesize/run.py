@@ -1,0 +1,110 @@
+"""One synthesis run end to end: stages of :mod:`.pipeline` in order, then the folder of :mod:`.output`."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+from culturesafe_ext.data.leakage import NGRAM, find_leaks
+from culturesafe_ext.data.task_format import TaskFormat
+from culturesafe_ext.sources import Sources
+
+from ..generate.engine import generator_settings
+from . import output, pipeline
+from .llm import LLMClient
+
+log = logging.getLogger("culturesafe.synthesize")
+
+
+class NothingSynthesized(RuntimeError):
+    """The run produced no item; the message says where everything went."""
+
+
+def synthesize(
+    fmt: TaskFormat,
+    client: LLMClient,
+    sources: Sources,
+    settings: pipeline.SynthesisSettings,
+    out: Path,
+    task_info: dict,
+    say=print,
+) -> dict:
+    """Queries -> passages -> docs -> balance -> near-duplicates -> leakage -> folder; the report."""
+    say(f"[1/4] queries: {len(settings.cultures)} culture(s), {settings.queries}")
+    queries, q_counts, q_dups = pipeline.write_queries(fmt, client, settings)
+    n_queries = sum(len(v) for v in queries.values())
+    say(f"      {n_queries} distinct queries ({q_dups} duplicates removed)")
+    say(f"[2/4] retrieval: {sources.backend.name}")
+    passages, retrieval = pipeline.retrieve(sources, queries, settings)
+    say(f"      {retrieval['summary']}")
+    n_passages = sum(len(v) for v in passages.values())
+    say(f"[3/4] docs: up to {settings.per_passage} per passage over {n_passages} passages")
+    rows, d_counts = pipeline.write_docs(fmt, client, passages, settings)
+    generated = len(rows)
+    rows = pipeline.balance(rows, fmt, settings.seed)
+    say(f"[4/4] filters: near-duplicates (SimHash {settings.threshold}) and leakage against {fmt.name}")
+    rows, near_dups = pipeline.dedup(rows, settings.threshold)
+    rows, leaked, n_eval = pipeline.remove_leaks(rows, fmt, settings.threshold)
+    left = find_leaks([r["prompt"] + r["completion"] for r in rows], _eval_texts(fmt), settings.threshold)
+    rejections = Counter()
+    for stage in (q_counts, d_counts):
+        rejections.update(stage.rejections)
+    rejections.update(retrieval["rejections"])
+    if near_dups:
+        rejections["near-duplicate"] = len(near_dups)
+    if leaked:
+        rejections["leaked (near an evaluation doc)"] = len(leaked)
+    tokens = _tokens(client, q_counts, d_counts)
+    report = {
+        "task": {
+            **task_info,
+            "name": fmt.name,
+            "output_type": fmt.output_type,
+            "eval_split": fmt.eval_split,
+            "examples_from": fmt.examples_from,
+            "schema": fmt.keys,
+        },
+        "settings": {**asdict(settings), "cultures": list(settings.cultures)},
+        "generator": generator_settings(client),
+        "search": {"backend": sources.backend.name, "identity": sources.backend.identity},
+        "queries": {f"{c}/{k}": v for (c, k), v in queries.items()},
+        "duplicate_queries_removed": q_dups,
+        "stages": {"queries": asdict(q_counts), "docs": asdict(d_counts)},
+        "retrieval": retrieval,
+        "generated_docs": generated,
+        "rejections": dict(sorted(rejections.items())),
+        "removed_near_duplicates": near_dups,
+        "leakage": {
+            "evaluation_docs": n_eval,
+            "threshold": settings.threshold,
+            "ngram": NGRAM,
+            "removed": leaked,
+            "leaked_in_output": len(left),
+        },
+        "items": len(rows),
+        "counts": output.counts(rows),
+        "tokens": tokens,
+    }
+    if left:  # cannot happen after remove_leaks; recorded and refused rather than assumed
+        raise NothingSynthesized(f"{len(left)} items still leak after the filter; nothing written")
+    output.write(out, rows, report)
+    if not rows:
+        raise NothingSynthesized(
+            f"no item survived: {n_queries} queries, {n_passages} passages, {generated} docs generated; rejections: "
+            + (", ".join(f"{n} {r}" for r, n in sorted(rejections.items())) or "none")
+            + f" (see {out / 'synthesis_report.json'})"
+        )
+    return report
+
+
+def _eval_texts(fmt: TaskFormat) -> list[str]:
+    return [p + c for p, c in (fmt.render(d) for d in fmt.eval_docs())]
+
+
+def _tokens(client: LLMClient, *stages: pipeline.StageCounts) -> dict:
+    names = ("prompt_tokens", "completion_tokens", "new_prompt_tokens", "new_completion_tokens")
+    out = {n: sum(int(s.stats.get(n, 0)) for s in stages) for n in names}
+    out["cost"] = client.config.cost(out["prompt_tokens"], out["completion_tokens"])
+    return out
