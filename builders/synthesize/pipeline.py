@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
 from culturesafe_ext.data.adaculturesafe_schema import slug
-from culturesafe_ext.data.leakage import find_leaks
+from culturesafe_ext.data.leakage import content_text, find_leaks
 from culturesafe_ext.data.task_format import TaskFormat, example_block
 from culturesafe_ext.data.textio import norm
 from culturesafe_ext.sources import Passage, Sources
@@ -244,16 +244,14 @@ def balance(rows: list[dict], fmt: TaskFormat, seed: int) -> list[dict]:
 
 def remove_leaks(rows: list[dict], fmt: TaskFormat, threshold: int) -> tuple[list[dict], list[dict], int]:
     """(kept rows, removed rows each with its evaluation twin, number of evaluation docs compared)."""
-    evaluation = []
-    for doc in fmt.eval_docs():
-        prompt, completion = fmt.render(doc)
-        evaluation.append((doc, prompt + completion))
-    leaks = find_leaks([r["prompt"] + r["completion"] for r in rows], [t for _, t in evaluation], threshold)
+    keys = fmt.keys
+    evaluation = [(doc, content_text(doc, keys)) for doc in fmt.eval_docs()]
+    leaks = find_leaks([content_text(r["doc"], keys) for r in rows], [t for _, t in evaluation], threshold)
     leaked = {leak.index: leak for leak in leaks}
     removed = [
         {
             "id": rows[i]["id"],
-            "text": rows[i]["prompt"] + rows[i]["completion"],
+            "text": content_text(rows[i]["doc"], keys),
             "how": leak.how,
             "distance": leak.distance,
             "shared_13gram": leak.ngram,
@@ -273,6 +271,8 @@ def _doc_id(doc: dict, index: int) -> str:
     return f"#{index}"
 
 
-def dedup(rows: list[dict], threshold: int) -> tuple[list[dict], list[dict]]:
-    kept, removed, _ = remove_near_duplicates(rows, lambda r: r["prompt"] + r["completion"], threshold)
+def dedup(rows: list[dict], fmt: TaskFormat, threshold: int) -> tuple[list[dict], list[dict]]:
+    """Near-duplicates within the set, compared by what the docs say (the task's template is shared by all)."""
+    keys = fmt.keys
+    kept, removed, _ = remove_near_duplicates(rows, lambda r: content_text(r["doc"], keys), threshold)
     return kept, removed

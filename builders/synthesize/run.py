@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-from culturesafe_ext.data.leakage import NGRAM, find_leaks
+from culturesafe_ext.data.leakage import NGRAM, content_text, find_leaks
 from culturesafe_ext.data.task_format import TaskFormat
 from culturesafe_ext.sources import Sources
 
@@ -45,9 +45,11 @@ def synthesize(
     generated = len(rows)
     rows = pipeline.balance(rows, fmt, settings.seed)
     say(f"[4/4] filters: near-duplicates (SimHash {settings.threshold}) and leakage against {fmt.name}")
-    rows, near_dups = pipeline.dedup(rows, settings.threshold)
+    rows, near_dups = pipeline.dedup(rows, fmt, settings.threshold)
     rows, leaked, n_eval = pipeline.remove_leaks(rows, fmt, settings.threshold)
-    left = find_leaks([r["prompt"] + r["completion"] for r in rows], _eval_texts(fmt), settings.threshold)
+    keys = fmt.keys
+    evaluation = [content_text(d, keys) for d in fmt.eval_docs()]
+    left = find_leaks([content_text(r["doc"], keys) for r in rows], evaluation, settings.threshold)
     rejections = Counter()
     for stage in (q_counts, d_counts):
         rejections.update(stage.rejections)
@@ -97,10 +99,6 @@ def synthesize(
             + f" (see {out / 'synthesis_report.json'})"
         )
     return report
-
-
-def _eval_texts(fmt: TaskFormat) -> list[str]:
-    return [p + c for p, c in (fmt.render(d) for d in fmt.eval_docs())]
 
 
 def _tokens(client: LLMClient, *stages: pipeline.StageCounts) -> dict:

@@ -1,6 +1,7 @@
 """Leakage against evaluation: a synthesized doc near an evaluation doc of the target task is removed.
 
-Two tests, either one is enough: SimHash fingerprints within Hamming distance ``threshold`` (the project's one
+Docs are compared by what they say (:func:`content_text`), not by their rendered prompts. Two tests, either one
+is enough: SimHash fingerprints within Hamming distance ``threshold`` (the project's one
 near-duplicate search, :mod:`culturesafe_ext.near_duplicates`) and any exact shared 13-gram of normalised
 words (the n-gram contamination test of GPT-3 and lm-eval's decontamination). Each removed doc is listed with
 its evaluation twin, so "0 leaked" is a checked property of the output, checked again when training reads it.
@@ -18,6 +19,27 @@ from culturesafe_ext.near_duplicates import fingerprints, near_duplicate_pairs, 
 
 NGRAM = 13
 _WORD = re.compile(r"\w+")
+
+
+ID_FIELDS = ("id", "doc_id", "description_id", "idx")  # identifiers say nothing about content
+
+
+def content_text(doc: dict, keys: Sequence[str]) -> str:
+    """What a doc says, not how the task formats it: its text values (and lists of texts) under ``keys``.
+
+    Why not the rendered prompt: every prompt of a task shares its template and description, which alone can
+    bring two unrelated docs within SimHash range or share a 13-gram; the doc's own texts cannot.
+    """
+    parts: list[str] = []
+    for key in keys:
+        value = doc.get(key)
+        if key in ID_FIELDS:
+            continue
+        if isinstance(value, str):
+            parts.append(value)
+        elif isinstance(value, list):
+            parts += [v for v in value if isinstance(v, str)]
+    return "\n".join(parts)
 
 
 @dataclass(frozen=True)

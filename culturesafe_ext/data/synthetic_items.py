@@ -31,6 +31,7 @@ class SyntheticItem:
     culture: str
     kind: str  # the query type the passage came from: "specific" or "agnostic"
     task: str
+    doc: dict  # the doc in the task's schema (what the leakage re-check compares)
 
 
 def read_report(folder: Path) -> dict:
@@ -54,7 +55,9 @@ def read_items(folder: Path, recheck: bool = True) -> tuple[list[SyntheticItem],
         for key in REQUIRED:
             if not isinstance(record.get(key), str) or (key != "completion" and not record[key].strip()):
                 raise SyntheticItemsError(f"{folder / ITEMS_FILE}:{line}: field {key!r} missing or not text")
-        items.append(SyntheticItem(**{k: record[k] for k in REQUIRED}))
+        if not isinstance(record.get("doc"), dict):
+            raise SyntheticItemsError(f"{folder / ITEMS_FILE}:{line}: field 'doc' missing or not an object")
+        items.append(SyntheticItem(**{k: record[k] for k in REQUIRED}, doc=record["doc"]))
     if not items:
         raise SyntheticItemsError(f"{folder / ITEMS_FILE}: no items")
     if recheck:
@@ -64,7 +67,7 @@ def read_items(folder: Path, recheck: bool = True) -> tuple[list[SyntheticItem],
 
 def recheck_leakage(items: list[SyntheticItem], report: dict) -> int:
     """Compare every item with the target task's evaluation docs again; raise naming the first leak."""
-    from culturesafe_ext.data.leakage import find_leaks
+    from culturesafe_ext.data.leakage import content_text, find_leaks
     from culturesafe_ext.data.task_format import load_task_format
 
     task = report["task"]
@@ -76,8 +79,9 @@ def recheck_leakage(items: list[SyntheticItem], report: dict) -> int:
         n_examples=0,
         need_examples=False,
     )
-    evaluation = [p + c for p, c in (fmt.render(d) for d in fmt.eval_docs())]
-    leaks = find_leaks([i.prompt + i.completion for i in items], evaluation, int(report["leakage"]["threshold"]))
+    keys = task["schema"]
+    evaluation = [content_text(d, keys) for d in fmt.eval_docs()]
+    leaks = find_leaks([content_text(i.doc, keys) for i in items], evaluation, int(report["leakage"]["threshold"]))
     if leaks:
         first = leaks[0]
         raise SyntheticItemsError(

@@ -1,0 +1,113 @@
+"""``culturesafe synthesize`` in process: a non-culturesafe YAML task, a local bm25 corpus, the scripted stand-in.
+
+Shows: the task format read from lm-eval (examples from the train split), docs rendered by the task, a planted
+evaluation item removed as leaked and named with its twin, unparseable and ungrounded replies counted, the
+folder (Hub layout, card, items) written, a re-run served from the caches, and the one-line errors.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import datasets
+from support.openai_standin import StandIn
+from support.scripted_synthesizer import respond
+from support.synth_task import TASK, TEST, write_corpus, write_task
+
+from culturesafe_ext.cli import main
+from culturesafe_ext.data.synthetic_items import read_items
+
+PLANTED = f"Japan customs etiquette norms task, Japan customs. VERBATIM {TEST[0]['situation']} PROSE"
+
+
+def synth_args(server: StandIn, tmp: Path, corpus: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "synthesize",
+        "--task",
+        TASK,
+        "--include-path",
+        str(tmp / "task"),
+        "--culture",
+        "Japan",
+        "--culture",
+        "Thailand",
+        "--search",
+        f"bm25:{corpus}",
+        "--llm",
+        "openai:standin",
+        "--base-url",
+        server.base_url,
+        "--cache-path",
+        str(tmp / "llm.sqlite"),
+        "--sources-cache",
+        str(tmp / "sources.sqlite"),
+        "--out",
+        str(out),
+        "--n-specific",
+        "2",
+        "--n-agnostic",
+        "2",
+        "--k",
+        "4",
+        "--no-progress",
+        *extra,
+    ]
+
+
+def test_synthesize_yaml_task_with_planted_leak(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("CULTURESAFE_JUDGE_API_KEY", "sk-test")
+    monkeypatch.setenv("CULTURESAFE_CACHE_DIR", str(tmp_path / "cache"))
+    write_task(tmp_path / "task")
+    corpus = write_corpus(tmp_path / "corpus.jsonl", planted=[PLANTED])
+    out = tmp_path / "synth"
+    with StandIn(responder=respond) as server:
+        assert main(synth_args(server, tmp_path, corpus, out)) == 0
+        first = server.n_requests
+        printed = capsys.readouterr().out
+        report = json.loads((out / "synthesis_report.json").read_text())
+        server.reset()
+        assert main(synth_args(server, tmp_path, corpus, out)) == 0  # a re-run: every reply from the cache
+        assert server.n_requests == 0
+        assert "searches: 0 sent, 8 cached" in capsys.readouterr().out
+    assert first == report["stages"]["queries"]["stats"]["sent"] + report["stages"]["docs"]["stats"]["sent"]
+    assert report["task"]["examples_from"] == "split 'train'"
+    # the planted evaluation item came back through the corpus and was removed, named with its twin
+    # (both cultures' searches found the planted page: Japan's copy is an exact SimHash twin, Thailand's shares
+    # a 13-gram)
+    removed = report["leakage"]["removed"]
+    assert {(r["id"].split("/")[0], r["how"]) for r in removed} == {("japan", "simhash"), ("thailand", "13-gram")}
+    for leak in removed:
+        assert leak["twin_id"] == TEST[0]["id"] and TEST[0]["situation"] in leak["text"]
+        assert f"leaked: {leak['id']} ~ evaluation doc {TEST[0]['id']}" in printed
+    assert report["leakage"]["leaked_in_output"] == 0 and report["leakage"]["evaluation_docs"] == len(TEST)
+    # the planted passage's first reply was prose: counted, and retried with feedback
+    assert report["rejections"]["unparseable reply"] >= 1
+    items, _ = read_items(out)  # the leakage re-check against the task's evaluation docs passes
+    assert {i.culture for i in items} == {"japan", "thailand"} and {i.kind for i in items} == {"specific", "agnostic"}
+    for item in items:
+        assert item.prompt.startswith("Decide whether an act is polite or rude") and "Polite or rude?" in item.prompt
+        assert item.completion in (" polite", " rude")
+    table = datasets.load_dataset(str(out), "items", split="train")
+    assert len(table) == len(items) == report["items"]
+    assert set(table["backend"]) == {"bm25"} and all(table["content_hash"])
+    card = (out / "README.md").read_text()
+    assert "Leakage against evaluation" in card and "**0 leaked items**" in card and "| japan |" in card
+
+
+def test_synthesize_one_line_errors(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("CULTURESAFE_JUDGE_API_KEY", "sk-test")
+    write_task(tmp_path / "task")
+    corpus = write_corpus(tmp_path / "corpus.jsonl")
+    with StandIn(responder=respond) as server:
+        args = synth_args(server, tmp_path, corpus, tmp_path / "out")
+        args[args.index(TASK)] = "no_such_task_xyz"
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert "lm-eval does not know this task" in err and len(err.strip().splitlines()) == 1
+        args = synth_args(server, tmp_path, corpus, tmp_path / "out")
+        args[args.index("--include-path") : args.index("--include-path") + 2] = []
+        args[args.index(TASK)] = "adaculturesafe_knowledge_china"
+        assert main([*args, "--metadata", '{"culturesafe_data": "bundled"}']) == 2
+        assert "give --examples FILE" in capsys.readouterr().err
+        assert server.n_requests == 0
