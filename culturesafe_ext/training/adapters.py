@@ -142,7 +142,7 @@ def train_adapters(
             result = trainer.train()
         folder = out / culture
         peft_model.save_pretrained(folder)
-        trained_on = sorted({i.description_id for i in mine})
+        trained_on = [] if items_dir else sorted({i.description_id for i in mine})  # synthesized: no description
         info = {
             "culture": culture,
             "n_items": len(mine),

@@ -128,7 +128,7 @@ def train_router(
     splits.write_training_manifest(
         out,
         split,
-        {i.description_id for i in train},
+        set() if items_dir else {i.description_id for i in train},  # synthesized items: no benchmark description
         base_model=base,
         recipe="culturesafe train router",
         heldout_accuracy=evaluation["heldout_accuracy"],

@@ -103,7 +103,8 @@ def test_yaml_task_synthesize_train_route_evaluate(tiny_model: Path, tmp_path: P
     manifest = json.loads((adapters / "japan" / TRAINING_MANIFEST).read_text())
     assert manifest["items"] == str(synth) and manifest["target_task"] == TASK
     assert manifest["trained_descriptions"] == [] and manifest["all_cultures"] is False
-    assert manifest["synthesis"]["leaked_in_output"] == 0 and set(manifest["items_by_kind"]) == {"specific", "agnostic"}
+    assert manifest["synthesis"]["leaked_in_output"] == 0 and set(manifest["items_by_kind"]) <= {"specific", "agnostic"}
+    assert sum(manifest["items_by_kind"].values()) == manifest["n_items"] > 0
 
     router = tmp_path / "router"
     ok(culturesafe("train", "router", "--base", tiny_model, "--items", synth, "--out", router))
