@@ -112,6 +112,9 @@ def load_task_format(
     from lm_eval.api.task import Task
     from lm_eval.tasks import TaskManager
 
+    from culturesafe_ext.lm_eval_internals import cache_jinja_templates
+
+    cache_jinja_templates()
     manager = TaskManager(include_path=include_path, metadata=metadata)
     if name not in manager.all_tasks:
         raise TaskFormatError(
