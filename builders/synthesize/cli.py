@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from .pipeline import QUERY_MODES
+from .pipeline import COMPLETIONS, QUERY_MODES
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,6 +35,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--k", type=int, default=3, help="search results per query (3)")
     p.add_argument("--max-passages", type=int, help="passages per culture and query type (default: all)")
     p.add_argument("--per-passage", type=int, default=2, help="docs the LLM writes per passage (2)")
+    p.add_argument(
+        "--completion",
+        choices=COMPLETIONS,
+        default="auto",
+        help="target: the task's doc_to_target; answer: an LLM-written respectful answer grounded in the passage "
+        "(auto: answer for our safety tasks, whose target is the custom, else target)",
+    )
     p.add_argument("--threshold", type=int, default=10, help="SimHash Hamming radius: near-duplicates, leakage (10)")
     p.add_argument("--seed", type=int, default=1234, help="seed of the gold-letter balance (1234)")
     p.add_argument("--max-attempts", type=int, default=2, help="attempts per LLM task (2)")
@@ -54,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
     from culturesafe_ext.sources import Sources, SourcesSettings, make_search_backend
 
     from .llm import make_client
-    from .pipeline import SynthesisSettings
+    from .pipeline import SynthesisSettings, answers_needed
     from .run import NothingSynthesized, synthesize
 
     try:
@@ -92,7 +99,9 @@ def _run(args: argparse.Namespace) -> int:
             seed=args.seed,
             max_attempts=args.max_attempts,
             max_tokens=args.max_tokens,
+            completion=args.completion,
         )
+        answers_needed(fmt, synth.completion)  # a bad --completion fails before any request
     except (ValueError, TaskFormatError, FileNotFoundError) as err:
         print(f"culturesafe synthesize: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
@@ -105,10 +114,11 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         sources.close()
     t, leak = report["tokens"], report["leakage"]
-    q, d = report["stages"]["queries"]["stats"], report["stages"]["docs"]["stats"]
+    stats = [s["stats"] for s in report["stages"].values()]
+    total = {k: sum(s[k] for s in stats) for k in ("requests", "sent", "cached", "unparseable_replies")}
     print(
-        f"LLM: {q['requests'] + d['requests']} requests ({q['sent'] + d['sent']} sent, {q['cached'] + d['cached']} "
-        f"cached), {q['unparseable_replies'] + d['unparseable_replies']} unparseable replies; tokens "
+        f"LLM: {total['requests']} requests ({total['sent']} sent, {total['cached']} cached), "
+        f"{total['unparseable_replies']} unparseable replies; tokens "
         f"{t['prompt_tokens']}+{t['completion_tokens']} ({t['new_prompt_tokens']}+{t['new_completion_tokens']} new)"
         + (f", cost ${t['cost']:.4f}" if t.get("cost") is not None else "")
     )

@@ -31,6 +31,20 @@ SPECIFIC, AGNOSTIC = "specific", "agnostic"
 QUERY_MODES = {"specific": (SPECIFIC,), "agnostic": (AGNOSTIC,), "both": (SPECIFIC, AGNOSTIC)}
 
 
+COMPLETIONS = ("auto", "target", "answer")
+ANSWER_TASK_PREFIXES = ("adaculturesafe_safety",)  # tasks whose target is the gold custom, not a response
+
+
+def answers_needed(fmt: TaskFormat, completion: str) -> bool:
+    """Whether completions are model-written answers: ``answer``, or ``auto`` on our safety tasks (their
+    ``doc_to_target`` is the custom the judge reads, not a response to train on)."""
+    if completion == "auto":
+        return fmt.output_type == "generate_until" and fmt.name.startswith(ANSWER_TASK_PREFIXES)
+    if completion == "answer" and fmt.output_type != "generate_until":
+        raise ValueError(f"--completion answer: {fmt.name} is a {fmt.output_type} task; answers need generate_until")
+    return completion == "answer"
+
+
 @dataclass(frozen=True)
 class SynthesisSettings:
     cultures: tuple[str, ...]
@@ -46,6 +60,7 @@ class SynthesisSettings:
     max_attempts: int = 2
     max_tokens: int = 2048
     version: str = "v1"
+    completion: str = "auto"  # see answers_needed
 
 
 @dataclass
@@ -213,9 +228,53 @@ def write_docs(
                     "doc": item["doc"],
                     "evidence": item["evidence"],
                     "provenance": provenance(p),
+                    "passage": p.text[: settings.passage_chars],  # for the answer stage; not written out
                 }
             )
     return rows, counts
+
+
+def write_answers(
+    client: LLMClient, rows: list[dict], settings: SynthesisSettings
+) -> tuple[list[dict], StageCounts, list[dict]]:
+    """A respectful, knowledge-grounded answer per row (its evidence must occur in the row's passage) as the
+    completion; rows without a valid answer after the attempts are returned as rejected."""
+    prompt = load_prompt("safety_answer", settings.version)
+    reasons: Counter[str] = Counter()
+    tasks = [
+        engine.Task(
+            key=f"{row['id']}/answer",
+            prompt=prompt,
+            values={"culture": row["culture_name"], "passage": row["passage"], "request": row["prompt"]},
+            n_items=1,
+            parse=_answer_parser(row["passage"], reasons),
+            identity=lambda item: item["answer"],
+        )
+        for row in rows
+    ]
+    outcomes, counts = _stage(client, tasks, settings, reasons)
+    kept, rejected = [], []
+    for row, outcome in zip(rows, outcomes, strict=True):
+        if outcome.items:
+            answer = outcome.items[0]
+            kept.append({**row, "completion": " " + answer["answer"], "answer_evidence": answer["evidence"]})
+        else:
+            rejected.append({"id": row["id"], "reason": "no grounded answer", "attempts": len(outcome.attempts)})
+    return kept, counts, rejected
+
+
+def _answer_parser(passage: str, reasons: Counter[str]) -> Callable:
+    def parse(obj: dict) -> tuple[list[dict], list[str]]:
+        answer, evidence = obj.get("answer"), obj.get("evidence")
+        if not isinstance(answer, str) or not answer.strip():
+            reasons["answer: missing or empty"] += 1
+            return [], ["answer: missing or empty"]
+        if not isinstance(evidence, str) or norm(evidence, casefold=True) not in norm(passage, casefold=True):
+            reasons["answer: evidence not in the passage"] += 1
+            return [], ["evidence: not a span of the passage"]
+        return [{"answer": answer.strip(), "evidence": evidence.strip()}], []
+
+    return parse
 
 
 def _doc_parser(fmt: TaskFormat, passage: str, key: str, reasons: Counter[str]) -> Callable:

@@ -43,6 +43,12 @@ def synthesize(
     say(f"[3/4] docs: up to {settings.per_passage} per passage over {n_passages} passages")
     rows, d_counts = pipeline.write_docs(fmt, client, passages, settings)
     generated = len(rows)
+    stages = {"queries": q_counts, "docs": d_counts}
+    unanswered: list[dict] = []
+    if pipeline.answers_needed(fmt, settings.completion):
+        say(f"[3b/4] answers: a grounded, respectful answer for each of {len(rows)} docs")
+        rows, stages["answers"], unanswered = pipeline.write_answers(client, rows, settings)
+    rows = [{k: v for k, v in r.items() if k != "passage"} for r in rows]
     rows = pipeline.balance(rows, fmt, settings.seed)
     say(f"[4/4] filters: near-duplicates (SimHash {settings.threshold}) and leakage against {fmt.name}")
     rows, near_dups = pipeline.dedup(rows, fmt, settings.threshold)
@@ -51,14 +57,16 @@ def synthesize(
     evaluation = [content_text(d, keys) for d in fmt.eval_docs()]
     left = find_leaks([content_text(r["doc"], keys) for r in rows], evaluation, settings.threshold)
     rejections = Counter()
-    for stage in (q_counts, d_counts):
+    for stage in stages.values():
         rejections.update(stage.rejections)
+    if unanswered:
+        rejections["no grounded answer"] = len(unanswered)
     rejections.update(retrieval["rejections"])
     if near_dups:
         rejections["near-duplicate"] = len(near_dups)
     if leaked:
         rejections["leaked (near an evaluation doc)"] = len(leaked)
-    tokens = _tokens(client, q_counts, d_counts)
+    tokens = _tokens(client, *stages.values())
     report = {
         "task": {
             **task_info,
@@ -73,7 +81,9 @@ def synthesize(
         "search": {"backend": sources.backend.name, "identity": sources.backend.identity},
         "queries": {f"{c}/{k}": v for (c, k), v in queries.items()},
         "duplicate_queries_removed": q_dups,
-        "stages": {"queries": asdict(q_counts), "docs": asdict(d_counts)},
+        "stages": {name: asdict(counts) for name, counts in stages.items()},
+        "completions": "model-written answers" if "answers" in stages else "the task's target",
+        "unanswered": unanswered,
         "retrieval": retrieval,
         "generated_docs": generated,
         "rejections": dict(sorted(rejections.items())),

@@ -5,7 +5,8 @@ with values of the same types: text fields made of pseudo-random words seeded by
 SimHash), an ``options`` list of four distinct words, ints and bools copied from the example (in range by
 construction), evidence = the passage's first six words. A passage holding ``VERBATIM`` gives a doc whose
 first text field is the passage's sentence after that marker (how an evaluation item planted in the corpus
-comes back); ``PROSE`` gives an unparseable first reply; ``UNGROUNDED`` evidence that is not in the passage.
+comes back); ``NOANSWER`` makes the answer stage's evidence miss the passage; ``PROSE`` gives an unparseable
+first reply; ``UNGROUNDED`` evidence that is not in the passage.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ def respond(messages: list[dict]) -> str:
     system, user = messages[0]["content"], messages[1]["content"]
     attempt = (len(messages) - 2) // 2
     culture = _tag(user, "CULTURE")
+    if "You answer a user's request" in system:
+        passage = _tag(user, "PASSAGE")
+        evidence = " ".join(passage.split()[:6]) if "NOANSWER" not in passage else "not in the passage at all"
+        answer = f"In {culture}, {evidence.lower()} - so I would keep to that custom and suggest a respectful way."
+        return json.dumps({"answer": answer, "evidence": evidence})
     if "web search queries" in system:
         n = int(re.search(r"Write (\d+) different search queries", user).group(1))
         topic = "norms etiquette" if "norms and customs" in user else "task " + _tag(user, "TASK")
