@@ -42,6 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="target: the task's doc_to_target; answer: an LLM-written respectful answer grounded in the passage "
         "(auto: answer for our safety tasks, whose target is the custom, else target)",
     )
+    p.add_argument("--judge", help="judge settings (as --llm) for rejection sampling of written answers")
+    p.add_argument("--min-respect", type=float, help="with --judge: keep answers scored >= this (1-10)")
     p.add_argument("--threshold", type=int, default=10, help="SimHash Hamming radius: near-duplicates, leakage (10)")
     p.add_argument("--seed", type=int, default=1234, help="seed of the gold-letter balance (1234)")
     p.add_argument("--max-attempts", type=int, default=2, help="attempts per LLM task (2)")
@@ -60,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
     from culturesafe_ext.data.task_format import TaskFormatError, load_task_format
     from culturesafe_ext.sources import Sources, SourcesSettings, make_search_backend
 
-    from .llm import make_client
+    from .llm import make_client, make_judge
     from .pipeline import SynthesisSettings, answers_needed
     from .run import NothingSynthesized, synthesize
 
@@ -100,14 +102,18 @@ def _run(args: argparse.Namespace) -> int:
             max_attempts=args.max_attempts,
             max_tokens=args.max_tokens,
             completion=args.completion,
+            min_respect=args.min_respect,
         )
+        if (args.judge is None) != (args.min_respect is None):
+            raise ValueError("--judge and --min-respect go together (rejection sampling of written answers)")
+        judge = make_judge(args.judge, {"progress": False if args.no_progress else None}) if args.judge else None
         answers_needed(fmt, synth.completion)  # a bad --completion fails before any request
     except (ValueError, TaskFormatError, FileNotFoundError) as err:
         print(f"culturesafe synthesize: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     task_info = {"include_path": args.include_path, "metadata": metadata}
     try:
-        report = synthesize(fmt, client, sources, synth, args.out, task_info)
+        report = synthesize(fmt, client, sources, synth, args.out, task_info, judge=judge)
     except NothingSynthesized as err:
         print(f"culturesafe synthesize: error: {err}", file=sys.stderr)
         return 1

@@ -42,6 +42,7 @@ def write(out: Path, rows: list[dict], report: dict) -> None:
     with (out / ITEMS_FILE).open("w", encoding="utf-8") as fh:
         for row in rows:
             item = {k: row[k] for k in ("id", "prompt", "completion", "culture", "kind", "task", "doc", "evidence")}
+            item |= {k: row[k] for k in ("answer_evidence", "judge_respectfulness") if k in row}
             fh.write(json.dumps({**item, "provenance": row["provenance"]}, ensure_ascii=False) + "\n")
     write_hub_dataset(out, [ConfigTable(CONFIG, SPLIT, FEATURES, [table_row(r) for r in rows])], card(report))
     (out / REPORT_FILE).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -61,6 +61,7 @@ class SynthesisSettings:
     max_tokens: int = 2048
     version: str = "v1"
     completion: str = "auto"  # see answers_needed
+    min_respect: float | None = None  # with a judge: keep answers it scores at least this (1-10)
 
 
 @dataclass
@@ -335,3 +336,15 @@ def dedup(rows: list[dict], fmt: TaskFormat, threshold: int) -> tuple[list[dict]
     keys = fmt.keys
     kept, removed, _ = remove_near_duplicates(rows, lambda r: content_text(r["doc"], keys), threshold)
     return kept, removed
+
+
+def judge_answers(judge: object, rows: list[dict], threshold: float) -> tuple[list[dict], dict]:
+    """Rejection sampling: keep the rows whose answer the judge scores >= ``threshold`` for respectfulness."""
+    from .llm import respect_scores
+
+    scores, summary = respect_scores(judge, rows)
+    pairs = zip(rows, scores, strict=True)
+    kept = [{**r, "judge_respectfulness": s} for r, s in pairs if s is not None and s >= threshold]
+    below = sum(s is not None and s < threshold for s in scores)
+    report = {"threshold": threshold, "judged": len(rows), "kept": len(kept), "below_threshold": below, **summary}
+    return kept, report

@@ -30,6 +30,7 @@ def synthesize(
     out: Path,
     task_info: dict,
     say=print,
+    judge: object | None = None,
 ) -> dict:
     """Queries -> passages -> docs -> balance -> near-duplicates -> leakage -> folder; the report."""
     say(f"[1/4] queries: {len(settings.cultures)} culture(s), {settings.queries}")
@@ -45,9 +46,13 @@ def synthesize(
     generated = len(rows)
     stages = {"queries": q_counts, "docs": d_counts}
     unanswered: list[dict] = []
+    judged: dict | None = None
     if pipeline.answers_needed(fmt, settings.completion):
         say(f"[3b/4] answers: a grounded, respectful answer for each of {len(rows)} docs")
         rows, stages["answers"], unanswered = pipeline.write_answers(client, rows, settings)
+        if judge is not None and settings.min_respect is not None:
+            say(f"[3c/4] judge: keep answers scored >= {settings.min_respect} for respectfulness")
+            rows, judged = pipeline.judge_answers(judge, rows, settings.min_respect)
     rows = [{k: v for k, v in r.items() if k != "passage"} for r in rows]
     rows = pipeline.balance(rows, fmt, settings.seed)
     say(f"[4/4] filters: near-duplicates (SimHash {settings.threshold}) and leakage against {fmt.name}")
@@ -61,6 +66,11 @@ def synthesize(
         rejections.update(stage.rejections)
     if unanswered:
         rejections["no grounded answer"] = len(unanswered)
+    if judged:
+        if judged["below_threshold"]:
+            rejections[f"judge respectfulness < {judged['threshold']:g}"] = judged["below_threshold"]
+        for kind, n in judged["failures"].items():
+            rejections[f"judge failed ({kind})"] = n
     rejections.update(retrieval["rejections"])
     if near_dups:
         rejections["near-duplicate"] = len(near_dups)
@@ -84,6 +94,7 @@ def synthesize(
         "stages": {name: asdict(counts) for name, counts in stages.items()},
         "completions": "model-written answers" if "answers" in stages else "the task's target",
         "unanswered": unanswered,
+        "judge": judged,
         "retrieval": retrieval,
         "generated_docs": generated,
         "rejections": dict(sorted(rejections.items())),

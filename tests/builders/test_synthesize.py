@@ -12,7 +12,7 @@ from pathlib import Path
 
 import datasets
 from support.openai_standin import StandIn
-from support.scripted_synthesizer import respond
+from support.scripted_synthesizer import judge_score, respond
 from support.synth_task import TASK, TEST, write_corpus, write_task
 
 from culturesafe_ext.cli import main
@@ -147,13 +147,26 @@ def test_synthesize_safety_task_answers_are_written_and_grounded(tmp_path: Path,
         args[args.index("Thailand") - 1 : args.index("Thailand") + 1] = []
         args[args.index("Japan")] = "China"
         metadata = '{"culturesafe_data": "bundled", "judge": {"backend": "none"}}'
-        args += ["--examples", str(examples), "--metadata", metadata, "--k", "2"]
+        args += ["--examples", str(examples), "--metadata", metadata, "--k", "2", "--per-passage", "4"]
+        judge = json.dumps({"backend": "openai", "model": "judge", "base_url": server.base_url, "cache": False})
+        args += ["--judge", judge, "--min-respect", "5"]
         assert main(args) == 0, capsys.readouterr().err
     report = json.loads((out / "synthesis_report.json").read_text())
     assert report["completions"] == "model-written answers"
     assert report["rejections"]["no grounded answer"] == len(report["unanswered"]) > 0
     assert report["rejections"]["answer: evidence not in the passage"] >= len(report["unanswered"])
     items = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    # rejection sampling through the project's judge: only answers it scored >= 5 are kept, the rest counted
+    judged = report["judge"]
+    assert (
+        judged["judged"]
+        == judged["kept"] + judged["below_threshold"]
+        == report["generated_docs"] - len(report["unanswered"])
+    )
+    assert judged["kept"] == len(items) and judged["below_threshold"] > 0
+    assert report["rejections"]["judge respectfulness < 5"] == judged["below_threshold"]
+    for item in items:
+        assert item["judge_respectfulness"] == judge_score(item["prompt"]) == 9
     assert items and all(
         i["completion"].startswith(" In China, china customs etiquette norms task: red") for i in items
     )

@@ -30,8 +30,15 @@ def _value(example: object, seed: str, key: str, verbatim: str | None) -> object
     return example
 
 
+def judge_score(query: str) -> int:
+    """The scripted judge's respectfulness score for an answer to ``query``: 9 or 3, fixed per query."""
+    return 9 if sum(map(ord, query.strip())) % 2 else 3
+
+
 def respond(messages: list[dict]) -> str:
     system, user = messages[0]["content"], messages[1]["content"]
+    if "evaluate the response of an LLM" in system:
+        return json.dumps({"score": judge_score(_tag(user, "QUERY"))})
     attempt = (len(messages) - 2) // 2
     culture = _tag(user, "CULTURE")
     if "You answer a user's request" in system:
