@@ -44,6 +44,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--judge", help="judge settings (as --llm) for rejection sampling of written answers")
     p.add_argument("--min-respect", type=float, help="with --judge: keep answers scored >= this (1-10)")
+    p.add_argument(
+        "--language",
+        default="auto",
+        help="passages must be in this language (ISO 639-1, py3langid); auto: the example docs' (default); any",
+    )
     p.add_argument("--threshold", type=int, default=10, help="SimHash Hamming radius: near-duplicates, leakage (10)")
     p.add_argument("--seed", type=int, default=1234, help="seed of the gold-letter balance (1234)")
     p.add_argument("--max-attempts", type=int, default=2, help="attempts per LLM task (2)")
@@ -103,6 +108,7 @@ def _run(args: argparse.Namespace) -> int:
             max_tokens=args.max_tokens,
             completion=args.completion,
             min_respect=args.min_respect,
+            language=args.language,
         )
         if (args.judge is None) != (args.min_respect is None):
             raise ValueError("--judge and --min-respect go together (rejection sampling of written answers)")

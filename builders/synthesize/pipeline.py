@@ -62,6 +62,7 @@ class SynthesisSettings:
     version: str = "v1"
     completion: str = "auto"  # see answers_needed
     min_respect: float | None = None  # with a judge: keep answers it scores at least this (1-10)
+    language: str = "auto"  # passages must be in this language (ISO 639-1); auto: the example docs'; any: no check
 
 
 @dataclass
@@ -174,6 +175,38 @@ def retrieve(
         "passages_over_cap": capped,
     }
     return out, report
+
+
+def task_language(fmt: TaskFormat, setting: str) -> str | None:
+    """The language passages must be in: ``setting``, the example docs' own (``auto``), or None (``any``)."""
+    if setting == "any":
+        return None
+    if setting != "auto":
+        return setting.lower()
+    import py3langid
+
+    return py3langid.classify(" ".join(content_text(d, fmt.keys) for d in fmt.example_docs))[0]
+
+
+def keep_language(
+    passages: dict[tuple[str, str], list[Passage]], language: str | None, chars: int
+) -> tuple[dict[tuple[str, str], list[Passage]], list[dict]]:
+    """Passages in ``language`` (py3langid over the part the generator sees); the others, counted and listed."""
+    if language is None:
+        return passages, []
+    import py3langid
+
+    kept: dict[tuple[str, str], list[Passage]] = {}
+    rejected = []
+    for key, found in passages.items():
+        kept[key] = []
+        for p in found:
+            found_language = py3langid.classify(p.text[:chars])[0]
+            if found_language == language:
+                kept[key].append(p)
+            else:
+                rejected.append({"url": p.url, "corpus_id": p.corpus_id, "query": p.query, "language": found_language})
+    return kept, rejected
 
 
 def write_docs(

@@ -40,6 +40,10 @@ def synthesize(
     say(f"[2/4] retrieval: {sources.backend.name}")
     passages, retrieval = pipeline.retrieve(sources, queries, settings)
     say(f"      {retrieval['summary']}")
+    language = pipeline.task_language(fmt, settings.language)
+    passages, other_language = pipeline.keep_language(passages, language, settings.passage_chars)
+    if other_language:
+        say(f"      {len(other_language)} passages not in the task's language ({language}) set aside")
     n_passages = sum(len(v) for v in passages.values())
     say(f"[3/4] docs: up to {settings.per_passage} per passage over {n_passages} passages")
     rows, d_counts = pipeline.write_docs(fmt, client, passages, settings)
@@ -72,6 +76,8 @@ def synthesize(
         for kind, n in judged["failures"].items():
             rejections[f"judge failed ({kind})"] = n
     rejections.update(retrieval["rejections"])
+    if other_language:
+        rejections[f"passage not in the task's language ({language})"] = len(other_language)
     if near_dups:
         rejections["near-duplicate"] = len(near_dups)
     if leaked:
@@ -96,6 +102,7 @@ def synthesize(
         "unanswered": unanswered,
         "judge": judged,
         "retrieval": retrieval,
+        "language": {"required": language, "rejected_passages": other_language},
         "generated_docs": generated,
         "rejections": dict(sorted(rejections.items())),
         "removed_near_duplicates": near_dups,

@@ -19,6 +19,10 @@ from culturesafe_ext.cli import main
 from culturesafe_ext.data.synthetic_items import read_items
 
 PLANTED = f"Japan customs etiquette norms task, Japan customs. VERBATIM {TEST[0]['situation']} PROSE"
+FRENCH = (
+    "Japan customs etiquette norms task. Au Japon, on retire toujours ses chaussures avant d'entrer dans la maison, "
+    "et on offre les cadeaux avec les deux mains en s'inclinant légèrement devant son hôte."
+)
 
 
 def synth_args(server: StandIn, tmp: Path, corpus: Path, out: Path, *extra: str) -> list[str]:
@@ -59,7 +63,7 @@ def test_synthesize_yaml_task_with_planted_leak(tmp_path: Path, monkeypatch, cap
     monkeypatch.setenv("CULTURESAFE_JUDGE_API_KEY", "sk-test")
     monkeypatch.setenv("CULTURESAFE_CACHE_DIR", str(tmp_path / "cache"))
     write_task(tmp_path / "task")
-    corpus = write_corpus(tmp_path / "corpus.jsonl", planted=[PLANTED])
+    corpus = write_corpus(tmp_path / "corpus.jsonl", planted=[PLANTED, FRENCH])
     out = tmp_path / "synth"
     with StandIn(responder=respond) as server:
         assert main(synth_args(server, tmp_path, corpus, out)) == 0
@@ -83,6 +87,10 @@ def test_synthesize_yaml_task_with_planted_leak(tmp_path: Path, monkeypatch, cap
     assert report["leakage"]["leaked_in_output"] == 0 and report["leakage"]["evaluation_docs"] == len(TEST)
     # the planted passage's first reply was prose: counted, and retried with feedback
     assert report["rejections"]["unparseable reply"] >= 1
+    # a passage in another language than the task's (English, from its example docs) is set aside and counted
+    assert report["language"]["required"] == "en"
+    assert [p["corpus_id"] for p in report["language"]["rejected_passages"]] == ["planted-1", "planted-1"]
+    assert report["rejections"]["passage not in the task's language (en)"] == 2
     items, _ = read_items(out)  # the leakage re-check against the task's evaluation docs passes
     assert {i.culture for i in items} == {"japan", "thailand"} and {i.kind for i in items} == {"specific", "agnostic"}
     for item in items:
