@@ -72,6 +72,7 @@ class StageCounts:
     stats: dict = field(default_factory=dict)
     rejections: dict = field(default_factory=dict)
     incomplete: list = field(default_factory=list)
+    invalid_replies: list = field(default_factory=list)  # every reply with a problem: raw text (capped), problems
 
 
 def _stage(
@@ -85,6 +86,9 @@ def _stage(
     if failed:
         counts.rejections["request failed, truncated or filtered"] = failed
     counts.incomplete = [o.report() for o in outcomes if not o.complete]
+    counts.invalid_replies = [
+        {"key": o.key, **asdict(a)} for o in outcomes if o.complete for a in o.attempts if a.problems
+    ]
     return outcomes, counts
 
 

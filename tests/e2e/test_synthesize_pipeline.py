@@ -157,10 +157,15 @@ def test_knowledge_task_all_cultures_and_init_from(tiny_model: Path, tmp_path: P
     model_args = f"pretrained={tiny_model},adapters={every},routing=fixed:all"
     run = run_lm_eval(
         ["--model", "hf-router", "--model_args", model_args, "--tasks", "adaculturesafe_knowledge_china",
-         "--metadata", metadata, "--limit", "3", "--batch_size", "4"],
+         "--metadata", metadata, "--limit", "3", "--batch_size", "4", "--log_samples"],
         tmp_path,
     )  # fmt: skip
     assert run["config"]["route_counts"] == {"all": 3 * 4}
+    # the run is a column of the routing comparison beside base / fixed / learned / oracle runs
+    compare = tmp_path / "routing_compare.json"
+    ok(culturesafe("analyze", "routing", "--run", f"synth-all={tmp_path / 'lm_eval_out'}", "--out", compare))
+    table = json.loads(compare.read_text())["table"]
+    assert "synth-all" in next(iter(next(iter(table.values())).values()))
 
 
 def test_killed_synthesis_resumes_without_repeating(tmp_path: Path) -> None:
