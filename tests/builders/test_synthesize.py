@@ -87,6 +87,8 @@ def test_synthesize_yaml_task_with_planted_leak(tmp_path: Path, monkeypatch, cap
     assert report["leakage"]["leaked_in_output"] == 0 and report["leakage"]["evaluation_docs"] == len(TEST)
     # the planted passage's first reply was prose: counted, and retried with feedback
     assert report["rejections"]["unparseable reply"] >= 1
+    prose = [r for r in report["stages"]["docs"]["invalid_replies"] if r["problems"] == ["reply: no JSON object found"]]
+    assert prose and all(r["raw"].startswith("Here are some lovely examples") for r in prose)
     # a passage in another language than the task's (English, from its example docs) is set aside and counted
     assert report["language"]["required"] == "en"
     assert [p["corpus_id"] for p in report["language"]["rejected_passages"]] == ["planted-1", "planted-1"]
