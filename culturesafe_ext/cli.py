@@ -2,12 +2,12 @@
 
 THE command tree, in one place::
 
-    culturesafe demo | build ... | generate ... | train adapters|router|grounded-dpo | probe ...
+    culturesafe demo | build ... | generate ... | synthesize | train adapters|router|grounded-dpo | probe ...
                 judge rejudge RUN_DIR | judge calibrate sample|report
                 analyze report RUN_DIR... --out DIR | analyze routing --run LABEL=DIR ...
                 leaderboard build|validate|export
 
-The rooms with a command of their own (demo, build, generate, train, probe) add it with ``add_parser``;
+The rooms with a command of their own (demo, build, generate, synthesize, train, probe) add it with ``add_parser``;
 the command groups (judge, analyze, leaderboard) are spelled out here, and each names its handler as
 ``"module:function"``, imported only when that command runs, so ``culturesafe --help`` imports nothing heavy.
 
@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "culturesafe_ext.builders.cli",
     "culturesafe_ext.training.cli",
     "culturesafe_ext.builders.generate.cli",
+    "culturesafe_ext.builders.synthesize.cli",
     "culturesafe_ext.probing.cli",
 ]
 
