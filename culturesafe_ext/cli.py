@@ -2,14 +2,15 @@
 
 THE command tree, in one place::
 
-    culturesafe demo | build ... | generate ... | train adapters|router|grounded-dpo | probe ...
+    culturesafe demo | build ... | generate ... | synthesize | train adapters|router|grounded-dpo | probe ...
                 tasks write-configs adaculturesafe|culturax
                 judge rejudge RUN_DIR | judge calibrate sample|report
                 analyze report RUN_DIR... --out DIR | analyze routing --run LABEL=DIR ...
                 leaderboard build|validate|export
 
-The rooms with a command of their own (demo, build, generate, train, probe) add it with ``add_parser``;
-the command groups (tasks, judge, analyze, leaderboard) are spelled out here, and each names its handler as
+The rooms with a command of their own (demo, build, generate, synthesize, train, probe) add it with
+``add_parser``; the command groups (tasks, judge, analyze, leaderboard) are spelled out here, and each names its
+handler as
 ``"module:function"``, imported only when that command runs, so ``culturesafe --help`` imports nothing heavy.
 
 A mistake (a bad setting, a missing file, a refused judge) ends in one line on stderr naming what to fix
@@ -35,6 +36,7 @@ COMMAND_MODULES = [
     "culturesafe_ext.builders.cli",
     "culturesafe_ext.training.cli",
     "culturesafe_ext.builders.generate.cli",
+    "culturesafe_ext.builders.synthesize.cli",
     "culturesafe_ext.probing.cli",
     "culturesafe_ext.routing.serve_command",
 ]

@@ -76,6 +76,9 @@ INTERNALS: dict[str, str] = {
     "loudly (TypeError or AttributeError)",
     "lm_eval.models.utils.{postprocess_generated_text, normalize_gen_kwargs, handle_stop_sequences} and "
     "utils_hf.stop_sequences_criteria": "imported by name: a move fails at import, naming the function",
+    "lm_eval.utils.apply_template renders a doc through lm_eval.utils.env.from_string(template)": "`culturesafe "
+    "synthesize` memoises the compiled templates (lm-eval compiles one per doc, ~2 ms); if env moved, templates "
+    "are compiled per doc as lm-eval does (slower, same prompts)",
 }
 
 # HFLM right-pads loglikelihood batches with this token id (lm_eval.models.utils.pad_and_concat)
@@ -218,3 +221,26 @@ def patch_caching_lm(tag_method: str, request_methods: Sequence[str]) -> bool:
 
 
 check_version()
+
+
+# --- jinja templates compiled once --------------------------------------------------------------------
+def cache_jinja_templates() -> bool:
+    """Make lm-eval's jinja environment compile each distinct template once (it compiles one per doc).
+
+    Why: rendering thousands of synthesized docs by the task's own templates spent ~2 ms per template compile,
+    most of the synthesis pipeline's CPU time. A compiled ``jinja2.Template`` renders any doc, so the prompts
+    are the same. Idempotent; False (and no change) when lm-eval's ``env`` is not where it was.
+    """
+    import functools
+
+    import lm_eval.utils as lm_utils
+
+    env = getattr(lm_utils, "env", None)
+    if env is None or not hasattr(env, "from_string"):
+        return False
+    if getattr(env.from_string, "culturesafe_cached", False):
+        return True
+    compile_once = functools.lru_cache(maxsize=1024)(env.from_string)
+    compile_once.culturesafe_cached = True  # type: ignore[attr-defined]
+    env.from_string = compile_once
+    return True

@@ -83,6 +83,10 @@ class Stats:
     unparseable_replies: int = 0
     replies_with_invalid_items: int = 0
     item_problems: int = 0
+    prompt_tokens: int = 0  # over every reply used, cached ones included (what the generation cost) ...
+    completion_tokens: int = 0
+    new_prompt_tokens: int = 0  # ... and over the replies this run paid for
+    new_completion_tokens: int = 0
 
 
 def _feedback(last: Attempt, have: int, needed: int) -> str:
@@ -132,6 +136,7 @@ def run(
         stats.cached += sum(r.key in done.cached for r in requests)
         still = []
         for task, request in zip(pending, requests, strict=True):
+            _count_tokens(stats, done.replies[request.key], request.key in done.cached)
             outcome = outcomes[task.key]
             outcome.attempts.append(
                 _take(task, outcome, done.replies[request.key], attempt, request.key in done.cached, stats)
@@ -145,6 +150,16 @@ def run(
         else:
             stats.incomplete += 1
     return [outcomes[t.key] for t in tasks], stats
+
+
+def _count_tokens(stats: Stats, reply: Reply, from_cache: bool) -> None:
+    usage = reply.usage or {}
+    prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    stats.prompt_tokens += prompt
+    stats.completion_tokens += completion
+    if not from_cache:
+        stats.new_prompt_tokens += prompt
+        stats.new_completion_tokens += completion
 
 
 def _take(task: Task, outcome: Outcome, reply: Reply, attempt: int, from_cache: bool, stats: Stats) -> Attempt:

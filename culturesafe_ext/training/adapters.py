@@ -13,13 +13,14 @@ import argparse
 import json
 import logging
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from culturesafe_ext.cli_types import positive_float, positive_int
 from culturesafe_ext.data import splits
 from culturesafe_ext.data.manifests import ADAPTERS_SUMMARY_FILE, SPLIT_FILE
-from culturesafe_ext.training import task_items
+from culturesafe_ext.training import synthetic, task_items
 from culturesafe_ext.training.cli import add_recipe, recipe_args
 
 log = logging.getLogger("culturesafe")
@@ -59,22 +60,41 @@ def train_adapters(
     alpha: int = 16,
     target_modules: str = "all-linear",
     prompt_format: str = "raw",
+    items_dir: str | None = None,
+    all_cultures: bool = False,
+    init_from: str | None = None,
 ) -> dict:
-    """Train and save one adapter per culture; return the summary also written to ``OUT/adapters.json``."""
+    """Train and save one adapter per culture; return the summary also written to ``OUT/adapters.json``.
+
+    ``items_dir``: train on synthesized items (``culturesafe synthesize``) instead of the dataset's training
+    descriptions; ``all_cultures``: one adapter, ``OUT/all/``, on every culture's items (evaluate with
+    ``routing=fixed:all``); ``init_from``: start each adapter from ``INIT/<culture>/`` (or ``INIT/all/``), e.g.
+    culture-level SFT on task-agnostic items, then adaptation on task-specific ones."""
     import datasets
     import torch
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, Trainer, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback
 
     out = Path(out)
-    rows = task_items.load_rows(data)
-    if split_file:
-        split = splits.DescriptionSplit.load(split_file)
+    facts: dict[str, Any] = {}
+    if items_dir:
+        if split_file:
+            raise ValueError("--split and --items exclude each other: synthesized items train on no description")
+        items, facts = synthetic.synthetic_items(items_dir)
+        split = synthetic.empty_split(items_dir)
     else:
-        split = splits.split_descriptions(rows, heldout_fraction, seed, source=data)
+        rows = task_items.load_rows(data)
+        if split_file:
+            split = splits.DescriptionSplit.load(split_file)
+        else:
+            split = splits.split_descriptions(rows, heldout_fraction, seed, source=data)
+        items = task_items.task_items(rows, split.train)
     split.save(out / SPLIT_FILE)
-    items = task_items.task_items(rows, split.train)
+    if all_cultures:
+        items = [replace(i, culture=synthetic.ALL_CULTURES) for i in items]
     available = sorted({i.culture for i in items})
+    kinds = sorted({i.kind for i in items}) if items_dir else task_items.KINDS
     chosen = sorted(available if not cultures else cultures)
     unknown = sorted(set(chosen) - set(available))
     if unknown:
@@ -89,7 +109,10 @@ def train_adapters(
     collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
     summary: dict[str, Any] = {
         "base_model": base,
-        "data": data,
+        "data": items_dir or data,
+        **facts,
+        "all_cultures": all_cultures,
+        "init_from": init_from,
         "split": str(out / SPLIT_FILE),
         "prompt_format": prompt_format,
         "adapters": {},
@@ -97,8 +120,11 @@ def train_adapters(
     for culture in chosen:
         mine = [i for i in items if i.culture == culture]
         train_set = datasets.Dataset.from_list(tokenize_items(tokenizer, mine, prompt_format=prompt_format))
-        config = LoraConfig(r=rank, lora_alpha=alpha, target_modules=target_modules, task_type="CAUSAL_LM")
-        peft_model = get_peft_model(model, config)
+        if init_from:
+            peft_model = PeftModel.from_pretrained(model, str(_init_folder(init_from, culture)), is_trainable=True)
+        else:
+            config = LoraConfig(r=rank, lora_alpha=alpha, target_modules=target_modules, task_type="CAUSAL_LM")
+            peft_model = get_peft_model(model, config)
         with tempfile.TemporaryDirectory() as scratch:
             args = TrainingArguments(
                 output_dir=scratch,
@@ -111,18 +137,24 @@ def train_adapters(
                 seed=seed,
                 disable_tqdm=True,
             )
-            result = Trainer(model=peft_model, args=args, train_dataset=train_set, data_collator=collator).train()
+            trainer = Trainer(model=peft_model, args=args, train_dataset=train_set, data_collator=collator)
+            trainer.remove_callback(PrinterCallback)  # one bar per culture instead of raw log lines
+            trainer.add_callback(synthetic.progress_callback(culture, max_steps))
+            result = trainer.train()
         folder = out / culture
         peft_model.save_pretrained(folder)
-        trained_on = sorted({i.description_id for i in mine})
+        trained_on = [] if items_dir else sorted({i.description_id for i in mine})  # synthesized: no description
         info = {
             "culture": culture,
             "n_items": len(mine),
-            "items_by_kind": {k: sum(i.kind == k for i in mine) for k in task_items.KINDS},
+            "items_by_kind": {k: sum(i.kind == k for i in mine) for k in kinds},
             "n_descriptions": len(trained_on),
             "max_steps": max_steps,
             "prompt_format": prompt_format,
             "train_loss": float(result.training_loss),
+            "all_cultures": all_cultures,
+            "init_from": str(_init_folder(init_from, culture)) if init_from else None,
+            **facts,
         }
         splits.write_training_manifest(
             folder, split, trained_on, base_model=base, recipe="culturesafe train adapters", **info
@@ -132,6 +164,15 @@ def train_adapters(
         model = peft_model.unload()  # the untouched base again, for the next culture
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
+
+
+def _init_folder(init_from: str, culture: str) -> Path:
+    """The adapter to start ``culture`` from: ``INIT/<culture>/``, else ``INIT/all/`` (an all-culture adapter)."""
+    for name in (culture, synthetic.ALL_CULTURES):
+        folder = Path(init_from) / name
+        if (folder / "adapter_config.json").is_file():
+            return folder
+    raise ValueError(f"--init-from {init_from}: no {culture}/ or {synthetic.ALL_CULTURES}/ adapter inside")
 
 
 def add_parser(recipes: argparse._SubParsersAction) -> None:
@@ -150,6 +191,11 @@ def add_parser(recipes: argparse._SubParsersAction) -> None:
     parser.add_argument("--rank", type=positive_int, default=8)
     parser.add_argument("--alpha", type=positive_int, default=16)
     parser.add_argument("--target-modules", default="all-linear")
+    parser.add_argument("--items", help="train on a `culturesafe synthesize` folder instead of --data's descriptions")
+    parser.add_argument(
+        "--all-cultures", action="store_true", help="one adapter OUT/all/ on every culture (route with fixed:all)"
+    )
+    parser.add_argument("--init-from", help="start each adapter from ADAPTERS/<culture>/ (or ADAPTERS/all/)")
     parser.set_defaults(func=_run)
 
 
@@ -166,10 +212,18 @@ def _run(args: argparse.Namespace) -> int:
         rank=args.rank,
         alpha=args.alpha,
         target_modules=args.target_modules,
+        items_dir=args.items,
+        all_cultures=args.all_cultures,
+        init_from=args.init_from,
     )
     for culture, info in summary["adapters"].items():
         n_items, n_desc, loss = info["n_items"], info["n_descriptions"], info["train_loss"]
-        print(f"{culture}: {n_items} items from {n_desc} descriptions, train loss {loss:.3f}")
+        source = f"synthesized items of {args.items}" if args.items else f"{n_desc} descriptions"
+        print(f"{culture}: {n_items} items from {source}, train loss {loss:.3f}")
+    if args.items:
+        route = "routing=fixed:all" if args.all_cultures else "routing=learned (with router=DIR) or oracle"
+        print(f"adapters in {args.out}; evaluate {summary['target_task']} with --model hf-router ({route})")
+        return 0
     split = json.dumps({"culturesafe_split": str(args.out / SPLIT_FILE)})
     print(f"adapters in {args.out}; evaluate the held-out descriptions with --metadata '{split}'")
     return 0

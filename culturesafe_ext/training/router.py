@@ -19,7 +19,7 @@ from culturesafe_ext.cli_types import positive_float, positive_int
 from culturesafe_ext.data import splits
 from culturesafe_ext.data.manifests import ROUTER_EVAL_FILE, SPLIT_FILE
 from culturesafe_ext.routing.classifier import FEATURE, CultureRouter, hf_forward, mean_pooled
-from culturesafe_ext.training import task_items
+from culturesafe_ext.training import synthetic, task_items
 from culturesafe_ext.training.cli import add_recipe, recipe_args
 
 
@@ -33,22 +33,39 @@ def train_router(
     batch_size: int = 16,
     c: float = 1.0,
     prompt_format: str = "raw",
+    items_dir: str | None = None,
 ) -> dict:
-    """Fit, score on held-out descriptions, save; return the evaluation written to ``router_eval.json``."""
+    """Fit, score on held-out descriptions, save; return the evaluation written to ``router_eval.json``.
+
+    ``items_dir``: fit on synthesized items and score on the target task's evaluation prompts whose docs name
+    a trained culture (router accuracy per task); the task's docs must carry a ``country`` or ``culture``."""
     import torch
     from sklearn.metrics import confusion_matrix
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     out = Path(out)
-    rows = task_items.load_rows(data)
-    split = (
-        splits.DescriptionSplit.load(split_file)
-        if split_file
-        else splits.split_descriptions(rows, heldout_fraction, seed, source=data)
-    )
+    facts: dict = {}
+    if items_dir:
+        if split_file:
+            raise ValueError("--split and --items exclude each other: synthesized items train on no description")
+        train, facts = synthetic.synthetic_items(items_dir)
+        split = synthetic.empty_split(items_dir)
+        heldout = synthetic.evaluation_items(items_dir, {i.culture for i in train})
+        if not heldout:
+            raise ValueError(
+                f"{facts['target_task']}: no evaluation doc names a trained culture in a country/culture field, so "
+                "the router cannot be scored on the task"
+            )
+    else:
+        rows = task_items.load_rows(data)
+        split = (
+            splits.DescriptionSplit.load(split_file)
+            if split_file
+            else splits.split_descriptions(rows, heldout_fraction, seed, source=data)
+        )
+        train = task_items.task_items(rows, split.train)
+        heldout = task_items.task_items(rows, split.heldout)
     split.save(out / SPLIT_FILE)
-    train = task_items.task_items(rows, split.train)
-    heldout = task_items.task_items(rows, split.heldout)
 
     tokenizer = AutoTokenizer.from_pretrained(base)
     if tokenizer.pad_token is None:
@@ -63,7 +80,15 @@ def train_router(
     x_train = mean_pooled(forward, tokenizer, [i.prompt for i in train], batch_size, device=device, progress=True)
     y_train = [i.culture for i in train]
     router = CultureRouter.fit(
-        x_train, y_train, c=c, seed=seed, base_model=base, data=data, max_length=512, prompt_format=prompt_format
+        x_train,
+        y_train,
+        c=c,
+        seed=seed,
+        base_model=base,
+        data=items_dir or data,
+        max_length=512,
+        prompt_format=prompt_format,
+        **facts,
     )
 
     predicted = router.predict(
@@ -77,7 +102,7 @@ def train_router(
             "correct": sum(p == t for p, t, i in zip(predicted, truth, heldout, strict=True) if i.kind == kind),
             "n": sum(i.kind == kind for i in heldout),
         }
-        for kind in task_items.KINDS
+        for kind in (sorted({i.kind for i in heldout}) if items_dir else task_items.KINDS)
     }
     majority = Counter(truth).most_common(1)[0][1] / len(truth) if truth else 0.0
     evaluation = {
@@ -95,6 +120,8 @@ def train_router(
         "prompt_format": prompt_format,
         "base_model": base,
         "split": str(out / SPLIT_FILE),
+        "heldout": f"evaluation prompts of {facts['target_task']}" if items_dir else "held-out descriptions",
+        **facts,
     }
     router.info.update(heldout_accuracy=evaluation["heldout_accuracy"], n_train=len(train), n_heldout=len(truth))
     router.save(out)
@@ -102,10 +129,11 @@ def train_router(
     splits.write_training_manifest(
         out,
         split,
-        {i.description_id for i in train},
+        set() if items_dir else {i.description_id for i in train},  # synthesized items: no benchmark description
         base_model=base,
         recipe="culturesafe train router",
         heldout_accuracy=evaluation["heldout_accuracy"],
+        **facts,
     )
     return evaluation
 
@@ -121,6 +149,7 @@ def add_parser(recipes: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--batch-size", type=positive_int, default=16)
     parser.add_argument("--C", dest="c", type=positive_float, default=1.0, help="inverse regularisation strength")
+    parser.add_argument("--items", help="fit on a `culturesafe synthesize` folder; score on its task's evaluation")
     parser.set_defaults(func=_run)
 
 
@@ -132,10 +161,11 @@ def _run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         c=args.c,
         **recipe_args(args),
+        items_dir=args.items,
     )
     print(
-        f"router held-out accuracy {ev['heldout_accuracy']:.3f} ({ev['n_correct']}/{ev['n_heldout']} prompts of "
-        f"held-out descriptions; chance {ev['chance_uniform']:.3f}, majority {ev['chance_majority']:.3f})"
+        f"router held-out accuracy {ev['heldout_accuracy']:.3f} ({ev['n_correct']}/{ev['n_heldout']} "
+        f"{ev['heldout']}; chance {ev['chance_uniform']:.3f}, majority {ev['chance_majority']:.3f})"
     )
     print("confusion matrix (rows true, columns predicted):", ", ".join(ev["labels"]))
     for label, row in zip(ev["labels"], ev["confusion_matrix"], strict=True):

@@ -300,8 +300,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--max-requests", type=int, default=1_000_000)
     parser.add_argument("--max-lifetime", type=float, default=600.0)
+    parser.add_argument("--responder", help="MODULE:FUNCTION answering the messages (e.g. a scripted generator)")
     args = parser.parse_args(argv)
-    server = StandIn(latency=args.latency, max_requests=args.max_requests, max_lifetime=args.max_lifetime)
+    responder = None
+    if args.responder:
+        import importlib
+
+        module, _, function = args.responder.partition(":")
+        responder = getattr(importlib.import_module(module), function)
+    server = StandIn(
+        latency=args.latency, max_requests=args.max_requests, max_lifetime=args.max_lifetime, responder=responder
+    )
     asyncio.run(server.serve(port=args.port, announce=True))
     sys.exit(0)
 

@@ -1,0 +1,174 @@
+"""Synthesis throughput: ``culturesafe synthesize``'s pipeline against a 100 ms stand-in LLM and stand-in search.
+
+The LLM is the OpenAI stand-in answering with the scripted synthesizer (tests/support), the search the
+SearXNG-shaped stand-in (pages fetched, main text extracted), both in their own processes, each answering after
+``--latency`` s, at concurrency 32. The task is the tests' small YAML classification task (``support.synth_task``),
+loaded once before timing, and py3langid's model (the passages' language check) too: start-up costs (lm-eval's
+TaskManager ~7-50 s here, py3langid ~1.5 s) are paid once per process, not per item.
+
+Prints: the pipeline's wall time and items/min; the ceiling, i.e. the bare LLM client sending exactly the same LLM
+requests (recorded from the pipeline, in the same two batches, no cache) plus ``Sources`` retrieving the same
+queries with no cache, each alone; ours / ceiling (goal >= 0.8); and a re-run with the caches (0 requests).
+
+    python benchmarks/bench_synthesize.py [--cultures 8] [--queries 4] [--latency 0.1] [--concurrency 32]
+
+Output: benchmarks/results/bench_synthesize.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import py3langid
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from culturesafe_ext.builders.synthesize.llm import make_client  # noqa: E402
+from culturesafe_ext.builders.synthesize.pipeline import SynthesisSettings  # noqa: E402
+from culturesafe_ext.builders.synthesize.run import synthesize  # noqa: E402
+from support.synth_task import TASK, write_task  # noqa: E402
+
+from culturesafe_ext.data.task_format import load_task_format  # noqa: E402
+from culturesafe_ext.sources import Sources, SourcesSettings, make_search_backend  # noqa: E402
+
+CULTURES = ["Japan", "Thailand", "Kenya", "Peru", "Norway", "Egypt", "India", "Mexico", "Fiji", "Chile", "Spain"]
+
+
+class Server:
+    """A stand-in in a subprocess (``python -m MODULE ... `` printing ``PORT n``)."""
+
+    def __init__(self, module: str, *args: str) -> None:
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO / "tests"), os.environ.get("PYTHONPATH", "")) if p),
+        }
+        self._proc = subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE, text=True, env=env)
+        line = self._proc.stdout.readline()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"{module} did not start: {line!r}")
+        self.base_url = f"http://127.0.0.1:{int(line.split()[1])}"
+
+    def stats(self, path: str) -> dict:
+        with urllib.request.urlopen(self.base_url + path) as response:
+            return json.load(response)
+
+    def close(self) -> None:
+        self._proc.terminate()
+        self._proc.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cultures", type=int, default=8)
+    parser.add_argument("--queries", type=int, default=4, help="queries per culture and query type")
+    parser.add_argument("--k", type=int, default=3)
+    parser.add_argument("--per-passage", type=int, default=2)
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    lines: list[str] = []
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    lat = str(args.latency)
+    llm = Server("support.openai_standin", "--latency", lat, "--responder", "support.scripted_synthesizer:respond")
+    search = Server("support.searxng_standin", "--latency", lat, "--results", str(args.k), "--max-lifetime", "1800")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            os.environ["CULTURESAFE_JUDGE_API_KEY"] = "sk-bench"
+            fmt = load_task_format(TASK, str(write_task(tmp / "task")))
+            py3langid.classify("start-up: load the language model before timing")
+            settings = SynthesisSettings(
+                cultures=tuple(CULTURES[: args.cultures]),
+                n_specific=args.queries,
+                n_agnostic=args.queries,
+                k=args.k,
+                per_passage=args.per_passage,
+            )
+
+            def client(cache: bool):
+                overrides = {"base_url": llm.base_url + "/v1", "concurrency": args.concurrency, "progress": False}
+                overrides |= {"cache_path": str(tmp / "llm.sqlite")} if cache else {"cache": False}
+                return make_client("openai:standin", overrides)
+
+            def sources(cache: bool) -> Sources:
+                values = {"concurrency": args.concurrency, "min_chars": 50, "k": args.k}
+                values |= {"cache_path": str(tmp / "sources.sqlite")} if cache else {"cache": False}
+                s = SourcesSettings.load(values, env={})
+                return Sources(make_search_backend(f"searxng:{search.base_url}", s), s)
+
+            ours, batches = client(True), []
+            send = ours.complete
+            ours.complete = lambda requests: (batches.append(list(requests)), send(requests))[1]  # record the calls
+            src = sources(True)
+            start = time.perf_counter()
+            t0 = time.perf_counter()
+            report = synthesize(
+                fmt, ours, src, settings, tmp / "out", {}, say=lambda m: print(f"{time.perf_counter() - t0:6.2f} {m}")
+            )
+            wall = time.perf_counter() - start
+            src.close()
+            n_llm = sum(len(b) for b in batches)
+            queries = [q for qs in report["queries"].values() for q in qs]
+
+            bare = client(False)
+            start = time.perf_counter()
+            for batch in batches:
+                bare.complete(batch)
+            llm_ceiling = time.perf_counter() - start
+            plain = sources(False)
+            start = time.perf_counter()
+            plain.retrieve_sync(queries, args.k)
+            search_ceiling = time.perf_counter() - start
+            ceiling = llm_ceiling + search_ceiling
+
+            before = llm.stats("/v1/stats")["n_requests"], search.stats("/stats")
+            src = sources(True)
+            start = time.perf_counter()
+            synthesize(fmt, client(True), src, settings, tmp / "out2", {}, say=lambda _: None)
+            cached_wall = time.perf_counter() - start
+            src.close()
+            after = llm.stats("/v1/stats")["n_requests"], search.stats("/stats")
+    finally:
+        llm.close()
+        search.close()
+
+    items = report["items"]
+    say(f"bench_synthesize: {platform.platform()}, python {platform.python_version()}, {os.cpu_count()} CPUs")
+    say(
+        f"{len(settings.cultures)} cultures x {args.queries}+{args.queries} queries, k={args.k}, "
+        f"{args.per_passage} docs per passage; stand-ins answer after {args.latency * 1000:.0f} ms; "
+        f"concurrency {args.concurrency}"
+    )
+    say(
+        f"pipeline: {len(queries)} queries, {report['retrieval']['passages']} passages, {n_llm} LLM calls in "
+        f"{len(batches)} batches, {report['generated_docs']} docs -> {items} items in {wall:.2f} s = "
+        f"{items / wall * 60:.0f} items/min"
+    )
+    say(
+        f"ceiling: bare LLM client on the same {n_llm} calls {llm_ceiling:.2f} s + Sources on the same queries "
+        f"(no cache) {search_ceiling:.2f} s = {ceiling:.2f} s -> {items / ceiling * 60:.0f} items/min"
+    )
+    say(f"ours / ceiling: {ceiling / wall:.2f} (goal >= 0.80)")
+    sent = after[0] - before[0], after[1]["searches"] - before[1]["searches"], after[1]["pages"] - before[1]["pages"]
+    say(f"cached re-run: {cached_wall:.2f} s; requests sent: {sent[0]} LLM, {sent[1]} searches, {sent[2]} pages")
+    out = REPO / "benchmarks" / "results" / "bench_synthesize.txt"
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,387 @@
+"""The synthesis pipeline: queries -> passages -> docs in the task's schema -> filters -> items.
+
+Each LLM stage is one :func:`builders.generate.engine.run` (all requests of the stage at once, concurrently,
+through the one LLM client and its sqlite cache; bounded retries with feedback; unparseable replies counted),
+retrieval is one :meth:`Sources.retrieve` (concurrent, through the sources cache). A killed run therefore
+resumes with no repeated search or LLM call, and a re-run sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from urllib.parse import urlsplit
+
+from culturesafe_ext.data.adaculturesafe_schema import slug
+from culturesafe_ext.data.leakage import content_text, find_leaks
+from culturesafe_ext.data.task_format import TaskFormat, example_block
+from culturesafe_ext.data.textio import norm
+from culturesafe_ext.sources import Passage, Sources
+
+from ..generate import engine
+from ..generate.balance import balance_gold
+from ..generate.dedup import remove_near_duplicates
+from .docs import ID_FIELDS, docs_in_reply, fill_ids, is_mcq, queries_in_reply
+from .llm import LLMClient, load_prompt
+
+log = logging.getLogger("culturesafe.synthesize")
+SPECIFIC, AGNOSTIC = "specific", "agnostic"
+QUERY_MODES = {"specific": (SPECIFIC,), "agnostic": (AGNOSTIC,), "both": (SPECIFIC, AGNOSTIC)}
+
+
+COMPLETIONS = ("auto", "target", "answer")
+ANSWER_TASK_PREFIXES = ("adaculturesafe_safety",)  # tasks whose target is the gold custom, not a response
+
+
+def answers_needed(fmt: TaskFormat, completion: str) -> bool:
+    """Whether completions are model-written answers: ``answer``, or ``auto`` on our safety tasks (their
+    ``doc_to_target`` is the custom the judge reads, not a response to train on)."""
+    if completion == "auto":
+        return fmt.output_type == "generate_until" and fmt.name.startswith(ANSWER_TASK_PREFIXES)
+    if completion == "answer" and fmt.output_type != "generate_until":
+        raise ValueError(f"--completion answer: {fmt.name} is a {fmt.output_type} task; answers need generate_until")
+    return completion == "answer"
+
+
+@dataclass(frozen=True)
+class SynthesisSettings:
+    cultures: tuple[str, ...]
+    queries: str = "both"
+    n_specific: int = 5
+    n_agnostic: int = 5
+    per_passage: int = 2
+    k: int = 3  # passages per query
+    max_passages: int | None = None  # per culture and query type
+    passage_chars: int = 4000  # of a passage shown to the generator (its evidence must be in that part)
+    threshold: int = 10  # SimHash Hamming radius: near-duplicates and leakage
+    seed: int = 1234
+    max_attempts: int = 2
+    max_tokens: int = 2048
+    version: str = "v1"
+    completion: str = "auto"  # see answers_needed
+    min_respect: float | None = None  # with a judge: keep answers it scores at least this (1-10)
+    language: str = "auto"  # passages must be in this language (ISO 639-1); auto: the example docs'; any: no check
+
+
+@dataclass
+class StageCounts:
+    """What one LLM stage asked, got and rejected (every figure a count)."""
+
+    stats: dict = field(default_factory=dict)
+    rejections: dict = field(default_factory=dict)
+    incomplete: list = field(default_factory=list)
+    invalid_replies: list = field(default_factory=list)  # every reply with a problem: raw text (capped), problems
+
+
+def _stage(
+    client: LLMClient, tasks: list[engine.Task], settings: SynthesisSettings, reasons: Counter[str]
+) -> tuple[list[engine.Outcome], StageCounts]:
+    outcomes, stats = engine.run(client, tasks, max_attempts=settings.max_attempts, max_tokens=settings.max_tokens)
+    counts = StageCounts(stats=asdict(stats), rejections=dict(sorted(reasons.items())))
+    if stats.unparseable_replies:
+        counts.rejections["unparseable reply"] = stats.unparseable_replies
+    failed = stats.failed_requests + stats.truncated_replies + stats.filtered_replies
+    if failed:
+        counts.rejections["request failed, truncated or filtered"] = failed
+    counts.incomplete = [o.report() for o in outcomes if not o.complete]
+    counts.invalid_replies = [
+        {"key": o.key, **asdict(a)} for o in outcomes if o.complete for a in o.attempts if a.problems
+    ]
+    return outcomes, counts
+
+
+def write_queries(
+    fmt: TaskFormat, client: LLMClient, settings: SynthesisSettings
+) -> tuple[dict[tuple[str, str], list[str]], StageCounts, int]:
+    """(culture, query type) -> distinct queries; the stage's counts; duplicates removed."""
+    prompts = {kind: load_prompt(f"queries_{kind}", settings.version) for kind in (SPECIFIC, AGNOSTIC)}
+    wanted = {SPECIFIC: settings.n_specific, AGNOSTIC: settings.n_agnostic}
+    reasons: Counter[str] = Counter()
+    examples = example_block(fmt, ID_FIELDS)
+    tasks = [
+        engine.Task(
+            key=f"{culture}/queries/{kind}",
+            prompt=prompts[kind],
+            values={
+                "task": fmt.name,
+                "description": fmt.description or "(none)",
+                "examples": examples,
+                "culture": culture,
+            },
+            n_items=wanted[kind],
+            parse=lambda obj: _wrap(queries_in_reply(obj, reasons)),
+            identity=lambda item: norm(item["query"], casefold=True),
+        )
+        for culture in settings.cultures
+        for kind in QUERY_MODES[settings.queries]
+        if wanted[kind] > 0
+    ]
+    outcomes, counts = _stage(client, tasks, settings, reasons)
+    out: dict[tuple[str, str], list[str]] = {}
+    duplicates = 0
+    for culture in settings.cultures:
+        seen: set[str] = set()
+        for kind in QUERY_MODES[settings.queries]:
+            found = next((o for o in outcomes if o.key == f"{culture}/queries/{kind}"), None)
+            kept = []
+            for item in found.items if found else []:
+                ident = norm(item["query"], casefold=True)
+                if ident in seen:
+                    duplicates += 1
+                    continue
+                seen.add(ident)
+                kept.append(item["query"])
+            out[culture, kind] = kept
+    return out, counts, duplicates
+
+
+def _wrap(result: tuple[list[str], list[str]]) -> tuple[list[dict], list[str]]:
+    queries, problems = result
+    return [{"query": q} for q in queries], problems
+
+
+def retrieve(
+    sources: Sources, queries: dict[tuple[str, str], list[str]], settings: SynthesisSettings
+) -> tuple[dict[tuple[str, str], list[Passage]], dict]:
+    """(culture, query type) -> distinct passages (by content hash, per culture); the retrieval report."""
+    everything = list(dict.fromkeys(q for qs in queries.values() for q in qs))
+    retrieval = sources.retrieve_sync(everything, settings.k)
+    by_query: dict[str, list[Passage]] = {}
+    for p in retrieval.passages:
+        by_query.setdefault(p.query, []).append(p)
+    out: dict[tuple[str, str], list[Passage]] = {}
+    capped = 0
+    for culture in settings.cultures:
+        seen: set[str] = set()
+        for kind in QUERY_MODES[settings.queries]:
+            mine = []
+            for q in queries.get((culture, kind), []):
+                for p in by_query.get(q, []):
+                    if p.content_hash not in seen:
+                        seen.add(p.content_hash)
+                        mine.append(p)
+            if settings.max_passages is not None and len(mine) > settings.max_passages:
+                capped += len(mine) - settings.max_passages
+                mine = mine[: settings.max_passages]
+            out[culture, kind] = mine
+    report = {
+        "summary": retrieval.summary(),
+        "queries": len(everything),
+        "passages": len(retrieval.passages),
+        "searches_sent": retrieval.searches_sent,
+        "searches_cached": retrieval.searches_cached,
+        "pages_fetched": retrieval.pages_fetched,
+        "pages_cached": retrieval.pages_cached,
+        "rejections": dict(sorted(retrieval.rejection_counts().items())),
+        "rejected": [r.model_dump() for r in retrieval.rejections],
+        "passages_over_cap": capped,
+    }
+    return out, report
+
+
+def task_language(fmt: TaskFormat, setting: str) -> str | None:
+    """The language passages must be in: ``setting``, the example docs' own (``auto``), or None (``any``)."""
+    if setting == "any":
+        return None
+    if setting != "auto":
+        return setting.lower()
+    import py3langid
+
+    return py3langid.classify(" ".join(content_text(d, fmt.keys) for d in fmt.example_docs))[0]
+
+
+def keep_language(
+    passages: dict[tuple[str, str], list[Passage]], language: str | None, chars: int
+) -> tuple[dict[tuple[str, str], list[Passage]], list[dict]]:
+    """Passages in ``language`` (py3langid over the part the generator sees); the others, counted and listed."""
+    if language is None:
+        return passages, []
+    import py3langid
+
+    kept: dict[tuple[str, str], list[Passage]] = {}
+    rejected = []
+    for key, found in passages.items():
+        kept[key] = []
+        for p in found:
+            found_language = py3langid.classify(p.text[:chars])[0]
+            if found_language == language:
+                kept[key].append(p)
+            else:
+                rejected.append({"url": p.url, "corpus_id": p.corpus_id, "query": p.query, "language": found_language})
+    return kept, rejected
+
+
+def write_docs(
+    fmt: TaskFormat,
+    client: LLMClient,
+    passages: dict[tuple[str, str], list[Passage]],
+    settings: SynthesisSettings,
+) -> tuple[list[dict], StageCounts]:
+    """Rows (doc, prompt, completion, culture, kind, provenance) of every valid doc, in passage order."""
+    prompt = load_prompt("docs", settings.version)
+    reasons: Counter[str] = Counter()
+    examples = example_block(fmt, ID_FIELDS)
+    keys = ", ".join(k for k in fmt.keys if k not in ID_FIELDS)
+    tasks, where = [], {}
+    for (culture, kind), found in passages.items():
+        for p in found:
+            key = f"{slug(culture)}/{kind}/{p.content_hash[:16]}"
+            if key in where:
+                continue
+            text = p.text[: settings.passage_chars]
+            where[key] = (culture, kind, p)
+            tasks.append(
+                engine.Task(
+                    key=key,
+                    prompt=prompt,
+                    values={
+                        "task": fmt.name,
+                        "description": fmt.description or "(none)",
+                        "keys": keys,
+                        "examples": examples,
+                        "culture": culture,
+                        "passage": text,
+                    },
+                    n_items=settings.per_passage,
+                    parse=_doc_parser(fmt, text, key, reasons),
+                    identity=lambda item: norm(item["prompt"] + item["completion"], casefold=True),
+                )
+            )
+    outcomes, counts = _stage(client, tasks, settings, reasons)
+    rows = []
+    for outcome in outcomes:
+        culture, kind, p = where[outcome.key]
+        for n, item in enumerate(outcome.items):
+            rows.append(
+                {
+                    "id": f"{outcome.key}/{n}",
+                    "culture": slug(culture),
+                    "culture_name": culture,
+                    "kind": kind,
+                    "task": fmt.name,
+                    "prompt": item["prompt"],
+                    "completion": item["completion"],
+                    "doc": item["doc"],
+                    "evidence": item["evidence"],
+                    "provenance": provenance(p),
+                    "passage": p.text[: settings.passage_chars],  # for the answer stage; not written out
+                }
+            )
+    return rows, counts
+
+
+def write_answers(
+    client: LLMClient, rows: list[dict], settings: SynthesisSettings
+) -> tuple[list[dict], StageCounts, list[dict]]:
+    """A respectful, knowledge-grounded answer per row (its evidence must occur in the row's passage) as the
+    completion; rows without a valid answer after the attempts are returned as rejected."""
+    prompt = load_prompt("safety_answer", settings.version)
+    reasons: Counter[str] = Counter()
+    tasks = [
+        engine.Task(
+            key=f"{row['id']}/answer",
+            prompt=prompt,
+            values={"culture": row["culture_name"], "passage": row["passage"], "request": row["prompt"]},
+            n_items=1,
+            parse=_answer_parser(row["passage"], reasons),
+            identity=lambda item: item["answer"],
+        )
+        for row in rows
+    ]
+    outcomes, counts = _stage(client, tasks, settings, reasons)
+    kept, rejected = [], []
+    for row, outcome in zip(rows, outcomes, strict=True):
+        if outcome.items:
+            answer = outcome.items[0]
+            kept.append({**row, "completion": " " + answer["answer"], "answer_evidence": answer["evidence"]})
+        else:
+            rejected.append({"id": row["id"], "reason": "no grounded answer", "attempts": len(outcome.attempts)})
+    return kept, counts, rejected
+
+
+def _answer_parser(passage: str, reasons: Counter[str]) -> Callable:
+    def parse(obj: dict) -> tuple[list[dict], list[str]]:
+        answer, evidence = obj.get("answer"), obj.get("evidence")
+        if not isinstance(answer, str) or not answer.strip():
+            reasons["answer: missing or empty"] += 1
+            return [], ["answer: missing or empty"]
+        if not isinstance(evidence, str) or norm(evidence, casefold=True) not in norm(passage, casefold=True):
+            reasons["answer: evidence not in the passage"] += 1
+            return [], ["evidence: not a span of the passage"]
+        return [{"answer": answer.strip(), "evidence": evidence.strip()}], []
+
+    return parse
+
+
+def _doc_parser(fmt: TaskFormat, passage: str, key: str, reasons: Counter[str]) -> Callable:
+    return lambda obj: docs_in_reply(obj, fmt, passage, key, reasons)
+
+
+def provenance(p: Passage) -> dict:
+    """The passage's provenance without its text, plus the source domain (for the card's counts)."""
+    out = p.model_dump(exclude={"text"})
+    out["domain"] = (urlsplit(p.url).hostname or "") if p.url else f"corpus:{p.backend}"
+    return out
+
+
+def balance(rows: list[dict], fmt: TaskFormat, seed: int) -> list[dict]:
+    """Our MCQ schema: gold positions spread evenly (``balance_gold``), each doc re-rendered by the task."""
+    if not rows or not is_mcq(fmt):
+        return rows
+    balanced = balance_gold([{"id": r["id"], **r["doc"]} for r in rows], seed)
+    out = []
+    for row, b in zip(rows, balanced, strict=True):
+        doc = fill_ids({**row["doc"], "options": b["options"], "gold_index": b["gold_index"]}, fmt, row["id"])
+        prompt, completion = fmt.render(doc)
+        out.append({**row, "doc": doc, "prompt": prompt, "completion": completion})
+    return out
+
+
+def remove_leaks(rows: list[dict], fmt: TaskFormat, threshold: int) -> tuple[list[dict], list[dict], int]:
+    """(kept rows, removed rows each with its evaluation twin, number of evaluation docs compared)."""
+    keys = fmt.keys
+    evaluation = [(doc, content_text(doc, keys)) for doc in fmt.eval_docs()]
+    leaks = find_leaks([content_text(r["doc"], keys) for r in rows], [t for _, t in evaluation], threshold)
+    leaked = {leak.index: leak for leak in leaks}
+    removed = [
+        {
+            "id": rows[i]["id"],
+            "text": content_text(rows[i]["doc"], keys),
+            "how": leak.how,
+            "distance": leak.distance,
+            "shared_13gram": leak.ngram,
+            "twin_index": leak.twin_index,
+            "twin_id": _doc_id(evaluation[leak.twin_index][0], leak.twin_index),
+            "twin_text": evaluation[leak.twin_index][1],
+        }
+        for i, leak in leaked.items()
+    ]
+    return [r for i, r in enumerate(rows) if i not in leaked], removed, len(evaluation)
+
+
+def _doc_id(doc: dict, index: int) -> str:
+    for key in ("id", "doc_id", "idx"):
+        if key in doc:
+            return str(doc[key])
+    return f"#{index}"
+
+
+def dedup(rows: list[dict], fmt: TaskFormat, threshold: int) -> tuple[list[dict], list[dict]]:
+    """Near-duplicates within the set, compared by what the docs say (the task's template is shared by all)."""
+    keys = fmt.keys
+    kept, removed, _ = remove_near_duplicates(rows, lambda r: content_text(r["doc"], keys), threshold)
+    return kept, removed
+
+
+def judge_answers(judge: object, rows: list[dict], threshold: float) -> tuple[list[dict], dict]:
+    """Rejection sampling: keep the rows whose answer the judge scores >= ``threshold`` for respectfulness."""
+    from .llm import respect_scores
+
+    scores, summary = respect_scores(judge, rows)
+    pairs = zip(rows, scores, strict=True)
+    kept = [{**r, "judge_respectfulness": s} for r, s in pairs if s is not None and s >= threshold]
+    below = sum(s is not None and s < threshold for s in scores)
+    report = {"threshold": threshold, "judged": len(rows), "kept": len(kept), "below_threshold": below, **summary}
+    return kept, report
