@@ -260,7 +260,7 @@ class LLMConfig(BaseModel):
         key = os.environ.get(KEY_ENV) or None
         if key is None and _host(self.base_url) in OPENAI_HOSTS:
             key = os.environ.get(OPENAI_KEY_ENV) or None
-        if key is not None and self.base_url and not _safe_transport(self.base_url):
+        if key is not None and self.base_url and not safe_transport(self.base_url):
             raise LLMSettingError(
                 f"refusing to send the API key over plain HTTP to {_host(self.base_url)!r}: use https:// in "
                 f"{self.role}.base_url, or unset {KEY_ENV} if that server needs no key"
@@ -340,7 +340,7 @@ def _host(url: str | None) -> str:
         return ""
 
 
-def _safe_transport(url: str) -> bool:
+def safe_transport(url: str) -> bool:
     """https, or plain http to this machine (a key on loopback never crosses a network)."""
     from urllib.parse import urlsplit
 

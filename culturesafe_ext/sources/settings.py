@@ -7,15 +7,14 @@ needs them (``TAVILY_API_KEY``), so they reach no log, cache or results file.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from culturesafe_ext.llm.settings import safe_transport
 from culturesafe_ext.paths import cache_dir
 
 ENV_PREFIX = "CULTURESAFE_SOURCES_"
@@ -81,17 +80,3 @@ def api_key(env_name: str, base_url: str) -> str:
     if not safe_transport(base_url):
         raise SourcesSettingError(f"refusing to send {env_name} over plain HTTP to {base_url}: use https")
     return key
-
-
-def safe_transport(url: str) -> bool:
-    """https, or plain http to this machine."""
-    parts = urlsplit(url)
-    if parts.scheme == "https":
-        return True
-    host = parts.hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
