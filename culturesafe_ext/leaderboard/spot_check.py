@@ -90,6 +90,13 @@ def compare(sp: str, task: str, old: dict, new: dict, tolerance: float) -> list[
                     f"the run logged {before.get('response')!r}"
                 )
                 continue
+            if before.get("withheld") or after.get("withheld"):  # counted as withheld, never judged
+                if bool(before.get("withheld")) != bool(after.get("withheld")):
+                    problems.append(
+                        f"doc_id {doc_id}: the answer is withheld now: {after.get('withheld')!r}, "
+                        f"the run logged {before.get('withheld')!r}"
+                    )
+                continue
             for dimension in ("respectfulness", "awareness"):
                 a, b = (before.get(dimension) or {}), (after.get(dimension) or {})
                 if b.get("score") is None:
