@@ -5,10 +5,12 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator
 from concurrent.futures import Future
+from pathlib import Path
 from types import ModuleType
 
 import pytest
 from support.lm_eval_run import RunPool, side_by_side
+from support.vllm_server import make_adapters
 
 
 def _jobs(module: ModuleType, request: pytest.FixtureRequest) -> dict:
@@ -51,3 +53,9 @@ def lm_eval_runs(lm_eval_pool: dict[str, dict[str, Future]], request: pytest.Fix
     """This module's runs (``lm_eval_jobs``): started at session start, or here if they were not."""
     started = lm_eval_pool.get(request.module.__name__)
     return started if started is not None else side_by_side(_jobs(request.module, request))
+
+
+@pytest.fixture(scope="session")
+def vllm_adapters(demo_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The vLLM lane's two LoRA adapters on the demo model (here, so the session-start pool can build them)."""
+    return make_adapters(demo_model, tmp_path_factory.mktemp("vllm") / "adapters")

@@ -10,11 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import culturesafe_ext
 
-pytestmark = pytest.mark.e2e
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 LINT_IMPORTS = str(Path(sys.executable).parent / "lint-imports")
 

@@ -14,7 +14,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 from support.lm_eval_run import BIN, child_env, culturesafe, run_lm_eval
 from support.openai_standin import StandIn
 from support.scripted_synthesizer import respond
@@ -23,7 +22,6 @@ from support.synth_task import TASK, TEST, write_corpus, write_task
 
 from culturesafe_ext.data.splits import TRAINING_MANIFEST
 
-pytestmark = pytest.mark.e2e
 KEY = {"CULTURESAFE_JUDGE_API_KEY": "sk-test"}
 KNOWLEDGE_EXAMPLES = [
     {

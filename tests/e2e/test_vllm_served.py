@@ -17,9 +17,7 @@ from pathlib import Path
 
 import pytest
 from support.lm_eval_run import lm_eval_raw, read_results, run_lm_eval, samples
-from support.vllm_server import ADAPTER_NAMES, BASE_NAME, VLLMServer, make_adapters, start_or_fail
-
-pytestmark = pytest.mark.e2e
+from support.vllm_server import ADAPTER_NAMES, BASE_NAME, VLLMServer, start_or_fail
 
 KNOWLEDGE = ("adaculturesafe_knowledge_china", "adaculturesafe_knowledge_gen_china")
 ROUTED = tuple(f"adaculturesafe_knowledge_{c}" for c in ADAPTER_NAMES)  # oracle: each country to its own adapter
@@ -32,11 +30,6 @@ def _args(model: str, model_args: str, tasks: tuple[str, ...]) -> list[str]:
         "--model", model, "--model_args", model_args, "--tasks", ",".join(tasks), "--limit", str(LIMIT),
         "--metadata", DATA, "--gen_kwargs", "max_gen_toks=8", "--log_samples",
     ]  # fmt: skip
-
-
-@pytest.fixture(scope="session")
-def vllm_adapters(demo_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_adapters(demo_model, tmp_path_factory.mktemp("vllm") / "adapters")
 
 
 def lm_eval_jobs(demo_model: Path, vllm_adapters: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
