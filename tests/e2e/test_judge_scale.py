@@ -125,8 +125,8 @@ def panel_runs(model: Path, tmp_path: Path, first: StandIn, second: StandIn) -> 
 
 def panel_job(model: Path, tmp_path: Path) -> dict:
     """The panel's runs; its two judges stay up (fixture ``panel`` stops them) for the in-process re-judging."""
-    first = StandIn(max_lifetime=1800).start()
-    second = StandIn(responder=other_judge, max_lifetime=1800).start()
+    first = StandIn(max_lifetime=5400).start()
+    second = StandIn(responder=other_judge, max_lifetime=5400).start()
     try:
         return {**panel_runs(model, tmp_path, first, second), "judges": (first, second)}
     except BaseException:

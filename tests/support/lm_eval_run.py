@@ -158,11 +158,12 @@ CHINA_JUDGED_TASKS = (
 
 def china_judged_run(model: Path, tmp: Path) -> tuple[dict, object]:
     """A complete run (no --limit) of three China tasks on the bundled sample, judged by a stand-in that stays up
-    (a spot check re-asks it; it stops by itself after 30 minutes). Shared by e2e/test_analysis and
+    (a spot check re-asks it, maybe the session's last test: it stops with the session's process, or after 90
+    minutes, CI's bound for the whole job). Shared by e2e/test_analysis and
     e2e/test_validate as the job ``shared:china_judged`` (conftest starts a shared job once)."""
     from support.openai_standin import StandIn
 
-    standin = StandIn(max_lifetime=1800).start()
+    standin = StandIn(max_lifetime=5400).start()
     try:
         judge = {"backend": "openai", "model": "standin", "base_url": standin.base_url}
         judge |= {"cache_path": str(tmp / "judge.sqlite"), "progress": False}
