@@ -1,6 +1,8 @@
 """On-disk LLM reply cache (sqlite, WAL): each reply is committed the moment it arrives.
 
-A killed run therefore resumes without repeating any request that completed. Only replies are stored,
+A killed run therefore resumes without repeating any request that completed: :meth:`LLMCache.put` returns a
+future that is done once the reply is committed, and an HTTP backend gives a request's slot to the next request
+only then, so every reply whose successor went out is on disk. Only replies are stored,
 never prompts' secrets: the key hashes what decides the answer (backend, model, prompt id, the full
 prompt and sampling parameters) and nothing else, in particular not the API key. Failures are never
 stored (failed requests, replies cut by the token limit, filtered replies, replies without a usable
@@ -22,6 +24,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +61,9 @@ class LLMCache:
     """A sqlite file shared by all threads of a process and by other processes (WAL mode).
 
     ``put`` never blocks the caller (the event loop that collects replies): a writer thread commits
-    whatever has arrived since its last commit in one transaction, typically within a millisecond, so a
-    killed run loses at most the replies of that last moment. ``close`` (or ``flush``) waits for them.
+    whatever has arrived since its last commit in one transaction, typically within a millisecond, and
+    resolves the future ``put`` returned. A caller that must not go on before the reply is on disk (an
+    HTTP backend about to reuse the request's slot) awaits it. ``close`` (or ``flush``) waits for all.
     """
 
     BUSY_TIMEOUT = 60.0  # seconds sqlite waits for another writer's lock before one write attempt fails
@@ -69,7 +73,7 @@ class LLMCache:
         self.timeout = self.BUSY_TIMEOUT if timeout is None else timeout
         self._db = self._open()
         self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[tuple, Future] | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._error: BaseException | None = None
         self._unwritten: list[tuple] = []
@@ -123,13 +127,17 @@ class LLMCache:
                 found.update((key, json.loads(reply)) for key, reply in rows)
         return found
 
-    def put(self, key: str, reply: dict[str, Any], backend: str, model: str | None, prompt_id: str) -> None:
-        """Queue one reply for the writer thread, which commits it at once (never raises: see the module)."""
+    def put(self, key: str, reply: dict[str, Any], backend: str, model: str | None, prompt_id: str) -> Future:
+        """Queue one reply for the writer thread, which commits it at once (never raises: see the module).
+
+        The future is done when the write attempt is over: committed, or kept for a retry (:attr:`problem`)."""
         if self._writer is None:
             self._writer = threading.Thread(target=self._write_loop, name="judge-cache-writer", daemon=True)
             self._writer.start()
         row = (key, backend, model, prompt_id, json.dumps(reply, ensure_ascii=False), time.time())
-        self._queue.put(row)
+        written: Future = Future()
+        self._queue.put((row, written))
+        return written
 
     def flush(self) -> None:
         """Wait until every queued reply has had its write attempt (see :attr:`problem` for the outcome)."""
@@ -161,19 +169,20 @@ class LLMCache:
 
     def _write_loop(self) -> None:
         while True:
-            rows = [self._queue.get()]
-            time.sleep(0.005)  # let a few more replies arrive: one commit (and one wake-up) for all of them
-            while True:  # group commit: everything that arrived meanwhile goes into one transaction
+            entries = [self._queue.get()]
+            while True:  # group commit: everything that arrived during the last commit goes into one transaction
                 try:
-                    rows.append(self._queue.get_nowait())
+                    entries.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            stop = None in rows
-            rows = [r for r in rows if r is not None]
+            stop = None in entries
+            entries = [e for e in entries if e is not None]
             try:
-                self._write(rows)
+                self._write([row for row, _ in entries])
             finally:
-                for _ in range(len(rows) + stop):
+                for _, written in entries:
+                    written.set_result(None)
+                for _ in range(len(entries) + stop):
                     self._queue.task_done()
             if stop:
                 return

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,15 +164,18 @@ class LLMClient:
 
         started, tokens = time.monotonic(), [0]
 
-        def on_done(request: LLMRequest, reply: Reply) -> None:
+        def on_done(request: LLMRequest, reply: Reply) -> Future | None:
             replies[request.key] = reply
             usable = reply.text is None or request.accept is None or request.accept(reply.text)
+            written = None
             if cache is not None and reply.error is None and usable:
-                cache.put(request.key, reply.to_cache(), self.config.backend, self.config.model, request.prompt_id)
+                config = self.config
+                written = cache.put(request.key, reply.to_cache(), config.backend, config.model, request.prompt_id)
             if reply.usage:
                 tokens[0] += reply.usage["prompt_tokens"] + reply.usage["completion_tokens"]
                 bar.set_postfix_str(f"{tokens[0] / max(time.monotonic() - started, 1e-3):.0f} tok/s", refresh=False)
             bar.update(1)
+            return written
 
         fatal = None
         try:

@@ -127,7 +127,9 @@ class OpenAIBackend:
                         on_done(request, Reply(error=str(err)))
                         return
                     self._count(reply)
-                    on_done(request, reply)
+                    written = on_done(request, reply)
+                    if written is not None:  # the slot goes to the next request once this reply is on disk
+                        await asyncio.wrap_future(written)
 
             await asyncio.gather(*(worker() for _ in range(min(limit, len(requests)))))
         if self._fatal is not None:
