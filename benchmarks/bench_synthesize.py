@@ -18,6 +18,7 @@ Output: benchmarks/results/bench_synthesize.txt.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -111,8 +112,18 @@ def main() -> None:
                 return Sources(make_search_backend(f"searxng:{search.base_url}", s), s)
 
             ours, batches = client(True), []
-            send = ours.complete
+            send, stream = ours.complete, ours.stream
             ours.complete = lambda requests: (batches.append(list(requests)), send(requests))[1]  # record the calls
+
+            @contextlib.asynccontextmanager
+            async def recorded_stream():  # the docs' first requests, streamed while retrieval runs: one batch
+                async with stream() as opened:
+                    submit, streamed = opened.submit, []
+                    opened.submit = lambda request: (streamed.append(request), submit(request))[1]
+                    batches.append(streamed)
+                    yield opened
+
+            ours.stream = recorded_stream
             src = sources(True)
             start = time.perf_counter()
             t0 = time.perf_counter()
@@ -121,6 +132,7 @@ def main() -> None:
             )
             wall = time.perf_counter() - start
             src.close()
+            batches = [b for b in batches if b]
             n_llm = sum(len(b) for b in batches)
             queries = [q for qs in report["queries"].values() for q in qs]
 

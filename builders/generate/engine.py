@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from culturesafe_ext.llm import LLMClient
-from culturesafe_ext.llm.backends.base import FILTERED, TRUNCATED, LLMRunError, Reply
+from culturesafe_ext.llm import Completion, LLMClient
+from culturesafe_ext.llm.backends.base import FILTERED, TRUNCATED, LLMRequest, LLMRunError, Reply
 from culturesafe_ext.llm.settings import public_settings
 from culturesafe_ext.parsing import find_json_object
 
@@ -99,10 +99,24 @@ def _feedback(last: Attempt, have: int, needed: int) -> str:
     )
 
 
+def first_request(writer: LLMClient, task: Task, max_tokens: int) -> LLMRequest:
+    """The request of a task's first attempt, exactly as :func:`run` builds it (a pipeline that sends it early,
+    while the stage before is still running, hands the reply to :func:`run` as ``first``)."""
+    messages = task.prompt.messages(**{**task.values, "n": task.n_items})
+    return writer.request(messages, f"{task.prompt.id}#attempt0", mode="generate", max_tokens=max_tokens)
+
+
 def run(
-    writer: LLMClient, tasks: list[Task], max_attempts: int = 3, max_tokens: int = 1024
+    writer: LLMClient,
+    tasks: list[Task],
+    max_attempts: int = 3,
+    max_tokens: int = 1024,
+    first: Completion | None = None,
 ) -> tuple[list[Outcome], Stats]:
-    """Generate until every task is complete or has used ``max_attempts``; outcomes in task order."""
+    """Generate until every task is complete or has used ``max_attempts``; outcomes in task order.
+
+    ``first``: replies already in hand for first attempts (from :meth:`LLMClient.stream`); counted as sent or
+    cached as they were there."""
     if max_attempts < 1:
         raise ValueError("max_attempts must be >= 1")
     outcomes = {t.key: Outcome(t.key, t.n_items) for t in tasks}
@@ -128,7 +142,7 @@ def run(
             # no ``accept``: a complete reply without JSON is cached, because it is part of the next attempt's
             # prompt (the feedback turn); not caching it would make a resumed run re-send that whole chain
             requests.append(writer.request(messages, prompt_id, mode="generate", max_tokens=max_tokens))
-        done = writer.complete(requests)
+        done = _complete(writer, requests, first if attempt == 0 else None)
         if done.fatal:  # a refused key or unknown model: no later round can do better (replies so far are cached)
             raise LLMRunError(done.fatal)
         stats.requests += len(requests)
@@ -150,6 +164,22 @@ def run(
         else:
             stats.incomplete += 1
     return [outcomes[t.key] for t in tasks], stats
+
+
+def _complete(writer: LLMClient, requests: list[LLMRequest], first: Completion | None) -> Completion:
+    """``writer.complete`` for the requests whose replies are not in ``first`` already, merged with those."""
+    if first is None:
+        return writer.complete(requests)
+    known = [r for r in requests if r.key in first.replies]
+    done = writer.complete([r for r in requests if r.key not in first.replies])
+    for r in known:
+        done.replies[r.key] = first.replies[r.key]
+        if r.key in first.cached:
+            done.cached.add(r.key)
+        else:
+            done.sent += 1
+    done.fatal = done.fatal or first.fatal
+    return done
 
 
 def _count_tokens(stats: Stats, reply: Reply, from_cache: bool) -> None:

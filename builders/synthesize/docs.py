@@ -80,6 +80,8 @@ def docs_in_reply(
 ) -> tuple[list[dict], list[str]]:
     """Valid docs of one reply ``{"docs": [{"doc": {...}, "evidence": "..."}]}`` and the others' problems.
 
+    ``passage``: as :func:`norm` (casefolded) gives it, normalised once by the caller for all its replies.
+
     A valid doc comes back as ``{"doc", "evidence", "prompt", "completion"}``; ``reasons`` counts rejections.
     """
     entries = obj.get("docs")
@@ -101,7 +103,7 @@ def docs_in_reply(
             found, reason = _mcq_problems(doc, where), BAD_OPTIONS
         if not found and (not isinstance(evidence, str) or not evidence.strip()):
             found, reason = [f"{where}evidence: missing or empty"], NO_EVIDENCE
-        if not found and norm(evidence, casefold=True) not in norm(passage, casefold=True):
+        if not found and norm(evidence, casefold=True) not in passage:
             found, reason = [f"{where}evidence: not a span of the passage"], NOT_GROUNDED
         if found:
             reasons[reason] += 1

@@ -10,11 +10,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from culturesafe_ext.judge import Judge, JudgeConfig, JudgeItem
-from culturesafe_ext.llm import LLMClient, LLMConfig
+from culturesafe_ext.llm import Completion, LLMClient, LLMConfig
 from culturesafe_ext.llm.prompts import Template, load_template
 from culturesafe_ext.llm.settings import parse_settings
 
-__all__ = ["LLMClient", "LLMConfig", "Template", "load_prompt", "make_client", "make_judge", "respect_scores"]
+__all__ = [
+    "Completion",
+    "LLMClient",
+    "LLMConfig",
+    "Template",
+    "load_prompt",
+    "make_client",
+    "make_judge",
+    "respect_scores",
+]
 
 BACKENDS = ("openai", "openai-batch", "hf")
 

@@ -19,12 +19,13 @@ from culturesafe_ext.data.leakage import content_text, find_leaks
 from culturesafe_ext.data.task_format import TaskFormat, example_block
 from culturesafe_ext.data.textio import norm
 from culturesafe_ext.sources import Passage, Sources
+from culturesafe_ext.sources.retrieve import Retrieval
 
 from ..generate import engine
 from ..generate.balance import balance_gold
 from ..generate.dedup import remove_near_duplicates
 from .docs import ID_FIELDS, docs_in_reply, fill_ids, is_mcq, queries_in_reply
-from .llm import LLMClient, load_prompt
+from .llm import Completion, LLMClient, Template, load_prompt
 
 log = logging.getLogger("culturesafe.synthesize")
 SPECIFIC, AGNOSTIC = "specific", "agnostic"
@@ -76,9 +77,15 @@ class StageCounts:
 
 
 def _stage(
-    client: LLMClient, tasks: list[engine.Task], settings: SynthesisSettings, reasons: Counter[str]
+    client: LLMClient,
+    tasks: list[engine.Task],
+    settings: SynthesisSettings,
+    reasons: Counter[str],
+    first: Completion | None = None,
 ) -> tuple[list[engine.Outcome], StageCounts]:
-    outcomes, stats = engine.run(client, tasks, max_attempts=settings.max_attempts, max_tokens=settings.max_tokens)
+    outcomes, stats = engine.run(
+        client, tasks, max_attempts=settings.max_attempts, max_tokens=settings.max_tokens, first=first
+    )
     counts = StageCounts(stats=asdict(stats), rejections=dict(sorted(reasons.items())))
     if stats.unparseable_replies:
         counts.rejections["unparseable reply"] = stats.unparseable_replies
@@ -143,11 +150,20 @@ def _wrap(result: tuple[list[str], list[str]]) -> tuple[list[dict], list[str]]:
 
 
 def retrieve(
-    sources: Sources, queries: dict[tuple[str, str], list[str]], settings: SynthesisSettings
+    sources: Sources,
+    queries: dict[tuple[str, str], list[str]],
+    settings: SynthesisSettings,
+    early: EarlyDocs | None = None,
 ) -> tuple[dict[tuple[str, str], list[Passage]], dict]:
-    """(culture, query type) -> distinct passages (by content hash, per culture); the retrieval report."""
+    """(culture, query type) -> distinct passages (by content hash, per culture); the retrieval report.
+
+    ``early``: each query's passages are handed to it as they arrive (the docs stage's first requests go out
+    while other searches and fetches are still running)."""
     everything = list(dict.fromkeys(q for qs in queries.values() for q in qs))
-    retrieval = sources.retrieve_sync(everything, settings.k)
+    if early is None:
+        retrieval = sources.retrieve_sync(everything, settings.k)
+    else:
+        retrieval = early.run(sources, queries, everything)
     by_query: dict[str, list[Passage]] = {}
     for p in retrieval.passages:
         by_query.setdefault(p.query, []).append(p)
@@ -181,6 +197,64 @@ def retrieve(
     return out, report
 
 
+class EarlyDocs:
+    """The docs stage's first requests, sent as each query's passages arrive instead of after all retrieval.
+
+    Why: retrieval (searches, page fetches) and generation wait on different servers; overlapping them is most
+    of a run's wall time. Determinism is kept because only *first-attempt requests* go out early: a request
+    depends on the culture and the passage alone (not on the query type or arrival order), the stage itself
+    still runs over the final passages in their stable order (:func:`write_docs`), and it takes these replies
+    as the replies of its first round (:func:`engine.run`'s ``first``). Each passage's language is decided
+    here once (:attr:`languages`, reused by :func:`keep_language`), and a passage in another language is not
+    asked about. Not used with ``max_passages`` (which passages are kept is known only once all are in).
+    """
+
+    def __init__(self, fmt: TaskFormat, client: LLMClient, settings: SynthesisSettings, language: str | None) -> None:
+        self.fmt, self.client, self.settings, self.language = fmt, client, settings, language
+        self.languages: dict[str, str] = {}  # passage content hash -> its language (py3langid)
+        self.first: object = None  # the stream's Completion once run() is over
+        self._prompt = load_prompt("docs", settings.version)
+        self._examples = example_block(fmt, ID_FIELDS)
+        self._keys = ", ".join(k for k in fmt.keys if k not in ID_FIELDS)
+
+    def language_of(self, p: Passage) -> str:
+        found = self.languages.get(p.content_hash)
+        if found is None:
+            import py3langid
+
+            found = self.languages[p.content_hash] = py3langid.classify(p.text[: self.settings.passage_chars])[0]
+        return found
+
+    def run(self, sources: Sources, queries: dict[tuple[str, str], list[str]], everything: list[str]) -> Retrieval:
+        from culturesafe_ext.sources.http import run_sync
+
+        owners: dict[str, list[str]] = {}
+        for (culture, _), found in queries.items():
+            for q in found:
+                owners.setdefault(q, []).append(culture)
+        box: list[Retrieval] = []
+
+        async def go() -> None:
+            try:
+                async with self.client.stream() as stream:
+
+                    def on_query(query: str, passages: list[Passage]) -> None:
+                        for culture in dict.fromkeys(owners.get(query, [])):
+                            for p in passages:
+                                if self.language is None or self.language_of(p) == self.language:
+                                    task = _doc_task(self._prompt, self.fmt, culture, p, "", self._examples,
+                                                     self._keys, self.settings, Counter())  # fmt: skip
+                                    stream.submit(engine.first_request(self.client, task, self.settings.max_tokens))
+
+                    box.append(await sources.retrieve(everything, self.settings.k, on_query=on_query))
+                self.first = stream.completion
+            finally:
+                await sources.aclose()
+
+        run_sync(go)
+        return box[0]
+
+
 def task_language(fmt: TaskFormat, setting: str) -> str | None:
     """The language passages must be in: ``setting``, the example docs' own (``auto``), or None (``any``)."""
     if setting == "any":
@@ -193,19 +267,25 @@ def task_language(fmt: TaskFormat, setting: str) -> str | None:
 
 
 def keep_language(
-    passages: dict[tuple[str, str], list[Passage]], language: str | None, chars: int
+    passages: dict[tuple[str, str], list[Passage]],
+    language: str | None,
+    chars: int,
+    known: dict[str, str] | None = None,
 ) -> tuple[dict[tuple[str, str], list[Passage]], list[dict]]:
-    """Passages in ``language`` (py3langid over the part the generator sees); the others, counted and listed."""
+    """Passages in ``language`` (py3langid over the part the generator sees); the others, counted and listed.
+
+    ``known``: languages already decided, by passage content hash (:attr:`EarlyDocs.languages`)."""
     if language is None:
         return passages, []
     import py3langid
 
+    known = known if known is not None else {}
     kept: dict[tuple[str, str], list[Passage]] = {}
     rejected = []
     for key, found in passages.items():
         kept[key] = []
         for p in found:
-            found_language = py3langid.classify(p.text[:chars])[0]
+            found_language = known.get(p.content_hash) or py3langid.classify(p.text[:chars])[0]
             if found_language == language:
                 kept[key].append(p)
             else:
@@ -213,13 +293,46 @@ def keep_language(
     return kept, rejected
 
 
+def _doc_task(
+    prompt: Template,
+    fmt: TaskFormat,
+    culture: str,
+    p: Passage,
+    key: str,
+    examples: str,
+    keys: str,
+    settings: SynthesisSettings,
+    reasons: Counter[str],
+) -> engine.Task:
+    """The docs task of one passage (its request depends on the culture and the passage, not on ``key``)."""
+    text = p.text[: settings.passage_chars]
+    return engine.Task(
+        key=key,
+        prompt=prompt,
+        values={
+            "task": fmt.name,
+            "description": fmt.description or "(none)",
+            "keys": keys,
+            "examples": examples,
+            "culture": culture,
+            "passage": text,
+        },
+        n_items=settings.per_passage,
+        parse=_doc_parser(fmt, text, key, reasons),
+        identity=lambda item: norm(item["prompt"] + item["completion"], casefold=True),
+    )
+
+
 def write_docs(
     fmt: TaskFormat,
     client: LLMClient,
     passages: dict[tuple[str, str], list[Passage]],
     settings: SynthesisSettings,
+    first: Completion | None = None,
 ) -> tuple[list[dict], StageCounts]:
-    """Rows (doc, prompt, completion, culture, kind, provenance) of every valid doc, in passage order."""
+    """Rows (doc, prompt, completion, culture, kind, provenance) of every valid doc, in passage order.
+
+    ``first``: replies to first attempts already in hand (:class:`EarlyDocs`)."""
     prompt = load_prompt("docs", settings.version)
     reasons: Counter[str] = Counter()
     examples = example_block(fmt, ID_FIELDS)
@@ -230,26 +343,9 @@ def write_docs(
             key = f"{slug(culture)}/{kind}/{p.content_hash[:16]}"
             if key in where:
                 continue
-            text = p.text[: settings.passage_chars]
             where[key] = (culture, kind, p)
-            tasks.append(
-                engine.Task(
-                    key=key,
-                    prompt=prompt,
-                    values={
-                        "task": fmt.name,
-                        "description": fmt.description or "(none)",
-                        "keys": keys,
-                        "examples": examples,
-                        "culture": culture,
-                        "passage": text,
-                    },
-                    n_items=settings.per_passage,
-                    parse=_doc_parser(fmt, text, key, reasons),
-                    identity=lambda item: norm(item["prompt"] + item["completion"], casefold=True),
-                )
-            )
-    outcomes, counts = _stage(client, tasks, settings, reasons)
+            tasks.append(_doc_task(prompt, fmt, culture, p, key, examples, keys, settings, reasons))
+    outcomes, counts = _stage(client, tasks, settings, reasons, first)
     rows = []
     for outcome in outcomes:
         culture, kind, p = where[outcome.key]
@@ -302,12 +398,14 @@ def write_answers(
 
 
 def _answer_parser(passage: str, reasons: Counter[str]) -> Callable:
+    passage = norm(passage, casefold=True)  # once, not per reply
+
     def parse(obj: dict) -> tuple[list[dict], list[str]]:
         answer, evidence = obj.get("answer"), obj.get("evidence")
         if not isinstance(answer, str) or not answer.strip():
             reasons["answer: missing or empty"] += 1
             return [], ["answer: missing or empty"]
-        if not isinstance(evidence, str) or norm(evidence, casefold=True) not in norm(passage, casefold=True):
+        if not isinstance(evidence, str) or norm(evidence, casefold=True) not in passage:
             reasons["answer: evidence not in the passage"] += 1
             return [], ["evidence: not a span of the passage"]
         return [{"answer": answer.strip(), "evidence": evidence.strip()}], []
@@ -316,7 +414,14 @@ def _answer_parser(passage: str, reasons: Counter[str]) -> Callable:
 
 
 def _doc_parser(fmt: TaskFormat, passage: str, key: str, reasons: Counter[str]) -> Callable:
-    return lambda obj: docs_in_reply(obj, fmt, passage, key, reasons)
+    normed: list[str] = []  # the passage normalised once, when the first reply is parsed
+
+    def parse(obj: dict) -> tuple[list[dict], list[str]]:
+        if not normed:
+            normed.append(norm(passage, casefold=True))
+        return docs_in_reply(obj, fmt, normed[0], key, reasons)
+
+    return parse
 
 
 def provenance(p: Passage) -> dict:

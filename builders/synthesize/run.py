@@ -37,16 +37,22 @@ def synthesize(
     queries, q_counts, q_dups = pipeline.write_queries(fmt, client, settings)
     n_queries = sum(len(v) for v in queries.values())
     say(f"      {n_queries} distinct queries ({q_dups} duplicates removed)")
-    say(f"[2/4] retrieval: {sources.backend.name}")
-    passages, retrieval = pipeline.retrieve(sources, queries, settings)
-    say(f"      {retrieval['summary']}")
     language = pipeline.task_language(fmt, settings.language)
-    passages, other_language = pipeline.keep_language(passages, language, settings.passage_chars)
+    early = None
+    if settings.max_passages is None:  # docs' first requests go out as passages arrive (see EarlyDocs)
+        early = pipeline.EarlyDocs(fmt, client, settings, language)
+        say(f"[2/4] retrieval: {sources.backend.name}, with the docs' first requests as passages arrive")
+    else:
+        say(f"[2/4] retrieval: {sources.backend.name}")
+    passages, retrieval = pipeline.retrieve(sources, queries, settings, early)
+    say(f"      {retrieval['summary']}")
+    known = early.languages if early is not None else None
+    passages, other_language = pipeline.keep_language(passages, language, settings.passage_chars, known)
     if other_language:
         say(f"      {len(other_language)} passages not in the task's language ({language}) set aside")
     n_passages = sum(len(v) for v in passages.values())
     say(f"[3/4] docs: up to {settings.per_passage} per passage over {n_passages} passages")
-    rows, d_counts = pipeline.write_docs(fmt, client, passages, settings)
+    rows, d_counts = pipeline.write_docs(fmt, client, passages, settings, early.first if early else None)
     generated = len(rows)
     stages = {"queries": q_counts, "docs": d_counts}
     unanswered: list[dict] = []

@@ -9,9 +9,11 @@ missing key, and a run-level error (401/403/404, a malformed setting) stops the 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,14 +156,29 @@ class LLMClient:
         """Send ``requests``; returns the run-level error that stopped the backend, if one did."""
         if not requests:
             return None
+        on_done, bar = self._recorder(replies, cache, len(requests))
+        fatal = None
+        try:
+            self.backend.complete(requests, on_done)
+        except LLMRunError as err:  # stop at the first such error; what arrived before it is kept
+            fatal = str(err)
+            log.error("%s: %s", self.config.role, fatal)
+        finally:
+            bar.close()
+        _fill_missing(requests, replies, fatal)
+        return fatal
+
+    def _recorder(
+        self, replies: dict[str, Reply], cache: LLMCache | None, total: int | None
+    ) -> tuple[Callable[[LLMRequest, Reply], Future | None], Any]:
+        """The backend's ``on_done`` (keep the reply, cache it if usable, count its tokens) and its progress bar."""
         bar = _progress(
-            total=len(requests),
+            total=total,
             desc=f"{self.config.role} ({self.config.backend})",
             unit="req",
             disable=not self.config.progress,
             mininterval=0.5,
         )
-
         started, tokens = time.monotonic(), [0]
 
         def on_done(request: LLMRequest, reply: Reply) -> Future | None:
@@ -177,18 +194,104 @@ class LLMClient:
             bar.update(1)
             return written
 
-        fatal = None
+        return on_done, bar
+
+    @contextlib.asynccontextmanager
+    async def stream(self) -> AsyncIterator[ReplyStream]:
+        """Requests handed over one at a time while the caller is still producing them (a pipeline's next stage
+        starting before the stage before it is over); each is answered from the cache or sent at once, and
+        :attr:`ReplyStream.completion` holds every reply once the block is left.
+
+        The openai backend serves the requests as they come; the others answer them all when the block is left."""
+        stream = ReplyStream(self)
+        await stream.start()
         try:
-            self.backend.complete(requests, on_done)
-        except LLMRunError as err:  # stop at the first such error; what arrived before it is kept
-            fatal = str(err)
-            log.error("%s: %s", self.config.role, fatal)
+            yield stream
+        except BaseException:
+            await stream.finish(cancel=True)  # what arrived is cached; nothing more is sent
+            raise
+        await stream.finish()
+
+
+class ReplyStream:
+    """See :meth:`LLMClient.stream`: the same cache, recording and failure handling as :meth:`LLMClient.complete`."""
+
+    def __init__(self, client: LLMClient) -> None:
+        self.client = client
+        self.completion: Completion | None = None
+        self._replies: dict[str, Reply] = {}
+        self._cached: set[str] = set()
+        self._to_send: list[LLMRequest] = []
+        self._sent_keys: set[str] = set()
+        self._cache: LLMCache | None = None
+        self._serving: asyncio.Future | None = None
+        self._bar: Any = None
+
+    async def start(self) -> None:
+        config = self.client.config
+        self._cache = LLMCache(config.resolved_cache_path()) if config.cache else None
+        self._queue: asyncio.Queue[LLMRequest | None] = asyncio.Queue()
+        serve = getattr(self.client.backend, "aserve", None)
+        if serve is not None:
+            on_done, self._bar = self.client._recorder(self._replies, self._cache, None)
+            self._serving = asyncio.ensure_future(serve(self._queue, on_done))
+
+    def submit(self, request: LLMRequest) -> None:
+        """Answer ``request`` (a key already handed over is not asked again)."""
+        if request.key in self._cached or request.key in self._sent_keys:
+            return
+        stored = self._cache.get_many([request.key]) if self._cache is not None else {}
+        if stored:
+            self._replies[request.key] = Reply.from_cache(stored[request.key])
+            self._cached.add(request.key)
+            return
+        self._to_send.append(request)
+        self._sent_keys.add(request.key)
+        if self._serving is not None:
+            self._queue.put_nowait(request)
+
+    async def finish(self, cancel: bool = False) -> None:
+        client, fatal = self.client, None
+        try:
+            if self._serving is not None:
+                for _ in range(client.config.concurrency):
+                    self._queue.put_nowait(None)
+                if cancel:
+                    self._serving.cancel()
+                try:
+                    await self._serving
+                except asyncio.CancelledError:
+                    if not cancel:
+                        raise
+                except LLMRunError as err:
+                    fatal = str(err)
+                    log.error("%s: %s", client.config.role, fatal)
+                finally:
+                    self._bar.close()
+                _fill_missing(self._to_send, self._replies, fatal)
+            elif not cancel:
+                fatal = await asyncio.to_thread(client._send, self._to_send, self._replies, self._cache)
         finally:
-            bar.close()
-        missing = f"not sent: {fatal}" if fatal else "no reply from the backend"
-        for request in requests:  # a backend that skipped one must not lose it silently
-            replies.setdefault(request.key, Reply(error=missing, failure=REQUEST_ERROR))
-        return fatal
+            if self._cache is not None:
+                self._cache.close()
+        problem = self._cache.problem if self._cache is not None else None
+        if problem:
+            log.warning("%s: %s", client.config.role, problem)
+        self.completion = Completion(
+            replies=self._replies,
+            cached=set(self._cached),
+            sent=len(self._to_send),
+            fatal=fatal,
+            cache_problem=problem,
+            usage_unknown=client._usage_unknown(self._to_send, self._replies),
+        )
+
+
+def _fill_missing(requests: Sequence[LLMRequest], replies: dict[str, Reply], fatal: str | None) -> None:
+    """A backend that skipped a request must not lose it silently: it gets a failed reply."""
+    missing = f"not sent: {fatal}" if fatal else "no reply from the backend"
+    for request in requests:
+        replies.setdefault(request.key, Reply(error=missing, failure=REQUEST_ERROR))
 
 
 def _progress(**kwargs: object) -> Any:

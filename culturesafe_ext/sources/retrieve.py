@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from culturesafe_ext.sources.base import SearchBackend, SearchRefused
@@ -23,6 +23,7 @@ from culturesafe_ext.sources.passage import Passage, Rejection, SearchHit
 from culturesafe_ext.sources.settings import SourcesSettings
 
 log = logging.getLogger("culturesafe.sources")
+OnQuery = Callable[[str, list[Passage]], None]
 NO_RESULTS, SEARCH_FAILED, EMPTY_SNIPPET = "no results", "search failed", "empty snippet"
 
 
@@ -129,11 +130,16 @@ class Sources:
             self.cache.put(key, "page", page)
         return page
 
-    async def retrieve(self, queries: Sequence[str], k: int | None = None) -> Retrieval:
-        """Search every distinct query and turn every hit into a passage, concurrently; a refusal stops all."""
+    async def retrieve(
+        self, queries: Sequence[str], k: int | None = None, on_query: OnQuery | None = None
+    ) -> Retrieval:
+        """Search every distinct query and turn every hit into a passage, concurrently; a refusal stops all.
+
+        ``on_query(query, passages)``: called as each query's passages are in (a pipeline starts its next stage
+        on them at once); the :class:`Retrieval` still lists every passage in query order."""
         self._stats, before, self._refused = Retrieval(), self.requests, None
         unique = list(dict.fromkeys(queries))
-        tasks = [asyncio.ensure_future(self._one_query(q, k)) for q in unique]
+        tasks = [asyncio.ensure_future(self._one_query(q, k, on_query)) for q in unique]
         try:
             results = await asyncio.gather(*tasks)
         except SearchRefused:
@@ -148,7 +154,9 @@ class Sources:
         stats.requests = self.requests - before
         return stats
 
-    async def _one_query(self, query: str, k: int | None) -> tuple[list[Passage], list[Rejection]]:
+    async def _one_query(
+        self, query: str, k: int | None, on_query: OnQuery | None = None
+    ) -> tuple[list[Passage], list[Rejection]]:
         try:
             hits = await self.search(query, k)
         except SearchRefused:
@@ -167,6 +175,8 @@ class Sources:
                 rejections.append(Rejection(reason=outcome.reason, detail=outcome.detail, query=query, url=hit.url))
             else:
                 raise outcome
+        if on_query is not None:
+            on_query(query, passages)
         return passages, rejections
 
     def retrieve_sync(self, queries: Sequence[str], k: int | None = None) -> Retrieval:

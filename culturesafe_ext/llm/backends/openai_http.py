@@ -4,7 +4,7 @@ Why aiohttp and not the ``openai`` SDK: measured here (1,000 requests, 100 ms st
 SDK's httpx transport keeps 0.81 / 0.39 / 0.23 of the ideal throughput at 32 / 64 / 128 concurrent
 requests, bare aiohttp 0.93 / 0.90 / 0.86 (design.md). One ``ClientSession`` whose connector allows
 exactly ``concurrency`` connections is shared by ``concurrency`` workers that pull requests from one
-iterator, so at most that many are in flight and no task is created per request. Each request is retried
+queue, so at most that many are in flight and no task is created per request. Each request is retried
 under the one policy of :mod:`culturesafe_ext.llm.retry` (429 with ``Retry-After``, 5xx, malformed bodies,
 timeouts, dropped connections; full-jitter exponential backoff). A request whose retries run out becomes a
 failed :class:`Reply`, never an exception that loses the other results.
@@ -99,6 +99,21 @@ class OpenAIBackend:
 
     async def acomplete(self, requests: Sequence[LLMRequest], on_done: OnDone) -> None:
         """Answer ``requests`` with at most ``concurrency`` in flight, calling ``on_done`` as each ends."""
+        if not requests:
+            return
+        source: asyncio.Queue[LLMRequest | None] = asyncio.Queue()
+        for request in requests:
+            source.put_nowait(request)
+        workers = min(self.config.concurrency, len(requests))
+        for _ in range(workers):
+            source.put_nowait(None)
+        await self.aserve(source, on_done, workers)
+
+    async def aserve(
+        self, source: asyncio.Queue[LLMRequest | None], on_done: OnDone, workers: int | None = None
+    ) -> None:
+        """Answer the requests put on ``source`` as they come (a pipeline's next stage starting before the stage
+        before it is over), with ``workers`` (default ``concurrency``) in flight; each worker stops at a ``None``."""
         limit = self.config.concurrency
         headers = {"Content-Type": "application/json"}
         try:
@@ -112,12 +127,11 @@ class OpenAIBackend:
         self._succeeded, self._refused = 0, 0
         connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
         timeout = aiohttp.ClientTimeout(total=self.config.timeout)
-        pending = iter(requests)  # shared by the workers; one event loop thread, so no lock is needed
 
         async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as session:
 
             async def worker() -> None:
-                for request in pending:
+                while (request := await source.get()) is not None:
                     if self._fatal is not None:  # stop at the first run-level error: send nothing more
                         return
                     try:
@@ -131,7 +145,7 @@ class OpenAIBackend:
                     if written is not None:  # the slot goes to the next request once this reply is on disk
                         await asyncio.wrap_future(written)
 
-            await asyncio.gather(*(worker() for _ in range(min(limit, len(requests)))))
+            await asyncio.gather(*(worker() for _ in range(workers or limit)))
         if self._fatal is not None:
             raise LLMRunError(f"the {self.config.role} at {self.url} refused the run: {self._fatal}")
 
