@@ -18,8 +18,11 @@ from .llm import LLMClient
 log = logging.getLogger("culturesafe.synthesize")
 
 
-class NothingSynthesized(RuntimeError):
-    """The run produced no item; the message says where everything went."""
+class NothingSynthesized(ValueError):
+    """The run produced no item; the message says where everything went.
+
+    A ``ValueError`` like the project's other errors a user acts on (inputs, settings): the CLI prints its
+    message as one line, without a type name or traceback."""
 
 
 def synthesize(

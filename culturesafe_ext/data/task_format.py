@@ -122,12 +122,12 @@ def load_task_format(
             "own needs --include-path DIR)"
         )
     try:
-        loaded = manager.load_task_or_group([name])
+        loaded = manager.load([name])  # flat {"tasks": {...}, "groups": {...}} (load_task_or_group is deprecated)
     except Exception as err:  # the task's own dataset loader or YAML: one line, naming the task
         raise TaskFormatError(f"--task {name}: lm-eval could not build it: {' '.join(str(err).split())}") from None
-    task = loaded.get(name) if isinstance(loaded, dict) else None
-    if not isinstance(task, Task):
-        raise TaskFormatError(f"--task {name}: a group of tasks; name one of its tasks")
+    task = loaded["tasks"].get(name)
+    if not isinstance(task, Task) or loaded.get("groups") or len(loaded["tasks"]) != 1:
+        raise TaskFormatError(f"--task {name}: a group or tag of tasks; name one of its tasks")
     output_type = task.config.output_type
     if output_type not in OUTPUT_TYPES:
         supported = ", ".join(OUTPUT_TYPES)
