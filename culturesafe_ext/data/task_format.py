@@ -110,12 +110,11 @@ def load_task_format(
 ) -> TaskFormat:
     """Load ``name`` through lm-eval's ``TaskManager`` and take ``n_examples`` docs from a non-evaluated split."""
     from lm_eval.api.task import Task
-    from lm_eval.tasks import TaskManager
 
     from culturesafe_ext.lm_eval_internals import cache_jinja_templates
 
     cache_jinja_templates()
-    manager = TaskManager(include_path=include_path, metadata=metadata)
+    manager = _task_manager(name, include_path, metadata)
     if name not in manager.all_tasks:
         raise TaskFormatError(
             f"--task {name}: lm-eval does not know this task (check the name with `lm_eval ls tasks`; a task of your "
@@ -166,6 +165,22 @@ def load_task_format(
             where = f"example doc {n} of {fmt.examples_from}"
             raise TaskFormatError(f"--task {name}: {where} does not render: {err}") from None
     return fmt
+
+
+def _task_manager(name: str, include_path: str | None, metadata: dict | None) -> Any:
+    """lm-eval's ``TaskManager`` that knows ``name``: first one over our tasks and ``include_path`` alone, as the
+    leaderboard's does (indexing lm-eval's own ~14.7K task entries costs 7-20 s a process here, paid by every
+    ``synthesize`` and ``train ... --items``), else the full one (lm-eval's own tasks). Precedence is lm-eval's:
+    a task in ``include_path`` wins over ours either way."""
+    from lm_eval.tasks import TaskManager
+
+    from culturesafe_ext.plugin import tasks_dir
+
+    paths = [str(tasks_dir()), *([include_path] if include_path else [])]
+    quick = TaskManager(include_path=paths, include_defaults=False, metadata=metadata)
+    if name in quick.all_tasks:
+        return quick
+    return TaskManager(include_path=include_path, metadata=metadata)
 
 
 def _non_eval_docs(task: Any, eval_split: str | None) -> tuple[str | None, Any]:

@@ -123,6 +123,13 @@ def test_synthesize_one_line_errors(tmp_path: Path, monkeypatch, capsys) -> None
         assert main([*args, "--metadata", '{"culturesafe_data": "bundled"}']) == 1
         assert "give --examples FILE" in capsys.readouterr().err
         assert server.n_requests == 0
+        # a run that keeps nothing (every passage in another language than the task's): one line, no type name
+        french = write_corpus(tmp_path / "french.jsonl", planted=[FRENCH])
+        french.write_text(french.read_text().splitlines(keepends=True)[-1])  # the French page alone
+        assert main(synth_args(server, tmp_path, french, tmp_path / "none", "--language", "en")) == 1
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 2 and lines[0].startswith("culturesafe synthesize: error: no item survived: ")
+        assert "NothingSynthesized" not in lines[0] and "passage not in the task's language (en)" in lines[0]
 
 
 SAFETY_EXAMPLES = [
