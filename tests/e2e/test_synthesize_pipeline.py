@@ -140,6 +140,7 @@ def killed_and_resumed(tmp_path_factory: pytest.TempPathFactory) -> dict:
         search.pages.clear()
         done = subprocess.run([str(BIN / "culturesafe"), *command], env=env, capture_output=True, text=True)
         facts["resumed"] = ok(done)
+        facts["report"] = json.loads((out / "synthesis_report.json").read_text())  # the third run writes its own
         facts["resent"], facts["repeated"] = set(server.counts), server.stats()["repeated"]
         facts["searched_again"], facts["fetched_again"] = sum(search.searches.values()), sum(search.pages.values())
         server.reset()
@@ -155,8 +156,7 @@ def test_killed_synthesis_resumes_without_repeating(killed_and_resumed: dict) ->
     assert facts["returncode"] == -signal.SIGKILL and len(facts["answered"]) == QUERIES_STAGE + 2
     assert not facts["out_after_kill"] and facts["searched"] > 0 and facts["fetched"] > 0
     assert not facts["answered"] & facts["resent"] and facts["repeated"] == 0  # no answered LLM call sent again
-    report = json.loads((facts["out"] / "synthesis_report.json").read_text())
-    retrieval, stages = report["retrieval"], report["stages"]
+    retrieval, stages = facts["report"]["retrieval"], facts["report"]["stages"]
     cached = facts["cached_before"]
     assert retrieval["searches_cached"] == cached.get("search", 0) > 0  # every stored search from the cache ...
     assert retrieval["pages_cached"] == cached.get("page", 0) > 0
