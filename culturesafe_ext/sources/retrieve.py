@@ -139,7 +139,15 @@ class Sources:
         on them at once); the :class:`Retrieval` still lists every passage in query order."""
         self._stats, before, self._refused = Retrieval(), self.requests, None
         unique = list(dict.fromkeys(queries))
-        tasks = [asyncio.ensure_future(self._one_query(q, k, on_query)) for q in unique]
+        # at most ``concurrency`` queries in progress: a query's pages are fetched soon after its search, so its
+        # passages are in early (``on_query``), instead of every page waiting behind every other query's search
+        started = asyncio.Semaphore(self.settings.concurrency)
+
+        async def one(query: str) -> tuple[list[Passage], list[Rejection]]:
+            async with started:
+                return await self._one_query(query, k, on_query)
+
+        tasks = [asyncio.ensure_future(one(q)) for q in unique]
         try:
             results = await asyncio.gather(*tasks)
         except SearchRefused:
