@@ -94,7 +94,9 @@ def main() -> None:
             os.environ["CULTURESAFE_JUDGE_API_KEY"] = "sk-bench"
             fmt = load_task_format(TASK, str(write_task(tmp / "task")))
             py3langid.classify("start-up: load the language model before timing")
-            extract_text(b"<html><body><p>start-up: the first extraction</p></body></html>", "text/html", None, "http://x/")
+            extract_text(
+                b"<html><body><p>start-up: the first extraction</p></body></html>", "text/html", None, "http://x/"
+            )
             settings = SynthesisSettings(
                 cultures=tuple(CULTURES[: args.cultures]),
                 n_specific=args.queries,
