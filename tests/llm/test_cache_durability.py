@@ -46,3 +46,38 @@ def test_each_reply_is_committed_before_the_next_request_is_sent(tmp_path: Path)
         done = client.complete(requests)
     assert done.sent == 12 and all(r.error is None for r in done.replies.values())
     assert on_disk_when_asked == list(range(12))  # request n went out with replies 0..n-1 committed
+
+
+def test_a_stream_answers_requests_as_they_come_and_from_the_cache(tmp_path: Path) -> None:
+    """``LLMClient.stream``: requests handed over one by one are sent before the block ends (a pipeline's next
+    stage overlaps the one before); a repeated key is asked once; a second stream answers all from the cache."""
+    import asyncio
+
+    with StandIn(responder=lambda messages: '{"ok": true}', max_lifetime=60) as server:
+        config = LLMConfig.from_dict(
+            {"backend": "openai", "model": "standin", "base_url": server.base_url, "concurrency": 4,
+             "cache_path": str(tmp_path / "llm.sqlite"), "progress": False},
+            env={},
+        )  # fmt: skip
+        client = LLMClient(config)
+        requests = [
+            client.request([{"role": "user", "content": f"q{i}"}], "p", mode="generate", max_tokens=8) for i in range(6)
+        ]
+
+        async def run(seen_in_block: list[int]) -> object:
+            async with client.stream() as stream:
+                for request in [*requests, requests[0]]:
+                    stream.submit(request)
+                for _ in range(500):  # the block is still open: the server sees the requests meanwhile
+                    if server.n_requests >= len(requests):
+                        break
+                    await asyncio.sleep(0.01)
+                seen_in_block.append(server.n_requests)
+            return stream.completion
+
+        seen: list[int] = []
+        first = asyncio.run(run(seen))
+        assert seen == [6] and first.sent == 6 and not first.cached and server.n_requests == 6
+        assert set(first.replies) == {r.key for r in requests} and all(r.error is None for r in first.replies.values())
+        again = asyncio.run(run([]))
+    assert again.sent == 0 and again.cached == {r.key for r in requests} and server.n_requests == 6
