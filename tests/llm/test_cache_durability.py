@@ -10,6 +10,7 @@ from pathlib import Path
 from support.openai_standin import StandIn
 
 from culturesafe_ext.llm import LLMClient, LLMConfig
+from culturesafe_ext.llm.backends.base import Reply
 
 
 def test_each_reply_is_committed_before_the_next_request_is_sent(tmp_path: Path) -> None:
@@ -81,3 +82,49 @@ def test_a_stream_answers_requests_as_they_come_and_from_the_cache(tmp_path: Pat
         assert set(first.replies) == {r.key for r in requests} and all(r.error is None for r in first.replies.values())
         again = asyncio.run(run([]))
     assert again.sent == 0 and again.cached == {r.key for r in requests} and server.n_requests == 6
+
+
+class _BatchOnly:
+    """A backend that only answers whole batches (as the local ``hf`` and the Batch API backends do)."""
+
+    name = "openai"
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def params(self) -> dict:
+        return {}
+
+    def complete(self, requests, on_done) -> None:
+        self.batches.append([r.key for r in requests])
+        for r in requests:
+            on_done(r, Reply(text=f"answer to {r.messages[0]['content']}"))
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_stream_over_a_batch_backend_answers_everything_when_the_block_ends(tmp_path: Path) -> None:
+    import asyncio
+
+    config = LLMConfig.from_dict(
+        {"backend": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1",
+         "cache_path": str(tmp_path / "c.sqlite"), "progress": False},
+        env={},
+    )  # fmt: skip
+    backend = _BatchOnly()
+    client = LLMClient(config, backend=backend)
+    requests = [client.request([{"role": "user", "content": f"q{i}"}], "p", mode="generate") for i in range(3)]
+
+    async def run() -> object:
+        before = len(backend.batches)
+        async with client.stream() as stream:
+            for request in requests:
+                stream.submit(request)
+            assert len(backend.batches) == before  # nothing can go before the block ends
+        return stream.completion
+
+    done = asyncio.run(run())
+    assert backend.batches == [[r.key for r in requests]] and done.sent == 3
+    assert [done.replies[r.key].text for r in requests] == ["answer to q0", "answer to q1", "answer to q2"]
+    assert asyncio.run(run()).cached == {r.key for r in requests} and len(backend.batches) == 1
