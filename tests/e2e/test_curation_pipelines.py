@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import csv
 import json
-import os
+import signal
 import subprocess
-import sys
+import time
 import uuid
 from pathlib import Path
 
 from builders.test_descriptions import GUIDE, NOTES
 from support.curation_responder import critic, describe, stage1, write_reference
-from support.lm_eval_run import OFFLINE_ENV, lm_eval_args, run_lm_eval
+from support.lm_eval_run import BIN, child_env, lm_eval_args, run_lm_eval
 from support.openai_standin import StandIn
 from support.scripted_generator import respond
 from support.searxng_standin import SearxngStandIn
@@ -39,21 +39,59 @@ def accept_all(review_csv: Path) -> Path:
     return review_csv
 
 
+def describe_args(tmp: Path, llm: StandIn, web: SearxngStandIn, out: Path, cache: Path) -> list[str]:
+    args = ["generate", "descriptions", "--country", "Thailand", "--out", str(out), "--generator", "openai:writer"]
+    args += ["--base-url", llm.base_url, "--cache-path", str(cache), "--concurrency", "1"]
+    args += ["--source", str(tmp / "guide.html"), "--source", str(tmp / "notes.md")]
+    args += ["--search", f"searxng:{web.base_url}", "--query", "thai temple customs", "--min-chars", "60"]
+    return [*args, "--no-progress"]
+
+
+def without_times(work: Path) -> list[dict]:
+    """The candidates a run wrote, less the moment each source was read (the rest is the run's output)."""
+    rows = [json.loads(line) for line in (work / "candidates.jsonl").read_text().splitlines()]
+    for row in rows:
+        del row["base"]["retrieved_at"]
+    return rows
+
+
 def test_sources_to_descriptions_to_adaculturesafe_to_lm_eval(tmp_path: Path, tiny_model: Path) -> None:
+    """``generate descriptions`` killed (SIGKILL) while its third LLM call is being answered, then run again: the
+    second run fetches and searches nothing, asks no answered call again, and writes what an uninterrupted run
+    writes; its output goes on through review, ``generate adaculturesafe`` and ``lm_eval``."""
     (tmp_path / "guide.html").write_text(GUIDE, encoding="utf-8")
     (tmp_path / "notes.md").write_text(NOTES, encoding="utf-8")
     desc = tmp_path / "desc"
-    binary = str(Path(sys.executable).parent / "culturesafe")
-    with StandIn(responder=describe) as llm, SearxngStandIn(results_per_query=2) as web:
-        args = ["generate", "descriptions", "--country", "Thailand", "--out", str(desc), "--generator"]
-        args += ["openai:writer", "--base-url", llm.base_url, "--cache-path", str(tmp_path / "llm.sqlite")]
-        args += ["--source", str(tmp_path / "guide.html"), "--source", str(tmp_path / "notes.md")]
-        args += ["--search", f"searxng:{web.base_url}", "--query", "thai temple customs", "--min-chars", "60"]
-        args += ["--no-progress"]
-        done = subprocess.run([binary, *args], env={**os.environ, **OFFLINE_ENV}, capture_output=True, text=True,
-                              timeout=300)  # fmt: skip
+    with StandIn(responder=describe, latency=0.3) as llm, SearxngStandIn(results_per_query=2) as web:
+        # an uninterrupted run first (in-process, its own caches): what the killed and resumed run must end with
+        assert main(describe_args(tmp_path, llm, web, tmp_path / "whole", tmp_path / "whole.sqlite")) == 0
+        calls = llm.n_requests  # 4 sources, one chunk each
+        llm.reset()
+        web.searches.clear()
+        web.pages.clear()
+        command = [str(BIN / "culturesafe"), *describe_args(tmp_path, llm, web, desc, tmp_path / "llm.sqlite")]
+        child = subprocess.Popen(command, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 300  # start-up is slow on a loaded machine
+        while llm.n_requests < 3 and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # one call at a time, each reply cached before the next is sent: the third is being answered (0.3 s)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        answered = set(llm.answered)
+        searches, pages = sum(web.searches.values()), sum(web.pages.values())
+        assert child.returncode == -signal.SIGKILL and 2 <= len(answered) < calls == 4
+        assert searches == 1 and pages == 2 and not (tmp_path / "desc.work" / "candidates.jsonl").exists()
+        llm.reset()
+        web.searches.clear()
+        web.pages.clear()
+        done = subprocess.run(command, env=child_env(), capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
+        assert sum(web.searches.values()) == 0 and sum(web.pages.values()) == 0  # every search and page cached
+        assert not answered & set(llm.counts) and llm.stats()["repeated"] == 0  # no answered call asked again
+        assert llm.n_requests == calls - len(answered)
         assert "evidence not in source" in done.stdout and "near-duplicate" in done.stdout
+        assert f"({calls - len(answered)} sent, {len(answered)} cached)" in done.stdout
+    assert without_times(tmp_path / "desc.work") == without_times(tmp_path / "whole.work")
     assert main(["generate", "review-import", "--out", str(desc), "--decisions",
                  str(accept_all(tmp_path / "desc.work" / "review" / "review.csv"))]) == 0  # fmt: skip
     descriptions = desc / "descriptions.jsonl"
