@@ -13,7 +13,6 @@ import json
 import signal
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 from builders.test_descriptions import GUIDE, NOTES
@@ -99,16 +98,14 @@ def test_sources_to_descriptions_to_adaculturesafe_to_lm_eval(tmp_path: Path, ti
     sources = {r["source"] for r in published}
     assert str(tmp_path / "guide.html") in sources and any(s.startswith(web.base_url) for s in sources)
 
-    # a folder name no earlier run used: offline, `datasets` served a previous run's build of another folder with
-    # the same name from its cache (~/.cache/huggingface/datasets/bench), so the name carries the run
-    bench = tmp_path / f"bench-{uuid.uuid4().hex[:8]}"
+    bench = tmp_path / "bench"
     with StandIn(responder=respond) as llm:
         args = ["generate", "adaculturesafe", "--descriptions", str(descriptions), "--out", str(bench)]
         args += ["--generator", "openai:w", "--base-url", llm.base_url, "--cache-path", str(tmp_path / "g.sqlite")]
         args += ["--n-knowledge", "2", "--n-safety", "1", "--no-progress"]
         assert main(args) == 0
     assert main(["generate", "review-import", "--out", str(bench), "--decisions",
-                 str(accept_all(tmp_path / f"{bench.name}.work" / "review" / "review.csv"))]) == 0  # fmt: skip
+                 str(accept_all(tmp_path / "bench.work" / "review" / "review.csv"))]) == 0  # fmt: skip
     card = (bench / "README.md").read_text()
     assert "## Sources" in card and str(tmp_path / "guide.html") in card  # provenance in the card
 
@@ -139,7 +136,7 @@ def test_culturax_stage1_to_lm_eval(tmp_path: Path, tiny_model: Path) -> None:
                      "--target", "10", "--out", str(tmp_path / "x"), *gen]) == 0  # fmt: skip
     expanded = tmp_path / "x" / "questions.jsonl"
     assert len(expanded.read_text().splitlines()) >= 290
-    out = tmp_path / f"cx-{uuid.uuid4().hex[:8]}"  # a fresh name: see the note in the test above
+    out = tmp_path / "cx"
     with StandIn(responder=write_reference) as writer, StandIn(responder=critic) as judge:
         args = ["generate", "culturax-references", "--questions", str(expanded), "--out", str(out)]
         args += ["--generator", "openai:writer", "--base-url", writer.base_url, "--critic", "openai:critic"]
@@ -147,7 +144,7 @@ def test_culturax_stage1_to_lm_eval(tmp_path: Path, tiny_model: Path) -> None:
         assert main(args) == 0
         assert writer.n_requests > 0 and judge.n_requests > 0
     assert main(["generate", "review-import", "--out", str(out), "--decisions",
-                 str(accept_all(tmp_path / f"{out.name}.work" / "review" / "review.csv"))]) == 0  # fmt: skip
+                 str(accept_all(tmp_path / "cx.work" / "review" / "review.csv"))]) == 0  # fmt: skip
     assert "Two-stage rejection sampling" in (out / "README.md").read_text()
 
     with StandIn(responder=hhh_responder) as server:
