@@ -25,11 +25,12 @@ import re
 from dataclasses import dataclass
 from itertools import combinations
 from math import comb
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from culturesafe_ext.probing.stats import StatsFile
+if TYPE_CHECKING:  # torch, which stats needs, stays out of `culturesafe`'s start-up (the parser reads RANK_BY)
+    from culturesafe_ext.probing.stats import StatsFile
 
 RANK_BY = ("mean", "rate")
 REPORT = "probe_compare.json"
