@@ -120,3 +120,32 @@ def test_query_without_search_backend_is_a_one_line_error(tmp_path: Path, capsys
     args += ["openai:w", "--base-url", "http://127.0.0.1:9/v1", "--query", "x"]
     assert main(args) != 0
     assert "--query needs --search" in capsys.readouterr().err
+
+
+def test_demo_model_through_the_hf_backend_is_plumbing_with_every_reply_accounted(
+    tmp_path: Path, demo_model: Path, capsys
+) -> None:
+    """SmolLM2-135M as the writer (``--generator hf:...``): whatever it writes, each reply is a description, a
+    counted rejection, or a chunk without a usable reply whose raw reply and problem are in the report."""
+    (tmp_path / "notes.md").write_text(NOTES, encoding="utf-8")
+    args = ["generate", "descriptions", "--country", "Thailand", "--out", str(tmp_path / "desc"), "--generator",
+            f"hf:{demo_model}", "--cache-path", str(tmp_path / "llm.sqlite"), "--source", str(tmp_path / "notes.md"),
+            "--min-chars", "60", "--max-attempts", "1", "--max-tokens", "24", "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((tmp_path / "desc.work" / "generation_report.json").read_text())
+    stats = report["stats"]
+    assert report["generator"]["backend"] == "hf" and stats["tasks"] == stats["sent"] == 1
+    assert stats["complete"] + stats["incomplete"] == 1
+    [source] = report["per_source"].values()
+    checked = sum(r["stage"] in ("check", "dedup") for r in report["rejections"])
+    assert source["proposed"] == source["candidates"] + checked  # every proposed description kept or counted
+    failed = stats["truncated_replies"] + stats["unparseable_replies"] + stats["filtered_replies"]
+    assert len(report["incomplete_tasks"]) == stats["incomplete"] == report["rejections_by_reason"].get(
+        "no usable reply", 0
+    ) and (stats["incomplete"] == 0 or failed + stats["failed_requests"] + stats["replies_with_invalid_items"] >= 1)
+    for task in report["incomplete_tasks"]:  # a 135M model rarely writes the JSON asked for: reported, not skipped
+        [attempt] = task["attempts"]
+        assert task["source_id"] == str(tmp_path / "notes.md") and attempt["problems"]
+        assert isinstance(attempt["raw"], str) or attempt["error"]
+        assert "without a usable reply" in printed
