@@ -54,7 +54,7 @@ def without_times(work: Path) -> list[dict]:
     """The candidates a run wrote, less the moment each source was read (the rest is the run's output)."""
     rows = [json.loads(line) for line in (work / "candidates.jsonl").read_text().splitlines()]
     for row in rows:
-        del row["base"]["retrieved_at"]
+        row.get("base", {}).pop("retrieved_at", None)
     return rows
 
 
@@ -201,3 +201,57 @@ def test_culturax_stage1_to_lm_eval(culturax_bench: dict, lm_eval_run: dict) -> 
     domains = [t for t in results if t.startswith("culturax_")]
     assert len(domains) == 8  # the committed domain tasks, each on the generated test split
     assert all(0.0 <= results[t]["ss,hhh"] <= 1.0 and results[t]["judge_failures,hhh"] == 0 for t in domains)
+
+
+REFERENCE_ROWS = [  # one rejected once, one never accepted, one accepted at once (K = 2, three goals each)
+    ("r1", "How do families REJECTFIRST prepare for Diwali in Gujarat?", 15),
+    ("r2", "What is the NEVER proper way to wear a kimono at a summer festival?", 24),
+    ("r3", "Which instruments play in a Balinese gamelan orchestra?", 33),
+]
+
+
+def test_killed_references_run_resumes_without_repeating_a_call(tmp_path: Path) -> None:
+    """``culturax-references`` killed (SIGKILL) while the critic scores round 0, then run again: every reply
+    committed before the kill is served by the cache (writer's and critic's alike), the rest is asked once, and the
+    rounds, candidates, scores and critiques are those of an uninterrupted run."""
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("".join(json.dumps({"id": i, "question": q, "subdomain_id": s}) + "\n"
+                                 for i, q, s in REFERENCE_ROWS))  # fmt: skip
+
+    def args(writer: StandIn, judge: StandIn, out: Path, cache: Path) -> list[str]:
+        return ["generate", "culturax-references", "--questions", str(questions), "--out", str(out),
+                "--generator", "openai:writer", "--base-url", writer.base_url, "--critic", "openai:critic",
+                "--critic-base-url", judge.base_url, "--candidates", "2", "--cache-path", str(cache),
+                "--concurrency", "1", "--no-progress"]  # fmt: skip
+
+    with StandIn(responder=write_reference) as writer, StandIn(responder=critic, latency=0.1) as judge:
+        assert main(args(writer, judge, tmp_path / "whole", tmp_path / "whole.sqlite")) == 0
+        total = writer.n_requests + judge.n_requests  # 36 candidates over three rounds, each scored
+        critic_total = judge.n_requests  # (the same answer twice is scored once)
+        writer.reset()
+        judge.reset()
+        cache = tmp_path / "llm.sqlite"
+        command = [str(BIN / "culturesafe"), *args(writer, judge, tmp_path / "cx", cache)]
+        child = subprocess.Popen(command, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 300
+        # the critic's fifth request is being answered (0.1 s, one at a time) and every earlier reply is committed
+        while judge.n_requests < 5 or cache_rows(cache) < writer.stats()["n_answered"] + judge.stats()["n_answered"]:
+            if child.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.005)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        committed = cache_rows(cache)
+        answered = writer.stats()["n_answered"] + judge.stats()["n_answered"]
+        assert child.returncode == -signal.SIGKILL and committed == answered and 18 < answered < total
+        writer.reset()
+        judge.reset()
+        done = subprocess.run(command, env=child_env(), capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert writer.n_requests + judge.n_requests == total - committed  # nothing committed is asked again
+        # round 0's 18 candidates and the critic's scores before the kill came from the cache
+        assert judge.n_requests == critic_total - (answered - 18)
+        assert f"writer {writer.n_requests} sent / 18 cached, critic {judge.n_requests} sent" in done.stdout
+    logs = [(tmp_path / f"{name}.work" / "rejection_sampling.jsonl").read_text() for name in ("cx", "whole")]
+    assert logs[0] == logs[1] and len(logs[0].splitlines()) == 36
+    assert without_times(tmp_path / "cx.work") == without_times(tmp_path / "whole.work")
