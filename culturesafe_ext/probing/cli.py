@@ -11,6 +11,7 @@ from culturesafe_ext.cli_types import count, positive_int
 from culturesafe_ext.probing import overlap
 from culturesafe_ext.probing.overlap import RANK_BY, REPORT, REPORT_FORMAT, Group, compare_groups, group_info
 from culturesafe_ext.probing.plots import OVERVIEW, pair_title, plot_overview, plot_pair
+from culturesafe_ext.probing.stats_file import load_stats, merge
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -33,8 +34,6 @@ def parse_group(spec: str) -> Group:
     missing = [str(f) for f in files if not f.is_file()]
     if missing or not files:
         raise FileNotFoundError(f"{spec!r}: no probe stats file at {', '.join(missing) or paths}")
-    from culturesafe_ext.probing.stats import load_stats, merge  # torch: imported when the command runs
-
     stats = merge([load_stats(f) for f in files])
     if not label:
         label = files[0].stem if len(files) == 1 else Path(paths).name

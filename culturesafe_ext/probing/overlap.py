@@ -25,12 +25,11 @@ import re
 from dataclasses import dataclass
 from itertools import combinations
 from math import comb
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:  # torch, which stats needs, stays out of `culturesafe`'s start-up (the parser reads RANK_BY)
-    from culturesafe_ext.probing.stats import StatsFile
+from culturesafe_ext.probing.stats_file import StatsFile
 
 RANK_BY = ("mean", "rate")
 REPORT = "probe_compare.json"
