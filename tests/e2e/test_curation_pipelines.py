@@ -72,15 +72,15 @@ def descriptions_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     (tmp / "guide.html").write_text(GUIDE, encoding="utf-8")
     (tmp / "notes.md").write_text(NOTES, encoding="utf-8")
     seen: dict = {"tmp": tmp, "desc": tmp / "desc"}
-    with StandIn(responder=describe, latency=0.3) as llm, SearxngStandIn(results_per_query=2) as web:
+    with StandIn(responder=describe, latency=0.5) as llm, SearxngStandIn(results_per_query=2) as web:
         seen["web"] = web.base_url
-        assert main(describe_args(tmp, llm, web, tmp / "whole", tmp / "whole.sqlite")) == 0
+        assert main([*describe_args(tmp, llm, web, tmp / "whole", tmp / "whole.sqlite"), "--concurrency", "4"]) == 0
         seen["calls"] = llm.n_requests  # 4 sources, one chunk each
         clear(llm, web)
         command = [str(BIN / "culturesafe"), *describe_args(tmp, llm, web, seen["desc"], tmp / "llm.sqlite")]
         child = subprocess.Popen(command, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 300  # start-up is slow on a loaded machine
-        # one call at a time: the third is being answered (0.3 s) once it arrived and the first two replies are
+        # one call at a time: the third is being answered (0.5 s) once it arrived and the first two replies are
         # committed (the cache's writer thread commits each within milliseconds: a reply that arrives in the very
         # moment of a kill is lost, by design, and asked again)
         while (llm.n_requests < 3 or cache_rows(tmp / "llm.sqlite") < 2) and time.monotonic() < deadline:
@@ -94,7 +94,8 @@ def descriptions_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
                           "searches": sum(web.searches.values()), "pages": sum(web.pages.values()),
                           "wrote_candidates": (tmp / "desc.work" / "candidates.jsonl").exists()}  # fmt: skip
         clear(llm, web)
-        done = subprocess.run(command, env=child_env(), capture_output=True, text=True, timeout=300)
+        rerun = [*command, "--concurrency", "4"]  # (not part of any cache key)
+        done = subprocess.run(rerun, env=child_env(), capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         seen["resumed"] = {"stdout": done.stdout, "asked": set(llm.counts), "sent": llm.n_requests,
                            "repeated": llm.stats()["repeated"], "searches": sum(web.searches.values()),
@@ -224,8 +225,8 @@ def test_killed_references_run_resumes_without_repeating_a_call(tmp_path: Path) 
                 "--critic-base-url", judge.base_url, "--candidates", "2", "--cache-path", str(cache),
                 "--concurrency", "1", "--no-progress"]  # fmt: skip
 
-    with StandIn(responder=write_reference) as writer, StandIn(responder=critic, latency=0.1) as judge:
-        assert main(args(writer, judge, tmp_path / "whole", tmp_path / "whole.sqlite")) == 0
+    with StandIn(responder=write_reference) as writer, StandIn(responder=critic, latency=0.2) as judge:
+        assert main([*args(writer, judge, tmp_path / "whole", tmp_path / "whole.sqlite"), "--concurrency", "8"]) == 0
         total = writer.n_requests + judge.n_requests  # 36 candidates over three rounds, each scored
         critic_total = judge.n_requests  # (the same answer twice is scored once)
         writer.reset()
@@ -234,7 +235,7 @@ def test_killed_references_run_resumes_without_repeating_a_call(tmp_path: Path) 
         command = [str(BIN / "culturesafe"), *args(writer, judge, tmp_path / "cx", cache)]
         child = subprocess.Popen(command, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 300
-        # the critic's fifth request is being answered (0.1 s, one at a time) and every earlier reply is committed
+        # the critic's fifth request is being answered (0.2 s, one at a time) and every earlier reply is committed
         while judge.n_requests < 5 or cache_rows(cache) < writer.stats()["n_answered"] + judge.stats()["n_answered"]:
             if child.poll() is not None or time.monotonic() > deadline:
                 break
@@ -246,7 +247,8 @@ def test_killed_references_run_resumes_without_repeating_a_call(tmp_path: Path) 
         assert child.returncode == -signal.SIGKILL and committed == answered and 18 < answered < total
         writer.reset()
         judge.reset()
-        done = subprocess.run(command, env=child_env(), capture_output=True, text=True, timeout=300)
+        done = subprocess.run([*command, "--concurrency", "8"], env=child_env(), capture_output=True, text=True,
+                              timeout=300)  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
         assert writer.n_requests + judge.n_requests == total - committed  # nothing committed is asked again
         # round 0's 18 candidates and the critic's scores before the kill came from the cache
