@@ -17,9 +17,9 @@ from pathlib import Path
 from culturesafe_ext.data import textio
 from culturesafe_ext.data.adaculturesafe_schema import (
     ALL,
-    KINDS,
     SPLIT,
     config_name,
+    features,
     option_letters,
     safety_query,
 )
@@ -353,7 +353,7 @@ def build(source: Path, out: Path, *, skip_invalid: bool = False, source_commit:
     for kind, rows in (("knowledge", release.knowledge), ("safety", release.safety)):
         for country in [ALL, *release.countries]:
             subset = [r for r in rows if country == ALL or r["country"] == country]
-            tables.append(ConfigTable(config_name(kind, country), SPLIT, KINDS[kind], subset))
+            tables.append(ConfigTable(config_name(kind, country), SPLIT, features(kind), subset))
     write_hub_dataset(out, tables, _card(release, source_commit))
     rejects = out / "rejects.jsonl"
     if release.problems:

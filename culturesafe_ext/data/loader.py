@@ -169,12 +169,13 @@ def load_config(
         raise FileNotFoundError(
             f"{dataset.metadata_key}={where!r}: no such folder, nor a Hub id of the form owner/name"
         )
-    available = _available_configs(local) if is_local else None
+    declared = _card_configs(local) if is_local else None
+    available = None if declared is None else list(declared)
     if available is not None and config not in available:
         raise MissingUnitsError(missing_units_text(dataset, where, config, available))
     log.info("culturesafe: loading %s config %s", where, config)
     try:
-        loaded = datasets.load_dataset(str(local) if is_local else path, name=config, revision=revision)
+        loaded = load_folder(local, config) if is_local else datasets.load_dataset(path, name=config, revision=revision)
     except (ConnectionError, OSError, datasets.exceptions.DatasetNotFoundError) as err:
         if is_local:
             raise
@@ -193,15 +194,33 @@ def load_config(
     return loaded
 
 
-def _available_configs(folder: Path) -> list[str] | None:
-    """Config names declared in a built dataset's card (None when the folder has no card)."""
+def _card_configs(folder: Path) -> dict[str, dict] | None:
+    """The configs a built dataset's card declares, by name (None when the folder has no card)."""
     card = folder / "README.md"
     if not card.exists():
         return None
     from huggingface_hub import DatasetCard
 
     configs = DatasetCard.load(card).data.to_dict().get("configs") or []
-    return [c["config_name"] for c in configs]
+    return {c["config_name"]: c for c in configs}
+
+
+def load_folder(folder: Path, config: str | None = None, split: str | None = None):
+    """One config of a dataset folder on disk, read as it is now (every local read goes through here).
+
+    Why the data files are passed: for a folder whose card declares its configs, ``datasets`` names its cache
+    entry after the folder's basename, the config and a hash of the card alone (features, split sizes), not of the
+    files. A second folder with the same name and card (another run's output, or the same folder rebuilt with
+    same-sized rows) was then served the first one's cached arrow tables. Given explicitly, the data files are
+    resolved to absolute paths with their modification times, and ``datasets`` hashes those into the config id:
+    another folder or a rewritten file is a new cache entry, an unchanged folder still reuses its own.
+    """
+    import datasets
+    from datasets.data_files import sanitize_patterns
+
+    declared = (_card_configs(folder) or {}).get(config or "")
+    data_files = sanitize_patterns(declared["data_files"]) if declared and declared.get("data_files") else None
+    return datasets.load_dataset(str(folder), name=config, split=split, data_files=data_files)
 
 
 class MissingUnitsError(SystemExit):

@@ -11,7 +11,7 @@ from culturesafe_ext.cli_types import count, positive_int
 from culturesafe_ext.probing import overlap
 from culturesafe_ext.probing.overlap import RANK_BY, REPORT, REPORT_FORMAT, Group, compare_groups, group_info
 from culturesafe_ext.probing.plots import OVERVIEW, pair_title, plot_overview, plot_pair
-from culturesafe_ext.probing.stats import load_stats, merge
+from culturesafe_ext.probing.stats_file import load_stats, merge
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

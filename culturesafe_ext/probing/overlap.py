@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from culturesafe_ext.probing.stats import StatsFile
+from culturesafe_ext.probing.stats_file import StatsFile
 
 RANK_BY = ("mean", "rate")
 REPORT = "probe_compare.json"

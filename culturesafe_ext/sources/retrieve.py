@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from culturesafe_ext.sources.base import SearchBackend, SearchRefused
 from culturesafe_ext.sources.cache import SourceCache, entry_key
-from culturesafe_ext.sources.fetch import PageFetcher, PageRejected
+from culturesafe_ext.sources.fetch import EXTRACTOR, PageFetcher, PageRejected
 from culturesafe_ext.sources.http import run_sync
 from culturesafe_ext.sources.passage import Passage, Rejection, SearchHit
 from culturesafe_ext.sources.settings import SourcesSettings
@@ -110,7 +110,7 @@ class Sources:
 
     async def _fetch_page(self, url: str) -> dict:
         s = self.settings
-        key = entry_key("page", url=url, max_bytes=s.max_bytes, min_chars=s.min_chars, extractor="trafilatura")
+        key = entry_key("page", url=url, max_bytes=s.max_bytes, min_chars=s.min_chars, extractor=EXTRACTOR)
         stored = self.cache.get(key) if self.cache is not None else None
         if stored is not None:
             self._stats.pages_cached += 1

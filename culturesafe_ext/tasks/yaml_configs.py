@@ -99,9 +99,9 @@ ADACULTURESAFE = "adaculturesafe"
 
 def countries_from_dataset(folder: Path) -> list[str]:
     """Country names in the order the builder wrote them (the ``knowledge`` config)."""
-    import datasets
+    from culturesafe_ext.data.loader import load_folder
 
-    rows = datasets.load_dataset(str(folder), name="knowledge", split="test")
+    rows = load_folder(folder, "knowledge", split="test")
     return list(dict.fromkeys(rows["country"]))
 
 
@@ -133,11 +133,10 @@ CULTURAX = "culturax"
 
 def domains_from_dataset(folder: Path) -> list[str]:
     """UNESCO domains present in the build, in the framework's order (a domain without questions gets no task)."""
-    import datasets
-
     from culturesafe_ext.data.culturax_schema import DOMAINS
+    from culturesafe_ext.data.loader import load_folder
 
-    rows = datasets.load_dataset(str(folder), name="all")
+    rows = load_folder(folder, "all")
     present = {d for split in rows.values() for d in split["domain"]}
     return [d for d in DOMAINS if d in present]
 

@@ -1,5 +1,5 @@
-"""``culturesafe generate descriptions``: local files (HTML, Markdown, PDF), URLs and searches on 127.0.0.1
--> a stand-in LLM -> evidence check -> SimHash across sources -> review -> descriptions.jsonl that ``generate
+"""``culturesafe generate descriptions``: local files (HTML, Markdown, PDF), URLs (pages, PDFs) and searches on
+127.0.0.1 -> a stand-in LLM -> evidence check -> SimHash across sources -> review -> descriptions.jsonl that ``generate
 adaculturesafe`` reads as it is; every rejection counted by reason; a resumed run sends nothing again."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from support.curation_responder import describe
 from support.openai_standin import StandIn
+from support.pdfs import FileServer, blank_pdf, text_pdf
 from support.searxng_standin import SearxngStandIn
 
 from culturesafe_ext.cli import main
@@ -29,13 +30,10 @@ NOTES = (
 )
 
 
-def _blank_pdf(path: Path) -> None:
-    from pypdf import PdfWriter
-
-    writer = PdfWriter()
-    writer.add_blank_page(width=200, height=200)
-    with path.open("wb") as fh:
-        writer.write(fh)
+ADVICE = [  # a consular travel-advice PDF, fetched by URL
+    "Visitors should dress modestly when they enter the grounds of the Grand Palace.",
+    "Images of the Buddha must be treated with respect and may not leave the country without a permit.",
+]
 
 
 def _sources(tmp: Path) -> list[str]:
@@ -43,7 +41,7 @@ def _sources(tmp: Path) -> list[str]:
     (tmp / "notes.md").write_text(NOTES, encoding="utf-8")
     (tmp / "empty.md").write_text("# Nothing here\n", encoding="utf-8")
     (tmp / "huge.md").write_text("Temple etiquette matters. " * 4000, encoding="utf-8")  # ~100 KB
-    _blank_pdf(tmp / "scan.pdf")
+    (tmp / "scan.pdf").write_bytes(blank_pdf())
     return [str(tmp / n) for n in ("guide.html", "notes.md", "empty.md", "huge.md", "scan.pdf")]
 
 
@@ -58,27 +56,32 @@ def _args(llm: StandIn, tmp: Path, out: Path, *extra: str) -> list[str]:
 def test_sources_to_descriptions_with_counted_rejections_and_resume(tmp_path: Path, capsys) -> None:
     files = _sources(tmp_path)
     out = tmp_path / "desc"
-    with StandIn(responder=describe) as llm, SearxngStandIn(results_per_query=2) as web:
+    pdfs = {"advice.pdf": (text_pdf(ADVICE, title="Travel advice"), "application/pdf"),
+            "scan.pdf": (blank_pdf(), "application/pdf")}  # fmt: skip
+    with StandIn(responder=describe) as llm, SearxngStandIn(results_per_query=2) as web, FileServer(pdfs) as host:
         extra = [x for f in files for x in ("--source", f)]
+        extra += ["--source", host.url("advice.pdf"), "--source", host.url("scan.pdf")]
         extra += ["--source", f"{web.base_url}/pages/missing-page", "--search", f"searxng:{web.base_url}"]
         extra += ["--query", "thai temple customs", "--query", "big pages"]
         assert main(_args(llm, tmp_path, out, *extra)) == 0
         first = capsys.readouterr().out
-        sent, fetched = llm.n_requests, web.n_requests
+        sent, fetched, hosted = llm.n_requests, web.n_requests, dict(host.requests)
         report = json.loads((tmp_path / "desc.work" / "generation_report.json").read_text())
         # resumed: every LLM reply, page and search comes from the caches
         assert main(_args(llm, tmp_path, out, *extra)) == 0
-        assert llm.n_requests == sent and web.n_requests == fetched
+        assert llm.n_requests == sent and web.n_requests == fetched and dict(host.requests) == hosted
     reasons = report["rejections_by_reason"]
     assert reasons["no main text"] == 1  # empty.md
     assert reasons["over the size cap"] >= 2  # huge.md and the stand-in's streamed "big" pages
-    assert reasons["pdf has no text"] == 1 and reasons["HTTP 404"] == 1
+    assert reasons["pdf has no text"] == 2 and reasons["HTTP 404"] == 1  # scan.pdf, as a file and by URL
     # one invented entry per chunk: its evidence is in no source
     assert reasons["evidence not in source"] == report["stats"]["complete"] >= 4
     assert reasons["near-duplicate"] >= 1  # the shoes sentence is in guide.html and notes.md
     per = report["per_source"]
     assert per[files[0]]["candidates"] == 3 and per[files[1]]["proposed"] == 3
     assert any(s.startswith(web.base_url + "/pages/thai-temple-customs") for s in per)
+    advice = per[host.url("advice.pdf")]  # a PDF by URL: its text layer, decomposed like any page
+    assert advice["kind"] == "url" and advice["title"] == "Travel advice" and advice["candidates"] == 2
     assert "rejections: " in first and "evidence not in source" in first
 
     review = tmp_path / "desc.work" / "review" / "review.csv"
@@ -117,3 +120,32 @@ def test_query_without_search_backend_is_a_one_line_error(tmp_path: Path, capsys
     args += ["openai:w", "--base-url", "http://127.0.0.1:9/v1", "--query", "x"]
     assert main(args) != 0
     assert "--query needs --search" in capsys.readouterr().err
+
+
+def test_demo_model_through_the_hf_backend_is_plumbing_with_every_reply_accounted(
+    tmp_path: Path, demo_model: Path, capsys
+) -> None:
+    """SmolLM2-135M as the writer (``--generator hf:...``): whatever it writes, each reply is a description, a
+    counted rejection, or a chunk without a usable reply whose raw reply and problem are in the report."""
+    (tmp_path / "notes.md").write_text(NOTES, encoding="utf-8")
+    args = ["generate", "descriptions", "--country", "Thailand", "--out", str(tmp_path / "desc"), "--generator",
+            f"hf:{demo_model}", "--cache-path", str(tmp_path / "llm.sqlite"), "--source", str(tmp_path / "notes.md"),
+            "--min-chars", "60", "--max-attempts", "1", "--max-tokens", "24", "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((tmp_path / "desc.work" / "generation_report.json").read_text())
+    stats = report["stats"]
+    assert report["generator"]["backend"] == "hf" and stats["tasks"] == stats["sent"] == 1
+    assert stats["complete"] + stats["incomplete"] == 1
+    [source] = report["per_source"].values()
+    checked = sum(r["stage"] in ("check", "dedup") for r in report["rejections"])
+    assert source["proposed"] == source["candidates"] + checked  # every proposed description kept or counted
+    failed = stats["truncated_replies"] + stats["unparseable_replies"] + stats["filtered_replies"]
+    assert len(report["incomplete_tasks"]) == stats["incomplete"] == report["rejections_by_reason"].get(
+        "no usable reply", 0
+    ) and (stats["incomplete"] == 0 or failed + stats["failed_requests"] + stats["replies_with_invalid_items"] >= 1)
+    for task in report["incomplete_tasks"]:  # a 135M model rarely writes the JSON asked for: reported, not skipped
+        [attempt] = task["attempts"]
+        assert task["source_id"] == str(tmp_path / "notes.md") and attempt["problems"]
+        assert isinstance(attempt["raw"], str) or attempt["error"]
+        assert "without a usable reply" in printed

@@ -86,3 +86,36 @@ def test_a_stale_bundled_sample_is_caught(tmp_path: Path) -> None:
         "README.md: differs from a fresh build",
         "knowledge_china/test.parquet: differs from a fresh build",
     ]
+
+
+def _write(folder: Path, tag: str) -> Path:
+    """A dataset folder in the builders' Hub layout whose rows differ by ``tag`` but not in size."""
+    from culturesafe_ext.builders.hub_layout import CardText, ConfigTable, write_hub_dataset
+    from datasets import Features, Value
+
+    from culturesafe_ext.data.culturax_schema import DOMAINS
+
+    features = Features({"id": Value("string"), "question": Value("string"), "domain": Value("string")})
+    rows = [{"id": f"{tag}-{i}", "question": f"What does {tag} do?", "domain": DOMAINS[0]} for i in range(3)]
+    write_hub_dataset(folder, [ConfigTable("all", "test", features, rows)], CardText("Same name", "same card"))
+    return folder
+
+
+def test_a_folder_of_the_same_name_or_rewritten_is_read_as_it_is_now(tmp_path: Path, monkeypatch) -> None:
+    """Two runs' outputs named alike (same card, same sizes) used to share one ``datasets`` cache entry."""
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf_cache"))
+    first, second = _write(tmp_path / "run1" / "bench", "aaaa"), _write(tmp_path / "run2" / "bench", "bbbb")
+    assert loader.load_culturax("all", culturax_data=str(first))["test"]["id"] == ["aaaa-0", "aaaa-1", "aaaa-2"]
+    assert loader.load_culturax("all", culturax_data=str(second))["test"]["id"] == ["bbbb-0", "bbbb-1", "bbbb-2"]
+    _write(first, "cccc")  # the same folder rebuilt (a re-import after review, say)
+    assert loader.load_culturax("all", culturax_data=str(first))["test"]["id"] == ["cccc-0", "cccc-1", "cccc-2"]
+    again = loader.load_culturax("all", culturax_data=str(first))["test"]  # unchanged: its own cache entry reused
+    assert again.cache_files == loader.load_culturax("all", culturax_data=str(first))["test"].cache_files
+    # the task-config writer reads folders through the same function
+    from culturesafe_ext.data.culturax_schema import DOMAINS
+    from culturesafe_ext.tasks.yaml_configs import domains_from_dataset
+
+    assert loader.load_folder(second, "all")["test"]["question"][0] == "What does bbbb do?"
+    assert domains_from_dataset(second) == [DOMAINS[0]]

@@ -30,7 +30,7 @@ def test_overlap_chance_and_permutation_test(tmp_path: Path) -> None:
     from support.probe_stats import LAYERS, K, write_stats
 
     from culturesafe_ext.probing.overlap import compare
-    from culturesafe_ext.probing.stats import load_stats
+    from culturesafe_ext.probing.stats_file import load_stats
 
     a = load_stats(write_stats(tmp_path, "a", range(0, 10), seed=1))
     b = load_stats(write_stats(tmp_path, "b", range(5, 15), seed=2))
@@ -88,7 +88,7 @@ def test_few_documents_give_an_exact_test_that_says_it_cannot_reach_005(tmp_path
     from support.probe_stats import LAYERS, K, write_stats
 
     from culturesafe_ext.probing.overlap import compare, distinct_resplits
-    from culturesafe_ext.probing.stats import load_stats
+    from culturesafe_ext.probing.stats_file import load_stats
 
     a = load_stats(write_stats(tmp_path, "a", range(0, 10), seed=1, buckets=3))
     b = load_stats(write_stats(tmp_path, "b", range(50, 60), seed=2, buckets=3))

@@ -136,7 +136,7 @@ def prompt_tokens(lm: ProbeHFLM, texts: list[str]) -> list[list[int]]:
 
 @pytest.mark.parametrize("layout", ["llama", "gpt2"])
 def test_planted_neuron_found_on_its_layer(layout: str, planted_llama, planted_gpt2, word_id, tmp_path) -> None:
-    from culturesafe_ext.probing.stats import load_stats
+    from culturesafe_ext.probing.stats_file import load_stats
 
     folder = planted_llama if layout == "llama" else planted_gpt2
     texts = prompts(9)

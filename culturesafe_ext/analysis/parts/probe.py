@@ -36,7 +36,7 @@ def stats_files(ctx: Context) -> list[Path]:
 
 def _from_stats(ctx: Context, files: list[Path]) -> dict[str, Any] | None:
     from culturesafe_ext.probing.overlap import Group, compare_groups, group_info
-    from culturesafe_ext.probing.stats import load_stats, merge
+    from culturesafe_ext.probing.stats_file import load_stats, merge
 
     by_group: dict[str, list] = {}
     other = []
