@@ -21,6 +21,8 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from culturesafe_ext.task_index_cache import build_index
+
 log = logging.getLogger("culturesafe")
 
 DISTRIBUTION = "culturesafe"
@@ -112,7 +114,8 @@ def lm_eval_discovers_models(registry_module) -> bool:
 
 
 def extend_task_index(index_module) -> None:
-    """Make ``TaskIndex.build`` also index our folder, right after lm-eval's built-in tasks.
+    """Make ``TaskIndex.build`` also index our folder, right after lm-eval's built-in tasks (whose index it
+    reads from :mod:`culturesafe_ext.task_index_cache` when their files did not change).
 
     Precedence matches lm-eval's own for task plugins: built-ins, then plugins, then ``--include_path``
     (a user's folder still wins over ours). Checked at each build: where lm-eval finds our entry point
@@ -137,9 +140,10 @@ def extend_task_index(index_module) -> None:
         resolved = [p.resolve() for p in paths]
         if ours.resolve() not in resolved and builtin in resolved:
             paths.insert(resolved.index(builtin) + 1, ours)
-        return original(paths, *args, **kwargs)
+        return build_index(original, paths, builtin, *args, **kwargs)
 
     build._culturesafe = True  # type: ignore[attr-defined]
+    build.__wrapped__ = original  # type: ignore[attr-defined]
     task_index.build = staticmethod(build)
 
 

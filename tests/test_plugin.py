@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from culturesafe_ext import plugin
+from culturesafe_ext import plugin, task_index_cache
 
 
 def test_unknown_lm_eval_shape_warns_instead_of_crashing(caplog) -> None:
@@ -57,6 +57,7 @@ def _fake_index(tmp_path: Path) -> tuple[types.ModuleType, list]:
         @staticmethod
         def build(paths):
             seen.append(list(paths))
+            return {}
 
     module = types.ModuleType("lm_eval.tasks._index")
     module.__file__ = str(builtin / "_index.py")
@@ -71,10 +72,12 @@ def test_task_hook_stands_down_when_lm_eval_discovers_plugins(tmp_path: Path, mo
     if lm_eval_discovers:  # as #4015 adds it; lm-eval passes our folder among the plugin paths itself
         manager.discover_plugin_task_paths = lambda: [plugin.tasks_dir()]
     monkeypatch.setitem(sys.modules, "lm_eval.tasks.manager", manager)
+    monkeypatch.setenv(task_index_cache.OFF_ENV, "1")  # every folder reaches build (the cache: its own tests)
     plugin.extend_task_index(index)
     builtin = Path(index.__file__).parent
     index.TaskIndex.build([builtin])
-    assert seen == [[builtin]] if lm_eval_discovers else seen == [[builtin, plugin.tasks_dir()]]
+    # standing in: our folder right after lm-eval's (indexed apart, so that lm-eval's part can be cached)
+    assert seen == [[builtin]] if lm_eval_discovers else seen == [[builtin], [plugin.tasks_dir()]]
 
 
 @pytest.mark.parametrize("lm_eval_discovers", [False, True])
