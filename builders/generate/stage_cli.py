@@ -183,6 +183,10 @@ def run_descriptions(args: argparse.Namespace) -> int:
     rejected_line = ", ".join(f"{n} {r}" for r, n in report["rejections_by_reason"].items()) or "none"
     print(f"rejections: {rejected_line}")
     print(f"candidates: {report['candidates']['description']}")
+    if not report["candidates"]["description"]:  # as `generate adaculturesafe`: a run that produced nothing fails
+        from .cli import nothing_generated
+
+        raise ValueError(f"{nothing_generated(report, work / 'generation_report.json')}; rejections: {rejected_line}")
     _print_review(args, work)
     return 0
 
