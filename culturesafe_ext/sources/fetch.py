@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-from concurrent.futures import ThreadPoolExecutor
 
 from culturesafe_ext.sources.http import HttpClient, OverSizeCap, Refused
 from culturesafe_ext.sources.passage import utc_now
@@ -83,16 +82,6 @@ class PageFetcher:
     def __init__(self, settings: SourcesSettings) -> None:
         self.settings = settings
         self.http = HttpClient(settings, headers={"Accept": ACCEPT})
-        self._pool: ThreadPoolExecutor | None = None
-
-    def _extractor(self) -> ThreadPoolExecutor:
-        """One thread extracts every page, in turn. Why not asyncio's default pool (several threads): extraction
-        holds the GIL, and each more thread that wants it is one more the event loop waits behind, so replies
-        of the searches, fetches and LLM calls sharing the loop are read late (bench_synthesize's timeline: 100 ms
-        stand-in replies read after 150-200 ms while pages were extracted by asyncio's pool)."""
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="culturesafe-extract")
-        return self._pool
 
     @property
     def requests(self) -> int:
@@ -113,8 +102,9 @@ class PageFetcher:
         except Exception as err:  # retries ran out: worth asking again on a later run
             raise PageRejected("fetch failed", f"{url}: {err}", final=False) from None
         retrieved_at = utc_now()
-        args = (response.body, response.content_type, response.charset, response.url)
-        text, title = await asyncio.get_running_loop().run_in_executor(self._extractor(), extract_text, *args)
+        text, title = await asyncio.to_thread(
+            extract_text, response.body, response.content_type, response.charset, response.url
+        )
         if len(text) < max(1, self.settings.min_chars):
             chars = f"{len(text)} characters of main text (min_chars {self.settings.min_chars})"
             raise PageRejected(NO_MAIN_TEXT, f"{url}: {chars}")
@@ -122,6 +112,3 @@ class PageFetcher:
 
     async def aclose(self) -> None:
         await self.http.aclose()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
-            self._pool = None
