@@ -55,7 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-attempts", type=positive_int, default=2, help="attempts per LLM task (2)")
     p.add_argument("--max-tokens", type=positive_int, default=2048, help="tokens per reply (2048)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (key: env CULTURESAFE_JUDGE_API_KEY)")
-    p.add_argument("--concurrency", type=positive_int, help="LLM requests and searches in flight (default 32 / 16)")
+    p.add_argument("--concurrency", type=positive_int, help="in flight: LLM requests (32), searches (16), pages (16)")
     p.add_argument("--temperature", type=non_negative_float, help="sampling temperature (default 0)")
     p.add_argument("--cache-path", help="sqlite cache of every LLM reply (default: the culturesafe cache dir)")
     p.add_argument("--sources-cache", help="sqlite cache of searches and pages (default: the culturesafe cache dir)")

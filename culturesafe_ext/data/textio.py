@@ -40,7 +40,8 @@ def norm(text: str, casefold: bool = False) -> str:
     "XIAOPING"), so options compare with case; evidence passages and question identity fold it.
     """
     text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    if not text.isascii():  # no ASCII character is a format character: a page of ASCII skips the per-character pass
+        text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
     text = _EDGE.sub("", _SPACE.sub(" ", text).strip())
     return text.casefold() if casefold else text
 

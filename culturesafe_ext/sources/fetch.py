@@ -10,6 +10,7 @@ counts: "over the size cap", "HTTP 404", "not text", "no main text", "pdf has no
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 
 from culturesafe_ext.sources.http import HttpClient, OverSizeCap, Refused
@@ -86,10 +87,14 @@ class PageFetcher:
     def requests(self) -> int:
         return self.http.requests
 
-    async def fetch(self, url: str) -> dict:
-        """``{"url", "title", "text", "retrieved_at"}`` of the page, or :class:`PageRejected`."""
+    async def fetch(self, url: str, slot: asyncio.Semaphore | None = None) -> dict:
+        """``{"url", "title", "text", "retrieved_at"}`` of the page, or :class:`PageRejected`.
+
+        ``slot``: held while the page is downloaded and given back before its text is extracted (a thread's CPU
+        work), so the next download starts at once."""
         try:
-            response = await self.http.request("GET", url, max_bytes=self.settings.max_bytes)
+            async with slot if slot is not None else contextlib.nullcontext():
+                response = await self.http.request("GET", url, max_bytes=self.settings.max_bytes)
         except OverSizeCap as err:
             raise PageRejected(OVER_SIZE_CAP, f"{url}: {err}") from None
         except Refused as err:

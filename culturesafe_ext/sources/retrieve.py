@@ -2,9 +2,10 @@
 the cache, and accounts for every query and page that gave no passage.
 
 Why one object: a pipeline (synthesis, description curation) hands over its queries and gets back passages and
-a :class:`Retrieval` report; concurrency (one semaphore over searches and fetches), caching and the counting of
-rejections are decided here once. A search backend that refuses (:class:`SearchRefused`) stops the run at once;
-what was retrieved before it is in the cache.
+a :class:`Retrieval` report; concurrency (``concurrency`` searches in flight to the backend, and as many page
+fetches, each limit apart: they wait on different servers, and one shared limit made a page wait behind searches),
+caching and the counting of rejections are decided here once. A search backend that refuses
+(:class:`SearchRefused`) stops the run at once; what was retrieved before it is in the cache.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class Sources:
         self.settings = settings
         self.fetcher = PageFetcher(settings)
         self.cache = cache if cache is not None or not settings.cache else SourceCache(settings.resolved_cache_path())
-        self._sem: asyncio.Semaphore | None = None
+        self._sems: dict[str, asyncio.Semaphore] = {}  # "search", "page": created in the running loop
         self._pages: dict[str, asyncio.Future] = {}
         self._stats = Retrieval()
         self._refused: SearchRefused | None = None
@@ -76,7 +77,7 @@ class Sources:
         if stored is not None:
             self._stats.searches_cached += 1
             return [SearchHit.model_validate(h) for h in stored]
-        async with self._semaphore():
+        async with self._semaphore("search"):
             if self._refused is not None:  # another query was refused while this one waited: send nothing
                 raise self._refused
             try:
@@ -118,8 +119,7 @@ class Sources:
                 raise PageRejected(stored["rejected"], stored["detail"])
             return stored
         try:
-            async with self._semaphore():
-                page = await self.fetcher.fetch(url)
+            page = await self.fetcher.fetch(url, self._semaphore("page"))
         except PageRejected as err:
             self._stats.pages_fetched += 1
             if err.final and self.cache is not None:
@@ -200,16 +200,16 @@ class Sources:
         run_sync(run)
         return box[0]
 
-    def _semaphore(self) -> asyncio.Semaphore:
-        if self._sem is None:
-            self._sem = asyncio.Semaphore(self.settings.concurrency)
-        return self._sem
+    def _semaphore(self, kind: str) -> asyncio.Semaphore:
+        if kind not in self._sems:
+            self._sems[kind] = asyncio.Semaphore(self.settings.concurrency)
+        return self._sems[kind]
 
     async def aclose(self) -> None:
         """Close the HTTP sessions (the cache stays open: :meth:`close` closes it)."""
         await self.backend.aclose()
         await self.fetcher.aclose()
-        self._sem, self._pages = None, {}
+        self._sems, self._pages = {}, {}
 
     def close(self) -> None:
         if self.cache is not None:

@@ -31,7 +31,7 @@ class SourcesSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     k: int = Field(10, ge=1, le=100)  # results per query
-    concurrency: int = Field(16, ge=1, le=1024)  # searches and page fetches in flight at once
+    concurrency: int = Field(16, ge=1, le=1024)  # searches in flight at once, and page fetches (each limit apart)
     timeout: float = Field(30.0, gt=0)  # seconds for one HTTP attempt
     max_retries: int = Field(4, ge=0, le=20)  # retries after the first attempt (429, 5xx, dropped connections)
     retry_wait_initial: float = Field(0.5, ge=0)  # full-jitter backoff: up to initial * 2**(n-1) s ...
