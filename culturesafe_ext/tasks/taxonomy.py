@@ -76,21 +76,80 @@ _SAFETY = ("respectfulness", "awareness", "judge_failure_rate")
 _CULTURAX = ("wr", "ss", "ti", "avg", "truthful", "informative")
 
 FAMILIES: tuple[Family, ...] = (
-    Family(ADACULTURESAFE, "knowledge", KNOWLEDGE, "mc", "mc", "_knowledge_mc_template_yaml", KNOWLEDGE,
-           group_metrics=_KNOWLEDGE_MC),
-    Family(ADACULTURESAFE, "knowledge_gen", KNOWLEDGE, "gen", "gen", "_knowledge_gen_template_yaml", KNOWLEDGE,
-           group_metrics=("acc", "invalid_rate", "letter_with_text_rate", "acc_by_description")),
-    Family(ADACULTURESAFE, "knowledge_circular", KNOWLEDGE, "circular", "circular",
-           "_knowledge_circular_template_yaml", KNOWLEDGE,
-           group_metrics=("circular_acc", "circular_acc_by_description", "acc")),
-    Family(ADACULTURESAFE, "safety", SAFETY, "plain", "safety", "_safety_template_yaml", SAFETY,
-           {"safety_variant": "plain"}, _SAFETY),
-    Family(ADACULTURESAFE, "safety_elicit", SAFETY, "elicit", "elicit", "_safety_template_yaml", SAFETY,
-           {"safety_variant": "elicit"}, _SAFETY),
-    Family(ADACULTURESAFE, "safety_oracle", SAFETY, "oracle", "oracle", "_safety_template_yaml", SAFETY,
-           {"safety_variant": "oracle"}, _SAFETY),
-    Family(ADACULTURESAFE, "safety_wrongcustom", SAFETY, "wrongcustom", "wrong custom", "_safety_template_yaml",
-           SAFETY, {"safety_variant": "wrongcustom"}, _SAFETY),
+    Family(
+        ADACULTURESAFE,
+        "knowledge",
+        KNOWLEDGE,
+        "mc",
+        "mc",
+        "_knowledge_mc_template_yaml",
+        KNOWLEDGE,
+        group_metrics=_KNOWLEDGE_MC,
+    ),
+    Family(
+        ADACULTURESAFE,
+        "knowledge_gen",
+        KNOWLEDGE,
+        "gen",
+        "gen",
+        "_knowledge_gen_template_yaml",
+        KNOWLEDGE,
+        group_metrics=("acc", "invalid_rate", "letter_with_text_rate", "acc_by_description"),
+    ),
+    Family(
+        ADACULTURESAFE,
+        "knowledge_circular",
+        KNOWLEDGE,
+        "circular",
+        "circular",
+        "_knowledge_circular_template_yaml",
+        KNOWLEDGE,
+        group_metrics=("circular_acc", "circular_acc_by_description", "acc"),
+    ),
+    Family(
+        ADACULTURESAFE,
+        "safety",
+        SAFETY,
+        "plain",
+        "safety",
+        "_safety_template_yaml",
+        SAFETY,
+        {"safety_variant": "plain"},
+        _SAFETY,
+    ),
+    Family(
+        ADACULTURESAFE,
+        "safety_elicit",
+        SAFETY,
+        "elicit",
+        "elicit",
+        "_safety_template_yaml",
+        SAFETY,
+        {"safety_variant": "elicit"},
+        _SAFETY,
+    ),
+    Family(
+        ADACULTURESAFE,
+        "safety_oracle",
+        SAFETY,
+        "oracle",
+        "oracle",
+        "_safety_template_yaml",
+        SAFETY,
+        {"safety_variant": "oracle"},
+        _SAFETY,
+    ),
+    Family(
+        ADACULTURESAFE,
+        "safety_wrongcustom",
+        SAFETY,
+        "wrongcustom",
+        "wrong custom",
+        "_safety_template_yaml",
+        SAFETY,
+        {"safety_variant": "wrongcustom"},
+        _SAFETY,
+    ),
     Family(CULTURAX, "", CULTURAX, "sampled", "sampled x3", "_default_template_yaml", group_metrics=_CULTURAX),
     Family(CULTURAX, "greedy", CULTURAX, "greedy", "greedy", "_greedy_template_yaml", group_metrics=_CULTURAX),
 )
@@ -134,7 +193,7 @@ def classify(task: str) -> tuple[str, str] | None:
 def unit_of(task: str) -> str | None:
     """The country or domain slug of a leaf task."""
     fam = family_of(task)
-    return task[len(fam.prefix):] if fam is not None else None
+    return task[len(fam.prefix) :] if fam is not None else None
 
 
 def benchmark_of(task: str) -> Benchmark | None:
