@@ -17,12 +17,10 @@ read (their order is SearXNG's ranking).
 
 from __future__ import annotations
 
-import json
-
-from culturesafe_ext.sources.base import SearchRefused
-from culturesafe_ext.sources.http import HttpClient, Refused, TransientError
-from culturesafe_ext.sources.passage import SearchHit, utc_now
+from culturesafe_ext.sources.http import HttpClient, Refused
+from culturesafe_ext.sources.passage import SearchHit
 from culturesafe_ext.sources.settings import SourcesSettings
+from culturesafe_ext.sources.web_results import hits_of, refused, results_of
 
 HINTS = {
     403: "the instance does not serve JSON: add json to search.formats in its settings.yml "
@@ -51,42 +49,8 @@ class SearxngSearch:
         try:
             response = await self.http.request("GET", url, params={"q": query, "format": "json"})
         except Refused as err:
-            hint = HINTS.get(err.status)
-            suffix = f" -- {hint}" if hint else ""
-            raise SearchRefused(f"searxng at {self.base_url} refused: {err}{suffix}") from None
-        try:
-            results = _json(response.body)["results"]
-            if not isinstance(results, list):
-                raise TypeError("results is not a list")
-        except (ValueError, KeyError, TypeError) as err:
-            raise TransientError(f"searxng answered something that is not its JSON format ({err})") from None
-        now, hits = utc_now(), []
-        for item in results:
-            if not isinstance(item, dict) or not isinstance(item.get("url"), str):
-                continue  # an answer/infobox-like entry without a page: nothing to fetch
-            hits.append(
-                SearchHit(
-                    backend=self.name,
-                    query=query,
-                    rank=len(hits) + 1,
-                    title=str(item.get("title") or item["url"]),
-                    url=item["url"],
-                    snippet=str(item.get("content") or ""),
-                    engine=item.get("engine") if isinstance(item.get("engine"), str) else None,
-                    score=item.get("score") if isinstance(item.get("score"), (int, float)) else None,
-                    retrieved_at=now,
-                )
-            )
-            if len(hits) == k:
-                break
-        return hits
+            raise refused(self.name, self.base_url, err, HINTS) from None
+        return hits_of(results_of(self.name, response.body), self.name, query, k)
 
     async def aclose(self) -> None:
         await self.http.aclose()
-
-
-def _json(body: bytes) -> dict:
-    value = json.loads(body.decode("utf-8"))
-    if not isinstance(value, dict):
-        raise TypeError("not a JSON object")
-    return value

@@ -8,12 +8,11 @@ The key is read from the environment when the backend is made and lives only in 
 
 from __future__ import annotations
 
-import json
-
 from culturesafe_ext.sources.base import SearchRefused
-from culturesafe_ext.sources.http import HttpClient, Refused, TransientError
-from culturesafe_ext.sources.passage import SearchHit, utc_now
+from culturesafe_ext.sources.http import HttpClient, Refused
+from culturesafe_ext.sources.passage import SearchHit
 from culturesafe_ext.sources.settings import SourcesSettingError, SourcesSettings, api_key
+from culturesafe_ext.sources.web_results import hits_of, refused, results_of
 
 KEY_ENV = "TAVILY_API_KEY"
 HINTS = {
@@ -48,32 +47,8 @@ class TavilySearch:
         try:
             response = await self.http.request("POST", f"{self.base_url}/search", json_body=body)
         except Refused as err:
-            hint = HINTS.get(err.status)
-            suffix = f" -- {hint}" if hint else ""
-            raise SearchRefused(f"tavily at {self.base_url} refused: {err}{suffix}") from None
-        try:
-            results = json.loads(response.body.decode("utf-8"))["results"]
-            if not isinstance(results, list):
-                raise TypeError("results is not a list")
-        except (ValueError, KeyError, TypeError) as err:
-            raise TransientError(f"tavily answered something that is not its JSON format ({err})") from None
-        now, hits = utc_now(), []
-        for item in results:
-            if not isinstance(item, dict) or not isinstance(item.get("url"), str):
-                continue
-            hits.append(
-                SearchHit(
-                    backend=self.name,
-                    query=query,
-                    rank=len(hits) + 1,
-                    title=str(item.get("title") or item["url"]),
-                    url=item["url"],
-                    snippet=str(item.get("content") or ""),
-                    score=item.get("score") if isinstance(item.get("score"), (int, float)) else None,
-                    retrieved_at=now,
-                )
-            )
-        return hits[:k]
+            raise refused(self.name, self.base_url, err, HINTS) from None
+        return hits_of(results_of(self.name, response.body), self.name, query, k)
 
     async def aclose(self) -> None:
         await self.http.aclose()
