@@ -57,6 +57,34 @@ class CacheError(ValueError):
     """The cache file cannot be used at all (not sqlite, unreadable): a setting to fix before the run."""
 
 
+def open_wal(path: Path, schema: str, probe: str, timeout: float) -> sqlite3.Connection:
+    """Connect, switch to WAL, create the table, read one row (``probe``): the open every on-disk cache shares.
+
+    Several judges (a panel), ranks or processes opening one new file at once race for it: sqlite answers
+    "database is locked" to the losers of the journal-mode switch without waiting (its busy handler is not called
+    there; 13 of 200 trials of four threads failed), so a locked open is retried until ``timeout``. Any other
+    error is raised for the caller to name its file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline, wait = time.monotonic() + timeout, 0.01
+    while True:
+        db = None
+        try:
+            db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(schema)
+            db.execute(probe).fetchall()
+            return db
+        except (sqlite3.Error, OSError) as err:
+            if db is not None:
+                db.close()
+            if isinstance(err, sqlite3.OperationalError) and "locked" in str(err) and time.monotonic() < deadline:
+                time.sleep(wait)
+                wait = min(wait * 2, 0.5)
+                continue
+            raise
+
+
 class LLMCache:
     """A sqlite file shared by all threads of a process and by other processes (WAL mode).
 
@@ -80,33 +108,14 @@ class LLMCache:
         self.problem: str | None = None
 
     def _open(self) -> sqlite3.Connection:
-        """Connect, switch to WAL and create the table. Several judges (a panel) or ranks opening one new file
-        at once race for it: sqlite answers "database is locked" to the losers of the journal-mode switch
-        without waiting (its busy handler is not called there; 13 of 200 trials of four threads failed), so a
-        locked open is retried until ``timeout``. Any other error means the file is not a usable cache."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline, wait = time.monotonic() + self.timeout, 0.01
-        while True:
-            db = None
-            try:
-                db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
-                db.execute(_SCHEMA)
-                db.execute("SELECT key, reply FROM replies LIMIT 1").fetchall()
-                return db
-            except (sqlite3.Error, OSError) as err:
-                if db is not None:
-                    db.close()
-                locked = isinstance(err, sqlite3.OperationalError) and "locked" in str(err)
-                if locked and time.monotonic() < deadline:
-                    time.sleep(wait)
-                    wait = min(wait * 2, 0.5)
-                    continue
-                raise CacheError(
-                    f"the judge cache {self.path} is not a usable sqlite file ({type(err).__name__}: {err}): move "
-                    "or delete it, or name another file with judge.cache_path (or set judge.cache to false)"
-                ) from None
+        """The cache file (:func:`open_wal`); any error there means it is not a usable cache."""
+        try:
+            return open_wal(self.path, _SCHEMA, "SELECT key, reply FROM replies LIMIT 1", self.timeout)
+        except (sqlite3.Error, OSError) as err:
+            raise CacheError(
+                f"the judge cache {self.path} is not a usable sqlite file ({type(err).__name__}: {err}): move "
+                "or delete it, or name another file with judge.cache_path (or set judge.cache to false)"
+            ) from None
 
     @classmethod
     def check(cls, path: str | Path) -> None:

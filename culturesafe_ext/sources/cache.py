@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from culturesafe_ext.llm.cache import open_wal
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     key TEXT PRIMARY KEY,
@@ -46,31 +48,14 @@ class SourceCache:
         self._db = self._open()
 
     def _open(self) -> sqlite3.Connection:
-        """Connect, switch to WAL, create the table; a locked open (a race for the WAL switch) is retried."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline, wait = time.monotonic() + self.BUSY_TIMEOUT, 0.01
-        while True:
-            db = None
-            try:
-                db = sqlite3.connect(
-                    self.path, timeout=self.BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
-                )
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
-                db.execute(_SCHEMA)
-                db.execute("SELECT key, value FROM entries LIMIT 1").fetchall()
-                return db
-            except (sqlite3.Error, OSError) as err:
-                if db is not None:
-                    db.close()
-                if isinstance(err, sqlite3.OperationalError) and "locked" in str(err) and time.monotonic() < deadline:
-                    time.sleep(wait)
-                    wait = min(wait * 2, 0.5)
-                    continue
-                raise SourceCacheError(
-                    f"the sources cache {self.path} is not a usable sqlite file ({type(err).__name__}: {err}): move "
-                    "or delete it, or name another file with cache_path (or set cache to false)"
-                ) from None
+        """The cache file, opened as the LLM cache opens its own (:func:`open_wal`)."""
+        try:
+            return open_wal(self.path, _SCHEMA, "SELECT key, value FROM entries LIMIT 1", self.BUSY_TIMEOUT)
+        except (sqlite3.Error, OSError) as err:
+            raise SourceCacheError(
+                f"the sources cache {self.path} is not a usable sqlite file ({type(err).__name__}: {err}): move "
+                "or delete it, or name another file with cache_path (or set cache to false)"
+            ) from None
 
     def get(self, key: str) -> Any | None:
         with self._lock:
