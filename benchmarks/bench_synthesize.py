@@ -135,6 +135,8 @@ def main() -> None:
 
             ours.stream = recorded_stream
             src = sources(True)
+            for ready in src.warm():  # the extraction workers: started once per process, like trafilatura above
+                ready.result()
             start = time.perf_counter()
             t0 = time.perf_counter()
             report = synthesize(

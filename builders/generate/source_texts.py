@@ -48,6 +48,7 @@ class UrlsOnly:
     """The search backend of a run without ``--search``: URLs are fetched, no query is ever asked."""
 
     name = "url"
+    fetches_pages = True
     identity = ""
     requests = 0
 

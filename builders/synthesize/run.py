@@ -36,6 +36,7 @@ def synthesize(
     judge: object | None = None,
 ) -> dict:
     """Queries -> passages -> docs -> balance -> near-duplicates -> leakage -> folder; the report."""
+    sources.warm()  # page extractors start while the LLM writes the queries
     say(f"[1/4] queries: {len(settings.cultures)} culture(s), {settings.queries}")
     queries, q_counts, q_dups = pipeline.write_queries(fmt, client, settings)
     n_queries = sum(len(v) for v in queries.values())

@@ -19,6 +19,7 @@ class SearchRefused(RuntimeError):
 @runtime_checkable
 class SearchBackend(Protocol):
     name: str  # "searxng", "tavily", "bm25": the provenance's ``backend``
+    fetches_pages: bool  # web results whose pages are fetched (True), or hits that carry their text (a corpus)
 
     @property
     def identity(self) -> str:

@@ -105,6 +105,7 @@ class Bm25Search:
     """``bm25:PATH``: the corpus is read and checked at construction; its index is loaded or built then."""
 
     name = "bm25"
+    fetches_pages = False
 
     def __init__(self, path: str | Path, index_dir: Path) -> None:
         import bm25s

@@ -4,7 +4,8 @@ Why trafilatura: a maintained main-text extractor (boilerplate, menus and commen
 plain text and markdown pass through as they are; a PDF (``application/pdf``, or a body that starts with ``%PDF-``
 served as ``application/octet-stream``) gives its text layer through pypdf, the same reader as a local PDF file
 (:func:`pdf_text`). Every way a page gives no text is a :class:`PageRejected` with a fixed reason that the caller
-counts: "over the size cap", "HTTP 404", "not text", "no main text", "pdf has no text", "unreadable pdf".
+counts: "over the size cap", "HTTP 404", "not text", "no main text", "pdf has no text", "unreadable pdf", and
+"extraction failed" when the worker process extracting it died (:mod:`extract_pool`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import io
 
+from culturesafe_ext.sources import extract_pool
 from culturesafe_ext.sources.http import HttpClient, OverSizeCap, Refused
 from culturesafe_ext.sources.passage import utc_now
 from culturesafe_ext.sources.settings import SourcesSettings
@@ -23,6 +25,7 @@ PDF_TYPES = ("application/pdf", "application/x-pdf")
 UNTYPED = ("", "application/octet-stream", "binary/octet-stream")  # a PDF is recognised by its magic bytes here
 OVER_SIZE_CAP, NOT_TEXT, NO_MAIN_TEXT = "over the size cap", "not text", "no main text"
 PDF_NO_TEXT, PDF_UNREADABLE = "pdf has no text", "unreadable pdf"
+EXTRACTION_FAILED = "extraction failed"  # the worker died: not cached, tried again on a re-run
 ACCEPT = "text/html,text/plain,text/markdown;q=0.9,application/pdf;q=0.8,*/*;q=0.1"
 EXTRACTOR = "trafilatura+pypdf"  # part of a cached page's key: pages read by another extractor are fetched again
 
@@ -34,6 +37,9 @@ class PageRejected(Exception):
     def __init__(self, reason: str, detail: str, final: bool = True) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason, self.detail, self.final = reason, detail, final
+
+    def __reduce__(self) -> tuple:  # raised in an extraction worker process, re-raised here
+        return type(self), (self.reason, self.detail, self.final)
 
 
 def extract_text(body: bytes, content_type: str, charset: str | None, url: str) -> tuple[str, str | None]:
@@ -90,8 +96,8 @@ class PageFetcher:
     async def fetch(self, url: str, slot: asyncio.Semaphore | None = None) -> dict:
         """``{"url", "title", "text", "retrieved_at"}`` of the page, or :class:`PageRejected`.
 
-        ``slot``: held while the page is downloaded and given back before its text is extracted (a thread's CPU
-        work), so the next download starts at once."""
+        ``slot``: held while the page is downloaded and given back before its text is extracted (CPU work, in
+        :mod:`extract_pool`'s worker processes), so the next download starts at once."""
         try:
             async with slot if slot is not None else contextlib.nullcontext():
                 response = await self.http.request("GET", url, max_bytes=self.settings.max_bytes)
@@ -102,9 +108,13 @@ class PageFetcher:
         except Exception as err:  # retries ran out: worth asking again on a later run
             raise PageRejected("fetch failed", f"{url}: {err}", final=False) from None
         retrieved_at = utc_now()
-        text, title = await asyncio.to_thread(
-            extract_text, response.body, response.content_type, response.charset, response.url
-        )
+        try:
+            text, title = await extract_pool.run(
+                self.settings.extract_workers,
+                extract_text, response.body, response.content_type, response.charset, response.url,
+            )  # fmt: skip
+        except extract_pool.ExtractorCrashed as err:
+            raise PageRejected(EXTRACTION_FAILED, f"{url}: {err}", final=False) from None
         if len(text) < max(1, self.settings.min_chars):
             chars = f"{len(text)} characters of main text (min_chars {self.settings.min_chars})"
             raise PageRejected(NO_MAIN_TEXT, f"{url}: {chars}")

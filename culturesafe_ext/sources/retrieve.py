@@ -14,8 +14,10 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from culturesafe_ext.sources import extract_pool
 from culturesafe_ext.sources.base import SearchBackend, SearchRefused
 from culturesafe_ext.sources.cache import SourceCache, entry_key
 from culturesafe_ext.sources.fetch import EXTRACTOR, PageFetcher, PageRejected
@@ -68,6 +70,13 @@ class Sources:
     @property
     def requests(self) -> int:
         return self.backend.requests + self.fetcher.requests
+
+    def warm(self) -> list[Future]:
+        """Start the page extractors now when this backend's pages will be fetched (a pipeline calls it before its
+        first LLM stage: the workers start meanwhile); the futures are done once they are ready."""
+        if not (self.settings.fetch_pages and self.backend.fetches_pages):
+            return []
+        return extract_pool.warm(self.settings.extract_workers)
 
     async def search(self, query: str, k: int | None = None) -> list[SearchHit]:
         """Up to ``k`` hits for ``query``: from the cache, else from the backend (and cached)."""

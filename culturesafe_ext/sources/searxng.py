@@ -31,6 +31,7 @@ HINTS = {
 
 class SearxngSearch:
     name = "searxng"
+    fetches_pages = True
 
     def __init__(self, base_url: str, settings: SourcesSettings) -> None:
         self.base_url = base_url.rstrip("/")

@@ -21,6 +21,12 @@ ENV_PREFIX = "CULTURESAFE_SOURCES_"
 CACHE_FILE = "sources.sqlite"
 
 
+def default_extract_workers() -> int:
+    """Processes extracting page text: a core is left to the event loop (and the servers of a local run), at most 4
+    (one extracts a few hundred pages a second)."""
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
 class SourcesSettingError(ValueError):
     """A sources setting or ``--search`` spec is malformed; the message names it (one line, no secret)."""
 
@@ -39,6 +45,7 @@ class SourcesSettings(BaseModel):
     max_bytes: int = Field(2_000_000, ge=1)  # a page body larger than this is rejected ("over the size cap")
     fetch_pages: bool = True  # web backends: fetch each result page's main text (else keep the snippet)
     min_chars: int = Field(200, ge=0)  # a page whose main text is shorter is rejected ("no main text")
+    extract_workers: int = Field(default_factory=lambda: default_extract_workers(), ge=0, le=256)  # 0: a thread
     user_agent: str = "culturesafe-sources/0.1 (+https://github.com/culturesafe)"
     searxng_url: str = "http://localhost:8888"  # used when the spec is plain ``searxng``
     tavily_url: str = "https://api.tavily.com"

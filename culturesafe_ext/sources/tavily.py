@@ -24,6 +24,7 @@ HINTS = {
 
 class TavilySearch:
     name = "tavily"
+    fetches_pages = True
 
     def __init__(self, settings: SourcesSettings) -> None:
         self.base_url = settings.tavily_url.rstrip("/")

@@ -20,7 +20,7 @@ LINES = [
 
 
 class NoSearch:
-    name, identity, requests = "url", "", 0
+    name, identity, requests, fetches_pages = "url", "", 0, True
 
     async def search(self, query: str, k: int) -> list[SearchHit]:
         raise AssertionError("no search in these tests")
