@@ -85,6 +85,92 @@ def open_wal(path: Path, schema: str, probe: str, timeout: float) -> sqlite3.Con
             raise
 
 
+class GroupCommit:
+    """One writer thread per cache: whatever was queued since its last commit goes in one transaction.
+
+    Why: a commit per row on the caller's thread blocks an event loop that is collecting replies (the sources
+    cache's autocommit put was 0.15 ms a row, on the loop); a group commit is one per loop turn. :meth:`put` never
+    blocks and returns a future done once the row's write attempt is over, so a caller that must not go on before
+    the row is on disk (a resumable run) awaits it. A write that fails (another process holds the lock past the
+    busy timeout, a full disk) keeps its rows for the next attempt: :attr:`unwritten` and :attr:`error` say what
+    is left after :meth:`close`, which never raises for them."""
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.Lock, insert: str, name: str) -> None:
+        self._db, self._lock, self._insert, self._name = db, lock, insert, name
+        self._queue: queue.Queue[tuple[tuple, Future] | None] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self.unwritten: list[tuple] = []
+
+    def put(self, row: tuple) -> Future:
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_loop, name=self._name, daemon=True)
+            self._writer.start()
+        written: Future = Future()
+        self._queue.put((row, written))
+        return written
+
+    def flush(self) -> None:
+        """Wait until every queued row has had its write attempt."""
+        if self._writer is not None:
+            self._queue.join()
+
+    def close(self) -> None:
+        """Write what is queued, stop the thread, and try rows a lock held back twice more (the caller closes the
+        connection)."""
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join()
+            self._writer = None
+        for _ in range(2):  # a lock held past the busy timeout: wait for it twice more
+            if self.unwritten:
+                self._write([])
+
+    def _commit(self, rows: list[tuple]) -> None:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany(self._insert, rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def _write(self, rows: list[tuple]) -> None:
+        """Commit ``rows`` and any earlier unwritten ones; on failure keep them all for the next try."""
+        rows = self.unwritten + rows
+        if not rows:
+            return
+        try:
+            self._commit(rows)
+        except (sqlite3.Error, OSError) as err:
+            self.unwritten, self.error = rows, err
+            return
+        self.unwritten, self.error = [], None
+
+    def _write_loop(self) -> None:
+        while True:
+            entries = [self._queue.get()]
+            while True:  # group commit: everything that arrived during the last commit goes into one transaction
+                try:
+                    entries.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = None in entries
+            entries = [e for e in entries if e is not None]
+            try:
+                self._write([row for row, _ in entries])
+            finally:
+                for _, written in entries:
+                    if written.set_running_or_notify_cancel():  # False: its waiter was cancelled (a cut run)
+                        written.set_result(None)
+                for _ in range(len(entries) + stop):
+                    self._queue.task_done()
+            if stop:
+                return
+
+
 class LLMCache:
     """A sqlite file shared by all threads of a process and by other processes (WAL mode).
 
@@ -101,10 +187,9 @@ class LLMCache:
         self.timeout = self.BUSY_TIMEOUT if timeout is None else timeout
         self._db = self._open()
         self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[tuple, Future] | None] = queue.Queue()
-        self._writer: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self._unwritten: list[tuple] = []
+        self._writes = GroupCommit(
+            self._db, self._lock, "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?)", "judge-cache-writer"
+        )
         self.problem: str | None = None
 
     def _open(self) -> sqlite3.Connection:
@@ -140,61 +225,12 @@ class LLMCache:
         """Queue one reply for the writer thread, which commits it at once (never raises: see the module).
 
         The future is done when the write attempt is over: committed, or kept for a retry (:attr:`problem`)."""
-        if self._writer is None:
-            self._writer = threading.Thread(target=self._write_loop, name="judge-cache-writer", daemon=True)
-            self._writer.start()
         row = (key, backend, model, prompt_id, json.dumps(reply, ensure_ascii=False), time.time())
-        written: Future = Future()
-        self._queue.put((row, written))
-        return written
+        return self._writes.put(row)
 
     def flush(self) -> None:
         """Wait until every queued reply has had its write attempt (see :attr:`problem` for the outcome)."""
-        if self._writer is not None:
-            self._queue.join()
-
-    def _commit(self, rows: list[tuple]) -> None:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN")
-                self._db.executemany("INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?)", rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
-
-    def _write(self, rows: list[tuple]) -> None:
-        """Commit ``rows`` and any earlier unwritten ones; on failure keep them all for the next try."""
-        rows = self._unwritten + rows
-        if not rows:
-            return
-        try:
-            self._commit(rows)
-        except (sqlite3.Error, OSError) as err:
-            self._unwritten, self._error = rows, err
-            return
-        self._unwritten, self._error = [], None
-
-    def _write_loop(self) -> None:
-        while True:
-            entries = [self._queue.get()]
-            while True:  # group commit: everything that arrived during the last commit goes into one transaction
-                try:
-                    entries.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            stop = None in entries
-            entries = [e for e in entries if e is not None]
-            try:
-                self._write([row for row, _ in entries])
-            finally:
-                for _, written in entries:
-                    written.set_result(None)
-                for _ in range(len(entries) + stop):
-                    self._queue.task_done()
-            if stop:
-                return
+        self._writes.flush()
 
     def count(self) -> int:
         """Rows stored (a method, not ``__len__``: an empty cache must still be truthy)."""
@@ -206,20 +242,15 @@ class LLMCache:
 
         Never raises for rows it could not write: :attr:`problem` says how many and why."""
         try:
-            if self._writer is not None:
-                self._queue.put(None)
-                self._writer.join()
-                self._writer = None
-            for _ in range(2):  # a lock held past the busy timeout: wait for it twice more
-                if self._unwritten:
-                    self._write([])
+            self._writes.close()
         finally:
             with self._lock:
                 self._db.close()
-        if self._unwritten:
+        if self._writes.unwritten:
+            error = self._writes.error
             self.problem = (
-                f"{len(self._unwritten)} judge replies were used but not cached: {self.path} could not be "
-                f"written ({type(self._error).__name__}: {self._error}); a re-run asks for them again"
+                f"{len(self._writes.unwritten)} judge replies were used but not cached: {self.path} could not be "
+                f"written ({type(error).__name__}: {error}); a re-run asks for them again"
             )
 
     def __enter__(self) -> LLMCache:

@@ -1,9 +1,11 @@
-"""On-disk cache of searches and fetched pages (sqlite, WAL): each answer is committed the moment it arrives.
+"""On-disk cache of searches and fetched pages (sqlite, WAL): each answer is committed as it arrives.
 
 Why: like the LLM cache, a killed run resumes without repeating a finished search or fetch, and a re-run sends
 nothing. A key hashes what decides the answer (backend and its identity, query, k; or the page URL and the
 fetch settings that decide its text) and never a key. Final page rejections (over the size cap, HTTP 404, not
-text) are stored too, so a re-run does not fetch them again; transient failures never are.
+text) are stored too, so a re-run does not fetch them again; transient failures never are. Writes go through the
+LLM cache's writer thread (:class:`GroupCommit`): ``put`` returns a future done at commit, which :class:`Sources`
+awaits before it goes on with the answer, so the event loop never waits on sqlite and a kill loses nothing used.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import json
 import sqlite3
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from culturesafe_ext.llm.cache import open_wal
+from culturesafe_ext.llm.cache import GroupCommit, open_wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -38,7 +41,7 @@ def entry_key(kind: str, **parts: Any) -> str:
 
 
 class SourceCache:
-    """One sqlite file shared by threads and processes; ``get``/``put`` are a few hundred microseconds."""
+    """One sqlite file shared by threads and processes; ``get`` reads at once, ``put`` queues for the writer."""
 
     BUSY_TIMEOUT = 60.0
 
@@ -46,6 +49,10 @@ class SourceCache:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._db = self._open()
+        self._writes = GroupCommit(
+            self._db, self._lock, "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?)", "sources-cache-writer"
+        )
+        self.problem: str | None = None  # after close: entries used but not written
 
     def _open(self) -> sqlite3.Connection:
         """The cache file, opened as the LLM cache opens its own (:func:`open_wal`)."""
@@ -62,18 +69,30 @@ class SourceCache:
             row = self._db.execute("SELECT value FROM entries WHERE key = ?", (key,)).fetchone()
         return None if row is None else json.loads(row[0])
 
-    def put(self, key: str, kind: str, value: Any) -> None:
-        """Commit at once (autocommit): a killed run keeps everything put before it."""
-        text = json.dumps(value, ensure_ascii=False)
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?)", (key, kind, text, time.time()))
+    def put(self, key: str, kind: str, value: Any) -> Future:
+        """Queue the entry; the future is done once its write attempt is over (committed, or kept for a retry)."""
+        return self._writes.put((key, kind, json.dumps(value, ensure_ascii=False), time.time()))
+
+    def flush(self) -> None:
+        self._writes.flush()
 
     def count(self, kind: str | None = None) -> int:
+        self.flush()
         with self._lock:
             if kind is None:
                 return self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
             return self._db.execute("SELECT COUNT(*) FROM entries WHERE kind = ?", (kind,)).fetchone()[0]
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        """Write what is queued and close; never raises for entries it could not write (:attr:`problem`)."""
+        try:
+            self._writes.close()
+        finally:
+            with self._lock:
+                self._db.close()
+        if self._writes.unwritten:
+            error = self._writes.error
+            self.problem = (
+                f"{len(self._writes.unwritten)} searches or pages were used but not cached: {self.path} could not be "
+                f"written ({type(error).__name__}: {error}); a re-run asks for them again"
+            )

@@ -95,8 +95,7 @@ class Sources:
                 self._refused = err
                 raise
         self._stats.searches_sent += 1
-        if self.cache is not None:
-            self.cache.put(key, "search", [h.model_dump() for h in hits])
+        await self._store(key, "search", [h.model_dump() for h in hits])
         return hits
 
     async def passage(self, hit: SearchHit) -> Passage:
@@ -131,13 +130,17 @@ class Sources:
             page = await self.fetcher.fetch(url, self._semaphore("page"))
         except PageRejected as err:
             self._stats.pages_fetched += 1
-            if err.final and self.cache is not None:
-                self.cache.put(key, "page", {"rejected": err.reason, "detail": err.detail})
+            if err.final:
+                await self._store(key, "page", {"rejected": err.reason, "detail": err.detail})
             raise
         self._stats.pages_fetched += 1
-        if self.cache is not None:
-            self.cache.put(key, "page", page)
+        await self._store(key, "page", page)
         return page
+
+    async def _store(self, key: str, kind: str, value: object) -> None:
+        """Cache an answer and go on once it is committed (a kill after this loses nothing that was used)."""
+        if self.cache is not None:
+            await asyncio.wrap_future(self.cache.put(key, kind, value))
 
     async def retrieve(
         self, queries: Sequence[str], k: int | None = None, on_query: OnQuery | None = None
@@ -223,3 +226,5 @@ class Sources:
     def close(self) -> None:
         if self.cache is not None:
             self.cache.close()
+            if self.cache.problem:
+                log.warning("sources: %s", self.cache.problem)
