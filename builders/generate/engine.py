@@ -12,7 +12,7 @@ nothing invalid is dropped unreported.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
 from culturesafe_ext.llm import Completion, LLMClient
@@ -67,6 +67,25 @@ class Outcome:
         }
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """A complete reply as its task reads it: whether it held a JSON object, the valid items, the problems."""
+
+    found: bool
+    valid: list[dict]
+    problems: list[str]
+
+
+def parse_reply(task: Task, text: str) -> Parsed:
+    """The project's JSON parser, then the task's own checks (a pipeline may call it as each reply arrives and
+    hand the result to :func:`run` as ``parsed``: the same reading, earlier)."""
+    obj = find_json_object(text)
+    if obj is None:
+        return Parsed(False, [], ["reply: no JSON object found"])
+    valid, problems = task.parse(obj)
+    return Parsed(True, valid, problems)
+
+
 @dataclass
 class Stats:
     """What the generation cost and how much of it failed (every figure is a count)."""
@@ -112,11 +131,13 @@ def run(
     max_attempts: int = 3,
     max_tokens: int = 1024,
     first: Completion | None = None,
+    parsed: Mapping[str, Parsed] | None = None,
 ) -> tuple[list[Outcome], Stats]:
     """Generate until every task is complete or has used ``max_attempts``; outcomes in task order.
 
     ``first``: replies already in hand for first attempts (from :meth:`LLMClient.stream`); counted as sent or
-    cached as they were there."""
+    cached as they were there. ``parsed``: some of those replies already read (:func:`parse_reply`, by request
+    key) by the very tasks given here, so they are not read twice."""
     if max_attempts < 1:
         raise ValueError("max_attempts must be >= 1")
     outcomes = {t.key: Outcome(t.key, t.n_items) for t in tasks}
@@ -152,8 +173,9 @@ def run(
         for task, request in zip(pending, requests, strict=True):
             _count_tokens(stats, done.replies[request.key], request.key in done.cached)
             outcome = outcomes[task.key]
+            early = parsed.get(request.key) if parsed is not None and attempt == 0 else None
             outcome.attempts.append(
-                _take(task, outcome, done.replies[request.key], attempt, request.key in done.cached, stats)
+                _take(task, outcome, done.replies[request.key], attempt, request.key in done.cached, stats, early)
             )
             if not outcome.complete:
                 still.append(task)
@@ -192,8 +214,11 @@ def _count_tokens(stats: Stats, reply: Reply, from_cache: bool) -> None:
         stats.new_completion_tokens += completion
 
 
-def _take(task: Task, outcome: Outcome, reply: Reply, attempt: int, from_cache: bool, stats: Stats) -> Attempt:
-    """Parse and check one reply; keep its valid, new items (up to the number wanted)."""
+def _take(
+    task: Task, outcome: Outcome, reply: Reply, attempt: int, from_cache: bool, stats: Stats, early: Parsed | None
+) -> Attempt:
+    """Parse and check one reply (or take ``early``, its reading already done); keep its valid, new items (up to
+    the number wanted)."""
     if reply.error is not None:  # the one client's failure kinds: request error, truncated, filtered
         if reply.kind == TRUNCATED:
             stats.truncated_replies += 1
@@ -205,11 +230,11 @@ def _take(task: Task, outcome: Outcome, reply: Reply, attempt: int, from_cache: 
         problem = reply.error if reply.kind in (TRUNCATED, FILTERED) else f"request failed: {reply.error}"
         return Attempt(attempt, raw, reply.error, [problem], 0, from_cache)
     raw = reply.text or ""
-    obj = find_json_object(raw)
-    if obj is None:
+    read = early if early is not None else parse_reply(task, raw)
+    if not read.found:
         stats.unparseable_replies += 1
-        return Attempt(attempt, raw[:RAW_LIMIT], None, ["reply: no JSON object found"], 0, from_cache)
-    valid, problems = task.parse(obj)
+        return Attempt(attempt, raw[:RAW_LIMIT], None, list(read.problems), 0, from_cache)
+    valid, problems = read.valid, list(read.problems)
     seen = {task.identity(item) for item in outcome.items}
     kept = 0
     for item in valid:

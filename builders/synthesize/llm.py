@@ -11,6 +11,7 @@ from typing import Any
 
 from culturesafe_ext.judge import Judge, JudgeConfig, JudgeItem
 from culturesafe_ext.llm import Completion, LLMClient, LLMConfig
+from culturesafe_ext.llm.backends.base import LLMRequest, Reply
 from culturesafe_ext.llm.prompts import Template, load_template
 from culturesafe_ext.llm.settings import parse_settings
 
@@ -18,6 +19,8 @@ __all__ = [
     "Completion",
     "LLMClient",
     "LLMConfig",
+    "LLMRequest",
+    "Reply",
     "Template",
     "load_prompt",
     "make_client",

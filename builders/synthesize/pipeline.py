@@ -18,14 +18,16 @@ from culturesafe_ext.data.adaculturesafe_schema import slug
 from culturesafe_ext.data.leakage import content_text, find_leaks
 from culturesafe_ext.data.task_format import TaskFormat, example_block
 from culturesafe_ext.data.textio import norm
+from culturesafe_ext.near_duplicates import fingerprint
 from culturesafe_ext.sources import Passage, Sources
+from culturesafe_ext.sources.language import LANGUAGE_CHARS, language_of
 from culturesafe_ext.sources.retrieve import Retrieval
 
 from ..generate import engine
 from ..generate.balance import balance_gold
 from ..generate.dedup import remove_near_duplicates
 from .docs import ID_FIELDS, docs_in_reply, fill_ids, is_mcq, queries_in_reply
-from .llm import Completion, LLMClient, Template, load_prompt
+from .llm import Completion, LLMClient, LLMRequest, Reply, Template, load_prompt
 
 log = logging.getLogger("culturesafe.synthesize")
 SPECIFIC, AGNOSTIC = "specific", "agnostic"
@@ -82,9 +84,10 @@ def _stage(
     settings: SynthesisSettings,
     reasons: Counter[str],
     first: Completion | None = None,
+    parsed: dict[str, engine.Parsed] | None = None,
 ) -> tuple[list[engine.Outcome], StageCounts]:
     outcomes, stats = engine.run(
-        client, tasks, max_attempts=settings.max_attempts, max_tokens=settings.max_tokens, first=first
+        client, tasks, max_attempts=settings.max_attempts, max_tokens=settings.max_tokens, first=first, parsed=parsed
     )
     counts = StageCounts(stats=asdict(stats), rejections=dict(sorted(reasons.items())))
     if stats.unparseable_replies:
@@ -213,6 +216,9 @@ class EarlyDocs:
         self.fmt, self.client, self.settings, self.language = fmt, client, settings, language
         self.languages: dict[str, str] = {}  # passage content hash -> its language (py3langid)
         self.first: object = None  # the stream's Completion once run() is over
+        self.reasons: Counter[str] = Counter()  # the docs stage's rejection counts (the early readings' included)
+        self.parsed: dict[str, engine.Parsed] = {}  # request key -> its first reply, read as it arrived
+        self._asked: dict[str, engine.Task] = {}  # request key -> the task whose first attempt it is
         self._prompt = load_prompt("docs", settings.version)
         self._examples = example_block(fmt, ID_FIELDS)
         self._keys = ", ".join(k for k in fmt.keys if k not in ID_FIELDS)
@@ -220,10 +226,28 @@ class EarlyDocs:
     def language_of(self, p: Passage) -> str:
         found = self.languages.get(p.content_hash)
         if found is None:
-            import py3langid
-
-            found = self.languages[p.content_hash] = py3langid.classify(p.text[: self.settings.passage_chars])[0]
+            found = self.languages[p.content_hash] = passage_language(p, self.settings.passage_chars)
         return found
+
+    def _first_request(self, culture: str, p: Passage) -> LLMRequest:
+        """The docs task's first request, exactly as the stage builds it; the task is kept to read its reply."""
+        key, examples, keys = doc_key(culture, p), self._examples, self._keys
+        task = _doc_task(self._prompt, self.fmt, culture, p, key, examples, keys, self.settings, self.reasons)
+        request = engine.first_request(self.client, task, self.settings.max_tokens)
+        self._asked.setdefault(request.key, task)
+        return request
+
+    def _read(self, request: LLMRequest, reply: Reply) -> None:
+        """Read a first reply as it arrives, by the task the docs stage will give it (same key, same passage, same
+        rejection counts), while the event loop would otherwise wait for the next one; the stage then only
+        collects. Its valid docs' SimHash fingerprints are taken now too (remembered: the filters reuse them)."""
+        task = self._asked.pop(request.key, None)
+        if task is None or reply.error is not None:
+            return
+        read = self.parsed[request.key] = engine.parse_reply(task, reply.text or "")
+        if not is_mcq(self.fmt):  # an MCQ's options are shuffled before the filters: its text changes
+            for item in read.valid:
+                fingerprint(content_text(item["doc"], self.fmt.keys))
 
     def run(self, sources: Sources, queries: dict[tuple[str, str], list[str]], everything: list[str]) -> Retrieval:
         from culturesafe_ext.sources.http import run_sync
@@ -236,15 +260,13 @@ class EarlyDocs:
 
         async def go() -> None:
             try:
-                async with self.client.stream() as stream:
+                async with self.client.stream(on_reply=self._read) as stream:
 
                     def on_query(query: str, passages: list[Passage]) -> None:
                         for culture in dict.fromkeys(owners.get(query, [])):
                             for p in passages:
                                 if self.language is None or self.language_of(p) == self.language:
-                                    task = _doc_task(self._prompt, self.fmt, culture, p, "", self._examples,
-                                                     self._keys, self.settings, Counter())  # fmt: skip
-                                    stream.submit(engine.first_request(self.client, task, self.settings.max_tokens))
+                                    stream.submit(self._first_request(culture, p))
 
                     box.append(await sources.retrieve(everything, self.settings.k, on_query=on_query))
                 self.first = stream.completion
@@ -261,9 +283,15 @@ def task_language(fmt: TaskFormat, setting: str) -> str | None:
         return None
     if setting != "auto":
         return setting.lower()
-    import py3langid
+    return language_of(" ".join(content_text(d, fmt.keys) for d in fmt.example_docs))
 
-    return py3langid.classify(" ".join(content_text(d, fmt.keys) for d in fmt.example_docs))[0]
+
+def passage_language(p: Passage, chars: int) -> str:
+    """The language of the part of ``p`` the generator sees (its first ``chars`` characters): the one its page's
+    extraction decided when that is the same text (:attr:`Passage.language`), else py3langid's here."""
+    if p.language is not None and min(len(p.text), chars) == min(len(p.text), LANGUAGE_CHARS):
+        return p.language
+    return language_of(p.text[:chars])
 
 
 def keep_language(
@@ -277,20 +305,24 @@ def keep_language(
     ``known``: languages already decided, by passage content hash (:attr:`EarlyDocs.languages`)."""
     if language is None:
         return passages, []
-    import py3langid
-
     known = known if known is not None else {}
     kept: dict[tuple[str, str], list[Passage]] = {}
     rejected = []
     for key, found in passages.items():
         kept[key] = []
         for p in found:
-            found_language = known.get(p.content_hash) or py3langid.classify(p.text[:chars])[0]
+            found_language = known.get(p.content_hash) or passage_language(p, chars)
             if found_language == language:
                 kept[key].append(p)
             else:
                 rejected.append({"url": p.url, "corpus_id": p.corpus_id, "query": p.query, "language": found_language})
     return kept, rejected
+
+
+def doc_key(culture: str, p: Passage) -> str:
+    """A docs task's key (its docs' ids start with it): the culture and the passage, which alone decide its
+    request, so a reply read as it arrives (:class:`EarlyDocs`) is read with the stage's own ids."""
+    return f"{slug(culture)}/{p.content_hash[:16]}"
 
 
 def _doc_task(
@@ -328,24 +360,25 @@ def write_docs(
     client: LLMClient,
     passages: dict[tuple[str, str], list[Passage]],
     settings: SynthesisSettings,
-    first: Completion | None = None,
+    early: EarlyDocs | None = None,
 ) -> tuple[list[dict], StageCounts]:
     """Rows (doc, prompt, completion, culture, kind, provenance) of every valid doc, in passage order.
 
-    ``first``: replies to first attempts already in hand (:class:`EarlyDocs`)."""
+    ``early``: first attempts already answered, and read, while retrieval ran (:class:`EarlyDocs`)."""
     prompt = load_prompt("docs", settings.version)
-    reasons: Counter[str] = Counter()
+    reasons: Counter[str] = early.reasons if early is not None else Counter()
     examples = example_block(fmt, ID_FIELDS)
     keys = ", ".join(k for k in fmt.keys if k not in ID_FIELDS)
     tasks, where = [], {}
     for (culture, kind), found in passages.items():
         for p in found:
-            key = f"{slug(culture)}/{kind}/{p.content_hash[:16]}"
+            key = doc_key(culture, p)
             if key in where:
                 continue
             where[key] = (culture, kind, p)
             tasks.append(_doc_task(prompt, fmt, culture, p, key, examples, keys, settings, reasons))
-    outcomes, counts = _stage(client, tasks, settings, reasons, first)
+    first, parsed = (early.first, early.parsed) if early is not None else (None, None)
+    outcomes, counts = _stage(client, tasks, settings, reasons, first, parsed)
     rows = []
     for outcome in outcomes:
         culture, kind, p = where[outcome.key]

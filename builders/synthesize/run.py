@@ -56,7 +56,7 @@ def synthesize(
         say(f"      {len(other_language)} passages not in the task's language ({language}) set aside")
     n_passages = sum(len(v) for v in passages.values())
     say(f"[3/4] docs: up to {settings.per_passage} per passage over {n_passages} passages")
-    rows, d_counts = pipeline.write_docs(fmt, client, passages, settings, early.first if early else None)
+    rows, d_counts = pipeline.write_docs(fmt, client, passages, settings, early)
     generated = len(rows)
     stages = {"queries": q_counts, "docs": d_counts}
     unanswered: list[dict] = []

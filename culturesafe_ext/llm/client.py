@@ -32,6 +32,8 @@ from culturesafe_ext.llm.backends import (
 from culturesafe_ext.llm.cache import LLMCache, cache_key
 from culturesafe_ext.llm.settings import HTTP_BACKENDS, LLMConfig
 
+OnReply = Callable[[LLMRequest, Reply], None]
+
 log = logging.getLogger("culturesafe.llm")
 
 
@@ -197,13 +199,15 @@ class LLMClient:
         return on_done, bar
 
     @contextlib.asynccontextmanager
-    async def stream(self) -> AsyncIterator[ReplyStream]:
+    async def stream(self, on_reply: OnReply | None = None) -> AsyncIterator[ReplyStream]:
         """Requests handed over one at a time while the caller is still producing them (a pipeline's next stage
         starting before the stage before it is over); each is answered from the cache or sent at once, and
         :attr:`ReplyStream.completion` holds every reply once the block is left.
 
-        The openai backend serves the requests as they come; the others answer them all when the block is left."""
-        stream = ReplyStream(self)
+        The openai backend serves the requests as they come; the others answer them all when the block is left.
+        ``on_reply(request, reply)``: called in the event loop as each reply is in (from the cache at once), so a
+        caller can read replies while others are still on their way."""
+        stream = ReplyStream(self, on_reply)
         await stream.start()
         try:
             yield stream
@@ -216,8 +220,9 @@ class LLMClient:
 class ReplyStream:
     """See :meth:`LLMClient.stream`: the same cache, recording and failure handling as :meth:`LLMClient.complete`."""
 
-    def __init__(self, client: LLMClient) -> None:
+    def __init__(self, client: LLMClient, on_reply: OnReply | None = None) -> None:
         self.client = client
+        self.on_reply = on_reply
         self.completion: Completion | None = None
         self._replies: dict[str, Reply] = {}
         self._cached: set[str] = set()
@@ -233,7 +238,14 @@ class ReplyStream:
         self._queue: asyncio.Queue[LLMRequest | None] = asyncio.Queue()
         serve = getattr(self.client.backend, "aserve", None)
         if serve is not None:
-            on_done, self._bar = self.client._recorder(self._replies, self._cache, None)
+            record, self._bar = self.client._recorder(self._replies, self._cache, None)
+
+            def on_done(request: LLMRequest, reply: Reply) -> Future | None:
+                written = record(request, reply)
+                if self.on_reply is not None:
+                    self.on_reply(request, reply)
+                return written
+
             self._serving = asyncio.ensure_future(serve(self._queue, on_done))
 
     def submit(self, request: LLMRequest) -> None:
@@ -242,8 +254,10 @@ class ReplyStream:
             return
         stored = self._cache.get_many([request.key]) if self._cache is not None else {}
         if stored:
-            self._replies[request.key] = Reply.from_cache(stored[request.key])
+            reply = self._replies[request.key] = Reply.from_cache(stored[request.key])
             self._cached.add(request.key)
+            if self.on_reply is not None:
+                self.on_reply(request, reply)
             return
         self._to_send.append(request)
         self._sent_keys.add(request.key)

@@ -51,9 +51,9 @@ def _exit_with_parent() -> None:
 
 def _start_worker() -> None:
     threading.Thread(target=_exit_with_parent, name="exit-with-parent", daemon=True).start()
-    from culturesafe_ext.sources.fetch import extract_text
+    from culturesafe_ext.sources.fetch import read_page
 
-    extract_text(WARM_PAGE, "text/html", None, "http://127.0.0.1/")
+    read_page(WARM_PAGE, "text/html", None, "http://127.0.0.1/")
 
 
 def pool(workers: int) -> ProcessPoolExecutor:
@@ -66,7 +66,8 @@ def pool(workers: int) -> ProcessPoolExecutor:
 
 
 def warm(workers: int) -> list[Future]:
-    """Start the pool's workers now (they import trafilatura while the caller does other work); 0: nothing."""
+    """Start the pool's workers now (they load trafilatura and the language model while the caller does other
+    work); 0 workers: nothing."""
     if workers <= 0:
         return []
     executor = pool(workers)

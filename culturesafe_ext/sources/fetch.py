@@ -16,6 +16,7 @@ import io
 
 from culturesafe_ext.sources import extract_pool
 from culturesafe_ext.sources.http import HttpClient, OverSizeCap, Refused
+from culturesafe_ext.sources.language import page_language
 from culturesafe_ext.sources.passage import utc_now
 from culturesafe_ext.sources.settings import SourcesSettings
 
@@ -65,6 +66,13 @@ def extract_text(body: bytes, content_type: str, charset: str | None, url: str) 
     return (text or "").strip(), title
 
 
+def read_page(body: bytes, content_type: str, charset: str | None, url: str) -> tuple[str, str | None, str | None]:
+    """(main text, title, language of its opening or None when there is no text): what an extraction worker
+    does with a fetched body (:func:`extract_text`, then :func:`page_language`)."""
+    text, title = extract_text(body, content_type, charset, url)
+    return text, title, page_language(text) if text else None
+
+
 def pdf_text(body: bytes, where: str) -> tuple[str, str | None]:
     """(the text of every page, the document's title or None) of a PDF; :class:`PageRejected` when pypdf cannot
     read it ("unreadable pdf") or it has no text layer ("pdf has no text": a scan, say)."""
@@ -109,16 +117,16 @@ class PageFetcher:
             raise PageRejected("fetch failed", f"{url}: {err}", final=False) from None
         retrieved_at = utc_now()
         try:
-            text, title = await extract_pool.run(
+            text, title, language = await extract_pool.run(
                 self.settings.extract_workers,
-                extract_text, response.body, response.content_type, response.charset, response.url,
+                read_page, response.body, response.content_type, response.charset, response.url,
             )  # fmt: skip
         except extract_pool.ExtractorCrashed as err:
             raise PageRejected(EXTRACTION_FAILED, f"{url}: {err}", final=False) from None
         if len(text) < max(1, self.settings.min_chars):
             chars = f"{len(text)} characters of main text (min_chars {self.settings.min_chars})"
             raise PageRejected(NO_MAIN_TEXT, f"{url}: {chars}")
-        return {"url": url, "title": title, "text": text, "retrieved_at": retrieved_at}
+        return {"url": url, "title": title, "text": text, "retrieved_at": retrieved_at, "language": language}
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -55,9 +55,17 @@ class Passage(BaseModel):
     text: str
     retrieved_at: str  # when the text itself was retrieved (a cached page keeps its first retrieval time)
     content_hash: str
+    language: str | None = None  # a fetched page's, its opening's by py3langid (sources.language); else None
 
     @classmethod
-    def of(cls, hit: SearchHit, text: str, title: str | None = None, retrieved_at: str | None = None) -> Passage:
+    def of(
+        cls,
+        hit: SearchHit,
+        text: str,
+        title: str | None = None,
+        retrieved_at: str | None = None,
+        language: str | None = None,
+    ) -> Passage:
         return cls(
             backend=hit.backend,
             query=hit.query,
@@ -68,6 +76,7 @@ class Passage(BaseModel):
             text=text,
             retrieved_at=retrieved_at or hit.retrieved_at,
             content_hash=content_hash(text),
+            language=language,
         )
 
 

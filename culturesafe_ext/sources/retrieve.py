@@ -71,10 +71,15 @@ class Sources:
     def requests(self) -> int:
         return self.backend.requests + self.fetcher.requests
 
+    @property
+    def fetches_pages(self) -> bool:
+        """Whether hits become passages through fetched pages (a web backend, ``fetch_pages`` on)."""
+        return self.settings.fetch_pages and self.backend.fetches_pages
+
     def warm(self) -> list[Future]:
-        """Start the page extractors now when this backend's pages will be fetched (a pipeline calls it before its
-        first LLM stage: the workers start meanwhile); the futures are done once they are ready."""
-        if not (self.settings.fetch_pages and self.backend.fetches_pages):
+        """Start the page extractors now when pages will be fetched (a pipeline calls it before its first LLM
+        stage: the workers start meanwhile); the futures are done once they are ready."""
+        if not self.fetches_pages:
             return []
         return extract_pool.warm(self.settings.extract_workers)
 
@@ -108,7 +113,9 @@ class Sources:
                 raise PageRejected(EMPTY_SNIPPET, f"{hit.url or hit.corpus_id}: the result has no snippet")
             return Passage.of(hit, hit.snippet)
         page = await self._page(hit.url)
-        return Passage.of(hit, page["text"], title=page["title"], retrieved_at=page["retrieved_at"])
+        return Passage.of(
+            hit, page["text"], title=page["title"], retrieved_at=page["retrieved_at"], language=page.get("language")
+        )
 
     async def _page(self, url: str) -> dict:
         """Each URL is fetched once per process even when several queries find it at the same time."""

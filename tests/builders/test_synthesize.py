@@ -176,3 +176,31 @@ def test_synthesize_safety_task_answers_are_written_and_grounded(tmp_path: Path,
         i["completion"].startswith(" In China, china customs etiquette norms task: red") for i in items
     )
     assert all(i["provenance"]["corpus_id"] == "c0" for i in items)  # every kept answer is grounded in c0
+
+
+def test_replies_read_as_they_arrive_give_the_stage_s_own_output(tmp_path: Path, monkeypatch) -> None:
+    """Docs replies are read while retrieval runs (EarlyDocs); ``--max-passages`` turns that off, so the same run
+    with a cap that keeps every passage shows the early reading changes no item, id, rejection or count."""
+    monkeypatch.setenv("CULTURESAFE_JUDGE_API_KEY", "sk-test")
+    monkeypatch.setenv("CULTURESAFE_CACHE_DIR", str(tmp_path / "cache"))
+    ungrounded = (
+        "Japan customs etiquette norms task, Japan customs. UNGROUNDED Visitors to a home in Japan bring a small "
+        "gift, present it with both hands and apologise that it is only a trifle, whatever its real worth."
+    )
+    corpus = write_corpus(tmp_path / "corpus.jsonl", planted=[PLANTED, FRENCH, ungrounded])
+    reports, items = {}, {}
+    with StandIn(responder=respond) as server:
+        for name, extra in (("early", ()), ("after", ("--max-passages", "1000"))):
+            out = tmp_path / name / "out"
+            write_task(tmp_path / name / "task")  # each run its own caches: both send every request
+            assert main(synth_args(server, tmp_path / name, corpus, out, *extra)) == 0
+            reports[name] = json.loads((out / "synthesis_report.json").read_text())
+            items[name] = [(i.id, i.prompt, i.completion, i.kind) for i in read_items(out)[0]]
+    assert items["early"] == items["after"] and len(items["early"]) > 0
+    early, after = reports["early"], reports["after"]
+    assert early["rejections"] == after["rejections"] and early["rejections"]["unparseable reply"] >= 1
+    assert early["rejections"]["evidence not in the passage"] >= 1  # counted by first replies read early
+    docs = early["stages"]["docs"], after["stages"]["docs"]
+    assert docs[0]["rejections"] == docs[1]["rejections"] and docs[0]["invalid_replies"] == docs[1]["invalid_replies"]
+    for key in ("tasks", "complete", "requests", "unparseable_replies", "replies_with_invalid_items", "item_problems"):
+        assert docs[0]["stats"][key] == docs[1]["stats"][key], key

@@ -64,7 +64,7 @@ def test_a_dead_worker_is_reported_and_the_next_call_gets_a_new_pool():
 
 def test_a_page_whose_worker_died_is_counted_not_cached_and_fetched_again(tmp_path, monkeypatch):
     with SearxngStandIn(results_per_query=1) as server:
-        monkeypatch.setattr(fetch, "extract_text", die_in_the_worker)
+        monkeypatch.setattr(fetch, "read_page", die_in_the_worker)
         first = retrieve(server, tmp_path, ["temple visits"], extract_workers=1)
         monkeypatch.undo()
         again = retrieve(server, tmp_path, ["temple visits"], extract_workers=1)

@@ -42,6 +42,7 @@ def test_results_carry_main_text_and_provenance(tmp_path):
         name = p.url.rsplit("/", 1)[1]
         assert p.backend == "searxng" and p.url.startswith(server.base_url + "/pages/")
         assert p.corpus_id is None
+        assert p.language == "en"  # decided with the extraction, in its worker (sources.language)
         assert p.title == f"Customs: {name}"
         assert p.content_hash == hashlib.sha256(p.text.encode()).hexdigest()
         assert datetime.fromisoformat(p.retrieved_at).tzinfo is not None
