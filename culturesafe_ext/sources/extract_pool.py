@@ -9,12 +9,14 @@ pool keeps the loop's thread free and uses the other cores.
 The pool is one per process and worker count, started on first use (or by :func:`warm`, which a pipeline calls
 before its first LLM stage so the workers import trafilatura meanwhile) and shut down at exit. A worker that
 dies (a crash in lxml, the OOM killer) breaks the pool: the page is rejected as "extraction failed", not cached
-(a re-run tries again), and the next page gets a new pool. ``workers=0`` extracts in a thread of this process.
+(a re-run tries again), and the next page gets a new pool. ``workers=0`` extracts in a thread of this process, as
+does a process whose workers could not start at all (see :func:`run`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -25,7 +27,14 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 _pools: dict[int, ProcessPoolExecutor] = {}
+_started: dict[ProcessPoolExecutor, Future] = {}  # a pool's first job (a no-op): done once a worker started
+_in_thread: set[int] = set()  # worker counts whose pool could not start: extract in a thread from then on
 _lock = threading.Lock()
+log = logging.getLogger("culturesafe.sources")
+NO_START = (
+    "page extraction runs in a thread: its worker processes could not start (a script that starts a run must do so "
+    "under `if __name__ == '__main__':`, as multiprocessing requires)"
+)
 WARM_PAGE = b"<html><head><title>warm</title></head><body><p>The workers import their extractor once.</p></body></html>"
 
 
@@ -62,13 +71,14 @@ def pool(workers: int) -> ProcessPoolExecutor:
         found = _pools.get(workers)
         if found is None:
             found = _pools[workers] = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_start_worker)
+            _started[found] = found.submit(int)
         return found
 
 
 def warm(workers: int) -> list[Future]:
     """Start the pool's workers now (they load trafilatura and the language model while the caller does other
     work); 0 workers: nothing."""
-    if workers <= 0:
+    if workers <= 0 or workers in _in_thread:
         return []
     executor = pool(workers)
     return [executor.submit(int) for _ in range(workers)]
@@ -83,12 +93,23 @@ def _drop(executor: Executor) -> None:
 
 
 async def run(workers: int, fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(*args)`` in the pool (``workers`` > 0) or in a thread; :class:`ExtractorCrashed` if a worker died."""
-    if workers <= 0:
+    """``fn(*args)`` in the pool (``workers`` > 0) or in a thread; :class:`ExtractorCrashed` if a worker died.
+
+    A pool that breaks before its first job (a no-op queued when it was made) finished could not start its workers
+    (a script without the ``__main__`` guard re-runs itself in them and fails there): that is said once, and
+    extraction goes on in a thread."""
+    if workers <= 0 or workers in _in_thread:
         return await asyncio.to_thread(fn, *args)
     executor = pool(workers)
     try:
-        return await asyncio.wrap_future(executor.submit(fn, *args))
+        result = await asyncio.wrap_future(executor.submit(fn, *args))
     except BrokenProcessPool as err:
+        first = _started.pop(executor, None)
         _drop(executor)
-        raise ExtractorCrashed(f"the extraction worker died ({err})") from None
+        if first is not None and first.done() and not first.cancelled() and first.exception() is None:
+            raise ExtractorCrashed(f"the extraction worker died ({err})") from None
+        if workers not in _in_thread:
+            _in_thread.add(workers)
+            log.warning(NO_START)
+        return await asyncio.to_thread(fn, *args)
+    return result

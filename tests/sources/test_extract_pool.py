@@ -103,3 +103,26 @@ def _alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
     except FileNotFoundError:
         return False
+
+
+UNGUARDED = """
+import sys
+from culturesafe_ext.sources import Sources, SourcesSettings, make_search_backend
+settings = SourcesSettings.load({"cache": False, "min_chars": 50, "extract_workers": 1}, env={})
+sources = Sources(make_search_backend("searxng:" + sys.argv[1], settings), settings)
+retrieval = sources.retrieve_sync(["temple visits"], 1)
+print("RESULT", len(retrieval.passages), retrieval.passages[0].language, len(retrieval.rejections))
+"""
+
+
+def test_a_script_without_the_main_guard_extracts_in_a_thread_and_says_so(tmp_path):
+    """Its workers re-run the script and fail (multiprocessing's rule): the run goes on, every page extracted."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED)
+    with SearxngStandIn(results_per_query=1) as server:
+        done = subprocess.run(
+            [sys.executable, str(script), server.base_url], capture_output=True, text=True, timeout=120
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [line for line in done.stdout.splitlines() if line.startswith("RESULT")] == ["RESULT 1 en 0"]
+    assert done.stderr.count(extract_pool.NO_START) == 1
