@@ -115,16 +115,26 @@ class GroupCommit:
         if self._writer is not None:
             self._queue.join()
 
-    def close(self) -> None:
-        """Write what is queued, stop the thread, and try rows a lock held back twice more (the caller closes the
-        connection)."""
-        if self._writer is not None:
-            self._queue.put(None)
-            self._writer.join()
-            self._writer = None
-        for _ in range(2):  # a lock held past the busy timeout: wait for it twice more
-            if self.unwritten:
-                self._write([])
+    def close(self, what: str, path: Path) -> str | None:
+        """Write what is queued, stop the thread, try rows a lock held back twice more, close the connection; say
+        how many ``what`` (e.g. "judge replies") were used but not written to ``path``, if any (never raises)."""
+        try:
+            if self._writer is not None:
+                self._queue.put(None)
+                self._writer.join()
+                self._writer = None
+            for _ in range(2):  # a lock held past the busy timeout: wait for it twice more
+                if self.unwritten:
+                    self._write([])
+        finally:
+            with self._lock:
+                self._db.close()
+        if not self.unwritten:
+            return None
+        return (
+            f"{len(self.unwritten)} {what} were used but not cached: {path} could not be written "
+            f"({type(self.error).__name__}: {self.error}); a re-run asks for them again"
+        )
 
     def _commit(self, rows: list[tuple]) -> None:
         with self._lock:
@@ -241,17 +251,7 @@ class LLMCache:
         """Commit what is queued (one last try for rows a lock held back), stop the writer, close the file.
 
         Never raises for rows it could not write: :attr:`problem` says how many and why."""
-        try:
-            self._writes.close()
-        finally:
-            with self._lock:
-                self._db.close()
-        if self._writes.unwritten:
-            error = self._writes.error
-            self.problem = (
-                f"{len(self._writes.unwritten)} judge replies were used but not cached: {self.path} could not be "
-                f"written ({type(error).__name__}: {error}); a re-run asks for them again"
-            )
+        self.problem = self._writes.close("judge replies", self.path)
 
     def __enter__(self) -> LLMCache:
         return self

@@ -85,14 +85,4 @@ class SourceCache:
 
     def close(self) -> None:
         """Write what is queued and close; never raises for entries it could not write (:attr:`problem`)."""
-        try:
-            self._writes.close()
-        finally:
-            with self._lock:
-                self._db.close()
-        if self._writes.unwritten:
-            error = self._writes.error
-            self.problem = (
-                f"{len(self._writes.unwritten)} searches or pages were used but not cached: {self.path} could not be "
-                f"written ({type(error).__name__}: {error}); a re-run asks for them again"
-            )
+        self.problem = self._writes.close("searches or pages", self.path)
