@@ -132,12 +132,14 @@ def run(
     max_tokens: int = 1024,
     first: Completion | None = None,
     parsed: Mapping[str, Parsed] | None = None,
+    first_requests: Mapping[str, LLMRequest] | None = None,
 ) -> tuple[list[Outcome], Stats]:
     """Generate until every task is complete or has used ``max_attempts``; outcomes in task order.
 
     ``first``: replies already in hand for first attempts (from :meth:`LLMClient.stream`); counted as sent or
     cached as they were there. ``parsed``: some of those replies already read (:func:`parse_reply`, by request
-    key) by the very tasks given here, so they are not read twice."""
+    key) by the very tasks given here, so they are not read twice. ``first_requests``: first-attempt requests
+    already built (:func:`first_request`, by task key), so they are not built twice."""
     if max_attempts < 1:
         raise ValueError("max_attempts must be >= 1")
     outcomes = {t.key: Outcome(t.key, t.n_items) for t in tasks}
@@ -150,6 +152,9 @@ def run(
             break
         requests = []
         for task in pending:
+            if attempt == 0 and first_requests is not None and task.key in first_requests:
+                requests.append(first_requests[task.key])
+                continue
             outcome = outcomes[task.key]
             needed = task.n_items - len(outcome.items)
             messages = task.prompt.messages(**{**task.values, "n": needed})

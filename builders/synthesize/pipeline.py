@@ -85,9 +85,10 @@ def _stage(
     reasons: Counter[str],
     first: Completion | None = None,
     parsed: dict[str, engine.Parsed] | None = None,
+    first_requests: dict[str, LLMRequest] | None = None,
 ) -> tuple[list[engine.Outcome], StageCounts]:
     outcomes, stats = engine.run(
-        client, tasks, max_attempts=settings.max_attempts, max_tokens=settings.max_tokens, first=first, parsed=parsed
+        client, tasks, settings.max_attempts, settings.max_tokens, first, parsed, first_requests
     )
     counts = StageCounts(stats=asdict(stats), rejections=dict(sorted(reasons.items())))
     if stats.unparseable_replies:
@@ -219,6 +220,7 @@ class EarlyDocs:
         self.reasons: Counter[str] = Counter()  # the docs stage's rejection counts (the early readings' included)
         self.parsed: dict[str, engine.Parsed] = {}  # request key -> its first reply, read as it arrived
         self._asked: dict[str, engine.Task] = {}  # request key -> the task whose first attempt it is
+        self.requests: dict[str, LLMRequest] = {}  # task key -> its first request (the stage reuses it)
         self._prompt = load_prompt("docs", settings.version)
         self._examples = example_block(fmt, ID_FIELDS)
         self._keys = ", ".join(k for k in fmt.keys if k not in ID_FIELDS)
@@ -235,6 +237,7 @@ class EarlyDocs:
         task = _doc_task(self._prompt, self.fmt, culture, p, key, examples, keys, self.settings, self.reasons)
         request = engine.first_request(self.client, task, self.settings.max_tokens)
         self._asked.setdefault(request.key, task)
+        self.requests.setdefault(key, request)
         return request
 
     def _read(self, request: LLMRequest, reply: Reply) -> None:
@@ -377,8 +380,8 @@ def write_docs(
                 continue
             where[key] = (culture, kind, p)
             tasks.append(_doc_task(prompt, fmt, culture, p, key, examples, keys, settings, reasons))
-    first, parsed = (early.first, early.parsed) if early is not None else (None, None)
-    outcomes, counts = _stage(client, tasks, settings, reasons, first, parsed)
+    first, parsed, built = (early.first, early.parsed, early.requests) if early is not None else (None, None, None)
+    outcomes, counts = _stage(client, tasks, settings, reasons, first, parsed, built)
     rows = []
     for outcome in outcomes:
         culture, kind, p = where[outcome.key]
