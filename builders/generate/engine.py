@@ -76,6 +76,17 @@ class Parsed:
     problems: list[str]
 
 
+@dataclass
+class FirstRound:
+    """First attempts a pipeline already sent while the stage before it ran (:meth:`LLMClient.stream`): the
+    replies, the requests by task key (not built twice) and the replies already read, by request key, by the very
+    tasks :func:`run` is given (not read twice)."""
+
+    completion: Completion
+    requests: Mapping[str, LLMRequest] = field(default_factory=dict)
+    parsed: Mapping[str, Parsed] = field(default_factory=dict)
+
+
 def parse_reply(task: Task, text: str) -> Parsed:
     """The project's JSON parser, then the task's own checks (a pipeline may call it as each reply arrives and
     hand the result to :func:`run` as ``parsed``: the same reading, earlier)."""
@@ -130,16 +141,12 @@ def run(
     tasks: list[Task],
     max_attempts: int = 3,
     max_tokens: int = 1024,
-    first: Completion | None = None,
-    parsed: Mapping[str, Parsed] | None = None,
-    first_requests: Mapping[str, LLMRequest] | None = None,
+    first: FirstRound | None = None,
 ) -> tuple[list[Outcome], Stats]:
     """Generate until every task is complete or has used ``max_attempts``; outcomes in task order.
 
-    ``first``: replies already in hand for first attempts (from :meth:`LLMClient.stream`); counted as sent or
-    cached as they were there. ``parsed``: some of those replies already read (:func:`parse_reply`, by request
-    key) by the very tasks given here, so they are not read twice. ``first_requests``: first-attempt requests
-    already built (:func:`first_request`, by task key), so they are not built twice."""
+    ``first``: first attempts already answered (:class:`FirstRound`); their replies count as sent or cached as
+    they were there."""
     if max_attempts < 1:
         raise ValueError("max_attempts must be >= 1")
     outcomes = {t.key: Outcome(t.key, t.n_items) for t in tasks}
@@ -152,8 +159,8 @@ def run(
             break
         requests = []
         for task in pending:
-            if attempt == 0 and first_requests is not None and task.key in first_requests:
-                requests.append(first_requests[task.key])
+            if attempt == 0 and first is not None and task.key in first.requests:
+                requests.append(first.requests[task.key])
                 continue
             outcome = outcomes[task.key]
             needed = task.n_items - len(outcome.items)
@@ -168,7 +175,7 @@ def run(
             # no ``accept``: a complete reply without JSON is cached, because it is part of the next attempt's
             # prompt (the feedback turn); not caching it would make a resumed run re-send that whole chain
             requests.append(writer.request(messages, prompt_id, mode="generate", max_tokens=max_tokens))
-        done = _complete(writer, requests, first if attempt == 0 else None)
+        done = _complete(writer, requests, first.completion if first is not None and attempt == 0 else None)
         if done.fatal:  # a refused key or unknown model: no later round can do better (replies so far are cached)
             raise LLMRunError(done.fatal)
         stats.requests += len(requests)
@@ -178,7 +185,7 @@ def run(
         for task, request in zip(pending, requests, strict=True):
             _count_tokens(stats, done.replies[request.key], request.key in done.cached)
             outcome = outcomes[task.key]
-            early = parsed.get(request.key) if parsed is not None and attempt == 0 else None
+            early = first.parsed.get(request.key) if first is not None and attempt == 0 else None
             outcome.attempts.append(
                 _take(task, outcome, done.replies[request.key], attempt, request.key in done.cached, stats, early)
             )

@@ -10,13 +10,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from culturesafe_ext.judge import Judge, JudgeConfig, JudgeItem
-from culturesafe_ext.llm import Completion, LLMClient, LLMConfig
+from culturesafe_ext.llm import LLMClient, LLMConfig
 from culturesafe_ext.llm.backends.base import LLMRequest, Reply
 from culturesafe_ext.llm.prompts import Template, load_template
 from culturesafe_ext.llm.settings import parse_settings
 
 __all__ = [
-    "Completion",
     "LLMClient",
     "LLMConfig",
     "LLMRequest",

@@ -27,7 +27,7 @@ from ..generate import engine
 from ..generate.balance import balance_gold
 from ..generate.dedup import remove_near_duplicates
 from .docs import ID_FIELDS, docs_in_reply, fill_ids, is_mcq, queries_in_reply
-from .llm import Completion, LLMClient, LLMRequest, Reply, Template, load_prompt
+from .llm import LLMClient, LLMRequest, Reply, Template, load_prompt
 
 log = logging.getLogger("culturesafe.synthesize")
 SPECIFIC, AGNOSTIC = "specific", "agnostic"
@@ -83,13 +83,9 @@ def _stage(
     tasks: list[engine.Task],
     settings: SynthesisSettings,
     reasons: Counter[str],
-    first: Completion | None = None,
-    parsed: dict[str, engine.Parsed] | None = None,
-    first_requests: dict[str, LLMRequest] | None = None,
+    first: engine.FirstRound | None = None,
 ) -> tuple[list[engine.Outcome], StageCounts]:
-    outcomes, stats = engine.run(
-        client, tasks, settings.max_attempts, settings.max_tokens, first, parsed, first_requests
-    )
+    outcomes, stats = engine.run(client, tasks, settings.max_attempts, settings.max_tokens, first)
     counts = StageCounts(stats=asdict(stats), rejections=dict(sorted(reasons.items())))
     if stats.unparseable_replies:
         counts.rejections["unparseable reply"] = stats.unparseable_replies
@@ -216,7 +212,7 @@ class EarlyDocs:
     def __init__(self, fmt: TaskFormat, client: LLMClient, settings: SynthesisSettings, language: str | None) -> None:
         self.fmt, self.client, self.settings, self.language = fmt, client, settings, language
         self.languages: dict[str, str] = {}  # passage content hash -> its language (py3langid)
-        self.first: object = None  # the stream's Completion once run() is over
+        self.first: engine.FirstRound | None = None  # once run() is over: the replies, requests and readings
         self.reasons: Counter[str] = Counter()  # the docs stage's rejection counts (the early readings' included)
         self.parsed: dict[str, engine.Parsed] = {}  # request key -> its first reply, read as it arrived
         self._asked: dict[str, engine.Task] = {}  # request key -> the task whose first attempt it is
@@ -272,7 +268,7 @@ class EarlyDocs:
                                     stream.submit(self._first_request(culture, p))
 
                     box.append(await sources.retrieve(everything, self.settings.k, on_query=on_query))
-                self.first = stream.completion
+                self.first = engine.FirstRound(stream.completion, self.requests, self.parsed)
             finally:
                 await sources.aclose()
 
@@ -380,8 +376,7 @@ def write_docs(
                 continue
             where[key] = (culture, kind, p)
             tasks.append(_doc_task(prompt, fmt, culture, p, key, examples, keys, settings, reasons))
-    first, parsed, built = (early.first, early.parsed, early.requests) if early is not None else (None, None, None)
-    outcomes, counts = _stage(client, tasks, settings, reasons, first, parsed, built)
+    outcomes, counts = _stage(client, tasks, settings, reasons, early.first if early is not None else None)
     rows = []
     for outcome in outcomes:
         culture, kind, p = where[outcome.key]
